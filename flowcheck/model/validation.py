@@ -1,0 +1,159 @@
+"""Offline schema validation of policy manifests, before any cluster sees them.
+
+Core objects (NetworkPolicy, Namespace, ...) are checked against Kubernetes' own OpenAPI schemas
+through ``kubernetes-validate`` in strict mode; Cilium objects against the ``openAPIV3Schema`` of
+Cilium's CRDs, bundled in ``schemas/`` (see ``schemas/SOURCE.txt``). The API server prunes or
+rejects unknown fields of a structural CRD schema (kubectl's strict field validation), so the CRD
+schema is made strict here the same way: every object node with declared ``properties`` refuses
+other keys. Every finding names the file, the document index and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+
+from flowcheck.errors import PolicyError
+from flowcheck.model.documents import SourceDocument, read_documents
+
+# The Kubernetes minor of kind v0.31's default node image; NetworkPolicy's schema has been
+# stable since 1.8, so any recent minor gives the same answers for the kinds we care about.
+KUBERNETES_SCHEMA_VERSION = "1.35"
+
+CILIUM_POLICY_KINDS = frozenset({"CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"})
+CILIUM_API_VERSION = "cilium.io/v2"
+
+_MAX_VALUE_CHARS = 80
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationReport:
+    """What validating some paths found: errors (the manifest is wrong) and notes (not checked)."""
+
+    checked: tuple[str, ...]
+    errors: tuple[PolicyError, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def validate_paths(paths: Sequence[str | Path]) -> ValidationReport:
+    """Validate every object under ``paths``; a file that cannot be read is one error, not a crash."""
+    checked: list[str] = []
+    errors: list[PolicyError] = []
+    notes: list[str] = []
+    for path in paths:
+        try:
+            documents = list(read_documents([path]))
+        except PolicyError as exc:
+            errors.append(exc)
+            continue
+        for doc in documents:
+            checked.append(f"{doc.path}#{doc.index}")
+            found, note = validate_document(doc)
+            errors.extend(found)
+            if note:
+                notes.append(note)
+    return ValidationReport(tuple(checked), tuple(errors), tuple(notes))
+
+
+def validate_document(doc: SourceDocument) -> tuple[list[PolicyError], str | None]:
+    """Validate one object; returns its errors and, when it could not be checked, a note saying why."""
+    body = doc.body
+    kind, api_version = body.get("kind"), body.get("apiVersion")
+    if not isinstance(kind, str) or not kind:
+        return [doc.error("kind", "missing: every Kubernetes object needs a kind")], None
+    if not isinstance(api_version, str) or not api_version:
+        return [doc.error("apiVersion", "missing: every Kubernetes object needs an apiVersion")], None
+    if kind in CILIUM_POLICY_KINDS:
+        return _validate_cilium(doc, api_version), None
+    try:
+        kubernetes_validate.validate(body, KUBERNETES_SCHEMA_VERSION, strict=True)
+    except kubernetes_validate.SchemaNotFoundError:
+        return [], f"{doc.path} (document {doc.index}): {kind} {api_version} has no bundled schema; not validated"
+    except jsonschema.ValidationError as exc:
+        return [_to_policy_error(doc, exc)], None
+    return [], None
+
+
+def _validate_cilium(doc: SourceDocument, api_version: str) -> list[PolicyError]:
+    if api_version != CILIUM_API_VERSION:
+        return [doc.error("apiVersion", f"{api_version!r} is not served; {doc.kind} is {CILIUM_API_VERSION}")]
+    errors = [_to_policy_error(doc, e) for e in _cilium_validator().iter_errors(doc.body)]
+    if "spec" not in doc.body and "specs" not in doc.body:
+        errors.append(doc.error("spec", f"missing: a {doc.kind} needs `spec` (one rule) or `specs` (a list)"))
+    return sorted(errors, key=lambda e: e.field)
+
+
+@cache
+def _cilium_validator() -> jsonschema.protocols.Validator:
+    text = resources.files("flowcheck.model").joinpath("schemas/cilium-policy-v2.openapi.json").read_text()
+    schema = _strict_structural(json.loads(text))
+    return jsonschema.Draft7Validator(schema)
+
+
+def _strict_structural(node: dict[str, Any]) -> dict[str, Any]:
+    """Copy of a structural schema where object nodes with ``properties`` refuse unknown keys.
+
+    Only nodes reached through ``properties``/``items``/``additionalProperties`` are structural;
+    the small schemas inside ``oneOf``/``anyOf`` only state which keys are required and are left alone.
+    """
+    out = dict(node)
+    props = node.get("properties")
+    if isinstance(props, dict):
+        out["properties"] = {k: _strict_structural(v) for k, v in props.items()}
+        if "additionalProperties" not in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
+    for key in ("items", "additionalProperties"):
+        child = node.get(key)
+        if isinstance(child, dict):
+            out[key] = _strict_structural(child)
+    return out
+
+
+def _to_policy_error(doc: SourceDocument, exc: jsonschema.ValidationError) -> PolicyError:
+    field = format_field_path(exc.absolute_path)
+    if exc.validator == "additionalProperties" and isinstance(exc.instance, dict) and isinstance(exc.schema, dict):
+        allowed = set(exc.schema.get("properties", {}))
+        unknown = sorted(k for k in exc.instance if k not in allowed)
+        if unknown:
+            where = f"{field}.{unknown[0]}" if field else unknown[0]
+            known = ", ".join(sorted(allowed))
+            return doc.error(where, f"unknown field {unknown[0]!r} (known fields here: {known})")
+    if exc.validator in ("oneOf", "anyOf") and isinstance(exc.validator_value, list):
+        names = [name for sub in exc.validator_value for name in sub.get("required", [])]
+        if names:
+            how = "exactly one" if exc.validator == "oneOf" else "at least one"
+            return doc.error(field, f"needs {how} of: {', '.join(names)}")
+    if exc.validator == "required" and isinstance(exc.validator_value, list):
+        missing = [k for k in exc.validator_value if isinstance(exc.instance, dict) and k not in exc.instance]
+        if missing:
+            where = f"{field}.{missing[0]}" if field else missing[0]
+            return doc.error(where, "missing required field")
+    return doc.error(field, _shorten(exc.message))
+
+
+def format_field_path(parts: Iterable[str | int]) -> str:
+    """``['spec', 'ingress', 0, 'toPorts']`` -> ``spec.ingress[0].toPorts``."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _shorten(message: str) -> str:
+    first = message.splitlines()[0] if message else message
+    return first if len(first) <= 2 * _MAX_VALUE_CHARS else first[: 2 * _MAX_VALUE_CHARS] + "..."

@@ -1,0 +1,168 @@
+"""Offline validation of policy manifests: what is accepted, and how a broken file is reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flowcheck.model.documents import read_documents
+from flowcheck.model.validation import validate_paths
+from tests.conftest import POLICIES_DIR, REPO_ROOT
+
+CNP = """\
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: allow-get-only, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: my-api}}
+  ingress:
+    - toPorts:
+        - ports: [{port: "8080", protocol: TCP}]
+          rules: {http: [{method: GET}]}
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "policy.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_repository_policies_are_valid() -> None:
+    report = validate_paths([POLICIES_DIR])
+    assert report.ok, [str(e) for e in report.errors]
+    assert len(report.checked) == 4
+
+
+def test_unknown_field_in_cnp_names_file_document_and_field(tmp_path: Path) -> None:
+    path = _write(tmp_path, "---\n" + CNP.replace("rules:", "rulez:"))
+    [error] = validate_paths([path]).errors
+    assert error.path == str(path)
+    assert error.document == 0
+    assert error.field == "spec.ingress[0].toPorts[0].rulez"
+    assert "unknown field 'rulez'" in str(error)
+
+
+def test_cnp_without_spec_is_an_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: x}\n")
+    [error] = validate_paths([path]).errors
+    assert error.field == "spec"
+    assert "needs `spec`" in error.message
+
+
+def test_cnp_with_neither_endpoint_nor_node_selector_is_an_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, CNP.replace("  endpointSelector: {matchLabels: {app: my-api}}\n", ""))
+    errors = validate_paths([path]).errors
+    assert [(e.field, e.message) for e in errors] == [
+        ("spec", "needs exactly one of: endpointSelector, nodeSelector")]
+
+
+def test_unknown_entity_is_rejected_as_the_crd_enum_does(tmp_path: Path) -> None:
+    # world-ipv4 exists in Cilium's Go code but not in the CRD enum: the API server rejects it.
+    path = _write(tmp_path, CNP.replace("- toPorts:", "- fromEntities: [world-ipv4]\n      toPorts:"))
+    [error] = validate_paths([path]).errors
+    assert error.field == "spec.ingress[0].fromEntities[0]"
+    assert "'world-ipv4' is not one of" in error.message
+
+
+def test_wrong_cilium_api_version_is_an_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, CNP.replace("cilium.io/v2", "cilium.io/v1"))
+    [error] = validate_paths([path]).errors
+    assert error.field == "apiVersion"
+
+
+def test_networkpolicy_unknown_field_is_reported_by_kubernetes_schema(tmp_path: Path) -> None:
+    text = (POLICIES_DIR / "default-deny-ingress.yaml").read_text().replace("policyTypes:", "policyType:")
+    [error] = validate_paths([_write(tmp_path, text)]).errors
+    assert error.field == "spec.policyType"
+    assert "unknown field" in error.message
+
+
+def test_networkpolicy_wrong_type_names_the_field(tmp_path: Path) -> None:
+    text = (POLICIES_DIR / "allow-dns-egress.yaml").read_text().replace("port: 53", "port: [53]")
+    [error] = validate_paths([_write(tmp_path, text)]).errors
+    assert error.field == "spec.egress[0].ports[0].port"
+
+
+def test_bad_yaml_names_line_and_document(tmp_path: Path) -> None:
+    path = _write(tmp_path, CNP + "---\nkind: [unclosed, x: y\nmetadata: {}\n")
+    [error] = validate_paths([path]).errors
+    assert error.document == 1
+    assert error.message.startswith("invalid YAML at line 12, column 9")
+
+
+def test_every_problem_in_a_file_is_reported(tmp_path: Path) -> None:
+    broken = CNP.replace("rules:", "rulez:").replace("protocol: TCP", "protocol: ICMP")
+    errors = validate_paths([_write(tmp_path, broken)]).errors
+    assert {e.field for e in errors} == {"spec.ingress[0].toPorts[0].rulez",
+                                         "spec.ingress[0].toPorts[0].ports[0].protocol"}
+
+
+def test_list_items_are_validated_with_their_index(tmp_path: Path) -> None:
+    item = yaml.safe_load(CNP)
+    bad = json.loads(json.dumps(item))
+    bad["spec"]["ingress"][0]["toPorts"][0]["ports"][0]["port"] = "not a port!"
+    path = _write(tmp_path, yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [item, bad]}))
+    [error] = validate_paths([path]).errors
+    assert error.field == "items[1].spec.ingress[0].toPorts[0].ports[0].port"
+
+
+def test_unknown_kinds_are_noted_not_failed(tmp_path: Path) -> None:
+    path = _write(tmp_path, "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n")
+    report = validate_paths([path])
+    assert report.ok
+    assert "Widget example.com/v1 has no bundled schema; not validated" in report.notes[0]
+
+
+def test_kustomization_resources_and_namespace_are_applied(tmp_path: Path) -> None:
+    (tmp_path / "base").mkdir()
+    _write(tmp_path / "base", CNP.replace("namespace: default", "namespace: other"), "cnp.yaml")
+    _write(tmp_path / "base", "resources: [cnp.yaml]\n", "kustomization.yaml")
+    _write(tmp_path, "namespace: team-a\nresources: [base]\n", "kustomization.yaml")
+    [doc] = read_documents([tmp_path])
+    assert doc.body["metadata"]["namespace"] == "team-a"
+
+
+def test_kustomize_patches_are_refused_not_ignored(tmp_path: Path) -> None:
+    _write(tmp_path, CNP, "cnp.yaml")
+    _write(tmp_path, "resources: [cnp.yaml]\npatches: [{path: p.yaml}]\n", "kustomization.yaml")
+    [error] = validate_paths([tmp_path]).errors
+    assert error.field == "patches"
+    assert "kustomize build" in error.message
+
+
+def test_missing_kustomization_resource_names_the_entry(tmp_path: Path) -> None:
+    _write(tmp_path, "resources: [gone.yaml]\n", "kustomization.yaml")
+    [error] = validate_paths([tmp_path]).errors
+    assert error.field == "resources[0]"
+    assert "does not exist" in error.message
+
+
+@pytest.mark.parametrize(
+    ("breakage", "field"),
+    [
+        (lambda text: text.replace("rules:", "rulez:"), "spec.ingress[0].toPorts[0].rulez"),
+        (lambda text: text.split("spec:")[0], "spec"),
+        (lambda text: text.replace("app: my-api", "app: [my-api"), "line"),
+    ],
+    ids=["unknown-field", "missing-spec", "bad-yaml"],
+)
+def test_suite_fails_on_a_broken_copy_naming_file_and_field(
+    pytester: pytest.Pytester, policies_copy: Path, breakage, field: str  # type: ignore[no-untyped-def]
+) -> None:
+    """Acceptance (issue 2): a malformed policy makes `pytest suites/` fail with file and field."""
+    target = policies_copy / "allow-get-only.yaml"
+    target.write_text(breakage(target.read_text()))
+    result = pytester.runpytest_subprocess(
+        str(REPO_ROOT / "suites" / "test_manifests.py"), "--rootdir", str(REPO_ROOT),
+        "--policies", str(policies_copy), "-p", "no:cacheprovider", "--cluster=none",
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) >= 1, result.stdout.str()
+    output = result.stdout.str()
+    assert "FAILED" in output
+    assert str(target) in output
+    assert field in output
