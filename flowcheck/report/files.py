@@ -1,0 +1,90 @@
+"""Reading and writing report files: ``matrix.json`` and a run's report directory.
+
+``--flowcheck-report DIR`` writes three projections of one ``MatrixReport``: ``matrix.json`` (the
+data, the input of ``flowcheck baseline record``), ``report.html`` (the page to open from a CI
+artifact) and ``report.md`` (what goes to the step summary). Files are written to a temporary name
+and renamed, so a run killed half-way (a CI timeout) never leaves a truncated ``matrix.json`` that
+a later baseline comparison would misread.
+
+Reading turns every way a file can be wrong -- missing, unreadable, not JSON, wrong shape -- into a
+``ReportFileError`` naming the file (and the field), which the command line prints as one line and
+exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flowcheck.report.html_page import render_html
+from flowcheck.report.markdown import render_markdown
+from flowcheck.report.records import MatrixReport, ReportFileError
+
+MATRIX_FILE = "matrix.json"
+HTML_FILE = "report.html"
+MARKDOWN_FILE = "report.md"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPaths:
+    """Where ``write_report_dir`` put each file."""
+
+    directory: Path
+    matrix: Path
+    html: Path
+    markdown: Path
+
+
+def write_report_dir(report: MatrixReport, directory: str | os.PathLike[str]) -> ReportPaths:
+    """Write ``matrix.json``, ``report.html`` and ``report.md`` into ``directory`` (created if missing)."""
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    paths = ReportPaths(target, target / MATRIX_FILE, target / HTML_FILE, target / MARKDOWN_FILE)
+    write_text_atomic(paths.matrix, json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(paths.html, render_html(report))
+    write_text_atomic(paths.markdown, render_markdown(report))
+    return paths
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def load_json_file(path: str | os.PathLike[str]) -> Any:
+    """Parse a JSON file; a missing, unreadable or invalid file is a ``ReportFileError`` naming it."""
+    name = os.fspath(path)
+    try:
+        text = Path(name).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReportFileError(name, "", "no such file") from None
+    except IsADirectoryError:
+        raise ReportFileError(name, "", "is a directory, expected a JSON file") from None
+    except UnicodeDecodeError as exc:
+        raise ReportFileError(name, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ReportFileError(name, "", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReportFileError(name, "", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
+            from None
+
+
+def read_matrix(path: str | os.PathLike[str]) -> MatrixReport:
+    """Read a run's ``matrix.json`` (or the report directory that contains one)."""
+    location = Path(path)
+    if location.is_dir():
+        location = location / MATRIX_FILE
+    return MatrixReport.from_json(load_json_file(location), path=os.fspath(location))

@@ -1,0 +1,258 @@
+"""The truth table as one self-contained HTML page, opened from a CI artifact.
+
+One file, no external assets, no JavaScript: CSS is inline in ``<style>``, links are in-page
+anchors only (a cell's ``!N`` jumps to mismatch N), and every piece of text is escaped with
+``html.escape`` -- workload names, paths and Hubble lines come from users and clusters. The page
+works from ``file://`` in a browser that blocks scripts, and stays readable when printed.
+
+Cell colours follow Hubble UI (``marks``): green ``allowed`` (Hubble's FORWARDED), red
+``dropped`` (DROPPED), solid amber ``l7-denied``, amber with diagonal stripes for ``unknown``,
+``refused`` and ``error`` (not policy verdicts, never a pass). A mismatched cell also gets a thick
+dark-red outline and bold ``!N``, so it is found without relying on colour; a cell that was only
+predicted (not probed, in a run that probed others) is italic with a ``~`` prefix. Each cell's
+``title`` (hover text) carries the three views and the model's reasons.
+
+The standard library builds the page: the markup is small and fixed, so a template engine would
+add a dependency without removing code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from html import escape
+
+from flowcheck.report.marks import (
+    EMPTY_CELL,
+    MARKS,
+    MISMATCH_MARK,
+    PREDICTED_MARK,
+    cell_basis,
+    mismatch_kinds,
+    observed_text,
+)
+from flowcheck.report.records import CheckedFlow, MatrixReport
+from flowcheck.report.truth_table import Cell, ColumnParts, Mismatch, TruthTable, build_truth_table, summarize
+from flowcheck.verdict import Verdict
+
+_CSS = """
+:root { color-scheme: light; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+       margin: 1.5rem; color: #1f2328; background: #ffffff; line-height: 1.4; }
+h1 { font-size: 1.5rem; margin: 0 0 .3rem; }
+h2 { font-size: 1.15rem; margin: 1.6rem 0 .5rem; }
+h3 { font-size: .95rem; margin: .6rem 0 .2rem; }
+code, pre, td.v { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; }
+p.summary { margin: 0 0 1rem; font-size: 1rem; }
+.scroll { overflow-x: auto; max-width: 100%; }
+table { border-collapse: separate; border-spacing: 0; }
+table.matrix { font-size: .85rem; }
+table.matrix th, table.matrix td { border: 1px solid #d0d7de; padding: .35rem .55rem; }
+table.matrix thead th { background: #f6f8fa; vertical-align: bottom; text-align: center; max-width: 16rem;
+                        overflow-wrap: break-word; font-weight: 600; position: sticky; top: 0; }
+table.matrix thead th .dst, table.matrix thead th .port { display: block; white-space: nowrap; }
+table.matrix thead th .req { display: block; font-weight: 400; }
+table.matrix thead th.corner { text-align: left; left: 0; z-index: 2; }
+table.matrix tbody th { background: #f6f8fa; text-align: left; white-space: nowrap; position: sticky; left: 0; }
+td.v { text-align: center; white-space: nowrap; }
+td.v a { color: inherit; }
+td.empty { color: #8c959f; background: #ffffff; }
+.v-allowed { background: #dafbe1; color: #116329; }
+.v-dropped { background: #ffebe9; color: #a40e26; }
+.v-l7-denied { background: #fff1c2; color: #7a4d00; }
+.v-unknown, .v-refused, .v-error {
+  color: #7a4d00;
+  background: repeating-linear-gradient(135deg, #fff1c2 0, #fff1c2 6px, #ffe08a 6px, #ffe08a 8px); }
+td.mismatch { outline: 3px solid #82071e; outline-offset: -3px; font-weight: 700; }
+td.predicted { font-style: italic; }
+.mismatch-badge { outline: 3px solid #82071e; outline-offset: -3px; font-weight: 700; }
+.badge { display: inline-block; padding: .05rem .45rem; border-radius: .3rem; border: 1px solid #d0d7de;
+         font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .85rem; }
+ul.legend { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: .4rem 1.2rem; font-size: .85rem; }
+ol.mismatches { list-style: none; padding-left: 0; }
+ol.mismatches > li { margin: 0 0 1.1rem; padding: .6rem .8rem; border-left: 4px solid #82071e;
+                     background: #f6f8fa; }
+ol.mismatches p.path { margin: 0 0 .3rem; font-weight: 600; }
+ol.mismatches ul.kinds { margin: .2rem 0; color: #82071e; }
+dl.views { display: grid; grid-template-columns: max-content auto; gap: .15rem .8rem; margin: .4rem 0; }
+dl.views dt { font-weight: 600; }
+dl.views dd { margin: 0; }
+pre.evidence { background: #ffffff; border: 1px solid #d0d7de; padding: .5rem; overflow-x: auto;
+               font-size: .8rem; margin: .2rem 0; white-space: pre; }
+table.meta td, table.meta th, table.flows td, table.flows th { border: 1px solid #d0d7de; padding: .25rem .5rem;
+                                                              text-align: left; vertical-align: top; }
+table.flows { font-size: .8rem; }
+table.flows td.reasons { max-width: 40rem; }
+.muted { color: #57606a; }
+caption { text-align: left; padding: 0 0 .2rem; }
+@media print { thead th, tbody th { position: static; } }
+"""
+
+
+def render_html(report: MatrixReport, *, title: str = "flowcheck truth table") -> str:
+    """The run as one self-contained HTML document (table, legend, mismatches, all flows, metadata)."""
+    table = build_truth_table(report.flows)
+    summary = summarize(table)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(title)}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="summary">{escape(summary.text())}</p>',
+    ]
+    if report.metadata:
+        parts.append(_metadata(report.metadata))
+    if table.flows:
+        parts.append('<h2 id="matrix">Truth table</h2>')
+        parts.append(_matrix(table))
+        parts.append(_legend(table))
+        if table.mismatches:
+            parts.append(_mismatches(table.mismatches))
+        parts.append(_all_flows(table))
+    parts.extend(["</body>", "</html>", ""])
+    return "\n".join(parts)
+
+
+def render_plan_html(flows: Iterable[CheckedFlow], *, metadata: Mapping[str, str] | None = None) -> str:
+    """The model's plan (flows with model verdicts only) as a self-contained HTML page."""
+    report = MatrixReport(tuple(flows), dict(metadata or {}))
+    return render_html(report, title="flowcheck plan (model verdicts)")
+
+
+def verdict_class(verdict: Verdict) -> str:
+    """The CSS class of a verdict: ``v-allowed``, ``v-dropped``, ``v-l7-denied``, ..."""
+    return f"v-{verdict.value}"
+
+
+def _metadata(metadata: Mapping[str, str]) -> str:
+    rows = "".join(f"<tr><th scope=\"row\">{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in metadata.items())
+    return f'<table class="meta" id="metadata"><caption class="muted">Run</caption>{rows}</table>'
+
+
+def _cell_title(cell: Cell) -> str:
+    lines = []
+    for flow in cell.flows:
+        expected = "(none stated)" if flow.expected is None else flow.expected.value
+        lines.append(f"expected: {expected}; model: {flow.model.value}; observed: {observed_text(flow)}")
+        lines.extend(f"  {reason}" for reason in flow.model_reasons)
+    return "\n".join(lines)
+
+
+def _cell(cell: Cell | None) -> str:
+    if cell is None:
+        return f'<td class="v empty">{EMPTY_CELL}</td>'
+    classes = ["v", verdict_class(cell.tone_verdict)]
+    if cell.mismatch:
+        classes.append("mismatch")
+    if cell.predicted:
+        classes.append("predicted")
+    words = "/".join(v.value for v in cell.outcomes)
+    text = escape((PREDICTED_MARK if cell.predicted else "") + words)
+    refs = " ".join(f'<a href="#mismatch-{m.number}">{MISMATCH_MARK}{m.number}</a>' for m in cell.mismatches)
+    body = f"{text} {refs}" if refs else text
+    return f'<td class="{" ".join(classes)}" title="{escape(_cell_title(cell))}">{body}</td>'
+
+
+def _column_header(parts: ColumnParts) -> str:
+    """Destination, ``:port/protocol`` and request on their own lines, so a narrow header wraps between them."""
+    header = f'<span class="dst">{escape(parts.destination)}</span><span class="port">{escape(parts.where)}</span>'
+    if not parts.request:
+        return header
+    # <wbr> after dots and slashes: a long DNS name or URL path wraps at a label, not mid-word.
+    request = re.sub(r"([./])", r"\1<wbr>", escape(parts.request))
+    return f'{header} <span class="req">{request}</span>'
+
+
+def _matrix(table: TruthTable) -> str:
+    head = "".join(f'<th scope="col">{_column_header(table.column_parts[c])}</th>' for c in table.columns)
+    rows = []
+    for source in table.sources:
+        cells = "".join(_cell(table.cell(source, c)) for c in table.columns)
+        rows.append(f'<tr><th scope="row">{escape(source)}</th>{cells}</tr>')
+    return (
+        '<div class="scroll"><table class="matrix">'
+        f'<thead><tr><th class="corner" scope="col">source \\ destination</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _legend(table: TruthTable) -> str:
+    items = [f'<li><span class="badge {verdict_class(v)}">{escape(MARKS[v].word)}</span> '
+             f"{escape(MARKS[v].meaning)}</li>" for v in table.legend_verdicts]
+    if table.comparable:
+        items.append(f'<li><span class="badge mismatch-badge">{MISMATCH_MARK}N</span> mismatch N, listed below '
+                     "(cell outlined)</li>")
+    if table.has_predicted_cells:
+        items.append(f'<li><span class="badge"><i>{PREDICTED_MARK}verdict</i></span> predicted by the model, '
+                     "not probed</li>")
+    items.append(f'<li><span class="badge">{EMPTY_CELL}</span> not checked</li>')
+    return (f'<p class="muted">Cells show {escape(cell_basis(table.probed))}. Hover a cell for its expected, model '
+            f'and observed verdicts and the model\'s reasons.</p><ul class="legend" id="legend">{"".join(items)}</ul>')
+
+
+def _views(flow: CheckedFlow) -> str:
+    expected = "(none stated)" if flow.expected is None else flow.expected.value
+    expected_class = "" if flow.expected is None else f' class="{verdict_class(flow.expected)}"'
+    observed_class = "" if flow.observed is None else f' class="{verdict_class(flow.observed)}"'
+    return (
+        '<dl class="views">'
+        f"<dt>expected</dt><dd><span{expected_class}>{escape(expected)}</span></dd>"
+        f'<dt>model</dt><dd><span class="{verdict_class(flow.model)}">{escape(flow.model.value)}</span></dd>'
+        f"<dt>observed</dt><dd><span{observed_class}>{escape(observed_text(flow))}</span></dd>"
+        "</dl>"
+    )
+
+
+def _mismatches(mismatches: Iterable[Mismatch]) -> str:
+    items = []
+    for item in mismatches:
+        flow = item.flow
+        kinds = "".join(f"<li>{escape(k)}</li>" for k in mismatch_kinds(flow))
+        reasons = ("<ul class=\"reasons\">" + "".join(f"<li>{escape(r)}</li>" for r in flow.model_reasons) + "</ul>"
+                   if flow.model_reasons else '<p class="muted">(none given)</p>')
+        block = [
+            f'<li id="mismatch-{item.number}">',
+            f'<p class="path">{MISMATCH_MARK}{item.number} <code>{escape(flow.source)}</code> → '
+            f"<code>{escape(flow.column)}</code></p>",
+            f'<ul class="kinds">{kinds}</ul>',
+            _views(flow),
+            f"<h3>Model reasons</h3>{reasons}",
+        ]
+        if flow.observed is not None:
+            evidence = (f'<pre class="evidence">{escape(chr(10).join(flow.evidence))}</pre>' if flow.evidence
+                        else '<p class="muted">(none captured)</p>')
+            block.append(f"<h3>Hubble flows</h3>{evidence}")
+        if flow.test:
+            block.append(f'<p class="muted">test: <code>{escape(flow.test)}</code></p>')
+        block.append("</li>")
+        items.append("".join(block))
+    return (f'<h2 id="mismatches">Mismatches ({len(items)})</h2>'
+            f'<ol class="mismatches">{"".join(items)}</ol>')
+
+
+def _all_flows(table: TruthTable) -> str:
+    rows = []
+    for flow in table.flows:
+        expected = "" if flow.expected is None else flow.expected.value
+        observed = "" if flow.observed is None else observed_text(flow)
+        observed_class = "" if flow.observed is None else f' class="{verdict_class(flow.observed)}"'
+        reasons = "<br>".join(escape(r) for r in flow.model_reasons)
+        rows.append(
+            "<tr>"
+            f"<td><code>{escape(flow.source)}</code></td><td><code>{escape(flow.column)}</code></td>"
+            f"<td>{escape(expected)}</td><td class=\"{verdict_class(flow.model)}\">{escape(flow.model.value)}</td>"
+            f"<td{observed_class}>{escape(observed)}</td>"
+            f'<td class="reasons">{reasons}</td><td><code>{escape(flow.test)}</code></td>'
+            "</tr>"
+        )
+    return (
+        f'<details id="flows"><summary>All flows ({len(rows)})</summary><div class="scroll"><table class="flows">'
+        "<thead><tr><th>source</th><th>destination</th><th>expected</th><th>model</th><th>observed</th>"
+        f"<th>model reasons</th><th>test</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div></details>"
+    )

@@ -1,0 +1,191 @@
+"""The truth table every format draws: rows = sources, columns = destination:port, one cell per pair.
+
+Building the grid once keeps the terminal, Markdown and HTML renderings identical in content and
+lets each renderer be only about drawing. Rows and columns are sorted (sources by name, columns by
+destination, port, protocol and request) so a report merged from pytest-xdist workers -- whose
+order varies from run to run -- renders the same every time. Mismatches are numbered in table
+order (row by row, left to right), which is the order of the list under the table, so ``!3`` in a
+cell is entry 3 below.
+
+A pair checked more than once (the same path in two tests) keeps all its flows; the cell shows each
+distinct outcome and every mismatch number, and is coloured by its first mismatching flow (else
+its first flow), so a disagreement is never hidden behind an agreeing duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from flowcheck.report.marks import EMPTY_CELL, MISMATCH_MARK, PREDICTED_MARK
+from flowcheck.report.records import CheckedFlow
+from flowcheck.verdict import Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """A mismatching flow and its number in the list under the table."""
+
+    number: int
+    flow: CheckedFlow
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """The flows of one source/column pair, with their mismatch numbers."""
+
+    flows: tuple[CheckedFlow, ...]
+    mismatches: tuple[Mismatch, ...]
+    predicted: bool
+    """True when nothing in this cell was probed although other cells of the run were."""
+
+    @property
+    def outcomes(self) -> tuple[Verdict, ...]:
+        """Distinct outcomes (observed when probed, else the model's), in flow order."""
+        return tuple(dict.fromkeys(f.outcome for f in self.flows))
+
+    @property
+    def tone_verdict(self) -> Verdict:
+        """The verdict that colours the cell: the first mismatching flow's outcome, else the first flow's."""
+        return self.mismatches[0].flow.outcome if self.mismatches else self.flows[0].outcome
+
+    @property
+    def mismatch(self) -> bool:
+        return bool(self.mismatches)
+
+    def text(self) -> str:
+        """The cell as plain text: ``~dropped``, ``allowed !2``, ``allowed/dropped !1 !3``."""
+        words = "/".join(v.value for v in self.outcomes)
+        refs = " ".join(f"{MISMATCH_MARK}{m.number}" for m in self.mismatches)
+        prefix = PREDICTED_MARK if self.predicted else ""
+        return f"{prefix}{words} {refs}" if refs else f"{prefix}{words}"
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnParts:
+    """A column label split where a narrow header may wrap: destination, ``:port/protocol``, request."""
+
+    destination: str
+    where: str
+    request: str
+
+
+@dataclass(frozen=True, slots=True)
+class TruthTable:
+    sources: tuple[str, ...]
+    columns: tuple[str, ...]
+    column_parts: Mapping[str, ColumnParts]
+    cells: Mapping[tuple[str, str], Cell]
+    mismatches: tuple[Mismatch, ...]
+    flows: tuple[CheckedFlow, ...]
+    """Every flow, in table order."""
+    probed: bool
+    """At least one flow was probed on a live cluster (else every cell is the model's prediction)."""
+
+    def cell(self, source: str, column: str) -> Cell | None:
+        return self.cells.get((source, column))
+
+    def cell_text(self, source: str, column: str) -> str:
+        found = self.cell(source, column)
+        return EMPTY_CELL if found is None else found.text()
+
+    @property
+    def comparable(self) -> bool:
+        """Some flow states an intent or was probed, so a mismatch is possible (False for a model plan)."""
+        return any(f.expected is not None or f.observed is not None for f in self.flows)
+
+    @property
+    def legend_verdicts(self) -> tuple[Verdict, ...]:
+        """The verdicts a legend explains: the model's four, plus ``refused``/``error`` when anything was probed."""
+        return tuple(v for v in Verdict if self.probed or v not in (Verdict.REFUSED, Verdict.ERROR))
+
+    @property
+    def has_predicted_cells(self) -> bool:
+        return any(c.predicted for c in self.cells.values())
+
+
+def _column_sort_key(flow: CheckedFlow) -> tuple[str, int, str, str]:
+    return (flow.destination, -1 if flow.port is None else flow.port, flow.protocol, flow.request or "")
+
+
+def _column_parts(flow: CheckedFlow) -> ColumnParts:
+    """Split ``flow.column`` so that ``destination + where + (" " + request)`` is the label again."""
+    where = f":{flow.port}/{flow.protocol}" if flow.port is not None else f"/{flow.protocol}"
+    return ColumnParts(flow.destination, where, flow.request or "")
+
+
+def build_truth_table(flows: Iterable[CheckedFlow]) -> TruthTable:
+    """Arrange ``flows`` into the grid (sorted rows and columns, numbered mismatches)."""
+    all_flows = list(flows)
+    probed = any(f.observed is not None for f in all_flows)
+    column_keys: dict[str, tuple[str, int, str, str]] = {}
+    column_parts: dict[str, ColumnParts] = {}
+    grouped: dict[tuple[str, str], list[CheckedFlow]] = {}
+    for flow in all_flows:
+        column_keys.setdefault(flow.column, _column_sort_key(flow))
+        column_parts.setdefault(flow.column, _column_parts(flow))
+        grouped.setdefault((flow.source, flow.column), []).append(flow)
+    sources = tuple(sorted({f.source for f in all_flows}))
+    columns = tuple(sorted(column_keys, key=lambda c: (column_keys[c], c)))
+
+    cells: dict[tuple[str, str], Cell] = {}
+    mismatches: list[Mismatch] = []
+    ordered: list[CheckedFlow] = []
+    for source in sources:
+        for column in columns:
+            cell_flows = grouped.get((source, column))
+            if not cell_flows:
+                continue
+            cell_mismatches = []
+            for flow in cell_flows:
+                ordered.append(flow)
+                if flow.mismatch:
+                    numbered = Mismatch(len(mismatches) + 1, flow)
+                    mismatches.append(numbered)
+                    cell_mismatches.append(numbered)
+            predicted = probed and all(f.observed is None for f in cell_flows)
+            cells[(source, column)] = Cell(tuple(cell_flows), tuple(cell_mismatches), predicted)
+    return TruthTable(sources, columns, column_parts, cells, tuple(mismatches), tuple(ordered), probed)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Counts for the line above every table."""
+
+    flows: int
+    probed: int
+    by_outcome: Mapping[Verdict, int]
+    mismatches: int
+    intent_mismatches: int
+    live_mismatches: int
+    comparable: bool
+
+    def text(self) -> str:
+        """``7 flows (5 probed): 2 allowed, 2 dropped, ...; 3 mismatches (1 intent vs model, 2 live)``."""
+        if not self.flows:
+            return "no flows checked"
+        probed = f" ({self.probed} probed)" if self.probed else " (none probed)"
+        counts = ", ".join(f"{n} {v.value}" for v, n in self.by_outcome.items() if n)
+        if not self.comparable:
+            return f"{self.flows} flow{'s' if self.flows != 1 else ''}{probed}: {counts}"
+        if self.mismatches:
+            tail = (f"{self.mismatches} mismatch{'es' if self.mismatches != 1 else ''} "
+                    f"({self.intent_mismatches} intent vs model, {self.live_mismatches} live)")
+        else:
+            tail = "no mismatches"
+        return f"{self.flows} flow{'s' if self.flows != 1 else ''}{probed}: {counts}; {tail}"
+
+
+def summarize(table: TruthTable) -> Summary:
+    by_outcome = dict.fromkeys(Verdict, 0)
+    for flow in table.flows:
+        by_outcome[flow.outcome] += 1
+    return Summary(
+        flows=len(table.flows),
+        probed=sum(1 for f in table.flows if f.observed is not None),
+        by_outcome=by_outcome,
+        mismatches=len(table.mismatches),
+        intent_mismatches=sum(1 for m in table.mismatches if m.flow.intent_mismatch),
+        live_mismatches=sum(1 for m in table.mismatches if m.flow.live_mismatch),
+        comparable=table.comparable,
+    )

@@ -1,0 +1,1 @@
+"""Tests of flowcheck.report: truth tables, Markdown, HTML, report directories and baselines."""

@@ -1,0 +1,54 @@
+"""The report directory (--flowcheck-report DIR) and reading matrix.json back, with clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flowcheck.report.files import read_matrix, write_report_dir
+from flowcheck.report.html_page import render_html
+from flowcheck.report.markdown import render_markdown
+from flowcheck.report.records import MatrixReport, ReportFileError
+from tests.report.sample import sample_report
+
+
+def test_report_dir_has_matrix_html_and_markdown(tmp_path: Path) -> None:
+    report = sample_report()
+    paths = write_report_dir(report, tmp_path / "out" / "nested")
+    assert sorted(p.name for p in paths.directory.iterdir()) == ["matrix.json", "report.html", "report.md"]
+    assert MatrixReport.from_json(json.loads(paths.matrix.read_text())) == report
+    assert paths.html.read_text() == render_html(report)
+    assert paths.markdown.read_text() == render_markdown(report)
+
+
+def test_report_dir_overwrites_a_previous_run(tmp_path: Path) -> None:
+    write_report_dir(sample_report(), tmp_path)
+    smaller = MatrixReport(sample_report().flows[:1])
+    write_report_dir(smaller, tmp_path)
+    assert read_matrix(tmp_path) == smaller
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["matrix.json", "report.html", "report.md"]
+
+
+def test_read_matrix_accepts_the_file_or_its_directory(tmp_path: Path) -> None:
+    paths = write_report_dir(sample_report(), tmp_path)
+    assert read_matrix(paths.matrix) == read_matrix(tmp_path) == sample_report()
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "no such file"),
+    ("{not json", "not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+    ('{"format": 1, "flows": [{"from": "a/b"}]}', "field flows[0].to: expected a non-empty string, got None"),
+    ('{"format": 1, "flows": [{"from": "a/b", "to": "c/d", "protocol": "TCP", "model": "maybe"}]}',
+     "field flows[0].model: unknown verdict 'maybe'"),
+    ('{"format": 2, "flows": []}', "field format: expected 1, got 2"),
+])
+def test_malformed_matrix_names_the_file_and_field(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / "matrix.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ReportFileError) as error:
+        read_matrix(path)
+    assert str(error.value).startswith(f"{path}")
+    assert message in str(error.value)
