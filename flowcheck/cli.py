@@ -10,13 +10,21 @@ error (set ``FLOWCHECK_DEBUG=1`` to see its traceback).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 
 from flowcheck import __version__
-from flowcheck.errors import FlowcheckError, InputError
+from flowcheck.errors import FlowcheckError, InputError, TopologyError
+from flowcheck.model.engine import SEMANTICS, Model
+from flowcheck.model.explain import explain, explanations_text
+from flowcheck.model.flows import FLOW_PROTOCOLS, Flow, load_flows, parse_flow
+from flowcheck.model.matrix import plan
+from flowcheck.model.policies import load_policies
+from flowcheck.model.render import plan_json, plan_markdown, plan_table
+from flowcheck.model.topology import Topology, load_topology
 from flowcheck.model.validation import validate_paths
 
 EXIT_OK = 0
@@ -43,7 +51,140 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("paths", nargs="+", metavar="PATH", help="file or directory (recursive)")
     validate.set_defaults(func=_cmd_validate)
+
+    plan_cmd = sub.add_parser(
+        "plan",
+        help="predict every workload -> workload flow on every served port from the policies (offline)",
+        description="Decide, with the policy model, every flow from every workload of the topology to every "
+                    "workload on every port it serves (or only --port/--protocol).",
+    )
+    _add_model_arguments(plan_cmd)
+    plan_cmd.add_argument("--port", type=int, help="only this destination port")
+    plan_cmd.add_argument("--protocol", type=str.upper, choices=("TCP", "UDP", "SCTP"), help="only this protocol")
+    plan_cmd.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    plan_cmd.set_defaults(func=_cmd_plan)
+
+    explain_cmd = sub.add_parser(
+        "explain",
+        help="say what the policies do to given flows, and why",
+        description="Decide given flows with the policy model and list the reasons (policy kind, namespace/name, "
+                    "direction, rule). Endpoints: namespace/name (a workload), an entity (world, host, "
+                    "remote-node, kube-apiserver, ...; entity:world@1.1.1.1 adds its IP) or, as destination, "
+                    "fqdn:NAME@IP.",
+    )
+    _add_model_arguments(explain_cmd)
+    explain_cmd.add_argument("--flows", metavar="FILE", help="YAML or JSON list of flows (design §3)")
+    explain_cmd.add_argument("--from", dest="source", metavar="EP", help="source endpoint")
+    explain_cmd.add_argument("--to", dest="destination", metavar="EP", help="destination endpoint")
+    explain_cmd.add_argument("--port", type=int, help="destination port (not for ICMP)")
+    explain_cmd.add_argument("--protocol", type=str.upper, choices=FLOW_PROTOCOLS, default="TCP")
+    explain_cmd.add_argument("--icmp-type", type=int, help="ICMP type for --protocol ICMP (default 8, echo request)")
+    explain_cmd.add_argument("--http-method", metavar="M", help="an HTTP request with this method")
+    explain_cmd.add_argument("--http-path", metavar="P", help="an HTTP request for this path")
+    explain_cmd.add_argument("--http-header", metavar="'K: V'", action="append", default=[],
+                             help="an HTTP request header (repeatable)")
+    explain_cmd.add_argument("--http-host", metavar="H", help="the HTTP Host (:authority) of the request")
+    explain_cmd.add_argument("--dns-query", metavar="NAME", help="a DNS query for NAME")
+    explain_cmd.add_argument("--format", choices=("text", "json"), default="text")
+    explain_cmd.set_defaults(func=_cmd_explain)
     return parser
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--topology", required=True, metavar="FILE", help="the scenario topology (design §2)")
+    parser.add_argument("--policies", required=True, action="extend", nargs="+", metavar="PATH",
+                        help="policy files or directories (recursive; multi-document YAML, List objects, "
+                             "kustomization directories); repeatable")
+    parser.add_argument("--semantics", choices=SEMANTICS, default="cilium",
+                        help="cilium (default): what Cilium does; kubernetes: the NetworkPolicy specification")
+
+
+def _load_model(args: argparse.Namespace) -> Model:
+    topology = load_topology(args.topology)
+    policies = load_policies(args.policies)
+    for note in policies.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return Model(topology, policies, args.semantics)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    model = _load_model(args)
+    planned = plan(model, port=args.port, protocol=args.protocol)
+    if args.format == "json":
+        print(json.dumps(plan_json(planned), indent=2))
+    elif args.format == "markdown":
+        sys.stdout.write(plan_markdown(planned))
+    else:
+        sys.stdout.write(plan_table(planned))
+    return EXIT_OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    model = _load_model(args)
+    flows = _flows_from_args(args, model.topology)
+    explained = explain(model, flows)
+    if args.format == "json":
+        print(json.dumps([e.to_json() for e in explained], indent=2))
+    else:
+        sys.stdout.write(explanations_text(explained))
+    return EXIT_OK
+
+
+def _flows_from_args(args: argparse.Namespace, topology: Topology) -> list[Flow]:
+    single = [args.source, args.destination, args.port, args.icmp_type, args.http_method, args.http_path,
+              args.http_host, args.dns_query]
+    if args.flows:
+        if any(v is not None for v in single) or args.http_header:
+            raise TopologyError("command line", "--flows", "give either --flows or --from/--to/..., not both")
+        return load_flows(args.flows, topology)
+
+    def fail(field: str, message: str) -> TopologyError:
+        return TopologyError("command line", field, message)
+
+    if args.source is None or args.destination is None:
+        raise fail("--from/--to", "explain needs --flows FILE, or --from EP --to EP --port N --protocol P")
+    raw: dict[str, object] = {"from": _endpoint_arg(args.source), "to": _endpoint_arg(args.destination),
+                              "protocol": args.protocol}
+    if args.port is not None:
+        raw["port"] = args.port
+    if args.icmp_type is not None:
+        raw["icmp"] = {"type": args.icmp_type}
+    if args.http_method or args.http_path or args.http_header or args.http_host:
+        headers: dict[str, str] = {}
+        for header in args.http_header:
+            name, sep, value = header.partition(":")
+            if not sep or not name.strip():
+                raise fail("--http-header", f"expected 'Name: value', got {header!r}")
+            headers[name.strip()] = value.strip()
+        http: dict[str, object] = {"method": args.http_method or "GET", "path": args.http_path or "/",
+                                   "headers": headers}
+        if args.http_host:
+            http["host"] = args.http_host
+        raw["http"] = http
+    if args.dns_query:
+        raw["dns"] = {"query": args.dns_query}
+    names = {"from": "--from", "to": "--to", "port": "--port", "protocol": "--protocol", "icmp": "--icmp-type",
+             "http": "--http-*", "dns": "--dns-query"}
+
+    def fail_option(field: str, message: str) -> TopologyError:
+        key = field.split(".")[0].split("[")[0]
+        return TopologyError("command line", names.get(key, field), message)
+
+    return [parse_flow(raw, "", fail_option, topology)]
+
+
+def _endpoint_arg(text: str) -> str | dict[str, str]:
+    """``ns/name`` stays a workload; ``entity:world@1.1.1.1``, ``world``, ``fqdn:api.example.com@IP`` otherwise."""
+    if "/" in text and not text.startswith(("entity:", "fqdn:")):
+        return text
+    kind, sep, rest = text.partition(":")
+    if not sep or kind not in ("entity", "fqdn"):
+        kind, rest = "entity", text
+    name, at, ip = rest.partition("@")
+    out = {kind: name}
+    if at:
+        out["ip"] = ip
+    return out
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

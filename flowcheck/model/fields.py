@@ -1,0 +1,86 @@
+"""Typed reads of parsed YAML with errors that name the field: the edge where raw dicts stop.
+
+Every loader (topology, flows, policies) reads untrusted YAML. These helpers check one value's
+type and, when it is wrong, raise the loader's own error (``PolicyError`` naming file, document
+and field, or ``TopologyError`` naming file and field) through a ``Fail`` callback, so a malformed
+file always ends as exit code 2 with a message a user can act on, never as a ``KeyError`` deep in
+the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Any
+
+from flowcheck.errors import InputError
+from flowcheck.model.documents import type_name
+
+Fail = Callable[[str, str], InputError]
+"""``fail(field, message)`` builds the error to raise for a bad value at ``field``."""
+
+
+def join(path: str, part: str | int) -> str:
+    """``join("spec", "ingress")`` -> ``spec.ingress``; ``join("spec.ingress", 0)`` -> ``spec.ingress[0]``."""
+    if isinstance(part, int):
+        return f"{path}[{part}]"
+    return f"{path}.{part}" if path else part
+
+
+def mapping(value: Any, field: str, fail: Fail) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise fail(field, f"expected a mapping, got {type_name(value)}")
+    for key in value:
+        if not isinstance(key, str):
+            raise fail(field, f"expected string keys, got {type_name(key)} {key!r}")
+    return value
+
+
+def optional_mapping(value: Any, field: str, fail: Fail) -> dict[str, Any]:
+    """A mapping, or ``{}`` when the value is null (YAML ``key:`` with nothing after it)."""
+    return {} if value is None else mapping(value, field, fail)
+
+
+def sequence(value: Any, field: str, fail: Fail) -> list[Any]:
+    if not isinstance(value, list):
+        raise fail(field, f"expected a list, got {type_name(value)}")
+    return value
+
+
+def string(value: Any, field: str, fail: Fail, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise fail(field, f"expected a string, got {type_name(value)}")
+    if not allow_empty and not value:
+        raise fail(field, "must not be empty")
+    return value
+
+
+def integer(value: Any, field: str, fail: Fail, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise fail(field, f"expected a number from {low} to {high}, got {type_name(value)}")
+    if not low <= value <= high:
+        raise fail(field, f"expected a number from {low} to {high}, got {value}")
+    return value
+
+
+def boolean(value: Any, field: str, fail: Fail) -> bool:
+    if not isinstance(value, bool):
+        raise fail(field, f"expected true or false, got {type_name(value)}")
+    return value
+
+
+def string_map(value: Any, field: str, fail: Fail) -> dict[str, str]:
+    """A ``{string: string}`` mapping (labels); null means empty."""
+    out: dict[str, str] = {}
+    for key, item in optional_mapping(value, field, fail).items():
+        if not isinstance(item, str):
+            raise fail(join(field, key), f"expected a string value, got {type_name(item)} "
+                                         "(quote numbers and booleans in labels)")
+        out[key] = item
+    return out
+
+
+def known_keys(value: dict[str, Any], field: str, allowed: Collection[str], fail: Fail) -> None:
+    """Refuse keys outside ``allowed``: a typo (``lables``) must not silently change a verdict."""
+    for key in value:
+        if key not in allowed:
+            raise fail(join(field, key), f"unknown field {key!r} (known fields here: {', '.join(sorted(allowed))})")

@@ -1,0 +1,297 @@
+"""Flows (design §3): one connection attempt from a source to a destination, with its L7 payload.
+
+A flow names its ends as workloads (``namespace/name``), entities (``{entity: world, ip: ...}``;
+``host`` means the node hosting the other, pod, end) or FQDNs (``{fqdn: api.example.com, ip: ...}``,
+an external IP the source got by resolving the name). It carries the transport (TCP, UDP, SCTP, or
+ICMP with a type instead of a port) and optionally the HTTP request or DNS query that L7 rules
+judge. ``Flow.to_json`` is the design-§3 shape; ``flowcheck explain --format json`` echoes it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flowcheck.errors import TopologyError
+from flowcheck.model import fields as f
+from flowcheck.model.identity import ENDPOINT_ENTITIES, Entity
+from flowcheck.model.topology import Topology
+
+FLOW_PROTOCOLS = ("TCP", "UDP", "SCTP", "ICMP")
+_FLOW_KEYS = ("from", "to", "protocol", "port", "http", "dns", "icmp")
+_HTTP_KEYS = ("method", "path", "headers", "host")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadEndpoint:
+    """A workload of the topology, by ``namespace/name``."""
+
+    ref: str
+
+    def describe(self) -> str:
+        return self.ref
+
+    def to_json(self) -> str | dict[str, str]:
+        return self.ref
+
+
+@dataclass(frozen=True, slots=True)
+class EntityEndpoint:
+    """A non-pod endpoint: ``world`` (with the external IP when CIDR rules must judge it), ``host``, ..."""
+
+    entity: Entity
+    ip: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.entity.value}" + (f" ({self.ip})" if self.ip else "")
+
+    def to_json(self) -> str | dict[str, str]:
+        out = {"entity": self.entity.value}
+        if self.ip:
+            out["ip"] = self.ip
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class FqdnEndpoint:
+    """An external address the source obtained by resolving ``fqdn`` (what ``toFQDNs`` rules match)."""
+
+    fqdn: str
+    ip: str | None = None
+
+    def describe(self) -> str:
+        return self.fqdn + (f" ({self.ip})" if self.ip else "")
+
+    def to_json(self) -> str | dict[str, str]:
+        out = {"fqdn": self.fqdn}
+        if self.ip:
+            out["ip"] = self.ip
+        return out
+
+
+Endpoint = WorkloadEndpoint | EntityEndpoint | FqdnEndpoint
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """The HTTP request a flow makes. ``headers`` are (name, value) pairs; ``host`` is ``:authority``."""
+
+    method: str = "GET"
+    path: str = "/"
+    headers: tuple[tuple[str, str], ...] = ()
+    host: str | None = None
+
+    @classmethod
+    def make(cls, method: str = "GET", path: str = "/", headers: Mapping[str, str] | None = None,
+             host: str | None = None) -> HttpRequest:
+        return cls(method, path, tuple((headers or {}).items()), host)
+
+    def header(self, name: str) -> str | None:
+        """The value of header ``name`` (HTTP header names are case-insensitive)."""
+        lowered = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lowered:
+                return value
+        return None
+
+    def describe(self) -> str:
+        return f"http {self.method} {self.path}"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"method": self.method, "path": self.path}
+        if self.headers:
+            out["headers"] = dict(self.headers)
+        if self.host is not None:
+            out["host"] = self.host
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class DnsQuery:
+    """The DNS question a flow asks (only the name matters to Cilium's DNS rules, §2.4)."""
+
+    query: str
+
+    def describe(self) -> str:
+        return f"dns {self.query}"
+
+
+@dataclass(frozen=True, slots=True)
+class IcmpMessage:
+    """The ICMP message of an ICMP flow (type 8 = IPv4 echo request)."""
+
+    type: int
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """One connection attempt; frozen and hashable so results can be keyed by it."""
+
+    source: Endpoint
+    destination: Endpoint
+    protocol: str = "TCP"
+    port: int | None = None
+    http: HttpRequest | None = None
+    dns: DnsQuery | None = None
+    icmp: IcmpMessage | None = None
+
+    @classmethod
+    def between(cls, source: str, destination: str, *, port: int | None = None, protocol: str = "TCP",
+                http: HttpRequest | None = None, dns: DnsQuery | str | None = None,
+                icmp_type: int | None = None) -> Flow:
+        """A workload-to-workload flow: ``Flow.between("tenant/client", "default/my-api", port=8080)``."""
+        query = DnsQuery(dns) if isinstance(dns, str) else dns
+        proto = protocol.upper()
+        icmp = IcmpMessage(8 if icmp_type is None else icmp_type) if proto == "ICMP" else None
+        return cls(WorkloadEndpoint(source), WorkloadEndpoint(destination), proto, port, http, query, icmp)
+
+    def describe(self) -> str:
+        """``tenant/client -> default/my-api TCP/8080 http POST /``."""
+        if self.protocol == "ICMP":
+            transport = f"ICMP type {self.icmp.type if self.icmp else 8}"
+        else:
+            transport = f"{self.protocol}/{self.port}"
+        text = f"{self.source.describe()} -> {self.destination.describe()} {transport}"
+        if self.http:
+            text += " " + self.http.describe()
+        if self.dns:
+            text += " " + self.dns.describe()
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        """The design-§3 form of this flow."""
+        out: dict[str, Any] = {"from": self.source.to_json(), "to": self.destination.to_json(),
+                               "protocol": self.protocol}
+        if self.port is not None:
+            out["port"] = self.port
+        if self.http is not None:
+            out["http"] = self.http.to_json()
+        if self.dns is not None:
+            out["dns"] = {"query": self.dns.query}
+        if self.icmp is not None:
+            out["icmp"] = {"type": self.icmp.type}
+        return out
+
+
+def load_flows(path: str | Path, topology: Topology | None = None) -> list[Flow]:
+    """Read a YAML or JSON list of flows (design §3), in order.
+
+    With ``topology``, workload references are checked too, so an unknown workload is reported as
+    a bad field of this file rather than later. Errors are ``TopologyError`` naming file and field
+    (``[2].to.entity``).
+    """
+    name = str(path)
+
+    def fail(field_: str, message: str) -> TopologyError:
+        return TopologyError(name, field_, message)
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TopologyError(name, "", f"cannot read file: {exc}") from exc
+    try:
+        data = json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise TopologyError(name, "", f"invalid {'JSON' if name.endswith('.json') else 'YAML'}: {exc}") from exc
+    if data is None:
+        return []
+    return [parse_flow(raw, f"[{i}]", fail, topology) for i, raw in enumerate(f.sequence(data, "", fail))]
+
+
+def parse_flow(raw: Any, field_: str, fail: f.Fail, topology: Topology | None = None) -> Flow:
+    """One flow from parsed YAML (design §3)."""
+    body = f.mapping(raw, field_, fail)
+    f.known_keys(body, field_, _FLOW_KEYS, fail)
+    for required in ("from", "to"):
+        if required not in body:
+            raise fail(f.join(field_, required), "missing required field")
+    source = parse_endpoint(body["from"], f.join(field_, "from"), fail, topology, allow_fqdn=False)
+    destination = parse_endpoint(body["to"], f.join(field_, "to"), fail, topology, allow_fqdn=True)
+    protocol = f.string(body.get("protocol", "TCP"), f.join(field_, "protocol"), fail).upper()
+    if protocol not in FLOW_PROTOCOLS:
+        raise fail(f.join(field_, "protocol"), f"expected one of {', '.join(FLOW_PROTOCOLS)}, got {protocol!r}")
+    port: int | None = None
+    icmp: IcmpMessage | None = None
+    if protocol == "ICMP":
+        if body.get("port") is not None:
+            raise fail(f.join(field_, "port"), "ICMP has no port; give `icmp: {type: N}` instead")
+        icmp_body = f.optional_mapping(body.get("icmp"), f.join(field_, "icmp"), fail)
+        f.known_keys(icmp_body, f.join(field_, "icmp"), ("type",), fail)
+        icmp = IcmpMessage(f.integer(icmp_body.get("type", 8), f.join(field_, "icmp.type"), fail, 0, 255))
+    else:
+        if body.get("icmp") is not None:
+            raise fail(f.join(field_, "icmp"), f"only ICMP flows carry an ICMP type, this one is {protocol}")
+        if "port" not in body:
+            raise fail(f.join(field_, "port"), f"missing required field (a {protocol} flow needs a port)")
+        port = f.integer(body["port"], f.join(field_, "port"), fail, 1, 65535)
+    http = None
+    if body.get("http") is not None:
+        http = _parse_http(body["http"], f.join(field_, "http"), fail)
+        if protocol != "TCP":
+            raise fail(f.join(field_, "http"), "an HTTP request needs protocol TCP")
+    dns = None
+    if body.get("dns") is not None:
+        dns_body = f.mapping(body["dns"], f.join(field_, "dns"), fail)
+        f.known_keys(dns_body, f.join(field_, "dns"), ("query",), fail)
+        if "query" not in dns_body:
+            raise fail(f.join(field_, "dns.query"), "missing required field")
+        dns = DnsQuery(f.string(dns_body["query"], f.join(field_, "dns.query"), fail))
+        if protocol not in ("UDP", "TCP"):
+            raise fail(f.join(field_, "dns"), "a DNS query needs protocol UDP or TCP")
+    if http is not None and dns is not None:
+        raise fail(field_, "a flow carries an HTTP request or a DNS query, not both")
+    return Flow(source, destination, protocol, port, http, dns, icmp)
+
+
+def _parse_http(raw: Any, field_: str, fail: f.Fail) -> HttpRequest:
+    body = f.mapping(raw, field_, fail)
+    f.known_keys(body, field_, _HTTP_KEYS, fail)
+    method = f.string(body.get("method", "GET"), f.join(field_, "method"), fail)
+    path = f.string(body.get("path", "/"), f.join(field_, "path"), fail)
+    headers = f.string_map(body.get("headers"), f.join(field_, "headers"), fail)
+    host = f.string(body["host"], f.join(field_, "host"), fail) if body.get("host") is not None else None
+    return HttpRequest(method, path, tuple(headers.items()), host)
+
+
+def parse_endpoint(raw: Any, field_: str, fail: f.Fail, topology: Topology | None = None, *,
+                   allow_fqdn: bool = True) -> Endpoint:
+    """``ns/name``, ``{entity: E, ip: IP}`` or ``{fqdn: NAME, ip: IP}`` (the last only as destination)."""
+    if isinstance(raw, str):
+        if raw.count("/") != 1 or raw.startswith("/") or raw.endswith("/"):
+            raise fail(field_, f"expected a workload as namespace/name, got {raw!r}")
+        if topology is not None and not topology.has_workload(raw):
+            known = ", ".join(sorted(w.ref for w in topology.workloads)) or "none"
+            raise fail(field_, f"no workload {raw!r} in the topology (known: {known})")
+        return WorkloadEndpoint(raw)
+    body = f.mapping(raw, field_, fail)
+    ip = None
+    if body.get("ip") is not None:
+        ip = f.string(body["ip"], f.join(field_, "ip"), fail)
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise fail(f.join(field_, "ip"), f"{ip!r} is not an IP address") from None
+    if "entity" in body:
+        f.known_keys(body, field_, ("entity", "ip"), fail)
+        text = f.string(body["entity"], f.join(field_, "entity"), fail)
+        names = sorted(e.value for e in ENDPOINT_ENTITIES)
+        try:
+            entity = Entity(text)
+        except ValueError:
+            raise fail(f.join(field_, "entity"), f"expected one of {', '.join(names)}, got {text!r}") from None
+        if entity not in ENDPOINT_ENTITIES:
+            raise fail(f.join(field_, "entity"), f"{text!r} is a set of endpoints, not one; expected one of "
+                                                 f"{', '.join(names)}")
+        return EntityEndpoint(entity, ip)
+    if "fqdn" in body:
+        if not allow_fqdn:
+            raise fail(f.join(field_, "fqdn"), "an FQDN can only be a destination")
+        f.known_keys(body, field_, ("fqdn", "ip"), fail)
+        return FqdnEndpoint(f.string(body["fqdn"], f.join(field_, "fqdn"), fail), ip)
+    raise fail(field_, "expected namespace/name, {entity: ..., ip: ...} or {fqdn: ..., ip: ...}")

@@ -1,0 +1,305 @@
+"""Cilium toPorts, ICMP, deny rules, enableDefaultDeny and L7 (HTTP, DNS) semantics.
+
+Written from cilium-semantics §1.1 (enableDefaultDeny), §2.1 (ports, named ports, ICMP side effect),
+§2.2-§2.4 (L7 rules, HTTP anchored regexes and headers, DNS patterns), §2.6 (L7 wildcarding and the
+>= 1.18 allow-all when default deny is off), §3.1-§3.3 (modes, allow union, deny precedence, both
+sides, replies).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from flowcheck.model.flows import HttpRequest
+from flowcheck.model.policy import dns_pattern_regex
+from flowcheck.model.topology import Port
+from flowcheck.verdict import Verdict
+from tests.model.helpers import ccnp, cnp, decide, knp, model, topo, verdict, wl
+
+PORTS = (Port("http", 8080, "TCP"), Port("metrics", 9090, "TCP"), Port("syslog", 514, "UDP"), Port(None, 443, "TCP"))
+TOPOLOGY = topo(wl("default/server", {"app": "server"}, PORTS), wl("default/client", {"app": "client"}),
+                wl("default/bad", {"app": "bad"}), wl("default/alt", {"app": "alt"}, (Port("http", 9000, "TCP"),)),
+                namespaces={"default": {}})
+
+
+def ingress(rules: str, selector: str = "{matchLabels: {app: server}}") -> str:
+    return cnp("ingress", f"endpointSelector: {selector}\ningress:\n{rules}")
+
+
+# --- ports ---------------------------------------------------------------------------------------
+
+def test_port_zero_means_every_port_of_the_protocol() -> None:
+    """§2.1: `port: "0"` = all ports."""
+    m = model(TOPOLOGY, ingress('  - toPorts: [{ports: [{port: "0", protocol: TCP}]}]'))
+    assert verdict(m, "default/client", "default/server", 9090) is Verdict.ALLOWED
+    assert verdict(m, "default/client", "default/server", 514, "UDP") is Verdict.DROPPED
+
+
+def test_protocol_any_or_omitted_matches_tcp_udp_sctp_but_not_icmp() -> None:
+    """§2.1: 'If "ANY", omitted or empty, any protocols with transport ports ... Matching on ICMP is not
+    supported'."""
+    for proto in (', protocol: ANY', ''):  # the CRD enum refuses an empty string, so "omitted" it is
+        m = model(TOPOLOGY, ingress(f'  - toPorts: [{{ports: [{{port: "514"{proto}}}]}}]'))
+        assert verdict(m, "default/client", "default/server", 514, "UDP") is Verdict.ALLOWED
+        assert verdict(m, "default/client", "default/server", 514, "TCP") is Verdict.ALLOWED
+        assert verdict(m, "default/client", "default/server", 514, "SCTP") is Verdict.ALLOWED
+        assert verdict(m, "default/client", "default/server", None, "ICMP") is Verdict.DROPPED
+
+
+def test_end_port_is_an_inclusive_range() -> None:
+    """§2.1: endPort is the inclusive upper bound (l4_port_range.yaml: 80..444)."""
+    m = model(TOPOLOGY, ingress('  - toPorts: [{ports: [{port: "80", endPort: 444, protocol: TCP}]}]'))
+    assert verdict(m, "default/client", "default/server", 443) is Verdict.ALLOWED
+    assert verdict(m, "default/client", "default/server", 444) is Verdict.ALLOWED
+    assert verdict(m, "default/client", "default/server", 445) is Verdict.DROPPED
+
+
+def test_named_port_on_ingress_resolves_on_the_selected_pod() -> None:
+    """§2.1: 'ingress resolves the name against the selected pod's own container ports'."""
+    m = model(TOPOLOGY, ingress('  - toPorts: [{ports: [{port: http, protocol: TCP}]}]', "{}"))
+    assert verdict(m, "default/client", "default/server", 8080) is Verdict.ALLOWED
+    assert verdict(m, "default/client", "default/alt", 9000) is Verdict.ALLOWED
+    assert verdict(m, "default/client", "default/alt", 8080) is Verdict.DROPPED
+
+
+def test_named_port_on_egress_with_two_numbers_is_unknown() -> None:
+    """§2.1: egress resolves over all pods; a name with two numbers is ErrDuplicateNamedPorts -> the model
+    reports unknown instead of guessing which number the cluster's pods use."""
+    m = model(TOPOLOGY, cnp("e", 'endpointSelector: {matchLabels: {app: client}}\n'
+                                 'egress: [{toPorts: [{ports: [{port: http, protocol: TCP}]}]}]'))
+    d = decide(m, "default/client", "default/server", 8080)
+    assert d.verdict is Verdict.UNKNOWN
+    assert "ErrDuplicateNamedPorts" in d.reasons[0]
+    assert verdict(m, "default/client", "default/server", 9090) is Verdict.DROPPED
+
+
+def test_protocol_must_match() -> None:
+    """§2.1: a UDP port rule does not allow TCP."""
+    m = model(TOPOLOGY, ingress('  - toPorts: [{ports: [{port: "8080", protocol: UDP}]}]'))
+    assert verdict(m, "default/client", "default/server", 8080) is Verdict.DROPPED
+
+
+# --- ICMP ----------------------------------------------------------------------------------------
+
+def test_any_l4_policy_blocks_icmp_unless_allowed() -> None:
+    """§2.1: 'If any layer 4 policy is specified, then ICMP will be blocked unless ...'"""
+    m = model(TOPOLOGY, ingress('  - toPorts: [{ports: [{port: "8080", protocol: TCP}]}]'))
+    assert verdict(m, "default/client", "default/server", None, "ICMP") is Verdict.DROPPED
+
+
+def test_l3_only_allow_allows_icmp_and_no_policy_allows_everything() -> None:
+    """§2.1: 'An L3-only allow (no toPorts) allows ICMP'; no policy at all allows everything."""
+    m = model(TOPOLOGY, ingress("  - fromEndpoints: [{matchLabels: {app: client}}]"))
+    assert verdict(m, "default/client", "default/server", None, "ICMP") is Verdict.ALLOWED
+    assert verdict(model(TOPOLOGY), "default/client", "default/server", None, "ICMP") is Verdict.ALLOWED
+
+
+def test_icmps_allow_the_listed_types_only() -> None:
+    """§1.4 icmps: fields [{family, type: number or name}] (examples/policies/l4/icmp.yaml)."""
+    m = model(TOPOLOGY, ingress("  - icmps: [{fields: [{type: 8, family: IPv4}]}]"))
+    assert verdict(m, "default/client", "default/server", None, "ICMP", icmp_type=8) is Verdict.ALLOWED
+    assert verdict(m, "default/client", "default/server", None, "ICMP", icmp_type=13) is Verdict.DROPPED
+    assert verdict(m, "default/client", "default/server", 8080) is Verdict.DROPPED
+    m = model(TOPOLOGY, ingress("  - icmps: [{fields: [{type: EchoRequest}]}]"))
+    assert verdict(m, "default/client", "default/server", None, "ICMP", icmp_type=8) is Verdict.ALLOWED
+
+
+# --- deny ----------------------------------------------------------------------------------------
+
+def test_deny_beats_allow_across_policy_kinds() -> None:
+    """§3.2: 'Deny policies take precedence over allow policies, regardless of whether they are a CNP, a
+    CCNP or even a KNP'."""
+    allow_all = knp("allow-all", "podSelector: {}\ningress: [{}]")
+    deny = ccnp("deny-bad", "endpointSelector: {}\ningressDeny: [{fromEndpoints: [{matchLabels: {app: bad}}]}]")
+    m = model(TOPOLOGY, allow_all + deny)
+    d = decide(m, "default/bad", "default/server")
+    assert d.verdict is Verdict.DROPPED
+    assert d.reasons[0].startswith("CiliumClusterwideNetworkPolicy deny-bad ingressDeny rule 0: denies TCP/8080")
+    assert verdict(m, "default/client", "default/server") is Verdict.ALLOWED
+
+
+def test_l4_deny_beats_l3_allow() -> None:
+    """§3.2: deny table col. 2 -- a deny on L4 80 beats an allow on L3."""
+    m = model(TOPOLOGY, ingress("  - fromEndpoints: [{}]") + cnp(
+        "deny", "endpointSelector: {}\ningressDeny: [{toPorts: [{ports: [{port: \"9090\", protocol: TCP}]}]}]"))
+    assert verdict(m, "default/client", "default/server", 9090) is Verdict.DROPPED
+    assert verdict(m, "default/client", "default/server", 8080) is Verdict.ALLOWED
+
+
+def test_deny_except_falls_back_to_the_allows() -> None:
+    """§3.2 Test_Allowception: allow 0.0.0.0/0, deny 1.0.0.0/8 except 1.1.1.1/32."""
+    m = model(TOPOLOGY, cnp("p", """
+        endpointSelector: {matchLabels: {app: client}}
+        egress: [{toCIDR: [0.0.0.0/0]}]
+        egressDeny: [{toCIDRSet: [{cidr: 1.0.0.0/8, except: [1.1.1.1/32]}]}]"""))
+    assert verdict(m, "default/client", "world@1.1.1.1", 443) is Verdict.ALLOWED
+    assert verdict(m, "default/client", "world@1.2.3.4", 443) is Verdict.DROPPED
+    assert verdict(m, "default/client", "world@8.8.8.8", 443) is Verdict.ALLOWED
+
+
+def test_a_deny_only_policy_puts_the_pod_into_default_deny() -> None:
+    """§3.1: ingressDeny counts as a rule of the direction; 'only a deny policy -> everything denied'."""
+    m = model(TOPOLOGY, cnp("deny", "endpointSelector: {matchLabels: {app: server}}\n"
+                                    "ingressDeny: [{fromEntities: [world]}]"))
+    assert verdict(m, "default/client", "default/server") is Verdict.DROPPED
+
+
+# --- enableDefaultDeny ---------------------------------------------------------------------------
+
+def test_enable_default_deny_false_keeps_the_direction_open() -> None:
+    """§1.1/§3.1: rules with enableDefaultDeny false do not isolate; a synthetic allow-all is appended."""
+    m = model(TOPOLOGY, cnp("p", """
+        endpointSelector: {matchLabels: {app: server}}
+        enableDefaultDeny: {ingress: false}
+        ingress: [{fromEndpoints: [{matchLabels: {app: client}}]}]"""))
+    assert verdict(m, "default/bad", "default/server") is Verdict.ALLOWED
+
+
+def test_default_deny_wins_when_any_selecting_policy_requests_it() -> None:
+    """§1.1: 'that endpoint's default deny will be enabled if any policy requests it'."""
+    m = model(TOPOLOGY, cnp("open", """
+        endpointSelector: {matchLabels: {app: server}}
+        enableDefaultDeny: {ingress: false}
+        ingress: [{fromEndpoints: [{matchLabels: {app: client}}]}]""")
+              + ingress("  - fromEndpoints: [{matchLabels: {app: alt}}]"))
+    assert verdict(m, "default/bad", "default/server") is Verdict.DROPPED
+    assert verdict(m, "default/client", "default/server") is Verdict.ALLOWED
+    assert verdict(m, "default/alt", "default/server") is Verdict.ALLOWED
+
+
+def test_l7_rules_get_an_allow_all_when_default_deny_is_off() -> None:
+    """§2.6 (>= 1.18, e0a7378d04): L7 rules must not deny other L7 traffic when EnableDefaultDeny=false.
+    Low confidence in the docs (intro.rst still says otherwise); the code's behaviour is modelled."""
+    m = model(TOPOLOGY, cnp("p", """
+        endpointSelector: {matchLabels: {app: server}}
+        enableDefaultDeny: {ingress: false}
+        ingress: [{toPorts: [{ports: [{port: "8080", protocol: TCP}], rules: {http: [{method: GET}]}}]}]"""))
+    assert verdict(m, "default/client", "default/server", http=HttpRequest("POST", "/")) is Verdict.ALLOWED
+
+
+# --- L7 HTTP -------------------------------------------------------------------------------------
+
+def http_policy(rules: str) -> str:
+    return ingress(f'  - toPorts: [{{ports: [{{port: "8080", protocol: TCP}}], rules: {{http: {rules}}}}}]')
+
+
+@pytest.mark.parametrize(("rules", "request_", "expected"), [
+    ("[{method: GET}]", HttpRequest("GET", "/anything"), Verdict.ALLOWED),
+    ("[{method: GET}]", HttpRequest("HEAD", "/"), Verdict.L7_DENIED),  # anchored: GET != HEAD
+    ("[{method: GET}]", HttpRequest("POST", "/"), Verdict.L7_DENIED),
+    ("[{path: /public}]", HttpRequest("GET", "/public"), Verdict.ALLOWED),
+    ("[{path: /public}]", HttpRequest("GET", "/public/x"), Verdict.L7_DENIED),  # full-string match
+    ("[{path: /public}]", HttpRequest("GET", "/public?x=1"), Verdict.L7_DENIED),  # query kept (low confidence)
+    ("[{path: '/api/v[0-9]+/.*', method: 'GET|PUT'}]", HttpRequest("PUT", "/api/v2/x"), Verdict.ALLOWED),
+    ("[{method: GET}, {method: POST, path: /orders}]", HttpRequest("POST", "/orders"), Verdict.ALLOWED),
+    ("[{}]", HttpRequest("DELETE", "/x"), Verdict.ALLOWED),  # empty rule matches every request
+    ("[{headers: ['X-Token: 42']}]", HttpRequest("GET", "/", (("x-token", "42"),)), Verdict.ALLOWED),
+    ("[{headers: ['X-Token: 42']}]", HttpRequest("GET", "/", (("X-Token", "43"),)), Verdict.L7_DENIED),
+    ("[{headers: ['X-Token']}]", HttpRequest("GET", "/", (("X-Token", "anything"),)), Verdict.ALLOWED),
+    ("[{headers: ['X-Token']}]", HttpRequest("GET", "/"), Verdict.L7_DENIED),
+    ("[{headerMatches: [{name: X-Env, value: prod}]}]", HttpRequest("GET", "/", (("X-Env", "dev"),)),
+     Verdict.L7_DENIED),
+    ("[{headerMatches: [{name: X-Env, value: prod, mismatch: LOG}]}]", HttpRequest("GET", "/", (("X-Env", "dev"),)),
+     Verdict.ALLOWED),
+    ("[{host: 'api\\.example\\.com'}]", HttpRequest("GET", "/", host="api.example.com"), Verdict.ALLOWED),
+    ("[{host: 'api\\.example\\.com'}]", HttpRequest("GET", "/", host="api.example.com:8080"), Verdict.L7_DENIED),
+    ("[{host: 'api\\.example\\.com'}]", HttpRequest("GET", "/"), Verdict.UNKNOWN),  # flow gives no host
+])
+def test_http_rules_are_anchored_regexes_and_header_checks(rules: str, request_: HttpRequest,
+                                                            expected: Verdict) -> None:
+    """§2.3: method/path/host are full-string (anchored) regexes; headers 'Name: value' exact, 'Name'
+    presence; headerMatches exact unless a mismatch action is set; rules are ORed, fields ANDed."""
+    m = model(TOPOLOGY, http_policy(rules))
+    assert verdict(m, "default/client", "default/server", http=request_) is expected
+
+
+def test_a_tcp_flow_without_a_request_reaches_the_proxy() -> None:
+    """§2.3/§4: with HTTP rules the TCP connection is accepted (by Envoy); requests are judged after."""
+    m = model(TOPOLOGY, http_policy("[{method: GET}]"))
+    d = decide(m, "default/client", "default/server")
+    assert d.verdict is Verdict.ALLOWED
+    assert "L7 proxy" in d.reasons[0]
+
+
+def test_l4_only_allow_for_the_same_peer_and_port_wildcards_l7() -> None:
+    """§2.6: 'If a layer 4 rule is specified ... and a similar layer 4 rule with layer 7 rules is also
+    specified, then the layer 7 portions of the latter rule will have no effect' (l4_filter_test 2A/2B)."""
+    m = model(TOPOLOGY, http_policy("[{method: GET}]") + knp("l4", """
+        podSelector: {matchLabels: {app: server}}
+        ingress: [{ports: [{port: 8080}]}]"""))
+    assert verdict(m, "default/client", "default/server", http=HttpRequest("POST", "/")) is Verdict.ALLOWED
+
+
+def test_disjoint_peers_keep_their_own_l7_restrictions() -> None:
+    """§2.6 TestWildcardL4RulesIngress: bar1 L4-only on 80 and bar2 GET / on 80 -> bar1 unrestricted,
+    bar2 restricted."""
+    m = model(TOPOLOGY, ingress("""  - fromEndpoints: [{matchLabels: {app: client}}]
+    toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
+  - fromEndpoints: [{matchLabels: {app: bad}}]
+    toPorts: [{ports: [{port: "8080", protocol: TCP}], rules: {http: [{method: GET, path: /}]}}]"""))
+    post = HttpRequest("POST", "/")
+    assert verdict(m, "default/client", "default/server", http=post) is Verdict.ALLOWED
+    assert verdict(m, "default/bad", "default/server", http=post) is Verdict.L7_DENIED
+    assert verdict(m, "default/bad", "default/server", http=HttpRequest("GET", "/")) is Verdict.ALLOWED
+
+
+def test_l7_rules_of_several_policies_are_combined() -> None:
+    """§2.2: 'layer 7 rules are combined together if they are of the same type'."""
+    m = model(TOPOLOGY, http_policy("[{method: GET}]") + cnp("post", """
+        endpointSelector: {matchLabels: {app: server}}
+        ingress: [{toPorts: [{ports: [{port: "8080", protocol: TCP}], rules: {http: [{method: POST}]}}]}]"""))
+    assert verdict(m, "default/client", "default/server", http=HttpRequest("POST", "/")) is Verdict.ALLOWED
+    assert verdict(m, "default/client", "default/server", http=HttpRequest("PUT", "/")) is Verdict.L7_DENIED
+
+
+# --- DNS patterns --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("pattern", "name", "matches"), [
+    ("*.cilium.io", "sub.cilium.io", True),
+    ("*.cilium.io", "cilium.io", False),
+    ("*.cilium.io", "a.b.cilium.io", False),  # * never crosses a dot
+    ("*cilium.io", "cilium.io", True),
+    ("*cilium.io", "subcilium.io", True),
+    ("*cilium.io", "www.cilium.io", False),
+    ("part*ial.com", "partial.com", True),
+    ("**.cilium.io", "app.cilium.io", True),
+    ("**.cilium.io", "test.app.cilium.io", True),
+    ("**.cilium.io", "cilium.io", False),
+    ("*", "anything.at.all", True),
+    ("*.CILIUM.io", "Sub.Cilium.IO.", True),  # case-insensitive, trailing dot normalised
+])
+def test_dns_match_pattern(pattern: str, name: str, matches: bool) -> None:
+    """§2.4: the examples from layer7.rst and pkg/fqdn/matchpattern."""
+    from flowcheck.model.policy import normalise_dns_name
+    assert (dns_pattern_regex(pattern).match(normalise_dns_name(name)) is not None) is matches
+
+
+# --- both sides, union, replies -----------------------------------------------------------------
+
+def test_both_sides_are_checked_and_both_are_reported() -> None:
+    """§3.3: 'policy must be configured on both sides (sender and receiver)'."""
+    egress_ok = cnp("egress", "endpointSelector: {matchLabels: {app: client}}\negress: [{toEndpoints: [{}]}]")
+    ingress_no = ingress("  - fromEndpoints: [{matchLabels: {app: alt}}]")
+    d = decide(model(TOPOLOGY, egress_ok + ingress_no), "default/client", "default/server")
+    assert d.verdict is Verdict.DROPPED
+    assert d.reasons[0].startswith("CiliumNetworkPolicy default/ingress ingress: no rule allows TCP/8080 from "
+                                   "default/client")
+    assert d.reasons[1] == "CiliumNetworkPolicy default/egress egress rule 0: allows TCP/8080 to default/server"
+
+
+def test_allows_are_a_union_across_policy_kinds() -> None:
+    """§3.2: allow rules from all CNPs, CCNPs and KNPs selecting the endpoint are ORed."""
+    m = model(TOPOLOGY, ingress("  - fromEndpoints: [{matchLabels: {app: client}}]") +
+              knp("k", "podSelector: {matchLabels: {app: server}}\ningress: [{from: [{podSelector: "
+                       "{matchLabels: {app: alt}}}]}]") +
+              ccnp("c", "endpointSelector: {matchLabels: {app: server}}\ningress: [{fromEndpoints: "
+                        "[{matchLabels: {app: bad}}]}]"))
+    for src in ("default/client", "default/alt", "default/bad"):
+        assert verdict(m, src, "default/server") is Verdict.ALLOWED
+
+
+def test_allowing_a_to_b_does_not_allow_b_to_initiate() -> None:
+    """§3.3: replies of A => B are allowed, but B is not automatically allowed to initiate to A."""
+    m = model(TOPOLOGY, cnp("all", "endpointSelector: {}\ningress: [{fromEndpoints: [{matchLabels: {app: client}}]}]"))
+    assert verdict(m, "default/client", "default/server") is Verdict.ALLOWED
+    assert verdict(m, "default/server", "default/client") is Verdict.DROPPED
