@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from flowcheck import __version__
+from flowcheck.cluster.cleanup import add_cleanup_command
 from flowcheck.errors import FlowcheckError, InputError, TopologyError
 from flowcheck.model.engine import SEMANTICS, Model
 from flowcheck.model.explain import explain, explanations_text
@@ -26,6 +27,10 @@ from flowcheck.model.policies import load_policies
 from flowcheck.model.render import plan_json, plan_markdown, plan_table
 from flowcheck.model.topology import Topology, load_topology
 from flowcheck.model.validation import validate_paths
+from flowcheck.report.baseline_cli import add_baseline_command
+from flowcheck.report.html_page import render_plan_html
+from flowcheck.report.records import CheckedFlow
+from flowcheck.report.terminal import render_plan_table
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -61,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_arguments(plan_cmd)
     plan_cmd.add_argument("--port", type=int, help="only this destination port")
     plan_cmd.add_argument("--protocol", type=str.upper, choices=("TCP", "UDP", "SCTP"), help="only this protocol")
-    plan_cmd.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    plan_cmd.add_argument("--format", choices=("table", "json", "markdown", "matrix", "html"), default="table",
+                          help="table: one flow per line with its decisive reason; matrix: the truth table "
+                               "(sources x destination:port); html: the truth table as one self-contained page")
     plan_cmd.set_defaults(func=_cmd_plan)
 
     explain_cmd = sub.add_parser(
@@ -87,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain_cmd.add_argument("--dns-query", metavar="NAME", help="a DNS query for NAME")
     explain_cmd.add_argument("--format", choices=("text", "json"), default="text")
     explain_cmd.set_defaults(func=_cmd_explain)
+
+    add_baseline_command(sub)
+    add_cleanup_command(sub)
     return parser
 
 
@@ -114,6 +124,16 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         print(json.dumps(plan_json(planned), indent=2))
     elif args.format == "markdown":
         sys.stdout.write(plan_markdown(planned))
+    elif args.format in ("matrix", "html"):
+        flows = [CheckedFlow(source=p.flow.source.describe(), destination=p.flow.destination.describe(),
+                             protocol=p.flow.protocol, port=p.flow.port, model=p.decision.verdict,
+                             model_reasons=p.decision.reasons) for p in planned]
+        metadata = {"semantics": args.semantics, "topology": str(args.topology),
+                    "policies": ", ".join(map(str, args.policies))}
+        if args.format == "html":
+            sys.stdout.write(render_plan_html(flows, metadata=metadata))
+        else:
+            sys.stdout.write(render_plan_table(flows, metadata=metadata) + "\n")
     else:
         sys.stdout.write(plan_table(planned))
     return EXIT_OK

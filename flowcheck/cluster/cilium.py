@@ -1,0 +1,349 @@
+"""Cilium through its CLI: install/upgrade, the readiness gate, and ``cilium connectivity test``.
+
+What the CLI prints is taken from cilium-cli's source as documented in the project's reference
+notes; nothing here was run against a cluster. In particular:
+
+* ``cilium status --wait`` is the readiness gate: only with ``--wait`` do component errors change
+  the exit code. ``cilium status -o json`` is parsed for the report; its shape comes from the Go
+  struct tags of cilium-cli's ``status/status.go`` (no captured real sample exists), so the parser
+  reads the documented keys and tolerates anything else (e.g. Go ``error`` values that marshal as
+  ``{}`` inside ``errors``/``collection_errors``).
+* ``cilium connectivity test --junit-file`` writes one ``<testcase>`` per test with ``status``
+  passed/skipped/failed and the failed actions as the ``<failure>`` text; that file -- not the
+  emoji console output -- is the result. ``--test '!/pod-to-world' --test '!/pod-to-cidr'`` skip
+  the scenarios that need the internet (regex substring match, so ``!/pod-to-world`` also skips
+  ``pod-to-world-2``). Flow validation is disabled by default because it needs a port-forward to
+  Hubble Relay; with the CLI's default (``warning``) and no Relay it is silently dropped anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flowcheck.cluster.process import ProcessRunner, command_line, run_checked, tail
+from flowcheck.errors import ClusterError
+
+OFFLINE_TEST_EXCLUSIONS: tuple[str, ...] = ("!/pod-to-world", "!/pod-to-cidr")
+STATUS_WAIT_S = 600.0
+INSTALL_TIMEOUT_S = 900.0
+CONNECTIVITY_TIMEOUT_S = 3600.0  # a full run takes 6-12 minutes upstream; allow for slow runners
+QUERY_TIMEOUT_S = 120.0
+
+
+# ---------------------------------------------------------------------------------------------
+# `cilium status -o json`
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentState:
+    """One ``pod_state`` entry: a DaemonSet or Deployment and its pod counts."""
+
+    component: str
+    kind: str
+    desired: int
+    ready: int
+    available: int
+    unavailable: int
+
+    @property
+    def ok(self) -> bool:
+        return self.ready >= self.desired and self.unavailable == 0
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentProblem:
+    """One ``errors`` entry: what a component (or one of its pods) reports."""
+
+    component: str
+    source: str
+    errors: tuple[str, ...]
+    warnings: tuple[str, ...]
+    disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CiliumStatusReport:
+    """``cilium status -o json``, typed. ``healthy`` is what ``--wait`` waits for."""
+
+    pod_state: tuple[ComponentState, ...]
+    problems: tuple[ComponentProblem, ...]
+    collection_errors: tuple[str, ...]
+    config_errors: tuple[str, ...]
+    helm_chart_version: str
+    images: tuple[tuple[str, str, int], ...]  # (component, image, pod count)
+    pods_all: int | None
+    pods_by_cilium: int | None
+    agent_pods: tuple[str, ...]
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problem_lines(include_warnings=False)
+
+    def problem_lines(self, *, include_warnings: bool = True) -> list[str]:
+        """Human lines: components not ready, errors (and warnings), collection and config errors."""
+        lines = [f"{c.component} ({c.kind}): {c.ready}/{c.desired} ready, {c.unavailable} unavailable"
+                 for c in self.pod_state if not c.ok]
+        for p in self.problems:
+            if p.disabled:
+                continue
+            lines += [f"{p.component} {p.source}: error: {e}" for e in p.errors]
+            if include_warnings:
+                lines += [f"{p.component} {p.source}: warning: {w}" for w in p.warnings]
+        lines += [f"status collection error: {e}" for e in self.collection_errors]
+        lines += [f"configuration error: {e}" for e in self.config_errors]
+        return lines
+
+    def image_tags(self, component: str = "cilium") -> set[str]:
+        """The tags (``v1.19.0``) of ``component``'s images, digests stripped."""
+        tags = set()
+        for comp, image, _count in self.images:
+            if comp != component:
+                continue
+            ref = image.split("@", 1)[0]
+            tag = ref.rsplit(":", 1)[1] if ":" in ref.rsplit("/", 1)[-1] else ""
+            if tag:
+                tags.add(tag)
+        return tags
+
+    def summary(self) -> str:
+        ready = ", ".join(f"{c.component} {c.ready}/{c.desired}" for c in self.pod_state)
+        version = f"chart {self.helm_chart_version}; " if self.helm_chart_version else ""
+        state = "healthy" if self.healthy else f"{len(self.problem_lines(include_warnings=False))} problem(s)"
+        return f"Cilium {state}: {version}{ready or 'no components reported'}"
+
+
+def parse_status_json(text: str) -> CiliumStatusReport:
+    """Parse ``cilium status -o json`` (documented keys only; unknown keys are ignored)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ClusterError(f"`cilium status -o json` printed something that is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ClusterError("`cilium status -o json` printed JSON that is not an object")
+    pod_state = []
+    for component, state in sorted(_mapping(data.get("pod_state")).items()):
+        st = _mapping(state)
+        pod_state.append(ComponentState(component, str(st.get("Type", "")), _int(st.get("Desired")),
+                                        _int(st.get("Ready")), _int(st.get("Available")),
+                                        _int(st.get("Unavailable"))))
+    problems = []
+    for component, by_source in sorted(_mapping(data.get("errors")).items()):
+        for source, counts in sorted(_mapping(by_source).items()):
+            c = _mapping(counts)
+            # The Go struct has no json tags per the reference (CamelCase keys); accept lowercase too.
+            problems.append(ComponentProblem(component, source, _texts(c.get("Errors", c.get("errors"))),
+                                             _texts(c.get("Warnings", c.get("warnings"))),
+                                             bool(c.get("Disabled", c.get("disabled", False)))))
+    images = []
+    for component, by_image in sorted(_mapping(data.get("image_count")).items()):
+        for image, count in sorted(_mapping(by_image).items()):
+            images.append((component, image, _int(count)))
+    pods_count = _mapping(data.get("pods_count"))
+    return CiliumStatusReport(
+        pod_state=tuple(pod_state),
+        problems=tuple(problems),
+        collection_errors=_texts(data.get("collection_errors")),
+        config_errors=_texts(data.get("config_errors")),
+        helm_chart_version=str(data.get("helm_chart_version") or ""),
+        images=tuple(images),
+        pods_all=_int(pods_count["all"]) if "all" in pods_count else None,
+        pods_by_cilium=_int(pods_count["by_cilium"]) if "by_cilium" in pods_count else None,
+        agent_pods=tuple(sorted(_mapping(data.get("cilium_status")))),
+    )
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    """Error lists: strings, or Go ``error`` values that marshalled as objects (often ``{}``)."""
+    if not isinstance(value, list):
+        return ()
+    out = []
+    for item in value:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict) and item:
+            out.append(json.dumps(item, sort_keys=True))
+        else:
+            out.append("(an error whose text the JSON output does not include)")
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# `cilium connectivity test --junit-file`
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectivityTestResult:
+    """One ``<testcase>`` of the connectivity test's JUnit file (one per cilium test, not per action)."""
+
+    name: str
+    status: str  # passed | failed | skipped
+    time_s: float
+    message: str
+    failure_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectivityReport:
+    """What ``cilium connectivity test`` reported: per-test results from JUnit, and the exit code."""
+
+    results: tuple[ConnectivityTestResult, ...]
+    returncode: int
+    junit_file: str
+    args: tuple[str, ...]
+
+    def with_status(self, status: str) -> list[ConnectivityTestResult]:
+        return [r for r in self.results if r.status == status]
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.with_status("failed")
+
+    def summary(self) -> str:
+        counts = {s: len(self.with_status(s)) for s in ("passed", "failed", "skipped")}
+        return (f"cilium connectivity test: {counts['passed']} passed, {counts['failed']} failed, "
+                f"{counts['skipped']} skipped (exit {self.returncode})")
+
+
+def parse_junit(text: str) -> tuple[ConnectivityTestResult, ...]:
+    """Parse cilium-cli's JUnit file (``<testsuites><testsuite><testcase status=...>``)."""
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise ClusterError(f"the connectivity test's JUnit file is not valid XML: {exc}") from exc
+    results = []
+    for case in root.iter("testcase"):
+        failure = case.find("failure")
+        if failure is None:
+            failure = case.find("error")
+        skipped = case.find("skipped")
+        status = case.get("status") or ("failed" if failure is not None else
+                                        "skipped" if skipped is not None else "passed")
+        message = ""
+        failure_text = ""
+        if failure is not None:
+            detail = failure.get("failureMessage") or ""
+            message = failure.get("message") or ""
+            failure_text = "\n".join(t for t in (detail, (failure.text or "").strip()) if t)
+        elif skipped is not None:
+            message = skipped.get("message") or ""
+        try:
+            time_s = float(case.get("time") or 0)
+        except ValueError:
+            time_s = 0.0
+        results.append(ConnectivityTestResult(case.get("name") or "", status, time_s, message, failure_text))
+    return tuple(results)
+
+
+def junit_args(text: str) -> tuple[str, ...]:
+    """The ``Args`` property (the arguments after ``cilium connectivity test``, joined by ``|``)."""
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        return ()
+    for prop in root.iter("property"):
+        if prop.get("name") == "Args":
+            value = prop.get("value") or ""
+            return tuple(value.split("|")) if value else ()
+    return ()
+
+
+# ---------------------------------------------------------------------------------------------
+# The CLI
+
+
+class CiliumCli:
+    """The cilium CLI commands flowcheck runs, always with an explicit ``--context``."""
+
+    def __init__(self, runner: ProcessRunner, cilium_path: str, *, context: str, kubeconfig: str | None = None,
+                 progress: Callable[[str], None] = lambda _line: None) -> None:
+        self._runner = runner
+        self._cilium = cilium_path
+        self.context = context
+        self._kubeconfig = kubeconfig
+        self._progress = progress
+
+    def _global(self) -> list[str]:
+        flags = ["--context", self.context]
+        if self._kubeconfig:
+            flags += ["--kubeconfig", self._kubeconfig]
+        return flags
+
+    def install_argv(self, *, version: str, values: Path, cluster_name: str, upgrade: bool = False) -> list[str]:
+        """``cilium install|upgrade`` with the pinned chart version and flowcheck's Helm values.
+
+        ``k8sServiceHost`` is the control-plane node's container name on kind's Docker network; the
+        values file carries the default cluster name's, so it is set for the actual name.
+        """
+        return [self._cilium, "upgrade" if upgrade else "install", *self._global(), "--version", version,
+                "--values", str(values), "--set", f"k8sServiceHost={cluster_name}-control-plane"]
+
+    def install(self, *, version: str, values: Path, cluster_name: str, upgrade: bool = False) -> None:
+        verb = "upgrading" if upgrade else "installing"
+        run_checked(self._runner, self.install_argv(version=version, values=values, cluster_name=cluster_name,
+                                                    upgrade=upgrade),
+                    what=f"{verb} Cilium {version}", timeout_s=INSTALL_TIMEOUT_S)
+
+    def status(self) -> CiliumStatusReport:
+        """``cilium status -o json`` (no wait: a snapshot for the report)."""
+        result = self._runner.run([self._cilium, "status", *self._global(), "-o", "json"], timeout_s=QUERY_TIMEOUT_S)
+        if not result.stdout.strip():
+            raise ClusterError(f"`cilium status -o json` printed nothing (exit {result.returncode}){tail(result)}")
+        return parse_status_json(result.stdout)
+
+    def wait_ready(self, wait_s: float = STATUS_WAIT_S) -> CiliumStatusReport:
+        """The readiness gate: ``cilium status --wait`` until no errors, then the JSON report.
+
+        On a timeout the error carries the parsed report's problems when they can be read.
+        """
+        argv = [self._cilium, "status", *self._global(), "--wait", "--wait-duration", f"{int(wait_s)}s",
+                "--interactive=false"]
+        result = self._runner.run(argv, timeout_s=wait_s + 60)
+        if result.returncode != 0:
+            detail = ""
+            try:
+                problems = self.status().problem_lines()
+                detail = ("\n" + "\n".join("    " + p for p in problems)) if problems else ""
+            except ClusterError:
+                pass
+            raise ClusterError(f"Cilium did not become ready within {int(wait_s)} s "
+                               f"(`{command_line(argv)}` exit {result.returncode}){tail(result, 4)}{detail}")
+        return self.status()
+
+    def connectivity_test_argv(self, *, junit_file: Path, tests: Sequence[str] = OFFLINE_TEST_EXCLUSIONS,
+                               flow_validation: str = "disabled", extra_args: Sequence[str] = ()) -> list[str]:
+        argv = [self._cilium, "connectivity", "test", *self._global(), "--junit-file", str(junit_file),
+                f"--flow-validation={flow_validation}"]
+        for test in tests:
+            argv += ["--test", test]
+        return argv + list(extra_args)
+
+    def connectivity_test(self, *, junit_file: Path, tests: Sequence[str] = OFFLINE_TEST_EXCLUSIONS,
+                          flow_validation: str = "disabled", extra_args: Sequence[str] = (),
+                          timeout_s: float = CONNECTIVITY_TIMEOUT_S) -> ConnectivityReport:
+        """Run the connectivity test and read its JUnit file; failed tests are reported, not raised.
+
+        Raises ``ClusterError`` only when no JUnit file was written (the CLI itself failed).
+        """
+        argv = self.connectivity_test_argv(junit_file=junit_file, tests=tests, flow_validation=flow_validation,
+                                           extra_args=extra_args)
+        self._progress(f"running `{command_line(argv)}` (several minutes)")
+        result = self._runner.run(argv, timeout_s=timeout_s)
+        try:
+            text = junit_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ClusterError(f"cilium connectivity test wrote no JUnit file {junit_file} "
+                               f"(exit {result.returncode}){tail(result)}") from exc
+        return ConnectivityReport(parse_junit(text), result.returncode, str(junit_file), junit_args(text))

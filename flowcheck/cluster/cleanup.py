@@ -1,0 +1,187 @@
+"""``flowcheck cleanup``: find and remove what flowcheck runs left in a cluster.
+
+A run normally removes its own objects; a crash, a killed CI job or an interrupted teardown can
+leave some behind. Everything a run creates carries the ``flowcheck.io/run=<run id>`` label --
+namespaces, pods, ConfigMaps, service accounts and the policies it applies -- so leftovers are
+found by label (all runs, or one with ``--run``) and removed in teardown's order. Two cases are
+undone rather than deleted: a policy that replaced a foreign one (its ``flowcheck.io/replaced-
+original`` annotation holds the original, which is put back) and labels added to a pre-existing
+namespace (listed in its ``flowcheck.io/added-labels.<run>`` annotation, which are removed). The
+context guard applies as for the suites: a kind cluster flowcheck manages, or ``--allow-context``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from flowcheck.cluster import kube
+from flowcheck.cluster.guard import check_context
+from flowcheck.cluster.kind import Kind, context_for
+from flowcheck.cluster.kube import ApiFactory, AppliedPolicy, KubeClients, PolicyRef
+from flowcheck.cluster.process import ProcessRunner, SubprocessRunner
+from flowcheck.cluster.tools import default_bin_dirs, find_tool
+from flowcheck.errors import ClusterError
+
+DEFAULT_CLUSTER_NAME = "flowcheck"
+
+
+@dataclass
+class CleanupReport:
+    """What ``cleanup`` did (or, with ``dry_run``, would do), and what failed."""
+
+    actions: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def cleanup(clients: KubeClients, *, run_id: str | None = None, dry_run: bool = False,
+            progress: Callable[[str], None] = lambda _line: None) -> CleanupReport:
+    """Remove the leftovers of run ``run_id`` (or of every flowcheck run) from the cluster."""
+    selector = f"{kube.RUN_LABEL}={run_id}" if run_id else kube.RUN_LABEL
+    report = CleanupReport()
+
+    def act(description: str, action: Callable[..., object], *args: Any) -> None:
+        report.actions.append(description)
+        progress(("would " if dry_run else "") + description)
+        if dry_run:
+            return
+        try:
+            action(*args)
+        except ClusterError as exc:
+            report.problems.append(f"{description}: {exc}")
+
+    core = clients.core
+    delete = kube.delete_ignoring_missing
+    for pod in _items(_list(report, "pods", core.list_pod_for_all_namespaces, label_selector=selector)):
+        ns, name = pod.metadata.namespace, pod.metadata.name
+        act(f"delete pod {ns}/{name}", delete, f"deleting pod {ns}/{name}", core.delete_namespaced_pod, name, ns)
+    for applied in _leftover_policies(clients, report, selector):
+        verb = "restore the original of" if applied.original_json else "delete"
+        act(f"{verb} {applied.ref}", kube.remove_policy, clients, applied)
+    for cm in _items(_list(report, "ConfigMaps", core.list_config_map_for_all_namespaces, label_selector=selector)):
+        ns, name = cm.metadata.namespace, cm.metadata.name
+        act(f"delete ConfigMap {ns}/{name}", delete, f"deleting ConfigMap {ns}/{name}",
+            core.delete_namespaced_config_map, name, ns)
+    for sa in _items(_list(report, "service accounts", core.list_service_account_for_all_namespaces,
+                           label_selector=selector)):
+        ns, name = sa.metadata.namespace, sa.metadata.name
+        act(f"delete service account {ns}/{name}", delete, f"deleting service account {ns}/{name}",
+            core.delete_namespaced_service_account, name, ns)
+    for ns_obj in _items(_list(report, "namespaces", core.list_namespace)):
+        for key, value in kube.annotations_of(ns_obj).items():
+            if not key.startswith(kube.ADDED_LABELS_ANNOTATION_PREFIX):
+                continue
+            labelled_by = key[len(kube.ADDED_LABELS_ANNOTATION_PREFIX):]
+            if run_id and labelled_by != run_id:
+                continue
+            keys = tuple(k for k in value.split(",") if k)
+            name = ns_obj.metadata.name
+            act(f"remove labels {', '.join(keys)} that run {labelled_by} added to namespace {name}",
+                kube.remove_added_labels, clients, name, keys, labelled_by)
+    for ns_obj in _items(_list(report, "namespaces", core.list_namespace, label_selector=selector)):
+        name = ns_obj.metadata.name
+        act(f"delete namespace {name}", kube.delete_namespace, clients, name)
+    return report
+
+
+def _list(report: CleanupReport, what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+    try:
+        return fn(**kwargs)
+    except Exception as exc:
+        if not kube.is_api_error(exc):
+            raise
+        report.problems.append(f"listing {what}: {kube.api_message(exc)}")
+        return None
+
+
+def _items(listing: Any) -> list[Any]:
+    if listing is None:
+        return []
+    if isinstance(listing, dict):
+        return list(listing.get("items") or [])
+    return list(getattr(listing, "items", None) or [])
+
+
+def _leftover_policies(clients: KubeClients, report: CleanupReport, selector: str) -> list[AppliedPolicy]:
+    found: list[AppliedPolicy] = []
+    listing = _list(report, "NetworkPolicies", clients.networking.list_network_policy_for_all_namespaces,
+                    label_selector=selector)
+    for obj in _items(listing):
+        found.append(_leftover("NetworkPolicy", obj.metadata.namespace, obj.metadata.name, obj))
+    for kind in ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"):
+        spec = kube.POLICY_KINDS[kind]
+        try:
+            listing = clients.custom.list_cluster_custom_object(kube.CILIUM_GROUP, kube.CILIUM_VERSION, spec.plural,
+                                                                label_selector=selector)
+        except Exception as exc:
+            if kube.is_api_error(exc, 404):
+                continue  # Cilium's CRDs are not installed: nothing of this kind can be left over
+            if not kube.is_api_error(exc):
+                raise
+            report.problems.append(f"listing {kind}s: {kube.api_message(exc)}")
+            continue
+        for obj in _items(listing):
+            meta = obj.get("metadata") or {}
+            found.append(_leftover(kind, meta.get("namespace") if spec.namespaced else None, str(meta.get("name")),
+                                   obj))
+    return found
+
+
+def _leftover(kind: str, namespace: str | None, name: str, obj: Any) -> AppliedPolicy:
+    original = kube.original_from_annotation(obj)
+    return AppliedPolicy(PolicyRef(kind, namespace, name), "leftover", "cleanup",
+                         json.dumps(original, sort_keys=True) if original is not None else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line (wired into `flowcheck` by flowcheck.cli)
+
+
+def add_cleanup_command(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``cleanup`` to the ``flowcheck`` command's subparsers (``parser.add_subparsers()``)."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "cleanup",
+        help="remove what flowcheck runs left in a cluster (objects labelled flowcheck.io/run)",
+        description="Find and remove leftovers of flowcheck runs: namespaces, pods, ConfigMaps, service accounts "
+                    "and policies labelled flowcheck.io/run (restoring policies they replaced and removing labels "
+                    "they added to pre-existing namespaces). Only a kind cluster flowcheck manages is touched, "
+                    "unless --allow-context names the context.",
+    )
+    parser.add_argument("--cluster-name", default=DEFAULT_CLUSTER_NAME,
+                        help=f"kind cluster name (default {DEFAULT_CLUSTER_NAME}; its context is kind-NAME)")
+    parser.add_argument("--context", default=None, help="kube context (default: kind-<cluster name>)")
+    parser.add_argument("--allow-context", metavar="NAME", default=None,
+                        help="opt in to cleaning a context that is not a kind cluster flowcheck manages")
+    parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
+    parser.add_argument("--run", dest="run_id", metavar="ID", default=None,
+                        help="only this run's leftovers (default: every flowcheck run's)")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    parser.set_defaults(func=run_cleanup_command)
+    return parser
+
+
+def run_cleanup_command(args: argparse.Namespace, *, runner: ProcessRunner | None = None,
+                        api_factory: ApiFactory | None = None, out: TextIO | None = None,
+                        repo_root: Path | None = None) -> int:
+    """``flowcheck cleanup``: 0 when everything found was removed; a ``ClusterError`` otherwise."""
+    stream = out or sys.stdout
+    context = args.context or context_for(args.cluster_name)
+    clusters: list[str] | None = None
+    if args.allow_context != context:
+        kind_path = find_tool("kind", bin_dirs=default_bin_dirs(repo_root or Path.cwd()))
+        clusters = Kind(runner or SubprocessRunner(), kind_path, kubeconfig=args.kubeconfig).clusters()
+    check_context(context, cluster_name=args.cluster_name, kind_clusters=clusters, allow_context=args.allow_context)
+    clients = (api_factory or kube.client_factory(context, args.kubeconfig))()
+    report = cleanup(clients, run_id=args.run_id, dry_run=args.dry_run,
+                     progress=lambda line: print(f"flowcheck cleanup: {line}", file=stream))
+    scope = f"run {args.run_id}" if args.run_id else "any flowcheck run"
+    if not report.actions and not report.problems:
+        print(f"flowcheck cleanup: nothing left over from {scope} in {context}", file=stream)
+    if report.problems:
+        raise ClusterError("cleanup incomplete:\n" + "\n".join(f"  {p}" for p in report.problems))
+    return 0

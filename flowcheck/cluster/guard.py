@@ -1,0 +1,46 @@
+"""The context guard: flowcheck touches only a kind cluster it created or reused, unless told otherwise.
+
+The live suites deploy pods, apply policies and delete namespaces; pointed at the wrong cluster
+that would be damage. So a context is accepted only when
+
+* it is ``kind-<name>`` for the cluster name flowcheck was given AND ``kind get clusters`` lists
+  that name (kind created it; flowcheck created or reused it), or
+* the user passed ``--allow-context`` naming exactly this context (e.g. a staging cluster before
+  a Cilium upgrade).
+
+There is no implicit default: flowcheck never picks up the kubeconfig's current context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flowcheck.cluster.kind import context_for
+from flowcheck.errors import ContextRefused
+
+
+def check_context(context: str | None, *, cluster_name: str, kind_clusters: Sequence[str] | None,
+                  allow_context: str | None = None) -> str:
+    """Return ``context`` when flowcheck may use it; raise ``ContextRefused`` saying why not.
+
+    ``kind_clusters`` is what ``kind get clusters`` listed (None when kind was not consulted).
+    """
+    if not context:
+        raise ContextRefused("", "no kube context was named, and flowcheck never uses the kubeconfig's current "
+                                 "context implicitly")
+    if allow_context is not None:
+        if allow_context == context:
+            return context
+        raise ContextRefused(context, f"--allow-context names {allow_context!r}, not this context")
+    expected = context_for(cluster_name)
+    if context != expected:
+        raise ContextRefused(context, f"it is not {expected!r}, the context of the kind cluster {cluster_name!r} "
+                                      "flowcheck manages")
+    if kind_clusters is None:
+        raise ContextRefused(context, "kind was not available to confirm that this is a kind cluster flowcheck "
+                                      "created or reused")
+    if cluster_name not in kind_clusters:
+        listed = ", ".join(kind_clusters) if kind_clusters else "none"
+        raise ContextRefused(context, f"`kind get clusters` does not list {cluster_name!r} (it lists: {listed}), so "
+                                      "this is not a kind cluster flowcheck created or reused")
+    return context

@@ -1,0 +1,515 @@
+"""The Kubernetes API through the official ``kubernetes`` client: clients, namespaces, policies.
+
+Why it is shaped like this:
+
+* ``KubeClients`` bundles the API objects built on ONE ``ApiClient``. ``kubernetes.stream.stream``
+  temporarily swaps a method of the ``ApiClient`` it is given, so two threads exec'ing through a
+  shared client corrupt each other's requests (kubernetes-client/python#928). ``PerThreadClients``
+  therefore builds one bundle per thread from a factory; tests pass a factory returning fakes.
+* The kube context is always named explicitly: flowcheck never falls back to the kubeconfig's
+  current context (see ``guard``).
+* Policies are created, or replaced on 409 with the live object's ``resourceVersion``. Every object
+  flowcheck applies carries the ``flowcheck.io/run`` label, so leftovers can be found later. When
+  the object flowcheck replaces was not flowcheck's (for example the real policy on a staging
+  cluster run with ``--allow-context``), its original is kept -- in memory and in the
+  ``flowcheck.io/replaced-original`` annotation -- and restored instead of deleted afterwards.
+* Namespaces flowcheck creates carry the run label and are deleted afterwards. Namespaces that
+  already exist (``default``, ``kube-system``, ...) are never deleted: labels the topology needs and
+  they lack are added and recorded in a ``flowcheck.io/added-labels.<run>`` annotation, and removed
+  again afterwards; a label the namespace carries with a *different* value is an error (flowcheck
+  does not rewrite labels other policies may select on).
+* API errors become ``ClusterError``s naming the object (kind, namespace/name, source file) and
+  quoting the API server's own message (from the ``Status`` body), never an ``ApiException`` dump.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flowcheck.errors import ClusterError
+from flowcheck.model.documents import SourceDocument
+
+RUN_LABEL = "flowcheck.io/run"
+ADDED_LABELS_ANNOTATION_PREFIX = "flowcheck.io/added-labels."
+REPLACED_ORIGINAL_ANNOTATION = "flowcheck.io/replaced-original"
+IMPLIED_NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
+MERGE_PATCH = "application/merge-patch+json"
+CILIUM_GROUP = "cilium.io"
+CILIUM_VERSION = "v2"
+NAMESPACE_GONE_TIMEOUT_S = 180.0
+REPLACE_ATTEMPTS = 3  # a replace can race another writer (409 on a stale resourceVersion)
+
+
+# ---------------------------------------------------------------------------------------------
+# Clients
+
+
+@dataclass(frozen=True, slots=True)
+class KubeClients:
+    """The API objects of one ``ApiClient`` (use them from one thread only)."""
+
+    core: Any  # kubernetes.client.CoreV1Api
+    apps: Any  # kubernetes.client.AppsV1Api
+    networking: Any  # kubernetes.client.NetworkingV1Api
+    custom: Any  # kubernetes.client.CustomObjectsApi
+    watch: Callable[[], Any]  # kubernetes.watch.Watch
+    stream: Callable[..., Any]  # kubernetes.stream.stream
+
+
+ApiFactory = Callable[[], KubeClients]
+
+
+def client_factory(context: str, kubeconfig: str | None = None) -> ApiFactory:
+    """A factory building a fresh ``ApiClient`` for ``context`` on every call (one per thread)."""
+    if not context:
+        raise ClusterError("no kube context given: flowcheck never uses the kubeconfig's current context implicitly")
+
+    def make() -> KubeClients:
+        from kubernetes import client, config, stream, watch
+
+        loader: Any = config  # the kubeconfig loader is untyped
+        try:
+            api_client = loader.new_client_from_config(config_file=kubeconfig, context=context)
+        except (loader.ConfigException, OSError, KeyError, ValueError) as exc:
+            where = kubeconfig or "the default kubeconfig ($KUBECONFIG or ~/.kube/config)"
+            raise ClusterError(f"cannot load kube context {context!r} from {where}: {exc}") from exc
+        return KubeClients(core=client.CoreV1Api(api_client), apps=client.AppsV1Api(api_client),
+                           networking=client.NetworkingV1Api(api_client),
+                           custom=client.CustomObjectsApi(api_client), watch=watch.Watch, stream=stream.stream)
+
+    return make
+
+
+class PerThreadClients:
+    """One ``KubeClients`` per thread, built lazily from ``factory``."""
+
+    def __init__(self, factory: ApiFactory) -> None:
+        self._factory = factory
+        self._local = threading.local()
+
+    def get(self) -> KubeClients:
+        clients: KubeClients | None = getattr(self._local, "clients", None)
+        if clients is None:
+            clients = self._factory()
+            self._local.clients = clients
+        return clients
+
+
+# ---------------------------------------------------------------------------------------------
+# API errors
+
+
+def _api_exception_type() -> type[BaseException]:
+    from kubernetes.client.exceptions import ApiException
+
+    exc_type: type[BaseException] = ApiException
+    return exc_type
+
+
+def is_api_error(exc: BaseException, *statuses: int) -> bool:
+    """True when ``exc`` is an ``ApiException`` (with one of ``statuses``, if given)."""
+    if not isinstance(exc, _api_exception_type()):
+        return False
+    return not statuses or getattr(exc, "status", None) in statuses
+
+
+def api_message(exc: BaseException) -> str:
+    """The API server's message from the ``Status`` body of an ``ApiException``, with its code and reason."""
+    status = getattr(exc, "status", None)
+    reason = getattr(exc, "reason", None) or ""
+    body = getattr(exc, "body", None)
+    message = ""
+    if body:
+        try:
+            parsed = json.loads(body)
+        except (TypeError, ValueError):
+            message = str(body).strip()
+        else:
+            if isinstance(parsed, dict):
+                message = str(parsed.get("message") or "")
+                reason = str(parsed.get("reason") or reason)
+    head = " ".join(str(p) for p in (status, reason) if p)
+    if not message:
+        return head or str(exc)
+    return f"{head}: {message}" if head else message
+
+
+def call(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call an API method; an ``ApiException`` becomes ``ClusterError("<what>: <API message>")``."""
+    try:
+        return fn(*args, **kwargs)
+    except _api_exception_type() as exc:
+        raise ClusterError(f"{what}: {api_message(exc)}") from exc
+
+
+def delete_ignoring_missing(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+    """Delete something; False when it was already gone (404)."""
+    try:
+        fn(*args, **kwargs)
+    except _api_exception_type() as exc:
+        if getattr(exc, "status", None) == 404:
+            return False
+        raise ClusterError(f"{what}: {api_message(exc)}") from exc
+    return True
+
+
+def labels_of(obj: Any) -> dict[str, str]:
+    """``metadata.labels`` of a typed object or a plain dict."""
+    if isinstance(obj, dict):
+        labels = (obj.get("metadata") or {}).get("labels")
+    else:
+        labels = getattr(getattr(obj, "metadata", None), "labels", None)
+    return dict(labels or {})
+
+
+def annotations_of(obj: Any) -> dict[str, str]:
+    if isinstance(obj, dict):
+        annotations = (obj.get("metadata") or {}).get("annotations")
+    else:
+        annotations = getattr(getattr(obj, "metadata", None), "annotations", None)
+    return dict(annotations or {})
+
+
+def resource_version_of(obj: Any) -> str | None:
+    if isinstance(obj, dict):
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
+    else:
+        rv = getattr(getattr(obj, "metadata", None), "resource_version", None)
+    return str(rv) if rv else None
+
+
+_serializer: Any = None
+
+
+def to_plain(obj: Any) -> dict[str, Any]:
+    """A typed API object as the JSON dict the API server sends (camelCase keys)."""
+    if isinstance(obj, dict):
+        return copy.deepcopy(obj)
+    global _serializer
+    if _serializer is None:
+        from kubernetes.client import ApiClient
+
+        _serializer = ApiClient()
+    plain = _serializer.sanitize_for_serialization(obj)
+    return plain if isinstance(plain, dict) else {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Namespaces
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceOutcome:
+    """What ensuring a namespace did: created it, or labelled a pre-existing one (``added_labels``)."""
+
+    name: str
+    created: bool
+    added_labels: tuple[str, ...] = ()
+
+
+def added_labels_annotation(run_id: str) -> str:
+    return ADDED_LABELS_ANNOTATION_PREFIX + run_id
+
+
+def ensure_namespace(clients: KubeClients, name: str, labels: Mapping[str, str], run_id: str, *,
+                     clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                     gone_timeout_s: float = NAMESPACE_GONE_TIMEOUT_S) -> NamespaceOutcome:
+    """Create ``name`` with ``labels`` + the run label, or label the existing namespace (see module doc)."""
+    from kubernetes import client
+
+    wanted = {k: v for k, v in labels.items() if k != IMPLIED_NAMESPACE_LABEL}
+    existing = _read_namespace(clients, name)
+    if existing is not None and getattr(existing.status, "phase", None) == "Terminating":
+        wait_namespaces_gone(clients, [name], timeout_s=gone_timeout_s, clock=clock, sleep=sleep)
+        existing = None
+    if existing is None:
+        body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={**wanted, RUN_LABEL: run_id}))
+        try:
+            clients.core.create_namespace(body)
+        except _api_exception_type() as exc:
+            if getattr(exc, "status", None) != 409:
+                raise ClusterError(f"creating namespace {name}: {api_message(exc)}") from exc
+            existing = _read_namespace(clients, name)  # created concurrently: treat as pre-existing
+            if existing is None:
+                raise ClusterError(f"creating namespace {name}: {api_message(exc)}") from exc
+        else:
+            return NamespaceOutcome(name, created=True)
+    current = labels_of(existing)
+    conflicts = sorted(k for k, v in wanted.items() if k in current and current[k] != v)
+    if conflicts:
+        shown = ", ".join(f"{k}={current[k]!r} (topology: {wanted[k]!r})" for k in conflicts)
+        raise ClusterError(f"namespace {name} already exists with different labels: {shown}; flowcheck does not "
+                           "rewrite labels of a namespace it did not create -- fix the topology or the namespace")
+    missing = {k: v for k, v in wanted.items() if k not in current}
+    if not missing:
+        return NamespaceOutcome(name, created=False)
+    note = {added_labels_annotation(run_id): ",".join(sorted(missing))}
+    patch = {"metadata": {"labels": missing, "annotations": note}}
+    call(f"labelling namespace {name}", clients.core.patch_namespace, name, patch, _content_type=MERGE_PATCH)
+    return NamespaceOutcome(name, created=False, added_labels=tuple(sorted(missing)))
+
+
+def remove_added_labels(clients: KubeClients, name: str, keys: tuple[str, ...], run_id: str) -> None:
+    """Undo ``ensure_namespace``'s labelling of a pre-existing namespace (merge patch: null deletes)."""
+    patch: dict[str, Any] = {"metadata": {"labels": dict.fromkeys(keys),
+                                          "annotations": {added_labels_annotation(run_id): None}}}
+    try:
+        clients.core.patch_namespace(name, patch, _content_type=MERGE_PATCH)
+    except _api_exception_type() as exc:
+        if getattr(exc, "status", None) != 404:
+            raise ClusterError(f"removing flowcheck's labels from namespace {name}: {api_message(exc)}") from exc
+
+
+def delete_namespace(clients: KubeClients, name: str) -> bool:
+    return delete_ignoring_missing(f"deleting namespace {name}", clients.core.delete_namespace, name)
+
+
+def wait_namespaces_gone(clients: KubeClients, names: list[str], *, timeout_s: float = NAMESPACE_GONE_TIMEOUT_S,
+                         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                         interval_s: float = 1.0) -> None:
+    """Poll until the namespaces are gone (a terminating namespace refuses new pods)."""
+    deadline = clock() + timeout_s
+    pending = list(names)
+    while pending:
+        pending = [n for n in pending if _read_namespace(clients, n) is not None]
+        if not pending:
+            return
+        if clock() >= deadline:
+            raise ClusterError(f"namespace(s) {', '.join(pending)} still terminating after {timeout_s:g} s")
+        sleep(interval_s)
+
+
+def _read_namespace(clients: KubeClients, name: str) -> Any:
+    try:
+        return clients.core.read_namespace(name)
+    except _api_exception_type() as exc:
+        if getattr(exc, "status", None) == 404:
+            return None
+        raise ClusterError(f"reading namespace {name}: {api_message(exc)}") from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# Policies
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyKind:
+    kind: str
+    api_version: str
+    plural: str
+    namespaced: bool
+
+
+POLICY_KINDS: dict[str, PolicyKind] = {
+    "NetworkPolicy": PolicyKind("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", True),
+    "CiliumNetworkPolicy": PolicyKind("CiliumNetworkPolicy", "cilium.io/v2", "ciliumnetworkpolicies", True),
+    "CiliumClusterwideNetworkPolicy": PolicyKind("CiliumClusterwideNetworkPolicy", "cilium.io/v2",
+                                                 "ciliumclusterwidenetworkpolicies", False),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRef:
+    """A policy object in the cluster."""
+
+    kind: str
+    namespace: str | None
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedPolicy:
+    """One policy flowcheck applied: created, or replaced (``original`` is set when it was not flowcheck's)."""
+
+    ref: PolicyRef
+    outcome: str  # "created" | "replaced"
+    source: str
+    original_json: str | None = None
+
+    @property
+    def original(self) -> dict[str, Any] | None:
+        return json.loads(self.original_json) if self.original_json else None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyPlan:
+    """A validated policy document, ready to apply."""
+
+    ref: PolicyRef
+    policy_kind: PolicyKind
+    body: dict[str, Any]
+    source: str
+
+
+def plan_policy(doc: SourceDocument, run_id: str) -> PolicyPlan:
+    """Check that ``doc`` is a policy flowcheck can apply and add the run label (no API call)."""
+    where = f"{doc.path} (document {doc.index}{'' if doc.item is None else f', item {doc.item}'})"
+    kind = POLICY_KINDS.get(doc.kind)
+    if kind is None:
+        supported = ", ".join(POLICY_KINDS)
+        raise ClusterError(f"{where}: {doc.kind or 'an object without kind'} {doc.name!r} is not a network "
+                           f"policy; flowcheck applies only {supported}")
+    api_version = doc.body.get("apiVersion")
+    if api_version != kind.api_version:
+        raise ClusterError(f"{where}: {kind.kind} {doc.name!r} has apiVersion {api_version!r}, "
+                           f"expected {kind.api_version!r}")
+    body = copy.deepcopy(doc.body)
+    meta = body.setdefault("metadata", {})
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        raise ClusterError(f"{where}: {kind.kind} without metadata.name")
+    for key in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"):
+        meta.pop(key, None)
+    body.pop("status", None)
+    namespace: str | None = None
+    if kind.namespaced:
+        namespace = meta.get("namespace") or "default"
+        meta["namespace"] = namespace
+    else:
+        meta.pop("namespace", None)
+    meta["labels"] = {**(meta.get("labels") or {}), RUN_LABEL: run_id}
+    return PolicyPlan(PolicyRef(kind.kind, namespace, meta["name"]), kind, body, where)
+
+
+def apply_policy(clients: KubeClients, plan: PolicyPlan) -> AppliedPolicy:
+    """Create the policy, or replace it on 409 with the live ``resourceVersion`` (see module doc)."""
+    try:
+        _create(clients, plan)
+    except _api_exception_type() as exc:
+        if getattr(exc, "status", None) != 409:
+            raise _apply_error(plan, exc) from exc
+    else:
+        return AppliedPolicy(plan.ref, "created", plan.source)
+    last: BaseException | None = None
+    for _attempt in range(REPLACE_ATTEMPTS):
+        live = _get(clients, plan)
+        original = _original_to_keep(clients, live)
+        body = copy.deepcopy(plan.body)
+        meta = body["metadata"]
+        meta["resourceVersion"] = resource_version_of(live)
+        if original is not None:
+            meta["annotations"] = {**(meta.get("annotations") or {}), REPLACED_ORIGINAL_ANNOTATION: original}
+        try:
+            _replace(clients, plan, body)
+        except _api_exception_type() as exc:
+            if getattr(exc, "status", None) != 409:
+                raise _apply_error(plan, exc) from exc
+            last = exc
+            continue
+        return AppliedPolicy(plan.ref, "replaced", plan.source, original)
+    raise ClusterError(f"{plan.ref} ({plan.source}): still conflicting after {REPLACE_ATTEMPTS} replace attempts: "
+                       f"{api_message(last) if last else ''}")
+
+
+def remove_policy(clients: KubeClients, applied: AppliedPolicy) -> str:
+    """Undo ``apply_policy``: restore a replaced foreign original, else delete. Returns what was done."""
+    kind = POLICY_KINDS[applied.ref.kind]
+    original = applied.original
+    if original is not None:
+        try:
+            live = _get_ref(clients, kind, applied.ref)
+        except _api_exception_type() as exc:
+            if getattr(exc, "status", None) == 404:
+                live = None
+            else:
+                raise ClusterError(f"restoring {applied.ref}: {api_message(exc)}") from exc
+        body = copy.deepcopy(original)
+        if live is None:
+            call(f"restoring {applied.ref}", _create_fn(clients, kind, applied.ref), body=body)
+        else:
+            body.setdefault("metadata", {})["resourceVersion"] = resource_version_of(live)
+            call(f"restoring {applied.ref}", _replace_fn(clients, kind, applied.ref), body=body)
+        return "restored"
+    gone = not delete_ignoring_missing(f"deleting {applied.ref}", _delete_fn(clients, kind, applied.ref))
+    return "already gone" if gone else "deleted"
+
+
+def original_from_annotation(obj: Any) -> dict[str, Any] | None:
+    """The foreign original a flowcheck-applied object remembers (for ``flowcheck cleanup``)."""
+    text = annotations_of(obj).get(REPLACED_ORIGINAL_ANNOTATION)
+    if not text:
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _original_to_keep(clients: KubeClients, live: Any) -> str | None:
+    """JSON of the object to restore later: the live one if foreign, else what it already remembers."""
+    if RUN_LABEL in labels_of(live):
+        return annotations_of(live).get(REPLACED_ORIGINAL_ANNOTATION)
+    plain = to_plain(live)
+    meta = plain.get("metadata") or {}
+    keep_meta = {k: meta[k] for k in ("name", "namespace", "labels", "annotations") if meta.get(k)}
+    snapshot = {k: v for k, v in plain.items() if k not in ("metadata", "status")}
+    snapshot["metadata"] = keep_meta
+    return json.dumps(snapshot, sort_keys=True)
+
+
+def _apply_error(plan: PolicyPlan, exc: BaseException) -> ClusterError:
+    return ClusterError(f"{plan.ref} ({plan.source}) was rejected by the API server: {api_message(exc)}")
+
+
+def _create(clients: KubeClients, plan: PolicyPlan) -> None:
+    try:
+        _create_fn(clients, plan.policy_kind, plan.ref)(body=plan.body)
+    except ValueError as exc:  # the typed client validates bodies itself (pydantic) before sending
+        raise ClusterError(f"{plan.ref} ({plan.source}) is not a valid {plan.ref.kind}: {exc}") from exc
+
+
+def _replace(clients: KubeClients, plan: PolicyPlan, body: dict[str, Any]) -> None:
+    try:
+        _replace_fn(clients, plan.policy_kind, plan.ref)(body=body)
+    except ValueError as exc:
+        raise ClusterError(f"{plan.ref} ({plan.source}) is not a valid {plan.ref.kind}: {exc}") from exc
+
+
+def _get(clients: KubeClients, plan: PolicyPlan) -> Any:
+    return call(f"reading {plan.ref}", _get_ref, clients, plan.policy_kind, plan.ref)
+
+
+def _get_ref(clients: KubeClients, kind: PolicyKind, ref: PolicyRef) -> Any:
+    if kind.kind == "NetworkPolicy":
+        return clients.networking.read_namespaced_network_policy(ref.name, ref.namespace)
+    if kind.namespaced:
+        return clients.custom.get_namespaced_custom_object(CILIUM_GROUP, CILIUM_VERSION, ref.namespace,
+                                                           kind.plural, ref.name)
+    return clients.custom.get_cluster_custom_object(CILIUM_GROUP, CILIUM_VERSION, kind.plural, ref.name)
+
+
+def _create_fn(clients: KubeClients, kind: PolicyKind, ref: PolicyRef) -> Callable[..., Any]:
+    if kind.kind == "NetworkPolicy":
+        return lambda body: clients.networking.create_namespaced_network_policy(ref.namespace, body)
+    if kind.namespaced:
+        return lambda body: clients.custom.create_namespaced_custom_object(CILIUM_GROUP, CILIUM_VERSION,
+                                                                           ref.namespace, kind.plural, body)
+    return lambda body: clients.custom.create_cluster_custom_object(CILIUM_GROUP, CILIUM_VERSION, kind.plural, body)
+
+
+def _replace_fn(clients: KubeClients, kind: PolicyKind, ref: PolicyRef) -> Callable[..., Any]:
+    if kind.kind == "NetworkPolicy":
+        return lambda body: clients.networking.replace_namespaced_network_policy(ref.name, ref.namespace, body)
+    if kind.namespaced:
+        return lambda body: clients.custom.replace_namespaced_custom_object(CILIUM_GROUP, CILIUM_VERSION,
+                                                                            ref.namespace, kind.plural, ref.name, body)
+    return lambda body: clients.custom.replace_cluster_custom_object(CILIUM_GROUP, CILIUM_VERSION, kind.plural,
+                                                                     ref.name, body)
+
+
+def _delete_fn(clients: KubeClients, kind: PolicyKind, ref: PolicyRef) -> Callable[[], Any]:
+    if kind.kind == "NetworkPolicy":
+        return lambda: clients.networking.delete_namespaced_network_policy(ref.name, ref.namespace)
+    if kind.namespaced:
+        return lambda: clients.custom.delete_namespaced_custom_object(CILIUM_GROUP, CILIUM_VERSION, ref.namespace,
+                                                                      kind.plural, ref.name)
+    return lambda: clients.custom.delete_cluster_custom_object(CILIUM_GROUP, CILIUM_VERSION, kind.plural, ref.name)

@@ -1,0 +1,633 @@
+"""``LiveCluster``: the orchestration the pytest plugin calls, from cluster up to teardown.
+
+    with LiveCluster.bring_up(ClusterOptions(cluster_name="flowcheck"), progress=print) as live:
+        deployed = live.deploy(topology_input)          # namespaces, ConfigMaps, pods, readiness
+        live.apply_policies(read_documents(paths))      # with the policy-realization wait
+        executor = live.executor(deployed)              # a ProbeExecutor for the probe pipeline
+        flows = live.hubble_flows(since=t0, until=t1)   # evidence
+    # leaving the block tears down everything the run created -- also on failure and Ctrl-C
+
+Two modes. Without ``options.context`` flowcheck manages a kind cluster: tools checked, the cluster
+created from ``manifests/kind/cluster.yaml`` or reused, the context guard passed (``kind-<name>``
+listed by ``kind get clusters``), Cilium installed when absent (upgraded only when asked), then
+``cilium status --wait``. With ``options.context`` it uses that existing cluster as it is: the
+guard requires it to be a kind cluster flowcheck manages or to be named by ``allow_context``; it is
+never created, deleted, or given a CNI; only ``cilium status --wait`` is run as the gate. The guard
+runs before anything is changed in the cluster.
+
+Teardown deletes what the run created -- pods, ConfigMaps, service accounts, policies (restoring a
+foreign policy it replaced), labels it added to pre-existing namespaces, namespaces it created --
+in that order, continuing past failures and reporting them together with the ``flowcheck cleanup
+--run <id>`` command that finishes the job. A kind cluster flowcheck created is deleted instead
+(unless ``keep_cluster``); a reused one is kept. On failure the nodes' logs are exported first.
+
+For pytest-xdist, one process brings the cluster up, deploys and applies, then shares
+``LiveCluster.state()`` (plain JSON: run id, context, the deployed pods, and the ledger of what was
+created) through a file. Other processes call ``LiveCluster.from_state(options, state)`` (or
+``attach(options, deployed)``) to probe and collect flows -- they change nothing and their
+``teardown`` does nothing -- and the process that tears down calls ``from_state(..., owner=True)``
+and ``teardown()``. Each process re-checks the context guard.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from flowcheck.cluster import kube
+from flowcheck.cluster.cilium import (
+    OFFLINE_TEST_EXCLUSIONS,
+    STATUS_WAIT_S,
+    CiliumCli,
+    CiliumStatusReport,
+    ConnectivityReport,
+)
+from flowcheck.cluster.deployed import DeployedPod, DeployedTopology
+from flowcheck.cluster.executor import PodExecutor
+from flowcheck.cluster.guard import check_context
+from flowcheck.cluster.hubble import FlowRecord, collect_flows
+from flowcheck.cluster.kind import Kind, context_for
+from flowcheck.cluster.kube import ApiFactory, AppliedPolicy, NamespaceOutcome, PerThreadClients, PolicyRef
+from flowcheck.cluster.process import ProcessRunner, SubprocessRunner
+from flowcheck.cluster.realization import POLICY_WAIT_TIMEOUT_S, RevisionReader, agent_pods, wait_for_revisions
+from flowcheck.cluster.tools import default_bin_dirs, find_tool
+from flowcheck.cluster.workloads import (
+    DEFAULT_IMAGE,
+    POD_READY_TIMEOUT_S,
+    PodResources,
+    TopologyInput,
+    build_config_map,
+    build_pod,
+    create_probe_pod,
+    deployed_pod,
+    ensure_service_account,
+    find_existing_pod,
+    load_probe_files,
+    wait_for_pods_ready,
+)
+from flowcheck.errors import ClusterError, ToolMissing
+from flowcheck.model.documents import SourceDocument
+
+Progress = Callable[[str], None]
+STATE_FORMAT = 1
+
+
+def new_run_id() -> str:
+    """A run id usable as a label value: UTC time plus randomness (``20260827-143012-9f3a1c``)."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterOptions:
+    """Everything ``LiveCluster`` needs to know; paths default to the repository layout."""
+
+    cluster_name: str = "flowcheck"
+    context: str | None = None  # None: flowcheck manages kind cluster `cluster_name`; else use this context
+    allow_context: str | None = None  # explicit opt-in for a context that is not flowcheck's kind cluster
+    kubeconfig: str | None = None  # None: $KUBECONFIG or ~/.kube/config
+    keep_cluster: bool = False  # keep a kind cluster flowcheck created (a reused one is always kept)
+    upgrade_cilium: bool = False  # `cilium upgrade` an existing installation to the pinned version
+    cilium_version: str | None = None  # None: manifests/cilium/VERSION
+    repo_root: Path = field(default_factory=Path.cwd)
+    kind_config: Path | None = None  # None: <repo>/manifests/kind/cluster.yaml
+    cilium_values: Path | None = None  # None: <repo>/manifests/cilium/values.yaml
+    image: str = DEFAULT_IMAGE
+    load_images: tuple[str, ...] = ()  # local Docker images to `kind load` into the nodes
+    logs_dir: Path | None = None  # None: <repo>/flowcheck-report/kind-logs-<run id>
+    status_wait_s: float = STATUS_WAIT_S
+    pod_ready_timeout_s: float = POD_READY_TIMEOUT_S
+    policy_wait_timeout_s: float = POLICY_WAIT_TIMEOUT_S
+    namespace_gone_timeout_s: float = kube.NAMESPACE_GONE_TIMEOUT_S
+    resources: PodResources = field(default_factory=PodResources)
+    run_id: str | None = None  # None: a new one
+
+    @property
+    def manages_cluster(self) -> bool:
+        return self.context is None
+
+    def resolved_kind_config(self) -> Path:
+        return self.kind_config or self.repo_root / "manifests" / "kind" / "cluster.yaml"
+
+    def resolved_cilium_values(self) -> Path:
+        return self.cilium_values or self.repo_root / "manifests" / "cilium" / "values.yaml"
+
+    def resolved_cilium_version(self) -> str:
+        if self.cilium_version:
+            return self.cilium_version
+        path = self.repo_root / "manifests" / "cilium" / "VERSION"
+        try:
+            version = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ClusterError(f"cannot read the pinned Cilium version from {path}: {exc}") from exc
+        if not version:
+            raise ClusterError(f"{path} is empty: it should hold the pinned Cilium version")
+        return version
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedPolicies:
+    """What ``apply_policies`` did, and the agents' policy revisions before and after."""
+
+    policies: tuple[AppliedPolicy, ...]
+    revisions_before: dict[str, int]
+    revisions_after: dict[str, int]
+
+
+@dataclass
+class _Ledger:
+    """Everything the run created, appended right after each successful create (for teardown)."""
+
+    namespaces: list[NamespaceOutcome] = field(default_factory=list)
+    config_maps: list[tuple[str, str]] = field(default_factory=list)
+    service_accounts: list[tuple[str, str]] = field(default_factory=list)
+    pods: list[tuple[str, str]] = field(default_factory=list)
+    policies: list[AppliedPolicy] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "namespaces": [{"name": o.name, "created": o.created, "added_labels": list(o.added_labels)}
+                           for o in self.namespaces],
+            "config_maps": [list(x) for x in self.config_maps],
+            "service_accounts": [list(x) for x in self.service_accounts],
+            "pods": [list(x) for x in self.pods],
+            "policies": [{"kind": a.ref.kind, "namespace": a.ref.namespace, "name": a.ref.name, "outcome": a.outcome,
+                          "source": a.source, "original_json": a.original_json} for a in self.policies],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> _Ledger:
+        def pairs(key: str) -> list[tuple[str, str]]:
+            return [(str(a), str(b)) for a, b in data.get(key, [])]
+
+        return cls(
+            namespaces=[NamespaceOutcome(str(n["name"]), bool(n["created"]), tuple(n.get("added_labels", ())))
+                        for n in data.get("namespaces", [])],
+            config_maps=pairs("config_maps"), service_accounts=pairs("service_accounts"), pods=pairs("pods"),
+            policies=[AppliedPolicy(PolicyRef(str(p["kind"]), p.get("namespace"), str(p["name"])), str(p["outcome"]),
+                                    str(p.get("source", "")), p.get("original_json"))
+                      for p in data.get("policies", [])],
+        )
+
+
+class LiveCluster:
+    """A live kind + Cilium cluster (or an explicitly allowed one) and what flowcheck put in it."""
+
+    def __init__(self, options: ClusterOptions, *, context: str, run_id: str, api_factory: ApiFactory,
+                 runner: ProcessRunner, progress: Progress, kind: Kind | None, cilium: CiliumCli | None,
+                 created_cluster: bool, owner: bool = True, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.options = options
+        self.context = context
+        self.run_id = run_id
+        self.created_cluster = created_cluster
+        self.owner = owner
+        self.deployed: DeployedTopology | None = None
+        self.cilium_status: CiliumStatusReport | None = None
+        self._api_factory = api_factory
+        self._clients = PerThreadClients(api_factory)
+        self._runner = runner
+        self._progress = progress
+        self._kind = kind
+        self._cilium = cilium
+        self._clock = clock
+        self._sleep = sleep
+        self._ledger = _Ledger()
+        self._torn_down = False
+        self._description = ""
+
+    # -----------------------------------------------------------------------------------------
+    # Construction
+
+    @classmethod
+    def bring_up(cls, options: ClusterOptions | None = None, *, runner: ProcessRunner | None = None,
+                 api_factory: ApiFactory | None = None, progress: Progress | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> LiveCluster:
+        """Get a cluster ready for probing (see the module docstring for the two modes)."""
+        options = options or ClusterOptions()
+        runner = runner or SubprocessRunner()
+        say = progress or (lambda _line: None)
+        run_id = options.run_id or new_run_id()
+        bin_dirs = default_bin_dirs(options.repo_root)
+        say(f"run id {run_id}")
+        if not options.manages_cluster:
+            return cls._use_existing(options, run_id, runner, api_factory, say, bin_dirs, clock, sleep)
+
+        name = options.cluster_name
+        kind = Kind(runner, find_tool("kind", bin_dirs=bin_dirs), kubeconfig=options.kubeconfig, progress=say)
+        find_tool("docker", bin_dirs=bin_dirs)
+        cilium_path = find_tool("cilium", bin_dirs=bin_dirs)
+        if options.allow_context is not None and options.allow_context != context_for(name):
+            # refuse before creating anything: the guard below would refuse after the fact
+            check_context(context_for(name), cluster_name=name, kind_clusters=None, allow_context=options.allow_context)
+        clusters = kind.clusters()
+        created = False
+        if name in clusters:
+            say(f"reusing kind cluster {name}")
+        else:
+            say(f"creating kind cluster {name} ({options.resolved_kind_config()})")
+            try:
+                kind.create(name, options.resolved_kind_config())
+            except BaseException:
+                if name in _safe_clusters(kind):
+                    kind.export_logs(name, _logs_dir(options, run_id))
+                    if not options.keep_cluster:
+                        _quietly(say, f"deleting the half-created kind cluster {name}", lambda: kind.delete(name))
+                raise
+            created = True
+            clusters = kind.clusters()
+        context = check_context(context_for(name), cluster_name=name, kind_clusters=clusters,
+                                allow_context=options.allow_context)
+        cilium = CiliumCli(runner, cilium_path, context=context, kubeconfig=options.kubeconfig, progress=say)
+        session = cls(options, context=context, run_id=run_id,
+                      api_factory=api_factory or kube.client_factory(context, options.kubeconfig), runner=runner,
+                      progress=say, kind=kind, cilium=cilium, created_cluster=created, clock=clock, sleep=sleep)
+        try:
+            for image in options.load_images:
+                say(f"loading image {image} into the kind nodes")
+                kind.load_image(name, image)
+            session._ensure_cilium()
+        except BaseException:
+            session.teardown(failed=True, quiet=True)
+            raise
+        return session
+
+    @classmethod
+    def _use_existing(cls, options: ClusterOptions, run_id: str, runner: ProcessRunner,
+                      api_factory: ApiFactory | None, say: Progress, bin_dirs: Sequence[Path],
+                      clock: Callable[[], float], sleep: Callable[[float], None]) -> LiveCluster:
+        context = options.context or ""
+        kind: Kind | None = None
+        clusters: list[str] | None = None
+        if options.allow_context != context:  # only a kind cluster flowcheck manages is acceptable
+            try:
+                kind = Kind(runner, find_tool("kind", bin_dirs=bin_dirs), kubeconfig=options.kubeconfig, progress=say)
+                clusters = kind.clusters()
+            except ToolMissing:
+                clusters = None
+        check_context(context, cluster_name=options.cluster_name, kind_clusters=clusters,
+                      allow_context=options.allow_context)
+        cilium = CiliumCli(runner, find_tool("cilium", bin_dirs=bin_dirs), context=context,
+                           kubeconfig=options.kubeconfig, progress=say)
+        session = cls(options, context=context, run_id=run_id,
+                      api_factory=api_factory or kube.client_factory(context, options.kubeconfig), runner=runner,
+                      progress=say, kind=kind, cilium=cilium, created_cluster=False, clock=clock, sleep=sleep)
+        say(f"using existing context {context}; waiting for Cilium (cilium status --wait)")
+        session.cilium_status = cilium.wait_ready(options.status_wait_s)
+        say(session.cilium_status.summary())
+        return session
+
+    @classmethod
+    def attach(cls, options: ClusterOptions, deployed: DeployedTopology, *, runner: ProcessRunner | None = None,
+               api_factory: ApiFactory | None = None, progress: Progress | None = None,
+               clock: Callable[[], float] = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep) -> LiveCluster:
+        """A non-owning session on a deployment another process made (pytest-xdist workers).
+
+        The context guard is checked again; nothing is created, and ``teardown`` does nothing.
+        """
+        state = {"format": STATE_FORMAT, "run_id": deployed.run_id, "context": deployed.context,
+                 "cluster_name": options.cluster_name, "created_cluster": False, "description": "",
+                 "deployed": deployed.to_dict(), "ledger": {}}
+        return cls.from_state(options, state, owner=False, runner=runner, api_factory=api_factory, progress=progress,
+                              clock=clock, sleep=sleep)
+
+    def state(self) -> dict[str, Any]:
+        """JSON-serialisable state: enough for another process to probe (``from_state``) or tear down."""
+        return {"format": STATE_FORMAT, "run_id": self.run_id, "context": self.context,
+                "cluster_name": self.options.cluster_name, "created_cluster": self.created_cluster,
+                "description": self.description,
+                "deployed": self.deployed.to_dict() if self.deployed is not None else None,
+                "ledger": self._ledger.to_dict()}
+
+    @classmethod
+    def from_state(cls, options: ClusterOptions, state: Mapping[str, Any], *, owner: bool = False,
+                   runner: ProcessRunner | None = None, api_factory: ApiFactory | None = None,
+                   progress: Progress | None = None, clock: Callable[[], float] = time.monotonic,
+                   sleep: Callable[[float], None] = time.sleep) -> LiveCluster:
+        """Rebuild a session from ``state()`` in any process, after checking the context guard again.
+
+        ``owner=False`` (pytest-xdist workers): probe and collect evidence only; ``teardown`` does
+        nothing. ``owner=True`` (the process that tears down): ``teardown`` removes what the state's
+        ledger lists, or deletes the kind cluster when the set-up created it and ``keep_cluster`` is off.
+        """
+        found = state.get("format") if isinstance(state, Mapping) else None
+        if found != STATE_FORMAT:
+            raise ClusterError(f"unreadable cluster state (format {found!r}, expected {STATE_FORMAT})")
+        runner = runner or SubprocessRunner()
+        say = progress or (lambda _line: None)
+        context = str(state["context"])
+        cluster_name = str(state.get("cluster_name") or options.cluster_name)
+        kind: Kind | None = None
+        clusters: list[str] | None = None
+        if options.allow_context != context or (owner and options.manages_cluster):
+            try:
+                kind = Kind(runner, find_tool("kind", bin_dirs=default_bin_dirs(options.repo_root)),
+                            kubeconfig=options.kubeconfig, progress=say)
+                clusters = kind.clusters()
+            except ToolMissing:
+                kind, clusters = None, None
+        check_context(context, cluster_name=cluster_name, kind_clusters=clusters, allow_context=options.allow_context)
+        session = cls(options, context=context, run_id=str(state["run_id"]),
+                      api_factory=api_factory or kube.client_factory(context, options.kubeconfig), runner=runner,
+                      progress=say, kind=kind if owner else None, cilium=None,
+                      created_cluster=bool(state.get("created_cluster")), owner=owner, clock=clock, sleep=sleep)
+        deployed = state.get("deployed")
+        session.deployed = DeployedTopology.from_dict(deployed) if deployed else None
+        session._ledger = _Ledger.from_dict(state.get("ledger") or {})
+        session._description = str(state.get("description") or "")
+        return session
+
+    @property
+    def description(self) -> str:
+        """One line for reports, e.g. ``kind cluster flowcheck (context kind-flowcheck), Cilium 1.19.0``."""
+        if self._description:
+            return self._description
+        where = (f"kind cluster {self.options.cluster_name} (context {self.context})" if self.options.manages_cluster
+                 else f"context {self.context}")
+        version = self.cilium_status.helm_chart_version if self.cilium_status is not None else ""
+        return f"{where}, Cilium {version}" if version else where
+
+    def _ensure_cilium(self) -> None:
+        assert self._cilium is not None
+        version = self.options.resolved_cilium_version()
+        values = self.options.resolved_cilium_values()
+        if not self._cilium_installed():
+            self._progress(f"installing Cilium {version} ({values})")
+            self._cilium.install(version=version, values=values, cluster_name=self.options.cluster_name)
+        elif self.options.upgrade_cilium:
+            self._progress(f"upgrading Cilium to {version} ({values})")
+            self._cilium.install(version=version, values=values, cluster_name=self.options.cluster_name, upgrade=True)
+        else:
+            self._progress("Cilium is installed; not upgrading it")
+        self._progress(f"waiting for Cilium to be ready (cilium status --wait, up to {self.options.status_wait_s:g} s)")
+        self.cilium_status = self._cilium.wait_ready(self.options.status_wait_s)
+        self._progress(self.cilium_status.summary())
+        tags = self.cilium_status.image_tags("cilium")
+        if tags and not any(t.lstrip("v") == version.lstrip("v") for t in tags):
+            self._progress(f"note: the cluster runs Cilium {', '.join(sorted(tags))}, the pinned version is {version}")
+
+    def _cilium_installed(self) -> bool:
+        """Whether the cilium DaemonSet exists (a fresh kind cluster has none)."""
+        try:
+            self._clients.get().apps.read_namespaced_daemon_set("cilium", "kube-system")
+        except Exception as exc:
+            if kube.is_api_error(exc, 404):
+                return False
+            if kube.is_api_error(exc):
+                raise ClusterError(f"checking for the cilium DaemonSet: {kube.api_message(exc)}") from exc
+            raise
+        return True
+
+    # -----------------------------------------------------------------------------------------
+    # Deploying and applying
+
+    def deploy(self, topology: TopologyInput) -> DeployedTopology:
+        """Namespaces, the probe ConfigMap, service accounts, one pod per workload; wait until Ready.
+
+        ``existing`` workloads are matched to running pods instead. Everything is validated (probe
+        files present, pod specs buildable) before the first object is created.
+        """
+        self._require_owner("deploy")
+        clients = self._clients.get()
+        to_deploy = [w for w in topology.workloads if not w.existing]
+        files = load_probe_files() if to_deploy else {}
+        manifests = {w.workload: build_pod(w, run_id=self.run_id, image=self.options.image,
+                                           resources_=self.options.resources) for w in to_deploy}
+        for name, labels in sorted(topology.namespace_labels().items()):
+            outcome = kube.ensure_namespace(clients, name, labels, self.run_id, clock=self._clock, sleep=self._sleep,
+                                            gone_timeout_s=self.options.namespace_gone_timeout_s)
+            if outcome.created or outcome.added_labels:
+                self._ledger.namespaces.append(outcome)
+            if outcome.created:
+                self._progress(f"created namespace {name}")
+            elif outcome.added_labels:
+                self._progress(f"labelled existing namespace {name}: {', '.join(outcome.added_labels)}")
+        for namespace in sorted({w.namespace for w in to_deploy}):
+            cm = build_config_map(namespace, self.run_id, files)
+            kube.call(f"creating ConfigMap {namespace}/{cm.metadata.name}",
+                      clients.core.create_namespaced_config_map, namespace, cm)
+            self._ledger.config_maps.append((namespace, cm.metadata.name))
+        for namespace, account in sorted({(w.namespace, w.service_account) for w in to_deploy}):
+            if ensure_service_account(clients, namespace, account, self.run_id):
+                self._ledger.service_accounts.append((namespace, account))
+        for w in to_deploy:
+            create_probe_pod(clients, manifests[w.workload], w.workload)
+            self._ledger.pods.append((w.namespace, w.name))
+        if to_deploy:
+            self._progress(f"waiting for {len(to_deploy)} probe pod(s) to be ready "
+                           f"(up to {self.options.pod_ready_timeout_s:g} s)")
+        ready = wait_for_pods_ready(clients, [(w.namespace, w.name) for w in to_deploy], self.run_id,
+                                    timeout_s=self.options.pod_ready_timeout_s, clock=self._clock, sleep=self._sleep)
+        pods: list[DeployedPod] = []
+        for w in topology.workloads:
+            if w.existing:
+                pod = find_existing_pod(clients, w)
+                self._progress(f"existing workload {w.workload} is pod {pod.pod_name} ({pod.ip} on {pod.node})")
+            else:
+                pod = deployed_pod(w, ready[(w.namespace, w.name)])
+            pods.append(pod)
+        self.deployed = DeployedTopology(self.run_id, self.context, tuple(pods))
+        placement = ", ".join(f"{p.workload}@{p.node or '?'}" for p in pods if not p.existing)
+        if placement:
+            self._progress(f"probe pods ready: {placement}")
+        return self.deployed
+
+    def apply_policies(self, documents: Iterable[SourceDocument]) -> AppliedPolicies:
+        """Apply the policy documents in order, then wait until every Cilium agent has imported them.
+
+        All documents are checked (policy kinds, apiVersions, names) before the first is applied.
+        """
+        self._require_owner("apply policies")
+        plans = [kube.plan_policy(doc, self.run_id) for doc in documents]
+        if not plans:
+            return AppliedPolicies((), {}, {})
+        clients = self._clients.get()
+        agents = agent_pods(clients)
+        reader = RevisionReader(self._clients.get)
+        before = reader.read_all(agents)
+        applied = []
+        for plan in plans:
+            result = kube.apply_policy(clients, plan)
+            self._ledger.policies.append(result)
+            applied.append(result)
+            self._progress(f"{result.outcome} {result.ref}")
+        created = sum(1 for a in applied if a.outcome == "created")
+        after = dict(before)
+        if created:
+            targets = {pod: rev + created for pod, rev in before.items()}
+            self._progress(f"waiting for {len(agents)} cilium agent(s) to import {created} new polic"
+                           f"{'y' if created == 1 else 'ies'} (up to {self.options.policy_wait_timeout_s:g} s)")
+            after = wait_for_revisions(reader, targets, timeout_s=self.options.policy_wait_timeout_s,
+                                       clock=self._clock, sleep=self._sleep)
+        return AppliedPolicies(tuple(applied), before, after)
+
+    # -----------------------------------------------------------------------------------------
+    # Probing and evidence
+
+    def executor(self, deployed: DeployedTopology | None = None) -> PodExecutor:
+        """A ``ProbeExecutor`` running the agent in the probe pods (one ApiClient per thread)."""
+        state = deployed or self.deployed
+        if state is None:
+            raise ClusterError("nothing is deployed yet: call deploy() first")
+        return PodExecutor(state, self._api_factory, clock=self._clock)
+
+    def hubble_flows(self, *, since: datetime, until: datetime | None = None,
+                     workloads: Sequence[str] | None = None) -> list[FlowRecord]:
+        """Flows of the probe pods (or of ``workloads``) in the window, from every cilium agent."""
+        if self.deployed is None:
+            raise ClusterError("nothing is deployed yet: call deploy() first")
+        chosen = [self.deployed.pod(w) for w in workloads] if workloads is not None else self.deployed.probe_pods
+        pods = [f"{p.namespace}/{p.pod_name}" for p in chosen]
+        if not pods:
+            return []
+        return collect_flows(self._clients.get, agent_pods(self._clients.get()), since=since, until=until, pods=pods)
+
+    def connectivity_test(self, junit_file: Path, *, tests: Sequence[str] = OFFLINE_TEST_EXCLUSIONS,
+                          flow_validation: str = "disabled", extra_args: Sequence[str] = ()) -> ConnectivityReport:
+        """``cilium connectivity test`` with a JUnit file (run it while flowcheck's policies are not applied:
+        a CiliumClusterwideNetworkPolicy of the repository would also act on cilium's test pods)."""
+        if self._cilium is None:
+            raise ClusterError("this session has no cilium CLI (attached sessions cannot run the connectivity test)")
+        junit_file.parent.mkdir(parents=True, exist_ok=True)
+        report = self._cilium.connectivity_test(junit_file=junit_file, tests=tests, flow_validation=flow_validation,
+                                                extra_args=extra_args)
+        self._progress(report.summary())
+        return report
+
+    # -----------------------------------------------------------------------------------------
+    # Teardown
+
+    def __enter__(self) -> LiveCluster:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        # While an exception (or Ctrl-C) propagates, a teardown problem is reported, not raised
+        # over it; on a clean exit it is raised.
+        self.teardown(failed=exc is not None, quiet=exc is not None)
+
+    def teardown(self, *, failed: bool = False, quiet: bool = False) -> None:
+        """Remove what this run created (see the module docstring). Idempotent.
+
+        Raises ``ClusterError`` listing what could not be removed, unless ``quiet`` (then it is
+        reported through ``progress``).
+        """
+        if self._torn_down or not self.owner:
+            return
+        self._torn_down = True
+        problems: list[str] = []
+        name = self.options.cluster_name
+        try:
+            if failed and self._kind is not None and self.options.manages_cluster:
+                self._kind.export_logs(name, _logs_dir(self.options, self.run_id))
+            if self.created_cluster and not self.options.keep_cluster and self._kind is not None:
+                self._progress(f"deleting kind cluster {name}")
+                self._step(problems, f"deleting kind cluster {name}", self._require_kind().delete, name)
+            else:
+                self._remove_created(problems)
+        except KeyboardInterrupt:
+            self._progress(f"teardown interrupted; remove the leftovers with `flowcheck cleanup --run {self.run_id}`")
+            raise
+        if problems:
+            how = f"flowcheck cleanup --context {self.context} --run {self.run_id}"
+            message = ("teardown incomplete:\n" + "\n".join(f"  {p}" for p in problems)
+                       + f"\nremove the leftovers with `{how}`")
+            if quiet:
+                self._progress(message)
+            else:
+                raise ClusterError(message)
+
+    def _remove_created(self, problems: list[str]) -> None:
+        ledger = self._ledger
+        if not any((ledger.pods, ledger.policies, ledger.config_maps, ledger.service_accounts, ledger.namespaces)):
+            return
+        self._progress(f"removing what run {self.run_id} created")
+        step = self._step
+        for namespace, pod in reversed(ledger.pods):
+            step(problems, f"deleting pod {namespace}/{pod}", self._delete_pod, namespace, pod)
+        for applied in reversed(ledger.policies):
+            step(problems, f"removing {applied.ref}", self._remove_policy, applied)
+        for namespace, cm in reversed(ledger.config_maps):
+            step(problems, f"deleting ConfigMap {namespace}/{cm}", self._delete_config_map, namespace, cm)
+        for namespace, account in reversed(ledger.service_accounts):
+            step(problems, f"deleting service account {namespace}/{account}", self._delete_service_account,
+                 namespace, account)
+        for outcome in reversed(ledger.namespaces):
+            if outcome.added_labels:
+                step(problems, f"removing flowcheck's labels from namespace {outcome.name}", self._remove_labels,
+                     outcome)
+        created = [o.name for o in ledger.namespaces if o.created]
+        for namespace in reversed(created):
+            step(problems, f"deleting namespace {namespace}", self._delete_namespace, namespace)
+        if created:
+            self._progress(f"waiting for namespace(s) {', '.join(created)} to be gone")
+            step(problems, "waiting for namespaces to be deleted", self._wait_namespaces_gone, created)
+        self._ledger = _Ledger()
+
+    def _delete_pod(self, namespace: str, name: str) -> None:
+        kube.delete_ignoring_missing(f"deleting pod {namespace}/{name}", self._clients.get().core.delete_namespaced_pod,
+                                     name, namespace)
+
+    def _delete_config_map(self, namespace: str, name: str) -> None:
+        kube.delete_ignoring_missing(f"deleting ConfigMap {namespace}/{name}",
+                                     self._clients.get().core.delete_namespaced_config_map, name, namespace)
+
+    def _delete_service_account(self, namespace: str, name: str) -> None:
+        kube.delete_ignoring_missing(f"deleting service account {namespace}/{name}",
+                                     self._clients.get().core.delete_namespaced_service_account, name, namespace)
+
+    def _remove_labels(self, outcome: NamespaceOutcome) -> None:
+        kube.remove_added_labels(self._clients.get(), outcome.name, outcome.added_labels, self.run_id)
+
+    def _delete_namespace(self, name: str) -> None:
+        kube.delete_namespace(self._clients.get(), name)
+
+    def _remove_policy(self, applied: AppliedPolicy) -> None:
+        self._progress(f"{kube.remove_policy(self._clients.get(), applied)} {applied.ref}")
+
+    def _wait_namespaces_gone(self, names: list[str]) -> None:
+        kube.wait_namespaces_gone(self._clients.get(), names, timeout_s=self.options.namespace_gone_timeout_s,
+                                  clock=self._clock, sleep=self._sleep)
+
+    def _step(self, problems: list[str], what: str, action: Callable[..., object], *args: Any) -> None:
+        try:
+            action(*args)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            problems.append(f"{what}: {exc}")
+
+    def _require_kind(self) -> Kind:
+        if self._kind is None:
+            raise ClusterError("no kind CLI in this session")
+        return self._kind
+
+    def _require_owner(self, what: str) -> None:
+        if not self.owner:
+            raise ClusterError(f"this session is attached to another process's deployment and cannot {what}")
+
+
+def _logs_dir(options: ClusterOptions, run_id: str) -> Path:
+    return options.logs_dir or options.repo_root / "flowcheck-report" / f"kind-logs-{run_id}"
+
+
+def _safe_clusters(kind: Kind) -> list[str]:
+    try:
+        return kind.clusters()
+    except ClusterError:
+        return []
+
+
+def _quietly(say: Progress, what: str, action: Callable[[], object]) -> None:
+    say(what)
+    try:
+        action()
+    except ClusterError as exc:
+        say(f"{what} failed: {exc}")

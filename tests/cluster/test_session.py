@@ -1,0 +1,354 @@
+"""LiveCluster end to end against the fakes: bring-up, guard, deploy, policies, teardown (also on failure/Ctrl-C)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowcheck.cluster import session as session_module
+from flowcheck.cluster.deployed import DeployedTopology
+from flowcheck.cluster.session import ClusterOptions, LiveCluster
+from flowcheck.cluster.workloads import NamespaceInput, PodSpecInput, TopologyInput
+from flowcheck.errors import ClusterError, ContextRefused
+from flowcheck.model.documents import read_documents
+from flowcheck.probe.executor import CompletedExec
+from tests.cluster.fakes import (
+    ExecReply,
+    FakeClock,
+    FakeCluster,
+    FakeRunner,
+    data,
+    image_pull_status,
+    kubelet_making_ready,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+RUN = "20260827-142958-9f3a1c"
+
+TOPOLOGY = TopologyInput(
+    namespaces=(NamespaceInput("default"), NamespaceInput("monitoring", {"team": "observability"}),
+                NamespaceInput("tenant"), NamespaceInput("kube-system")),
+    workloads=(
+        PodSpecInput("default", "my-api", {"app": "my-api"}, (("http", 8080, "TCP"), ("metrics", 9090, "TCP"))),
+        PodSpecInput("monitoring", "prometheus", {"app.kubernetes.io/name": "prometheus"}, (("web", 9090, "TCP"),)),
+        PodSpecInput("tenant", "client", {"app": "client", "app.kubernetes.io/name": "prometheus"},
+                     (("http", 8080, "TCP"),), service_account="client"),
+        PodSpecInput("kube-system", "coredns", {"k8s-app": "kube-dns"}, (("dns", 53, "UDP"),),
+                     service_account="coredns", existing=True),
+    ))
+
+
+class World:
+    """A fake machine: tools in .bin/, a fake kind/cilium CLI, a fake API server, a fake clock."""
+
+    def __init__(self, root: Path, *, cluster_exists: bool = False, cilium_installed: bool = False) -> None:
+        self.root = root
+        for tool in ("kind", "cilium", "docker"):
+            path = root / ".bin" / tool
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("#!/bin/sh\nexit 99\n")  # never run: the runner is fake
+            path.chmod(0o755)
+        (root / "manifests" / "cilium").mkdir(parents=True)
+        (root / "manifests" / "cilium" / "VERSION").write_text("1.19.0\n")
+        self.clock = FakeClock()
+        self.api = FakeCluster(clock=self.clock, kubelet=kubelet_making_ready())
+        for ns in ("default", "kube-system"):
+            self.api.add_namespace(ns)
+        self.api.add_pod("kube-system", "coredns-7db6d8ff4d-5xq2k", {"k8s-app": "kube-dns"}, ip="10.244.0.3",
+                         node="flowcheck-control-plane")
+        self.kind_clusters = ["flowcheck"] if cluster_exists else []
+        if cilium_installed:
+            self.api.add_cilium_agents()
+        self.api.exec_handler = self._exec
+        self.progress: list[str] = []
+        self.runner = FakeRunner()
+        self.runner.on("kind", "get", "clusters", result=self._get_clusters)
+        self.runner.on("kind", "create", "cluster", result=self._create)
+        self.runner.on("kind", "delete", "cluster", result=self._delete)
+        self.runner.on("kind", "export", "logs", stdout="Exporting logs for cluster \"flowcheck\" to:\n/tmp/x\n")
+        self.runner.on("cilium", "install", result=self._install)
+        self.runner.on("cilium", "upgrade")
+        self.runner.on("cilium", "status", stdout=data("cilium-status-healthy.json"))
+
+    def _get_clusters(self, argv: list[str]) -> CompletedExec:
+        if not self.kind_clusters:
+            return CompletedExec(0, "", data("kind-get-clusters-none.stderr"))
+        return CompletedExec(0, "".join(f"{c}\n" for c in self.kind_clusters), "")
+
+    def _create(self, argv: list[str]) -> CompletedExec:
+        self.kind_clusters.append(argv[argv.index("--name") + 1])
+        return CompletedExec(0, "", 'Creating cluster "flowcheck" ...\n')
+
+    def _delete(self, argv: list[str]) -> CompletedExec:
+        self.kind_clusters.remove(argv[argv.index("--name") + 1])
+        return CompletedExec(0, "", 'Deleting cluster "flowcheck" ...\n')
+
+    def _install(self, argv: list[str]) -> CompletedExec:
+        self.api.add_cilium_agents()
+        return CompletedExec(0, "🔮 Auto-detected Kubernetes kind: kind\n", "")
+
+    def _exec(self, ns: str, pod: str, container: str | None, argv: list[str], stdin: str | None) -> ExecReply:
+        if argv[:3] == ["cilium-dbg", "policy", "get"]:
+            # every applied policy bumps every agent's repository revision by one
+            revision = 10 + len(self.api.network_policies) + len(self.api.custom)
+            return ExecReply(stdout=f"'{revision}'")
+        if argv[:2] == ["hubble", "observe"]:
+            return ExecReply(stdout=data("hubble-flows-probes.jsonl") if pod == "cilium-4xk2p" else "")
+        raise AssertionError(f"unexpected exec {argv} in {ns}/{pod}")
+
+    def options(self, **kwargs: Any) -> ClusterOptions:
+        return ClusterOptions(repo_root=self.root, run_id=RUN, **kwargs)
+
+    def bring_up(self, **kwargs: Any) -> LiveCluster:
+        return LiveCluster.bring_up(self.options(**kwargs), runner=self.runner, api_factory=self.api.clients,
+                                    progress=self.progress.append, clock=self.clock, sleep=self.clock.sleep)
+
+
+@pytest.fixture(autouse=True)
+def _probe_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    # agent.py/server.py are written by another engineer; the deployment only ships them
+    monkeypatch.setattr(session_module, "load_probe_files",
+                        lambda: {"agent.py": "# agent\n", "server.py": "# server\n"})
+    monkeypatch.delenv("FLOWCHECK_BIN_DIR", raising=False)
+
+
+def test_bring_up_creates_the_cluster_installs_cilium_and_waits(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    live = world.bring_up()
+    assert (live.context, live.created_cluster, live.run_id) == ("kind-flowcheck", True, RUN)
+    assert world.runner.commands() == [
+        ["kind", "get", "clusters"],
+        ["kind", "create", "cluster", "--name", "flowcheck", "--config", str(tmp_path / "manifests/kind/cluster.yaml")],
+        ["kind", "get", "clusters"],
+        ["cilium", "install", "--context", "kind-flowcheck", "--version", "1.19.0", "--values",
+         str(tmp_path / "manifests/cilium/values.yaml"), "--set", "k8sServiceHost=flowcheck-control-plane"],
+        ["cilium", "status", "--context", "kind-flowcheck", "--wait", "--wait-duration", "600s", "--interactive=false"],
+        ["cilium", "status", "--context", "kind-flowcheck", "-o", "json"]]
+    assert world.api.names() == ["read_namespaced_daemon_set"]  # "is Cilium installed?" -- no other API call
+    assert live.cilium_status is not None and live.cilium_status.healthy
+    assert "creating kind cluster flowcheck" in " ".join(world.progress)
+
+
+def test_bring_up_reuses_a_cluster_and_leaves_its_cilium_alone(tmp_path: Path) -> None:
+    world = World(tmp_path, cluster_exists=True, cilium_installed=True)
+    live = world.bring_up()
+    assert not live.created_cluster
+    assert [c[:2] for c in world.runner.commands()] == [["kind", "get"], ["cilium", "status"], ["cilium", "status"]]
+    live.teardown()
+    assert world.kind_clusters == ["flowcheck"]  # a reused cluster is never deleted
+
+
+def test_bring_up_can_upgrade_cilium_to_the_pin(tmp_path: Path) -> None:
+    world = World(tmp_path, cluster_exists=True, cilium_installed=True)
+    world.bring_up(upgrade_cilium=True)
+    assert ["cilium", "upgrade"] in [c[:2] for c in world.runner.commands()]
+
+
+def test_a_mismatched_opt_in_is_refused_before_a_cluster_is_created(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    with pytest.raises(ContextRefused, match="--allow-context names 'staging'"):
+        world.bring_up(allow_context="staging")
+    assert world.runner.commands() == []
+
+
+def test_an_existing_context_is_refused_without_opt_in(tmp_path: Path) -> None:
+    world = World(tmp_path, cluster_exists=True)
+    with pytest.raises(ContextRefused) as err:
+        world.bring_up(context="staging-eu")
+    assert "it is not 'kind-flowcheck'" in str(err.value) and "--allow-context staging-eu" in str(err.value)
+    assert world.runner.commands() == [["kind", "get", "clusters"]]  # looked, changed nothing
+    assert world.api.calls == []
+
+
+def test_an_explicitly_allowed_context_is_only_checked_never_changed(tmp_path: Path) -> None:
+    world = World(tmp_path, cilium_installed=True)
+    live = world.bring_up(context="staging-eu", allow_context="staging-eu")
+    assert live.context == "staging-eu" and not live.created_cluster
+    assert world.runner.commands() == [
+        ["cilium", "status", "--context", "staging-eu", "--wait", "--wait-duration", "600s", "--interactive=false"],
+        ["cilium", "status", "--context", "staging-eu", "-o", "json"]]
+
+
+def test_deploy_apply_probe_and_teardown(tmp_path: Path) -> None:
+    world = World(tmp_path, cluster_exists=True, cilium_installed=True)
+    with world.bring_up() as live:
+        deployed = live.deploy(TOPOLOGY)
+        assert [p.workload for p in deployed.pods] == ["default/my-api", "monitoring/prometheus", "tenant/client",
+                                                       "kube-system/coredns"]
+        assert {p.node for p in deployed.probe_pods} == {"flowcheck-worker", "flowcheck-worker2"}
+        assert deployed.pod("kube-system/coredns").pod_name == "coredns-7db6d8ff4d-5xq2k"
+        assert DeployedTopology.from_json(deployed.to_json()) == deployed
+        # what was created: namespaces with labels, one ConfigMap per namespace, the missing service account
+        assert world.api.namespaces["monitoring"].metadata.labels["team"] == "observability"
+        assert world.api.namespaces["tenant"].metadata.labels["flowcheck.io/run"] == RUN
+        assert sorted(world.api.config_maps) == [("default", f"flowcheck-probe-{RUN}"),
+                                                 ("monitoring", f"flowcheck-probe-{RUN}"),
+                                                 ("tenant", f"flowcheck-probe-{RUN}")]
+        assert world.api.config_maps[("tenant", f"flowcheck-probe-{RUN}")].data == {
+            "agent.py": "# agent\n", "server.py": "# server\n"}
+        assert set(world.api.service_accounts) == {("default", "default"), ("monitoring", "default"),
+                                                   ("tenant", "client")}
+
+        world.api.calls.clear()
+        applied = live.apply_policies(read_documents([REPO / "manifests" / "network-policies"]))
+        assert [a.outcome for a in applied.policies] == ["created"] * 4
+        assert applied.revisions_before == {"cilium-4xk2p": 10, "cilium-9hq7w": 10}
+        assert applied.revisions_after == {"cilium-4xk2p": 14, "cilium-9hq7w": 14}
+        names = world.api.names()
+        first_create = names.index("create_namespaced_network_policy")
+        assert names[:first_create].count("exec") == 2  # both agents' revisions read before applying
+        assert names[first_create:].count("exec") == 2  # and again after
+        assert max(i for i, n in enumerate(names) if n.startswith("create_")) < len(names) - 2
+
+        executor = live.executor()
+        assert executor.address_of("default/my-api") == deployed.pod("default/my-api").ip
+        flows = live.hubble_flows(since=datetime(2026, 8, 27, 14, 30, tzinfo=UTC))
+        assert len(flows) == 8
+        hubble_calls = [c for c in world.api.exec_calls if c["command"][0] == "hubble"]
+        assert hubble_calls[0]["command"].count("--pod") == 3  # the three probe pods, not coredns
+
+    # teardown: everything created is gone, in order; pre-existing namespaces stay
+    deletes = [n for n in world.api.names() if n.startswith(("delete_", "patch_"))]
+    assert deletes == (["delete_namespaced_pod"] * 3 + ["delete_namespaced_custom_object"]
+                       + ["delete_namespaced_network_policy"] * 3 + ["delete_namespaced_config_map"] * 3
+                       + ["delete_namespaced_service_account"] * 3 + ["delete_namespace"] * 2)
+    assert sorted(world.api.namespaces) == ["default", "kube-system"]
+    assert not world.api.pods.keys() - {("kube-system", p) for p in ("coredns-7db6d8ff4d-5xq2k", "cilium-4xk2p",
+                                                                      "cilium-9hq7w")}
+    assert world.api.network_policies == {} and world.api.custom == {}
+    assert world.kind_clusters == ["flowcheck"]
+
+
+def test_teardown_runs_when_deploy_fails(tmp_path: Path) -> None:
+    world = World(tmp_path, cluster_exists=True, cilium_installed=True)
+    world.api.kubelet = lambda pod: image_pull_status()
+    with pytest.raises(ClusterError, match=r"probe pod.* not ready after 180 s"), world.bring_up() as live:
+        live.deploy(TOPOLOGY)
+    assert sorted(world.api.namespaces) == ["default", "kube-system"]
+    assert world.api.config_maps == {} and world.api.service_accounts == {}
+    assert ["kind", "export", "logs", str(tmp_path / "flowcheck-report" / f"kind-logs-{RUN}"), "--name",
+            "flowcheck"] in world.runner.commands()
+
+
+def test_ctrl_c_while_probing_still_cleans_up(tmp_path: Path) -> None:
+    world = World(tmp_path, cluster_exists=True, cilium_installed=True)
+    live = world.bring_up()
+
+    def run() -> None:
+        with live:
+            live.deploy(TOPOLOGY)
+            live.apply_policies(read_documents([REPO / "manifests" / "network-policies"]))
+            raise KeyboardInterrupt  # Ctrl-C while probing
+
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    assert sorted(world.api.namespaces) == ["default", "kube-system"]
+    assert world.api.network_policies == {} and world.api.custom == {}
+
+
+def test_a_created_cluster_is_deleted_unless_kept(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    with world.bring_up() as live:
+        live.deploy(TOPOLOGY)
+    assert world.kind_clusters == []
+    assert "delete_namespace" not in world.api.names()  # the whole cluster went: no object-by-object cleanup
+
+    kept = World(tmp_path / "kept")
+    with kept.bring_up(keep_cluster=True) as live:
+        live.deploy(TOPOLOGY)
+    assert kept.kind_clusters == ["flowcheck"]
+    assert sorted(kept.api.namespaces) == ["default", "kube-system"]
+
+
+def test_labels_added_to_existing_namespaces_are_removed(tmp_path: Path) -> None:
+    world = World(tmp_path, cluster_exists=True, cilium_installed=True)
+    topo = TopologyInput((NamespaceInput("default", {"team": "web"}),), (TOPOLOGY.workloads[0],))
+    with world.bring_up() as live:
+        live.deploy(topo)
+        assert world.api.namespaces["default"].metadata.labels["team"] == "web"
+    assert "team" not in world.api.namespaces["default"].metadata.labels
+    assert "default" in world.api.namespaces
+
+
+def test_teardown_problems_name_the_cleanup_command(tmp_path: Path) -> None:
+    world = World(tmp_path, cluster_exists=True, cilium_installed=True)
+    live = world.bring_up()
+    live.deploy(TOPOLOGY)
+    from tests.cluster.fakes import api_error
+
+    world.api.fail("delete_namespaced_pod", api_error(500, "InternalError", "etcdserver: request timed out"))
+    with pytest.raises(ClusterError) as err:
+        live.teardown()
+    message = str(err.value)
+    assert "deleting pod tenant/client: deleting pod tenant/client: 500 InternalError: etcdserver" in message
+    assert f"`flowcheck cleanup --context kind-flowcheck --run {RUN}`" in message
+    assert sorted(world.api.namespaces) == ["default", "kube-system"]  # the other steps still ran
+    live.teardown()  # idempotent
+
+
+def test_an_attached_session_probes_but_never_changes_or_tears_down(tmp_path: Path) -> None:
+    world = World(tmp_path, cluster_exists=True, cilium_installed=True)
+    owner = world.bring_up()
+    shared = owner.deploy(TOPOLOGY).to_json()
+    worker = LiveCluster.attach(world.options(), DeployedTopology.from_json(shared), runner=world.runner,
+                                api_factory=world.api.clients)
+    assert worker.executor().address_of("tenant/client") == owner.executor().address_of("tenant/client")
+    with pytest.raises(ClusterError, match="cannot deploy"):
+        worker.deploy(TOPOLOGY)
+    worker.teardown()
+    assert "tenant" in world.api.namespaces
+    owner.teardown()
+    assert "tenant" not in world.api.namespaces
+
+
+def test_attach_rechecks_the_guard(tmp_path: Path) -> None:
+    world = World(tmp_path, cluster_exists=False)
+    deployed = DeployedTopology("r", "kind-flowcheck", ())
+    with pytest.raises(ContextRefused, match="does not list 'flowcheck'"):
+        LiveCluster.attach(world.options(), deployed, runner=world.runner, api_factory=world.api.clients)
+
+
+def test_another_process_can_tear_down_from_the_json_state(tmp_path: Path) -> None:
+    import json
+
+    world = World(tmp_path, cluster_exists=True, cilium_installed=True)
+    setup = world.bring_up()
+    setup.deploy(TOPOLOGY)
+    setup.apply_policies(read_documents([REPO / "manifests" / "network-policies"]))
+    state = json.loads(json.dumps(setup.state()))  # what crosses the process boundary
+    assert state["description"] == "kind cluster flowcheck (context kind-flowcheck), Cilium 1.19.0"
+
+    worker = LiveCluster.from_state(world.options(), state, runner=world.runner, api_factory=world.api.clients)
+    assert worker.deployed == setup.deployed and worker.description == setup.description
+    assert worker.deployed is not None and worker.deployed.cannot_probe_from("kube-system/coredns")
+    assert worker.deployed.cannot_probe_from("tenant/client") is None
+    assert worker.deployed.is_probe_server("default/my-api") and not worker.deployed.is_probe_server(
+        "kube-system/coredns")
+    worker.teardown()
+    assert "tenant" in world.api.namespaces  # a worker never tears down
+
+    controller = LiveCluster.from_state(world.options(), state, owner=True, runner=world.runner,
+                                        api_factory=world.api.clients, progress=world.progress.append)
+    controller.teardown(failed=True)
+    assert sorted(world.api.namespaces) == ["default", "kube-system"]
+    assert world.api.network_policies == {} and world.api.custom == {} and world.api.config_maps == {}
+    assert ["kind", "export", "logs", str(tmp_path / "flowcheck-report" / f"kind-logs-{RUN}"), "--name",
+            "flowcheck"] in world.runner.commands()
+
+
+def test_a_cluster_created_by_the_set_up_is_deleted_by_the_controller(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    state = world.bring_up().state()
+    assert state["created_cluster"] is True
+    LiveCluster.from_state(world.options(), state, owner=True, runner=world.runner,
+                           api_factory=world.api.clients).teardown()
+    assert world.kind_clusters == []
+
+
+def test_unreadable_state_is_refused(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    with pytest.raises(ClusterError, match=r"unreadable cluster state \(format 7, expected 1\)"):
+        LiveCluster.from_state(world.options(), {"format": 7}, runner=world.runner, api_factory=world.api.clients)
