@@ -1,14 +1,25 @@
-"""Suite-wide helpers: parametrize manifest checks by the files the run's ``--policies`` name."""
+"""Suite-wide parametrization: manifest files from ``--policies``, matrix sources from ``--topology``."""
 
 from __future__ import annotations
 
 import pytest
 
+from flowcheck.errors import FlowcheckError
 from flowcheck.model.documents import list_manifest_files
+from flowcheck.model.topology import load_topology
 from flowcheck.plugin import settings_key
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    settings = metafunc.config.stash[settings_key]
     if "manifest_file" in metafunc.fixturenames:
-        files = list_manifest_files(metafunc.config.stash[settings_key].policies)
+        files = list_manifest_files(settings.policies)
         metafunc.parametrize("manifest_file", files, ids=[f.name for f in files])
+    if "matrix_source" in metafunc.fixturenames:
+        try:
+            topology = load_topology(settings.topology)
+        except FlowcheckError as exc:
+            raise pytest.UsageError(f"flowcheck: {exc}") from None
+        # Existing workloads (e.g. kube-dns) only receive: the agent runs in flowcheck's own pods.
+        sources = [w.ref for w in topology.workloads if not w.existing]
+        metafunc.parametrize("matrix_source", sources, ids=sources)

@@ -1,0 +1,166 @@
+"""``paths``: the object suites declare intended paths on, and the two checks each one gets.
+
+A suite calls ``paths.expect(...)`` for every path it cares about; at the end of the test (or at an
+explicit ``paths.check()``) every expectation is checked against the policy model -- always, no
+cluster needed -- and, when a live back end is attached, probed on the cluster. The test fails
+when intent and model disagree (that fails in every pull request), or when the cluster did
+something else (that fails nightly and before upgrades), and the message shows all three views
+side by side: expected, model (with its reasons) and observed (with the Hubble flows). A probe
+that could not observe a verdict (``error``, or ``refused`` where a server should answer) is a
+failure too, never a pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import pytest
+
+from flowcheck.harness.backends import LiveBackend
+from flowcheck.harness.expectations import Expectation, make_expectation
+from flowcheck.harness.live import RETRY_WAIT_S, LiveItem, Observation, plan_probe, probe
+from flowcheck.model.engine import Decision, Model
+from flowcheck.model.matrix import PlannedFlow
+from flowcheck.report.records import CheckedFlow
+from flowcheck.verdict import Verdict
+
+
+@dataclass(slots=True)
+class HarnessContext:
+    """What every ``paths`` object of a run shares."""
+
+    model: Model
+    live: LiveBackend | None
+    offline_reason: str | None
+    probe_timeout_s: float
+    record: Callable[[CheckedFlow], None]
+    next_key: Callable[[], int]
+    retry_wait_s: float = RETRY_WAIT_S
+
+
+class PathChecker:
+    """The ``paths`` fixture: declare intended paths, then ``check()`` them (done for you at test end)."""
+
+    def __init__(self, context: HarnessContext, test: str) -> None:
+        self._context = context
+        self._test = test
+        self._pending: list[Expectation] = []
+        self.checked: list[CheckedFlow] = []
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def expect(self, source: str, destination: str, *, verdict: str | Verdict, port: int | str | None = None,
+               protocol: str | None = None, http: str | None = None, headers: Mapping[str, str] | None = None,
+               host: str | None = None, dns: str | None = None, qtype: str = "A") -> Expectation:
+        """Declare that ``source`` -> ``destination`` on ``port`` (a number or the destination's port
+        name) must end as ``verdict`` (``allowed``, ``dropped`` or ``l7-denied``). ``http="POST /x"``
+        makes it an HTTP request (``headers``, ``host`` optional), ``dns="name"`` a DNS query
+        (UDP/53 unless ``protocol``/``port`` say otherwise)."""
+        expectation = make_expectation(self._context.model.topology, source, destination, verdict=verdict,
+                                       port=port, protocol=protocol, http=http, headers=headers, host=host,
+                                       dns=dns, qtype=qtype)
+        self._pending.append(expectation)
+        return expectation
+
+    def expect_planned(self, planned: Sequence[PlannedFlow]) -> None:
+        """Probe the model's own predictions (the generated matrix): the model is the reference."""
+        self._pending.extend(Expectation(p.flow, None) for p in planned)
+
+    def check(self) -> list[CheckedFlow]:
+        """Check every pending expectation; fail the test with all disagreements at once."""
+        expectations, self._pending = self._pending, []
+        if not expectations:
+            return []
+        context = self._context
+        decisions = [context.model.decide(e.flow) for e in expectations]
+        observed, not_probed = self._probe_live(expectations, decisions)
+        records = [self._record(e, d, observed.get(i), not_probed.get(i, ""))
+                   for i, (e, d) in enumerate(zip(expectations, decisions, strict=True))]
+        for record in records:
+            context.record(record)
+        self.checked.extend(records)
+        failures = [r for r in records if _failed(r)]
+        if failures:
+            pytest.fail(format_failures(failures, len(records)), pytrace=False)
+        return records
+
+    def _probe_live(self, expectations: Sequence[Expectation],
+                    decisions: Sequence[Decision]) -> tuple[dict[int, Observation], dict[int, str]]:
+        live = self._context.live
+        if live is None:
+            reason = f"not probed: {self._context.offline_reason or 'no live cluster'}"
+            return {}, dict.fromkeys(range(len(expectations)), reason)
+        items: dict[int, LiveItem] = {}
+        not_probed: dict[int, str] = {}
+        for index, (expectation, decision) in enumerate(zip(expectations, decisions, strict=True)):
+            reference = expectation.verdict if expectation.verdict is not None else _model_reference(decision)
+            planned = plan_probe(live, expectation, self._context.next_key(), reference,
+                                 self._context.probe_timeout_s)
+            if isinstance(planned, str):
+                not_probed[index] = f"not probed: {planned}"
+            else:
+                items[index] = planned
+        results = probe(live, list(items.values()), timeout_s=self._context.probe_timeout_s,
+                        retry_wait_s=self._context.retry_wait_s)
+        return {index: results[item.key] for index, item in items.items()}, not_probed
+
+    def _record(self, expectation: Expectation, decision: Decision, observation: Observation | None,
+                not_probed: str) -> CheckedFlow:
+        flow = expectation.flow
+        return CheckedFlow(
+            source=expectation.source, destination=expectation.destination, protocol=flow.protocol,
+            port=flow.port, model=decision.verdict, request=expectation.request, expected=expectation.verdict,
+            model_reasons=decision.reasons,
+            observed=observation.verdict if observation else None,
+            observed_detail=observation.detail if observation else not_probed,
+            attempts=observation.attempts if observation else 0,
+            evidence=observation.evidence if observation else (), test=self._test,
+        )
+
+
+def _model_reference(decision: Decision) -> Verdict | None:
+    """With no stated intent the model is the reference -- unless it could not decide."""
+    return None if decision.verdict is Verdict.UNKNOWN else decision.verdict
+
+
+def _failed(record: CheckedFlow) -> bool:
+    if record.intent_mismatch:
+        return True
+    if record.observed is None:
+        return False
+    if record.observed in (Verdict.ERROR, Verdict.REFUSED):
+        return True
+    if record.expected is None and record.model is Verdict.UNKNOWN:
+        return False  # nothing to compare the observation with; the report still shows it
+    return record.live_mismatch
+
+
+def format_failures(failures: Sequence[CheckedFlow], total: int) -> str:
+    """The failure message: every disagreeing path with expected, model and observed side by side."""
+    lines = [f"flowcheck: {len(failures)} of {total} paths do not behave as intended", ""]
+    for record in failures:
+        lines.append(f"✗ {_describe(record)}")
+        if record.expected is not None:
+            lines.append(f"    expected  {record.expected.value}")
+        marker = "   <- intent and model disagree" if record.intent_mismatch else ""
+        lines.append(f"    model     {record.model.value}{marker}")
+        lines.extend(f"      {reason}" for reason in record.model_reasons)
+        if record.observed is not None:
+            attempts = f" after {record.attempts} probes" if record.attempts > 1 else ""
+            problem = "   <- the probe itself failed: not a verdict" if record.observed in (
+                Verdict.ERROR, Verdict.REFUSED) else ""
+            lines.append(f"    observed  {record.observed.value}{attempts}: {record.observed_detail}{problem}")
+            lines.extend(f"    hubble    {line}" for line in record.evidence)
+        elif record.observed_detail:
+            lines.append(f"    observed  - ({record.observed_detail})")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _describe(record: CheckedFlow) -> str:
+    where = f"{record.protocol}/{record.port}" if record.port is not None else record.protocol
+    text = f"{record.source} -> {record.destination} {where}"
+    return f"{text} {record.request}" if record.request else text

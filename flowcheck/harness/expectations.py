@@ -1,0 +1,135 @@
+"""What a suite declares: one intended path and the verdict its author expects.
+
+``make_expectation`` turns the readable call a suite makes --
+``paths.expect("tenant/client", "default/my-api", port=8080, http="POST /", verdict="l7-denied")`` --
+into a model ``Flow`` plus the expected ``Verdict``, checking every argument against the topology so
+a typo fails the test at once with a message naming the workload, port or verdict that is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from flowcheck.model.flows import DnsQuery, Flow, HttpRequest
+from flowcheck.model.topology import Topology
+from flowcheck.verdict import EXPECTABLE_VERDICTS, Verdict
+
+DNS_PORT = 53
+DEFAULT_DNS_QUERY = "kubernetes.default.svc.cluster.local"
+
+
+class ExpectationError(ValueError):
+    """An expectation that cannot mean anything (unknown workload, missing port, bad verdict)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """A path and what should happen to it. ``verdict`` None: "whatever the model predicts"
+    (used when probing the model's whole matrix live)."""
+
+    flow: Flow
+    verdict: Verdict | None
+    qtype: str = "A"
+
+    @property
+    def source(self) -> str:
+        return self.flow.source.describe()
+
+    @property
+    def destination(self) -> str:
+        return self.flow.destination.describe()
+
+    @property
+    def request(self) -> str | None:
+        """The L7 part, as reports show it: ``POST /orders`` or ``DNS A kubernetes.default...``."""
+        if self.flow.http is not None:
+            return f"{self.flow.http.method} {self.flow.http.path}"
+        if self.flow.dns is not None:
+            return f"DNS {self.qtype} {self.flow.dns.query}"
+        return None
+
+    def describe(self) -> str:
+        transport = f"{self.flow.protocol}/{self.flow.port}" if self.flow.port is not None else self.flow.protocol
+        text = f"{self.source} -> {self.destination} {transport}"
+        return f"{text} {self.request}" if self.request else text
+
+
+def parse_http(text: str) -> tuple[str, str]:
+    """``"POST /orders"`` -> ``("POST", "/orders")``; a bare method means path ``/``."""
+    parts = text.split()
+    if len(parts) == 1:
+        return parts[0].upper(), "/"
+    if len(parts) == 2 and parts[1].startswith("/"):
+        return parts[0].upper(), parts[1]
+    raise ExpectationError(f"http={text!r}: expected 'METHOD /path', e.g. 'POST /orders'")
+
+
+def make_expectation(
+    topology: Topology,
+    source: str,
+    destination: str,
+    *,
+    verdict: str | Verdict | None,
+    port: int | str | None = None,
+    protocol: str | None = None,
+    http: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    host: str | None = None,
+    dns: str | None = None,
+    qtype: str = "A",
+) -> Expectation:
+    """Build and check one expectation against the topology (see the module docstring)."""
+    for ref in (source, destination):
+        topology.workload(ref)  # raises, naming the known workloads
+    if http is not None and dns is not None:
+        raise ExpectationError("an expectation is either an HTTP request or a DNS query, not both")
+    proto = (protocol or ("UDP" if dns is not None else "TCP")).upper()
+    if proto not in ("TCP", "UDP", "SCTP", "ICMP"):
+        raise ExpectationError(f"protocol={protocol!r}: expected TCP, UDP, SCTP or ICMP")
+    number = _port_number(topology, destination, port, proto, default=DNS_PORT if dns is not None else None)
+    request = None
+    if http is not None:
+        if proto != "TCP":
+            raise ExpectationError(f"http={http!r} needs protocol TCP, not {proto}")
+        method, path = parse_http(http)
+        request = HttpRequest.make(method, path, headers, host)
+    elif headers or host:
+        raise ExpectationError("headers= and host= only make sense with http=")
+    expected = _verdict(verdict)
+    flow = Flow.between(source, destination, port=number, protocol=proto, http=request,
+                        dns=DnsQuery(dns) if dns is not None else None)
+    return Expectation(flow, expected, qtype.upper())
+
+
+def _port_number(topology: Topology, destination: str, port: int | str | None, protocol: str,
+                 default: int | None) -> int | None:
+    if protocol == "ICMP":
+        if port is not None:
+            raise ExpectationError("ICMP has no port")
+        return None
+    if port is None:
+        if default is None:
+            raise ExpectationError(f"port= is required for {protocol}")
+        return default
+    if isinstance(port, str):
+        served = [p for p in topology.workload(destination).named_port(port) if p.protocol == protocol]
+        if not served:
+            raise ExpectationError(f"{destination} serves no {protocol} port named {port!r}")
+        return served[0].port
+    if not 1 <= port <= 65535:
+        raise ExpectationError(f"port={port}: expected 1-65535")
+    return port
+
+
+def _verdict(verdict: str | Verdict | None) -> Verdict | None:
+    if verdict is None:
+        return None
+    try:
+        parsed = verdict if isinstance(verdict, Verdict) else Verdict.parse(verdict)
+    except ValueError as exc:
+        raise ExpectationError(str(exc)) from None
+    if parsed not in EXPECTABLE_VERDICTS:
+        names = ", ".join(v.value for v in EXPECTABLE_VERDICTS)
+        raise ExpectationError(f"verdict={verdict!r}: an expectation names one of {names}")
+    return parsed

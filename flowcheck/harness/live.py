@@ -1,0 +1,174 @@
+"""Probe expectations on the live back end: batched per source, retried only while they disagree.
+
+All probes of one source workload go into one plan and one agent run (one exec), and the sources
+run concurrently, so a batch costs about one probe timeout however many paths it holds, and a
+drop costs one timeout, not one per probe. After a batch, every probe whose observation agrees
+with its reference verdict is final and never probed again; only the disagreeing ones are re-run,
+for a bounded number of rounds (policy realization is waited for before any probing, so a retry
+only absorbs short propagation lags). An expected drop that is observed as a drop agrees at once:
+it costs exactly one timeout, never a retry budget (the lesson of cilium/cilium#47415).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
+
+from flowcheck.errors import FlowcheckError
+from flowcheck.harness.backends import EvidenceQuery, LiveBackend
+from flowcheck.harness.expectations import DEFAULT_DNS_QUERY, DNS_PORT, Expectation
+from flowcheck.probe.classify import Classification, classify
+from flowcheck.probe.plan import (
+    DnsProbe,
+    HttpProbe,
+    ProbeSpec,
+    TcpProbe,
+    UdpProbe,
+    agent_budget_s,
+    build_plan,
+    parse_results,
+)
+from flowcheck.verdict import Verdict
+
+MAX_ROUNDS = 3  # first probe + at most two re-probes of a disagreeing path
+RETRY_WAIT_S = 1.0  # between rounds: long enough for an identity/ipcache update to land
+MAX_PARALLEL_SOURCES = 16  # concurrent agent execs; each is one API-server exec stream
+EVIDENCE_VERDICTS = frozenset({Verdict.DROPPED, Verdict.L7_DENIED})
+
+
+@dataclass(frozen=True, slots=True)
+class LiveItem:
+    """One expectation to probe: from where, which probe, and what it is compared with."""
+
+    key: int
+    expectation: Expectation
+    spec: ProbeSpec
+    reference: Verdict | None  # the expected verdict, or the model's when nothing was expected
+    expected_server: str | None
+    foreign_destination: bool
+
+    @property
+    def source(self) -> str:
+        return self.expectation.source
+
+    def agrees(self, observed: Verdict) -> bool:
+        return self.reference is not None and observed == self.reference
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the cluster did to one path, after ``attempts`` probes, with the evidence behind it."""
+
+    verdict: Verdict
+    detail: str
+    attempts: int
+    evidence: tuple[str, ...] = ()
+
+
+def plan_probe(backend: LiveBackend, expectation: Expectation, key: int, reference: Verdict | None,
+               timeout_s: float) -> LiveItem | str:
+    """The probe for one expectation, or the reason it cannot be probed live."""
+    flow = expectation.flow
+    source, destination = expectation.source, expectation.destination
+    why_not = backend.cannot_probe_from(source)
+    if why_not:
+        return why_not
+    server = backend.is_probe_server(destination)
+    host = backend.executor.address_of(destination)
+    probe_id = str(key)
+    spec: ProbeSpec
+    port = flow.port
+    if flow.protocol in ("ICMP", "SCTP") or port is None:
+        return f"the probe agent cannot send {flow.protocol} (only TCP, HTTP, UDP and DNS probes)"
+    if flow.dns is not None:
+        spec = DnsProbe(probe_id, host, flow.dns.query, expectation.qtype, flow.protocol.lower(), port)
+    elif flow.http is not None:
+        headers = dict(flow.http.headers)
+        if flow.http.host is not None:
+            headers["Host"] = flow.http.host
+        spec = HttpProbe(probe_id, host, port, flow.http.method, flow.http.path, headers)
+    elif flow.protocol == "TCP":
+        spec = TcpProbe(probe_id, host, port)
+    elif server:
+        spec = UdpProbe(probe_id, host, port, payload=f"flowcheck {source} -> {destination}")
+    elif port == DNS_PORT:
+        spec = DnsProbe(probe_id, host, DEFAULT_DNS_QUERY, "A", "udp", port)
+    else:
+        return (f"{destination} is not a flowcheck probe server, so nothing would echo a UDP probe on port "
+                f"{port}; state a DNS query (dns=...) if it is a resolver")
+    return LiveItem(key, expectation, _with_timeout(spec, timeout_s), reference,
+                    destination if server else None, not server)
+
+
+def _with_timeout(spec: ProbeSpec, timeout_s: float) -> ProbeSpec:
+    return replace(spec, timeout_s=timeout_s)
+
+
+def probe(backend: LiveBackend, items: Sequence[LiveItem], *, timeout_s: float, max_rounds: int = MAX_ROUNDS,
+          retry_wait_s: float = RETRY_WAIT_S, sleep: Callable[[float], None] = time.sleep) -> dict[int, Observation]:
+    """Probe every item; re-probe only disagreeing ones, at most ``max_rounds`` rounds in all."""
+    observations: dict[int, Observation] = {}
+    pending = list(items)
+    since = datetime.now(UTC)
+
+    def one_round() -> list[LiveItem]:
+        nonlocal pending
+        for item, result in zip(pending, _run_round(backend, pending, timeout_s), strict=True):
+            before = observations.get(item.key)
+            observations[item.key] = Observation(result.verdict, result.detail, (before.attempts if before else 0) + 1)
+        pending = [item for item in pending if not item.agrees(observations[item.key].verdict)]
+        return pending
+
+    if pending:
+        # retry_error_callback: when the rounds run out, stop quietly; the observations say the rest.
+        Retrying(stop=stop_after_attempt(max_rounds), wait=wait_fixed(retry_wait_s), sleep=sleep,
+                 retry=retry_if_result(bool), retry_error_callback=lambda _state: None)(one_round)
+    wanted = [item for item in items if observations[item.key].verdict in EVIDENCE_VERDICTS
+              or not item.agrees(observations[item.key].verdict)]
+    evidence = _evidence(backend, wanted, since)
+    return {key: replace(obs, evidence=evidence.get(str(key), ())) for key, obs in observations.items()}
+
+
+def _run_round(backend: LiveBackend, items: Sequence[LiveItem], timeout_s: float) -> list[Classification]:
+    """One agent run per source, sources in parallel; results in the order of ``items``."""
+    by_source: dict[str, list[LiveItem]] = defaultdict(list)
+    for item in items:
+        by_source[item.source].append(item)
+    workers = min(MAX_PARALLEL_SOURCES, len(by_source)) or 1
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flowcheck-probe") as pool:
+        futures = {source: pool.submit(_run_source, backend, source, batch, timeout_s)
+                   for source, batch in by_source.items()}
+        per_source = {source: future.result() for source, future in futures.items()}
+    return [per_source[item.source][item.key] for item in items]
+
+
+def _run_source(backend: LiveBackend, source: str, items: Sequence[LiveItem],
+                timeout_s: float) -> dict[int, Classification]:
+    plan = build_plan([item.spec for item in items], timeout_s=timeout_s)
+    try:
+        completed = backend.executor.run_agent(source, plan, timeout_s=agent_budget_s(plan))
+    except FlowcheckError as exc:
+        return {item.key: Classification(Verdict.ERROR, f"could not run the probe agent in {source}: {exc}")
+                for item in items}
+    results = parse_results(plan, completed)
+    return {item.key: classify(results[item.spec.id], expected_server=item.expected_server,
+                               foreign_http_is_allowed=item.foreign_destination) for item in items}
+
+
+def _evidence(backend: LiveBackend, items: Sequence[LiveItem], since: datetime) -> Mapping[str, tuple[str, ...]]:
+    if not items:
+        return {}
+    queries = [EvidenceQuery(str(item.key), item.source, item.expectation.destination,
+                             backend.executor.address_of(item.source), backend.executor.address_of(
+                                 item.expectation.destination), item.expectation.flow.port,
+                             item.expectation.flow.protocol) for item in items]
+    try:
+        return backend.evidence(queries, since, datetime.now(UTC))
+    except FlowcheckError as exc:
+        return {q.probe_id: (f"(no Hubble evidence: {exc})",) for q in queries}

@@ -1,0 +1,208 @@
+"""The pytest plugin, run with ``pytester``: options, markers, offline outcomes, xdist, reports.
+
+Live runs use the ``pytest_flowcheck_backend`` hook with ``tests.harness.fakes.FakeProvider``: a
+fake cluster that decides every probe from the policy model (or a script) and logs set-ups,
+teardowns and every probe to a directory, so the tests can count them across xdist workers.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import POLICIES_DIR, REPO_ROOT
+
+TOPOLOGY = REPO_ROOT / "fixtures" / "topology.yaml"
+SCENARIO_ARGS = ("--policies", str(POLICIES_DIR), "--topology", str(TOPOLOGY), "-p", "no:cacheprovider")
+
+SUITE = """
+import pytest
+from flowcheck.model.matrix import plan
+
+def test_get_is_allowed(paths):
+    paths.expect("tenant/client", "default/my-api", port=8080, http="GET /", verdict="allowed")
+    paths.expect("monitoring/prometheus", "default/web", port="metrics", verdict="allowed")
+
+def test_web_is_closed(paths):
+    paths.expect("tenant/client", "default/web", port=8080, verdict="dropped")
+    paths.expect("monitoring/grafana", "default/web", port=9090, verdict="dropped")
+
+def test_post_is_denied(paths):
+    paths.expect("tenant/client", "default/my-api", port=8080, http="POST /", verdict="l7-denied")
+
+@pytest.mark.live
+@pytest.mark.parametrize("source", ["tenant/client", "monitoring/grafana"])
+def test_matrix(paths, flowcheck_model, source):
+    paths.expect_planned([p for p in plan(flowcheck_model) if p.flow.source.describe() == source])
+"""
+
+
+def _fake_cluster_conftest(log_dir: Path, overrides: dict[str, list[str]] | None = None) -> str:
+    return f"""
+import sys
+sys.path.insert(0, {str(REPO_ROOT)!r})
+from pathlib import Path
+from tests.harness.fakes import FakeProvider
+
+def pytest_flowcheck_backend(config):
+    return FakeProvider(Path({str(log_dir)!r}), {overrides or {}!r})
+"""
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_markers_are_registered_for_strict_runs(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--markers", "--strict-markers")
+    for marker in ("live:", "l7:", "dns:", "slow:"):
+        result.stdout.fnmatch_lines([f"@pytest.mark.{marker}*"])
+
+
+def test_ini_options_set_defaults_and_the_command_line_wins(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nflowcheck_probe_timeout = 0.7\nflowcheck_semantics = kubernetes\n")
+    pytester.makepyfile("""
+        def test_settings(flowcheck_settings, request):
+            assert flowcheck_settings.semantics == "kubernetes"
+            assert flowcheck_settings.probe_timeout_s == float(request.config.getoption("expected"))
+        def pytest_addoption(parser):
+            pass
+    """)
+    pytester.makeconftest("def pytest_addoption(parser):\n    parser.addoption('--expected')\n")
+    pytester.runpytest_subprocess("--expected", "0.7", "--cluster=none").assert_outcomes(passed=1)
+    pytester.runpytest_subprocess("--expected", "1.5", "--probe-timeout", "1.5", "--cluster=none").assert_outcomes(
+        passed=1)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--cluster=existing",), "*--cluster=existing needs --kube-context NAME*"),
+        (("--probe-timeout=0",), "*--probe-timeout 0.0: expected more than 0*"),
+    ],
+)
+def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: tuple[str, ...], message: str) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_offline_runs_model_checks_and_skips_live_ones_saying_why_once(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest_subprocess(*SCENARIO_ARGS, "--cluster=none", "-rs")
+    result.assert_outcomes(passed=3, skipped=2)
+    result.stdout.fnmatch_lines(["*live check skipped: --cluster=none: offline mode requested*"])
+    summary = [line for line in result.outlines if line.startswith("flowcheck: live checks skipped")]
+    assert summary == ["flowcheck: live checks skipped (--cluster=none: offline mode requested): 5 paths were "
+                       "checked against the model only, 2 live-only tests were skipped."]
+
+
+def test_intent_model_disagreement_fails_offline_with_a_readable_message(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        def test_wrong(paths):
+            paths.expect("tenant/client", "default/web", port=8080, verdict="allowed")
+    """)
+    result = pytester.runpytest_subprocess(*SCENARIO_ARGS, "--cluster=none")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "flowcheck: 1 of 1 paths do not behave as intended",
+        "*tenant/client -> default/web TCP/8080",
+        "*expected  allowed",
+        "*model     dropped   <- intent and model disagree",
+        "*NetworkPolicy default/default-deny-ingress*",
+    ])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_a_broken_policy_errors_the_tests_that_need_the_model_naming_file_and_field(
+        pytester: pytest.Pytester, policies_copy: Path) -> None:
+    target = policies_copy / "allow-get-only.yaml"
+    target.write_text(target.read_text().replace("method: GET", "method: [GET"))
+    pytester.makepyfile("def test_x(paths):\n    paths.expect('tenant/client', 'default/web', port=8080, "
+                        "verdict='dropped')\n")
+    result = pytester.runpytest_subprocess("--policies", str(policies_copy), "--topology", str(TOPOLOGY),
+                                           "--cluster=none")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*flowcheck: {target} (document 0): invalid YAML at line*"])
+
+
+def test_xdist_sets_up_once_and_tears_down_once(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    log_dir = tmp_path / "fake-cluster"
+    log_dir.mkdir()
+    pytester.makeconftest(_fake_cluster_conftest(log_dir))
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest_subprocess(*SCENARIO_ARGS, "-n", "3")
+    result.assert_outcomes(passed=5)
+    assert len(_lines(log_dir / "setups")) == 1
+    assert len(_lines(log_dir / "teardowns")) == 1
+    assert _lines(log_dir / "teardowns")[0].endswith("failed=False")
+    assert len({line.split()[0] for line in _lines(log_dir / "probes")}) == 3  # sources probed
+
+
+def test_only_disagreeing_probes_are_retried(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    log_dir = tmp_path / "fake-cluster"
+    log_dir.mkdir()
+    pytester.makeconftest(_fake_cluster_conftest(log_dir, {"tenant/client->default/web:8080": ["allowed", "dropped"]}))
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest_subprocess(*SCENARIO_ARGS, "-k", "web_is_closed")
+    result.assert_outcomes(passed=1)
+    probes = [line.split() for line in _lines(log_dir / "probes")]
+    per_path = {}
+    for source, _id, _kind, port in probes:
+        per_path[(source, port)] = per_path.get((source, port), 0) + 1
+    assert per_path == {("tenant/client", "8080"): 2, ("monitoring/grafana", "9090"): 1}
+
+
+def test_live_mismatch_fails_and_reports_are_written(pytester: pytest.Pytester, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    log_dir = tmp_path / "fake-cluster"
+    log_dir.mkdir()
+    summary = tmp_path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    pytester.makeconftest(_fake_cluster_conftest(log_dir, {"tenant/client->default/web:8080": ["allowed"]}))
+    pytester.makepyfile(test_suite=SUITE)
+    report_dir = tmp_path / "report"
+    junit = tmp_path / "junit.xml"
+    result = pytester.runpytest_subprocess(*SCENARIO_ARGS, "-n", "2", "--flowcheck-report", str(report_dir),
+                                           f"--junitxml={junit}")
+    result.assert_outcomes(passed=3, failed=2)
+    result.stdout.fnmatch_lines(["*observed  allowed after 3 probes: TCP connected*",
+                                 "*hubble    FAKE-HUBBLE DROPPED tenant/client -> default/web:8080*"])
+    matrix = json.loads((report_dir / "matrix.json").read_text())
+    assert len(matrix["flows"]) == 5 + 2 * 9  # five expectations, two sources x nine served ports
+    assert matrix["metadata"]["mode"] == "live"
+    assert (report_dir / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert "flowcheck truth table" in summary.read_text()
+    [case] = [c for c in ET.parse(junit).iter("testcase") if c.get("name") == "test_post_is_denied"]
+    properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert properties == {
+        "flowcheck.0.source": "tenant/client", "flowcheck.0.destination": "default/my-api",
+        "flowcheck.0.port": "8080/TCP", "flowcheck.0.request": "POST /", "flowcheck.0.expected": "l7-denied",
+        "flowcheck.0.model": "l7-denied", "flowcheck.0.observed": "l7-denied"}
+    assert len(_lines(log_dir / "teardowns")) == 1
+    assert _lines(log_dir / "teardowns")[0].endswith("failed=True")
+
+
+def test_baseline_changes_fail_the_run(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    log_dir = tmp_path / "fake-cluster"
+    log_dir.mkdir()
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.makeconftest(_fake_cluster_conftest(log_dir))
+    first = tmp_path / "before"
+    pytester.runpytest_subprocess(*SCENARIO_ARGS, "-k", "not matrix", "--flowcheck-report",
+                                  str(first)).assert_outcomes(passed=3, deselected=2)
+    baseline = tmp_path / "baseline.json"
+    from flowcheck.cli import main
+    assert main(["baseline", "record", str(first / "matrix.json"), "-o", str(baseline)]) == 0
+
+    unchanged = pytester.runpytest_subprocess(*SCENARIO_ARGS, "-k", "not matrix", "--baseline", str(baseline))
+    assert unchanged.ret == pytest.ExitCode.OK
+
+    pytester.makeconftest(_fake_cluster_conftest(log_dir, {"tenant/client->default/my-api:8080": ["l7-denied"]}))
+    changed = pytester.runpytest_subprocess(*SCENARIO_ARGS, "-k", "not matrix", "--baseline", str(baseline))
+    assert changed.ret == pytest.ExitCode.TESTS_FAILED
+    changed.stdout.fnmatch_lines(["*CHANGED*tenant/client*default/my-api*"])
