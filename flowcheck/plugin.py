@@ -77,6 +77,7 @@ class FlowcheckSettings:
     report_dir: Path | None
     baseline: Path | None
     repo_root: Path
+    cilium_tests: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -141,6 +142,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="model semantics: cilium (default) or the kubernetes NetworkPolicy spec")
     group.addoption("--flowcheck-report", default=None, metavar="DIR",
                     help="write matrix.json, report.html and report.md of every checked path to DIR")
+    group.addoption("--cilium-test", action="append", default=None, metavar="REGEX",
+                    help="filter for `cilium connectivity test --test` (repeatable; `!` excludes); the "
+                         "internet-dependent scenarios are always excluded")
     group.addoption("--baseline", default=None, metavar="FILE",
                     help="fail the run when a path's verdict differs from this baseline (flowcheck baseline record)")
 
@@ -213,6 +217,7 @@ def _resolve_settings(config: pytest.Config) -> FlowcheckSettings:
         report_dir=Path(report_opt).absolute() if report_opt else None,
         baseline=Path(baseline_opt).absolute() if baseline_opt else None,
         repo_root=root,
+        cilium_tests=tuple(config.getoption("cilium_test") or ()),
     )
 
 
