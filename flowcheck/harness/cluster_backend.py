@@ -16,10 +16,10 @@ from typing import Any
 
 from flowcheck.cluster.cilium import OFFLINE_TEST_EXCLUSIONS, CiliumCli, ConnectivityReport
 from flowcheck.cluster.deployed import DeployedTopology
-from flowcheck.cluster.process import ProcessRunner, SubprocessRunner
-from flowcheck.cluster.tools import default_bin_dirs, find_tool
 from flowcheck.cluster.hubble import ProbeFacts, match
+from flowcheck.cluster.process import ProcessRunner, SubprocessRunner
 from flowcheck.cluster.session import ClusterOptions, LiveCluster
+from flowcheck.cluster.tools import default_bin_dirs, find_tool
 from flowcheck.cluster.workloads import NamespaceInput, PodSpecInput, TopologyInput
 from flowcheck.harness.backends import EvidenceQuery, SetupRequest
 from flowcheck.model.topology import Topology
