@@ -1,0 +1,168 @@
+"""Unit tests of ``flowcheck.probe.classify``: raw probe facts → verdict, including every ambiguous case.
+
+The Cilium facts used as fixtures (Envoy's 403 reply, the DNS proxy's REFUSED) are copied from the
+project's research notes (cilium-cli.md §5.3, cilium-semantics.md §4), which cite cilium/proxy
+``cilium/l7policy.cc`` and cilium/cilium ``Documentation/contributing/development/debugging.rst``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from flowcheck.probe.classify import classify
+from flowcheck.probe.plan import Outcome, ProbeKind, ProbeResult
+from flowcheck.verdict import Verdict
+
+# What Cilium's Envoy answers on an L7 denial (recorded in Cilium's docs; see the module docstring).
+ENVOY_403_HEADERS = {"content-length": "15", "content-type": "text/plain", "server": "envoy"}
+ENVOY_403_BODY = "Access denied\r\n"
+
+
+def result(kind: str, outcome: str = "ok", **fields: Any) -> ProbeResult:
+    return ProbeResult(id="p", kind=ProbeKind(kind), outcome=Outcome(outcome), **fields)
+
+
+def http(status: int, body: str = "", identity: str | None = None, headers: dict[str, str] | None = None
+         ) -> ProbeResult:
+    """An HTTP answer; ``identity`` is what a flowcheck server reported, ``headers`` the response headers."""
+    return result("http", status=status, body=body, server=identity, headers=headers or {}, connected=True)
+
+
+def test_tcp_connect_is_allowed() -> None:
+    assert classify(result("tcp", connected=True)).verdict is Verdict.ALLOWED
+
+
+def test_timeout_without_connection_is_dropped() -> None:
+    for kind in ("tcp", "http", "udp", "dns"):
+        got = classify(result(kind, "timeout", elapsed_s=1.0))
+        assert got.verdict is Verdict.DROPPED, kind
+        assert "no answer" in got.detail
+
+
+def test_timeout_after_connecting_is_an_error_not_a_drop() -> None:
+    assert classify(result("http", "timeout", connected=True)).verdict is Verdict.ERROR
+
+
+def test_rst_is_refused_never_dropped() -> None:
+    got = classify(result("tcp", "refused", errno="ECONNREFUSED", detail="ECONNREFUSED: Connection refused"))
+    assert got.verdict is Verdict.REFUSED
+    assert "set-up problem" in got.detail
+
+
+def test_icmp_port_unreachable_on_udp_is_refused() -> None:
+    assert classify(result("udp", "refused", errno="ECONNREFUSED")).verdict is Verdict.REFUSED
+
+
+def test_unreachable_is_an_error_unless_the_cluster_answers_denials_with_icmp() -> None:
+    unreachable = result("tcp", "unreachable", errno="EHOSTUNREACH")
+    assert classify(unreachable).verdict is Verdict.ERROR
+    assert classify(unreachable, unreachable_is_drop=True).verdict is Verdict.DROPPED
+
+
+def test_agent_error_stays_an_error_with_its_detail() -> None:
+    got = classify(result("http", "error", detail="not an HTTP response: 'garbage'"))
+    assert got.verdict is Verdict.ERROR
+    assert "garbage" in got.detail
+
+
+def test_answer_from_the_flowcheck_server_is_allowed() -> None:
+    got = classify(http(200, '{"server":"default/api"}', identity="default/api"))
+    assert got.verdict is Verdict.ALLOWED
+    assert "default/api" in got.detail
+
+
+def test_answer_from_another_flowcheck_server_than_expected_is_an_error() -> None:
+    answer = http(200, '{"server":"default/other"}', identity="default/other")
+    assert classify(answer, expected_server="default/api").verdict is Verdict.ERROR
+    assert classify(answer, expected_server="default/other").verdict is Verdict.ALLOWED
+
+
+def test_envoy_403_access_denied_is_l7_denied() -> None:
+    got = classify(http(403, ENVOY_403_BODY, headers=ENVOY_403_HEADERS))
+    assert got.verdict is Verdict.L7_DENIED
+    assert "envoy" in got.detail
+
+
+def test_configured_403_message_is_recognised() -> None:
+    answer = http(403, "Nope\r\n", headers=ENVOY_403_HEADERS)
+    assert classify(answer).verdict is Verdict.ERROR
+    assert classify(answer, http_403_message="Nope").verdict is Verdict.L7_DENIED
+
+
+@pytest.mark.parametrize("body", ["Forbidden", "Access denied", "access denied\r\n", "<html>403</html>", ""])
+def test_403_without_ciliums_exact_body_is_an_error(body: str) -> None:
+    got = classify(http(403, body, headers={"server": "nginx"}))
+    assert got.verdict is Verdict.ERROR
+    assert "not Cilium's denial" in got.detail
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_proxy_failure_status_is_an_error(status: int) -> None:
+    answer = http(status, "upstream connect error or disconnect/reset before headers",
+                  headers={"server": "envoy"})
+    assert classify(answer).verdict is Verdict.ERROR
+    assert classify(answer, foreign_http_is_allowed=True).verdict is Verdict.ERROR
+
+
+def test_answer_from_a_non_flowcheck_server_is_an_error_by_default() -> None:
+    answer = http(200, "<html>hello</html>", headers={"server": "nginx"})
+    got = classify(answer)
+    assert got.verdict is Verdict.ERROR
+    assert "not a flowcheck probe server" in got.detail
+    assert classify(answer, foreign_http_is_allowed=True).verdict is Verdict.ALLOWED
+
+
+def test_flowcheck_identity_with_a_non_200_status_is_an_error() -> None:
+    assert classify(http(500, '{"server":"x"}', identity="x")).verdict is Verdict.ERROR
+
+
+def test_dns_refused_is_l7_denied() -> None:
+    assert classify(result("dns", rcode="REFUSED")).verdict is Verdict.L7_DENIED
+
+
+@pytest.mark.parametrize("rcode", ["NOERROR", "NXDOMAIN"])
+def test_dns_answer_that_reached_the_resolver_is_allowed(rcode: str) -> None:
+    assert classify(result("dns", rcode=rcode)).verdict is Verdict.ALLOWED
+
+
+@pytest.mark.parametrize("rcode", ["SERVFAIL", "FORMERR", "NOTIMP", "RCODE12"])
+def test_other_dns_rcodes_are_errors(rcode: str) -> None:
+    assert classify(result("dns", rcode=rcode)).verdict is Verdict.ERROR
+
+
+def test_dns_name_error_reject_mode_swaps_which_rcode_means_denied() -> None:
+    assert classify(result("dns", rcode="NXDOMAIN"), dns_denied_rcode="NXDOMAIN").verdict is Verdict.L7_DENIED
+    assert classify(result("dns", rcode="REFUSED"), dns_denied_rcode="NXDOMAIN").verdict is Verdict.ERROR
+
+
+def test_udp_echo_is_allowed_and_checks_identity_when_asked() -> None:
+    echo = result("udp", reply='{"server":"default/api","payload":"ping"}', server="default/api")
+    assert classify(echo).verdict is Verdict.ALLOWED
+    assert classify(echo, expected_server="default/api").verdict is Verdict.ALLOWED
+    assert classify(echo, expected_server="default/web").verdict is Verdict.ERROR
+
+
+@given(
+    kind=st.sampled_from(list(ProbeKind)),
+    outcome=st.sampled_from([o for o in Outcome if o is not Outcome.OK]),
+    connected=st.sampled_from([None, True, False]),
+    detail=st.text(max_size=20),
+)
+def test_no_failed_probe_is_ever_allowed_or_l7_denied(kind: ProbeKind, outcome: Outcome, connected: bool | None,
+                                                      detail: str) -> None:
+    got = classify(ProbeResult(id="p", kind=kind, outcome=outcome, connected=connected, detail=detail))
+    assert got.verdict not in (Verdict.ALLOWED, Verdict.L7_DENIED)
+
+
+@given(status=st.integers(100, 599), body=st.text(max_size=40), server_header=st.sampled_from(["envoy", "nginx", ""]))
+def test_http_answers_without_identity_are_only_denied_when_exactly_envoys_403(status: int, body: str,
+                                                                                server_header: str) -> None:
+    got = classify(http(status, body, headers={"server": server_header} if server_header else {}))
+    if status == 403 and body == ENVOY_403_BODY:
+        assert got.verdict is Verdict.L7_DENIED
+    else:
+        assert got.verdict is Verdict.ERROR
