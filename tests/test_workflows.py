@@ -112,3 +112,15 @@ def test_nightly_keeps_artifacts_always_and_diagnostics_on_failure() -> None:
 
 def test_workflow_files_are_the_ones_checked() -> None:
     assert sorted(p.name for p in WORKFLOWS.iterdir()) == ["ci.yml", "nightly.yml"]
+
+
+def test_nightly_tool_versions_are_the_pinned_ones() -> None:
+    """The workflow cannot read scripts/tool-versions from `with:`; this keeps the two in step."""
+    from flowcheck.cluster.tools import read_tool_versions
+
+    pins = read_tool_versions(REPO_ROOT / "scripts" / "tool-versions")
+    suites = _load("nightly.yml")["jobs"]["suites"]
+    cilium_cli = _step_using(suites, "cilium/cilium-cli")
+    assert cilium_cli["with"]["release-version"] == pins.tool("cilium").version
+    assert cilium_cli["uses"].endswith("@" + pins.tool("cilium").version)
+    assert _step_using(suites, "helm/kind-action")["with"]["version"] == pins.tool("kind").version
