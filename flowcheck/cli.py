@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from flowcheck import __version__
 from flowcheck.cluster.cleanup import add_cleanup_command
 from flowcheck.errors import FlowcheckError, InputError, TopologyError
+from flowcheck.harness.preupgrade import add_preupgrade_command
 from flowcheck.model.engine import SEMANTICS, Model
 from flowcheck.model.explain import explain, explanations_text
 from flowcheck.model.flows import FLOW_PROTOCOLS, Flow, load_flows, parse_flow
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_baseline_command(sub)
     add_cleanup_command(sub)
+    add_preupgrade_command(sub)
     return parser
 
 

@@ -49,3 +49,12 @@ def test_validate_exits_2_naming_file_and_field(tmp_path: Path, capsys: pytest.C
 def test_missing_path_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "/nonexistent/policies"]) == 2
     assert "/nonexistent/policies: no such file or directory" in capsys.readouterr().err
+
+
+def test_pre_upgrade_refuses_a_context_that_was_not_opted_in(capsys: pytest.CaptureFixture[str]) -> None:
+    """Wiring of `flowcheck pre-upgrade` (the steps are tested in tests/harness/test_preupgrade.py):
+    the context guard answers before anything runs."""
+    assert main(["pre-upgrade", "1.20.0", "--context", "staging"]) == 2
+    err = capsys.readouterr().err
+    assert "step 'context guard' failed: refusing kube context 'staging'" in err
+    assert "--allow-context staging" in err

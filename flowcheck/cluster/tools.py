@@ -1,4 +1,4 @@
-"""Finding the command-line tools flowcheck drives: kind, the cilium CLI, the hubble CLI, docker.
+"""Finding the command-line tools flowcheck drives: kind, the cilium CLI, the hubble CLI, helm, docker.
 
 ``scripts/install-tools`` installs pinned, sha256-verified releases into ``.bin/`` (versions and
 pins in ``scripts/tool-versions``, the one place they are written). flowcheck looks in ``.bin/``
@@ -26,6 +26,7 @@ _HOW_TO_GET = {
               "https://github.com/cilium/cilium-cli#installation",
     "hubble": "run scripts/install-tools (pinned hubble CLI into .bin/) or see "
               "https://github.com/cilium/hubble#installation",
+    "helm": "run scripts/install-tools (pinned helm into .bin/) or see https://helm.sh/docs/intro/install/",
     "docker": "install Docker Engine (https://docs.docker.com/engine/install/) and start it; kind runs its "
               "nodes as Docker containers",
 }
@@ -46,10 +47,18 @@ class ToolPin:
     asset_template: str
 
     def asset(self, os_name: str, arch: str) -> str:
-        return self.asset_template.replace("${os}", os_name).replace("${arch}", arch)
+        return (self.asset_template.replace("${os}", os_name).replace("${arch}", arch)
+                .replace("${version}", self.version))
 
     def url(self, os_name: str, arch: str, base_url: str = "https://github.com") -> str:
-        return f"{base_url.rstrip('/')}/{self.repository}/releases/download/{self.version}/{self.asset(os_name, arch)}"
+        """A GitHub release download, or ``<repository>/<asset>`` when the repository column is a URL.
+
+        helm is not released on GitHub: its archives are served from ``https://get.helm.sh``.
+        """
+        asset = self.asset(os_name, arch)
+        if self.repository.startswith(("https://", "http://", "file://")):
+            return f"{self.repository.rstrip('/')}/{asset}"
+        return f"{base_url.rstrip('/')}/{self.repository}/releases/download/{self.version}/{asset}"
 
 
 @dataclass(frozen=True, slots=True)

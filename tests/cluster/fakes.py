@@ -8,6 +8,8 @@
   with a ``metav1.Status`` body, and records every call in order.
 * ``FakeWatch`` plays a "kubelet" that makes pods Ready (or not) and advances the fake clock.
 * ``FakeExecStream`` behaves like ``kubernetes.stream.ws_client.WSClient`` for one exec.
+* DaemonSets and Deployments with a ``status`` (``add_daemonset``/``add_deployment``) and container
+  logs (``pod_logs``, ``previous_pod_logs``) serve the pre-upgrade check's preflight wait.
 """
 
 from __future__ import annotations
@@ -198,6 +200,10 @@ class FakeCluster:
     watch_seconds: float = 2.0  # fake time a watch event costs
     clock: FakeClock | None = None
     clients_made: list[int] = field(default_factory=list)  # thread ids of api_factory calls
+    daemonset_objects: dict[tuple[str, str], Any] = field(default_factory=dict)  # full V1DaemonSet (with status)
+    deployments: dict[tuple[str, str], Any] = field(default_factory=dict)
+    pod_logs: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (namespace, pod, container) -> log
+    previous_pod_logs: dict[tuple[str, str, str], str] = field(default_factory=dict)  # the previous container's
     _rv: int = 100
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -236,6 +242,36 @@ class FakeCluster:
         for i, name in enumerate(names):
             self.add_pod("kube-system", name, {"k8s-app": "cilium"}, ip=f"172.18.0.{i + 2}",
                          node=f"flowcheck-worker{i + 1 if i else ''}", container="cilium-agent")
+
+    def add_daemonset(self, namespace: str, name: str, *, desired: int, ready: int, available: int | None = None,
+                      updated: int | None = None, match_labels: dict[str, str] | None = None) -> None:
+        """A DaemonSet with the status fields the DaemonSet controller writes (``apps/v1``)."""
+        labels = match_labels or {"k8s-app": name}
+        available = ready if available is None else available
+        self.daemonset_objects[(namespace, name)] = client.V1DaemonSet(
+            metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=dict(labels), generation=1,
+                                         resource_version=self.next_rv()),
+            spec=client.V1DaemonSetSpec(selector=client.V1LabelSelector(match_labels=dict(labels)),
+                                        template=client.V1PodTemplateSpec()),
+            status=client.V1DaemonSetStatus(
+                current_number_scheduled=desired, desired_number_scheduled=desired, number_misscheduled=0,
+                number_ready=ready, number_available=available or None,  # omitempty: absent when 0
+                number_unavailable=(desired - available) or None,
+                updated_number_scheduled=desired if updated is None else updated, observed_generation=1))
+
+    def add_deployment(self, namespace: str, name: str, *, replicas: int, ready: int,
+                       match_labels: dict[str, str] | None = None) -> None:
+        """A Deployment whose status counts ``ready`` of ``replicas`` (zero counts are absent, as in the API)."""
+        labels = match_labels or {"k8s-app": name}
+        self.deployments[(namespace, name)] = client.V1Deployment(
+            metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=dict(labels), generation=1,
+                                         resource_version=self.next_rv()),
+            spec=client.V1DeploymentSpec(replicas=replicas,
+                                         selector=client.V1LabelSelector(match_labels=dict(labels)),
+                                         template=client.V1PodTemplateSpec()),
+            status=client.V1DeploymentStatus(replicas=replicas, ready_replicas=ready or None,
+                                             available_replicas=ready or None, updated_replicas=replicas,
+                                             unavailable_replicas=(replicas - ready) or None, observed_generation=1))
 
     def next_rv(self) -> str:
         with self.lock:
@@ -478,16 +514,42 @@ class FakeCoreV1Api(_Api):
     def connect_get_namespaced_pod_exec(self, *args: Any, **kwargs: Any) -> Any:
         raise AssertionError("exec goes through stream(), never a direct call")
 
+    def read_namespaced_pod_log(self, name: str, namespace: str, container: str | None = None,
+                                previous: bool = False, **kwargs: Any) -> Any:
+        """A container's log as one string (what the client returns with ``_preload_content``)."""
+        self.c.record("read_namespaced_pod_log", name, namespace, container=container, previous=previous, **kwargs)
+        if (namespace, name) not in self.c.pods:
+            raise not_found("pods", name)
+        logs = self.c.previous_pod_logs if previous else self.c.pod_logs
+        key = (namespace, name, container or "")
+        if key not in logs:
+            # The API server's 400 for a container with no (previous) instance to read from.
+            what = "previous terminated container" if previous else "container"
+            raise api_error(400, "BadRequest", f'{what} "{container}" in pod "{name}" not found')
+        text = logs[key]
+        tail_lines = kwargs.get("tail_lines")
+        if tail_lines is not None:
+            text = "".join(text.splitlines(keepends=True)[-int(tail_lines):])
+        return text
+
 
 class FakeAppsV1Api(_Api):
     def read_namespaced_daemon_set(self, name: str, namespace: str) -> Any:
         self.c.record("read_namespaced_daemon_set", name, namespace)
+        if (namespace, name) in self.c.daemonset_objects:
+            return copy.deepcopy(self.c.daemonset_objects[(namespace, name)])
         if (namespace, name) not in self.c.daemonsets:
             raise not_found("daemonsets.apps", name)
         return client.V1DaemonSet(
             metadata=client.V1ObjectMeta(name=name, namespace=namespace),
             spec=client.V1DaemonSetSpec(selector=client.V1LabelSelector(match_labels={"k8s-app": name}),
                                         template=client.V1PodTemplateSpec()))
+
+    def read_namespaced_deployment(self, name: str, namespace: str) -> Any:
+        self.c.record("read_namespaced_deployment", name, namespace)
+        if (namespace, name) not in self.c.deployments:
+            raise not_found("deployments.apps", name)
+        return copy.deepcopy(self.c.deployments[(namespace, name)])
 
 
 class FakeNetworkingV1Api(_Api):
