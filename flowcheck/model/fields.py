@@ -9,8 +9,12 @@ the engine.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from flowcheck.errors import InputError
 from flowcheck.model.documents import type_name
@@ -84,3 +88,17 @@ def known_keys(value: dict[str, Any], field: str, allowed: Collection[str], fail
     for key in value:
         if key not in allowed:
             raise fail(join(field, key), f"unknown field {key!r} (known fields here: {', '.join(sorted(allowed))})")
+
+
+def read_data_file(path: str | Path, fail: Fail) -> Any:
+    """Parse a YAML (or, for ``*.json``, JSON) file; an unreadable or malformed file is ``fail("", ...)``."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail("", f"cannot read file: {exc}") from exc
+    try:
+        return json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise fail("", f"invalid {'JSON' if name.endswith('.json') else 'YAML'}: {exc}") from exc
+

@@ -10,13 +10,10 @@ judge. ``Flow.to_json`` is the design-§3 shape; ``flowcheck explain --format js
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from flowcheck.errors import TopologyError
 from flowcheck.model import fields as f
@@ -191,14 +188,7 @@ def load_flows(path: str | Path, topology: Topology | None = None) -> list[Flow]
     def fail(field_: str, message: str) -> TopologyError:
         return TopologyError(name, field_, message)
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TopologyError(name, "", f"cannot read file: {exc}") from exc
-    try:
-        data = json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise TopologyError(name, "", f"invalid {'JSON' if name.endswith('.json') else 'YAML'}: {exc}") from exc
+    data = f.read_data_file(path, fail)
     if data is None:
         return []
     return [parse_flow(raw, f"[{i}]", fail, topology) for i, raw in enumerate(f.sequence(data, "", fail))]

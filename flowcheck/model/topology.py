@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from flowcheck.errors import TopologyError
 from flowcheck.model import fields as f
 from flowcheck.model.identity import METADATA_NAME_LABEL
@@ -111,15 +109,7 @@ def load_topology(path: str | Path) -> Topology:
     def fail(field_: str, message: str) -> TopologyError:
         return TopologyError(name, field_, message)
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TopologyError(name, "", f"cannot read file: {exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise TopologyError(name, "", f"invalid YAML: {exc}") from exc
-    return parse_topology(data, name, fail)
+    return parse_topology(f.read_data_file(path, fail), name, fail)
 
 
 def parse_topology(data: Any, name: str, fail: f.Fail) -> Topology:
