@@ -1,65 +1,18 @@
-"""Pre-upgrade validation: does anything a policy author meant change when Cilium is upgraded?
+"""The check itself: ``PreUpgradeCheck`` runs the named steps in order and turns a failure into an exit code.
 
-    flowcheck pre-upgrade 1.20.0                                  # on flowcheck's kind cluster
-    flowcheck pre-upgrade 1.20.0 --context staging --allow-context staging --values staging-values.yaml
-    scripts/pre-upgrade-check 1.20.0 -- -k dns                     # extra pytest arguments after --
-
-The check is a fixed sequence of named steps. Each prints one progress line when it starts; a
-failure names the step, says what went wrong and what to look at, and stops the sequence:
-
-1. **context guard** -- on kind (the default) the context is ``kind-<cluster name>`` of a kind
-   cluster ``kind get clusters`` lists; an existing (staging) cluster is used only when it is named
-   twice, ``--context C --allow-context C``. Anything else is refused (exit 2) before a process runs.
-2. **bring-up** -- on kind, a missing cluster is created with the pinned Cilium by ``python -m
-   flowcheck.cluster up`` (the same code as ``scripts/cluster-up``).
-3. **Cilium before** -- ``cilium status --wait`` then ``-o json``: which version runs (the agents'
-   image tag). On kind it must be the pinned one (``manifests/cilium/VERSION``); the target must be
-   newer and at most one minor version ahead (the upgrade guide tests consecutive minors only).
-4. **suites before** -- ``pytest suites/`` live (the suites include ``cilium connectivity test``)
-   into ``DIR/before``. A red start stops here: a pre-upgrade check needs a green starting point.
-5. **baseline before** -- ``DIR/before/matrix.json`` recorded as ``DIR/baseline-before.json``.
-6. **preflight** -- the upgrade guide's required pre-flight check: a ``cilium-preflight`` Helm
-   release with ``preflight.enabled=true`` for the target version. Its DaemonSet pre-pulls the new
-   image on every node; its Deployment runs the CNP validator against every CiliumNetworkPolicy and
-   CiliumClusterwideNetworkPolicy. Ready when the DaemonSet has as many ready pods as the ``cilium``
-   DaemonSet desires and the Deployment is 1/1 (read from the Kubernetes API). If it is not ready in
-   time, the validator's log is quoted. The release is always uninstalled afterwards, also on failure.
-7. **upgrade** -- ``cilium upgrade`` to the target with ``--reset-values`` and the reviewed values
-   file, ``upgradeCompatibility`` set to the minor version that ran before (see ``upgrade_argv``).
-8. **rollout** -- ``cilium status --wait``, then ``cilium status -o json`` polled until every agent
-   runs the target image and the ``cilium`` DaemonSet is Desired == Ready == Available. The guide
-   says traffic through the L7 proxy is disrupted while agents roll, so no L7 check may run before.
-9. **suites after** -- the same suites into ``DIR/after``.
-10. **compare** -- ``DIR/baseline-after.json`` compared with the baseline before; every flow whose
-    verdict changed, appeared or disappeared is printed.
-
-Exit codes: 0 nothing changed; 1 a change, a failed suite run or a failed step; 2 bad input or a
-refused context. After a failure past step 7 the cluster stays on the target version.
-
-Everything that runs a process goes through one injected ``ProcessRunner``, the Kubernetes API
-through an injected factory, time through injected ``clock``/``sleep`` -- tests run the whole
-sequence against fakes. Nothing here has been run against a real cluster. helm's output is never
-parsed (only its exit codes are used); the CNP validator's log is quoted, filtered to the lines
-that mention an invalid policy or an error, because its exact format is not confirmed beyond the
-upgrade guide's "Found invalid CiliumNetworkPolicy".
+The steps and what each one does are described in the package docstring. Each step is a ``with
+self._step(...)`` block: it prints one progress line, and any ``FlowcheckError`` inside it becomes a
+``StepFailed`` naming the step and what to look at, which stops the sequence. Processes, the
+Kubernetes API, tool lookup and time are all injected, so tests run the whole sequence on fakes.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import re
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar
-
-import yaml
-from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, retry_if_result, wait_fixed
 
 from flowcheck.cluster import kube
 from flowcheck.cluster.cilium import INSTALL_TIMEOUT_S, CiliumCli, CiliumStatusReport
@@ -70,6 +23,23 @@ from flowcheck.cluster.process import ProcessRunner, SubprocessRunner, command_l
 from flowcheck.cluster.realization import AGENT_CONTAINER, AGENT_SELECTOR, CILIUM_NAMESPACE
 from flowcheck.cluster.tools import default_bin_dirs, find_tool
 from flowcheck.errors import ClusterError, ContextRefused, FlowcheckError, InputError
+from flowcheck.harness.preupgrade.options import PreUpgradeOptions
+from flowcheck.harness.preupgrade.preflight import (
+    HELM_CHART,
+    HELM_INSTALL_TIMEOUT_S,
+    HELM_QUERY_TIMEOUT_S,
+    HELM_REPO_NAME,
+    HELM_REPO_URL,
+    HELM_UNINSTALL_TIMEOUT_S,
+    PREFLIGHT_NAME,
+    PREFLIGHT_RELEASE,
+    PreflightState,
+    read_preflight_state,
+    validator_report,
+)
+from flowcheck.harness.preupgrade.values import HelmValues, read_values
+from flowcheck.harness.preupgrade.versions import CiliumVersion, rollout_pending, running_version, runs_version
+from flowcheck.harness.preupgrade.waiting import wait_until
 from flowcheck.probe.executor import CompletedExec
 from flowcheck.report.baseline import Baseline, compare_baselines, record_baseline, render_diff, write_baseline
 from flowcheck.report.files import MATRIX_FILE, read_matrix
@@ -78,32 +48,10 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
-DEFAULT_CLUSTER_NAME = os.environ.get("FLOWCHECK_CLUSTER_NAME", "flowcheck")
-DEFAULT_REPORT_ROOT = Path("flowcheck-report")
 SUITES_DIR = "suites/"
-
-HELM_REPO_NAME = "cilium"
-HELM_REPO_URL = "https://helm.cilium.io"
-HELM_CHART = "cilium/cilium"
-PREFLIGHT_RELEASE = "cilium-preflight"
-PREFLIGHT_NAME = "cilium-pre-flight-check"  # the chart's DaemonSet and Deployment (upgrade guide)
-CNP_VALIDATOR_CONTAINER = "cnp-validator"
-AGENT_DAEMONSET = "cilium"
 
 STEPS: tuple[str, ...] = ("context guard", "bring-up", "Cilium before", "suites before", "baseline before",
                           "preflight", "upgrade", "rollout", "suites after", "compare")
-
-BRING_UP_TIMEOUT_S = 2400.0  # kind create (up to 15 min) + cilium install (15) + status --wait (10)
-SUITES_TIMEOUT_S = 7200.0  # the suites plus a full connectivity test (6-12 min upstream), on a slow runner
-HELM_QUERY_TIMEOUT_S = 120.0
-HELM_INSTALL_TIMEOUT_S = 600.0  # no --wait: helm only renders and creates the objects
-HELM_UNINSTALL_TIMEOUT_S = 300.0
-PREFLIGHT_TIMEOUT_S = 600.0  # every node pulls the new agent image first
-STATUS_WAIT_S = 600.0  # `cilium status --wait-duration`, as Cilium's own upgrade CI uses (10m)
-ROLLOUT_TIMEOUT_S = 600.0  # after `status --wait`: until every agent runs the target image
-POLL_INTERVAL_S = 5.0
-VALIDATOR_LOG_TAIL_LINES = 200  # enough for one line per policy on a large cluster
-QUOTED_LOG_LINES = 40  # how much of the validator's log a failure message quotes
 
 # pytest options the check sets itself; passing them through would point a run elsewhere.
 MANAGED_PYTEST_OPTIONS = ("--cluster", "--cluster-name", "--kube-context", "--allow-context", "--keep-cluster",
@@ -111,105 +59,6 @@ MANAGED_PYTEST_OPTIONS = ("--cluster", "--cluster-name", "--kube-context", "--al
 
 Progress = Callable[[str], None]
 ToolLookup = Callable[[str], str]
-
-
-# ---------------------------------------------------------------------------------------------
-# Versions
-
-
-_VERSION_RE = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$")
-
-
-@dataclass(frozen=True, slots=True)
-class CiliumVersion:
-    """A Cilium release version: ``1.20.0``, ``v1.19.3``, ``1.20.0-pre.2``."""
-
-    major: int
-    minor: int
-    patch: int
-    prerelease: str = ""
-
-    @classmethod
-    def parse(cls, text: str) -> CiliumVersion | None:
-        match = _VERSION_RE.match(text.strip())
-        if match is None:
-            return None
-        return cls(int(match[1]), int(match[2]), int(match[3]), (match[4] or "").lstrip("-"))
-
-    @property
-    def release(self) -> tuple[int, int, int]:
-        return (self.major, self.minor, self.patch)
-
-    @property
-    def minor_line(self) -> str:
-        """``1.19``: what ``upgradeCompatibility`` takes."""
-        return f"{self.major}.{self.minor}"
-
-    def __str__(self) -> str:
-        return f"{self.major}.{self.minor}.{self.patch}" + (f"-{self.prerelease}" if self.prerelease else "")
-
-
-def image_tag(image: str) -> str:
-    """The tag of an image reference (``quay.io/cilium/cilium:v1.19.0@sha256:...`` -> ``v1.19.0``), or ``""``."""
-    ref = image.split("@", 1)[0]
-    last = ref.rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[1] if ":" in last else ""
-
-
-def _runs(image: str, version: CiliumVersion) -> bool:
-    return CiliumVersion.parse(image_tag(image)) == version
-
-
-def running_version(report: CiliumStatusReport) -> CiliumVersion:
-    """The Cilium version the agents run: their image tag, else the Helm chart version."""
-    tags = report.image_tags(AGENT_DAEMONSET)
-    if len(tags) > 1:
-        raise ClusterError(f"the cilium agents run different versions ({', '.join(sorted(tags))}): an upgrade or "
-                           "rollout seems to be in progress; let it finish first")
-    text = next(iter(tags)) if tags else report.helm_chart_version
-    if not text:
-        raise ClusterError("`cilium status -o json` names neither the agents' image nor the Helm chart version, so "
-                           "the running Cilium version is unknown")
-    version = CiliumVersion.parse(text)
-    if version is None:
-        raise ClusterError(f"cannot read a Cilium release version from {text!r} (the agents' image tag or chart "
-                           "version): upgradeCompatibility needs the MAJOR.MINOR that runs now")
-    return version
-
-
-# ---------------------------------------------------------------------------------------------
-# Options and failures
-
-
-@dataclass(frozen=True, slots=True)
-class PreUpgradeOptions:
-    """What to check. ``context`` None: flowcheck's kind cluster ``cluster_name``."""
-
-    target: CiliumVersion
-    cluster_name: str = DEFAULT_CLUSTER_NAME
-    context: str | None = None
-    allow_context: str | None = None
-    values: Path | None = None  # None: manifests/cilium/values.yaml (kind only)
-    report_dir: Path = field(default_factory=lambda: default_report_dir())
-    pytest_args: tuple[str, ...] = ()
-    python: str = sys.executable
-    bring_up_timeout_s: float = BRING_UP_TIMEOUT_S
-    suites_timeout_s: float = SUITES_TIMEOUT_S
-    preflight_timeout_s: float = PREFLIGHT_TIMEOUT_S
-    status_wait_s: float = STATUS_WAIT_S
-    rollout_timeout_s: float = ROLLOUT_TIMEOUT_S
-    poll_interval_s: float = POLL_INTERVAL_S
-
-    @property
-    def existing(self) -> bool:
-        """An explicitly allowed existing cluster rather than flowcheck's kind cluster."""
-        return self.context is not None and self.context != context_for(self.cluster_name)
-
-
-def default_report_dir(now: datetime | None = None) -> Path:
-    """``flowcheck-report/pre-upgrade-<UTC timestamp>``."""
-    moment = now or datetime.now(UTC)
-    return DEFAULT_REPORT_ROOT / f"pre-upgrade-{moment:%Y%m%d-%H%M%S}"
 
 
 class StepFailed(FlowcheckError):
@@ -228,125 +77,6 @@ class StepFailed(FlowcheckError):
         return text + (f"\n  look at: {self.look_at}" if self.look_at else "")
 
 
-@dataclass(frozen=True, slots=True)
-class _Values:
-    """What the check needs from the Helm values file."""
-
-    path: Path
-    kube_proxy_replacement: bool
-    k8s_service_host: str | None
-    k8s_service_port: str | None
-
-
-def read_values(path: Path) -> _Values:
-    """Read the few keys the preflight release needs; a missing or malformed file is an ``InputError``."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the Helm values file: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML: {exc}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a mapping of Helm values, got {type(data).__name__}")
-    kpr = data.get("kubeProxyReplacement")
-    host = data.get("k8sServiceHost")
-    port = data.get("k8sServicePort")
-    return _Values(path, str(kpr).lower() in ("true", "strict"),
-                   str(host) if host not in (None, "") else None, str(port) if port not in (None, "") else None)
-
-
-# ---------------------------------------------------------------------------------------------
-# Waiting
-
-
-T = TypeVar("T")
-
-
-@dataclass
-class WaitOutcome(Generic[T]):
-    """How a wait ended: ``done``, the last value read, and the last error (if the last read failed)."""
-
-    done: bool
-    last: T | None
-    error: BaseException | None
-
-
-def wait_until(read: Callable[[], T], done: Callable[[T], bool], *, timeout_s: float, interval_s: float,
-               clock: Callable[[], float], sleep: Callable[[float], None]) -> WaitOutcome[T]:
-    """Poll ``read`` every ``interval_s`` until ``done`` or the deadline; a ``ClusterError`` is retried too."""
-    deadline = clock() + timeout_s
-    seen: dict[str, T] = {}
-
-    def attempt() -> T:
-        value = read()
-        seen["last"] = value
-        return value
-
-    def past_deadline(_state: RetryCallState) -> bool:
-        return clock() >= deadline
-
-    retrying = Retrying(stop=past_deadline, wait=wait_fixed(interval_s), sleep=sleep,
-                        retry=retry_if_exception_type(ClusterError) | retry_if_result(lambda value: not done(value)))
-    try:
-        value = retrying(attempt)
-    except RetryError as exc:
-        error = exc.last_attempt.exception() if exc.last_attempt.failed else None
-        return WaitOutcome(False, seen.get("last"), error)
-    return WaitOutcome(True, value, None)
-
-
-@dataclass(frozen=True, slots=True)
-class PreflightState:
-    """The preflight objects' readiness as the API reports it (None: the object does not exist yet)."""
-
-    agents_desired: int | None  # the cilium DaemonSet's desiredNumberScheduled
-    daemonset_ready: int | None
-    deployment_ready: int | None
-    deployment_replicas: int | None
-
-    @property
-    def done(self) -> bool:
-        if self.agents_desired is None or self.daemonset_ready is None or self.deployment_ready is None:
-            return False
-        return (self.agents_desired > 0 and self.daemonset_ready >= self.agents_desired
-                and self.deployment_ready >= max(1, self.deployment_replicas or 1))
-
-    def describe(self) -> str:
-        agents = "?" if self.agents_desired is None else str(self.agents_desired)
-        ds = ("not created" if self.daemonset_ready is None
-              else f"{self.daemonset_ready} ready (the {AGENT_DAEMONSET} DaemonSet desires {agents})")
-        dep = ("not created" if self.deployment_ready is None
-               else f"{self.deployment_ready}/{max(1, self.deployment_replicas or 1)} ready")
-        return f"DaemonSet {PREFLIGHT_NAME}: {ds}; Deployment {PREFLIGHT_NAME}: {dep}"
-
-
-def rollout_pending(report: CiliumStatusReport, target: CiliumVersion) -> list[str]:
-    """What still keeps the rollout from being complete (empty when every agent runs ``target``, all ready)."""
-    pending = []
-    images = [(image, count) for component, image, count in report.images if component == AGENT_DAEMONSET]
-    if not images:
-        pending.append("`cilium status` reports no cilium agent image")
-    for image, count in images:
-        if not _runs(image, target):
-            pending.append(f"{count} cilium agent pod(s) still run {image}")
-    agents = next((c for c in report.pod_state if c.component == AGENT_DAEMONSET), None)
-    if agents is None:
-        pending.append(f"`cilium status` reports no state for the {AGENT_DAEMONSET} DaemonSet")
-    elif not (agents.desired > 0 and agents.desired == agents.ready == agents.available and agents.unavailable == 0):
-        pending.append(f"{AGENT_DAEMONSET} DaemonSet: Desired {agents.desired}, Ready {agents.ready}, "
-                       f"Available {agents.available}, Unavailable {agents.unavailable}")
-    if not report.healthy:  # everything else `cilium status` reports (the agents' own counts are above)
-        pending += [line for line in report.problem_lines(include_warnings=False)
-                    if not line.startswith(f"{AGENT_DAEMONSET} (")]
-    return pending
-
-
-# ---------------------------------------------------------------------------------------------
-# The check
-
-
 def _print(line: str) -> None:
     print(line, flush=True)
 
@@ -356,7 +86,7 @@ def _print_error(text: str) -> None:
 
 
 class PreUpgradeCheck:
-    """Runs the steps in order (see the module docstring); ``run()`` returns the exit code.
+    """Runs the steps in order (see the package docstring); ``run()`` returns the exit code.
 
     ``repo_root`` (default: the current directory) must be the directory the runner runs commands
     in: ``pytest suites/`` and ``python -m flowcheck.cluster up`` are relative to it, as in
@@ -382,7 +112,7 @@ class PreUpgradeCheck:
         self._step_index = 0
         self.context = ""
         self.before_version: CiliumVersion | None = None
-        self._values: _Values | None = None
+        self._values: HelmValues | None = None
         self._clients: KubeClients | None = None
         self._cilium: CiliumCli | None = None
 
@@ -708,21 +438,8 @@ class PreUpgradeCheck:
         return None
 
     def read_preflight(self) -> PreflightState:
-        clients = self._kube()
-        agents = _read_or_none(f"reading DaemonSet {CILIUM_NAMESPACE}/{AGENT_DAEMONSET}",
-                               clients.apps.read_namespaced_daemon_set, AGENT_DAEMONSET, CILIUM_NAMESPACE)
-        ds = _read_or_none(f"reading DaemonSet {CILIUM_NAMESPACE}/{PREFLIGHT_NAME}",
-                           clients.apps.read_namespaced_daemon_set, PREFLIGHT_NAME, CILIUM_NAMESPACE)
-        dep = _read_or_none(f"reading Deployment {CILIUM_NAMESPACE}/{PREFLIGHT_NAME}",
-                            clients.apps.read_namespaced_deployment, PREFLIGHT_NAME, CILIUM_NAMESPACE)
-        if agents is None:
-            raise ClusterError(f"there is no {AGENT_DAEMONSET} DaemonSet in {CILIUM_NAMESPACE}: is Cilium installed?")
-        return PreflightState(
-            agents_desired=_count(agents.status, "desired_number_scheduled"),
-            daemonset_ready=None if ds is None else _count(ds.status, "number_ready"),
-            deployment_ready=None if dep is None else _count(dep.status, "ready_replicas"),
-            deployment_replicas=None if dep is None else _count(dep.spec, "replicas"),
-        )
+        """The preflight objects' readiness now (see ``preflight.read_preflight_state``)."""
+        return read_preflight_state(self._kube())
 
     def _wait_for_preflight(self) -> None:
         o = self.options
@@ -739,60 +456,12 @@ class PreUpgradeCheck:
             lines.append(f"last error: {outcome.error}")
         if state is not None and state.deployment_ready is not None and not (
                 state.deployment_ready >= max(1, state.deployment_replicas or 1)):
-            lines += self._validator_report()
+            lines += validator_report(self._kube())
         if state is not None and state.daemonset_ready is not None and state.agents_desired is not None \
                 and state.daemonset_ready < state.agents_desired:
             lines.append(f"the {PREFLIGHT_NAME} DaemonSet pulls the Cilium {o.target} image on every node: pods that "
                          "are not ready usually mean the image cannot be pulled there")
         raise ClusterError("\n".join(lines))
-
-    def _validator_report(self) -> list[str]:
-        """What the CNP validator says: the lines of its log about invalid policies (or the log's end)."""
-        clients = self._kube()
-        try:
-            dep = kube.call(f"reading Deployment {CILIUM_NAMESPACE}/{PREFLIGHT_NAME}",
-                            clients.apps.read_namespaced_deployment, PREFLIGHT_NAME, CILIUM_NAMESPACE)
-            labels: Mapping[str, str] = dep.spec.selector.match_labels or {}
-            selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-            pods = kube.call(f"listing the pods of Deployment {PREFLIGHT_NAME}", clients.core.list_namespaced_pod,
-                             CILIUM_NAMESPACE, label_selector=selector).items
-        except ClusterError as exc:
-            return [f"the CNP validator's log could not be read: {exc}"]
-        if not pods:
-            return [f"Deployment {PREFLIGHT_NAME} has no pod, so there is no CNP validator log to read"]
-        lines = []
-        for pod in sorted(pods, key=lambda p: p.metadata.name):
-            name = pod.metadata.name
-            text, source = self._validator_log(clients, name)
-            if text is None:
-                lines.append(f"the CNP validator's log of pod {name} could not be read: {source}")
-                continue
-            quoted = _validator_lines(text)
-            lines.append(f"the CNP validator (container {CNP_VALIDATOR_CONTAINER} of pod {name}, {source}) reports:")
-            lines += [f"    {line}" for line in quoted] or ["    (an empty log)"]
-        lines.append("fix or remove the invalid CiliumNetworkPolicies/CiliumClusterwideNetworkPolicies it names "
-                     "before upgrading (upgrade guide, \"CNP Validation\")")
-        return lines
-
-    def _validator_log(self, clients: KubeClients, pod: str) -> tuple[str | None, str]:
-        """The current container's log, or -- when it is empty or unreadable -- the previous one's.
-
-        The validator is expected to exit when a policy is invalid, and the kubelet restarts it: what
-        it printed is then in the previous instance (``kubectl logs --previous``).
-        """
-        errors = []
-        for previous in (False, True):
-            what = "previous container log" if previous else "log"
-            try:
-                text = kube.call(f"reading the {what} of {pod}", clients.core.read_namespaced_pod_log, pod,
-                                 CILIUM_NAMESPACE, container=CNP_VALIDATOR_CONTAINER, previous=previous,
-                                 tail_lines=VALIDATOR_LOG_TAIL_LINES)
-            except ClusterError as exc:
-                errors.append(str(exc))
-                continue
-            if isinstance(text, str) and text.strip():
-                return text, what
-        return None, "; ".join(errors) or "the log is empty"
 
     # -----------------------------------------------------------------------------------------
     # Steps 7-8: the upgrade and the rollout
@@ -868,7 +537,7 @@ class PreUpgradeCheck:
         for pod in sorted(pods, key=lambda p: p.metadata.name):
             containers = pod.spec.containers if pod.spec is not None else []
             image = next((c.image for c in containers if c.name == AGENT_CONTAINER), None) or "(no agent container)"
-            if not _runs(image, self.options.target):
+            if not runs_version(image, self.options.target):
                 node = pod.spec.node_name if pod.spec is not None and pod.spec.node_name else "?"
                 lines.append(f"\n    {pod.metadata.name} on node {node}: {image}")
         if not lines:
@@ -906,138 +575,8 @@ class PreUpgradeCheck:
             pass  # the log is a convenience; failing to write it must not hide the command's own outcome
 
 
-def _read_or_none(what: str, fn: Callable[..., Any], *args: Any) -> Any:
-    """An API read that returns None for 404 (not created yet) and raises ``ClusterError`` otherwise."""
-    try:
-        return fn(*args)
-    except Exception as exc:
-        if kube.is_api_error(exc, 404):
-            return None
-        if kube.is_api_error(exc):
-            raise ClusterError(f"{what}: {kube.api_message(exc)}") from exc
-        raise
-
-
-def _count(obj: Any, name: str) -> int:
-    """A count from an API status/spec; absent (``omitempty`` zero) counts as 0."""
-    value = getattr(obj, name, None) if obj is not None else None
-    return value if isinstance(value, int) else 0
-
-
-def _validator_lines(text: str) -> list[str]:
-    """The validator log lines about invalid policies or errors; the log's last lines when none are."""
-    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
-    relevant = [line for line in lines if "invalid" in line.lower() or "level=error" in line.lower()]
-    chosen = relevant or lines
-    return chosen[-QUOTED_LOG_LINES:]
-
-
 def _last_line(text: str) -> str:
     for line in reversed(text.splitlines()):
         if line.strip():
             return line.strip().strip("=").strip()
     return ""
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-
-
-class _ExtraArgsAfterDoubleDash(argparse.ArgumentParser):
-    """A parser that hands everything after the first ``--`` to pytest (``args.pytest_args``).
-
-    argparse (3.11) matches an ``nargs="*"`` positional as soon as the first positional is seen, so
-    ``pre-upgrade 1.20.0 --context C -- -k dns`` would reject ``-k dns``. Splitting at ``--`` before
-    parsing keeps the documented form working wherever the options stand.
-    """
-
-    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
-                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
-        words = list(sys.argv[1:] if args is None else args)
-        extra: list[str] = []
-        if "--" in words:
-            cut = words.index("--")
-            words, extra = words[:cut], words[cut + 1:]
-        parsed, rest = super().parse_known_args(words, namespace)
-        parsed.pytest_args = [*(getattr(parsed, "pytest_args", None) or []), *extra]
-        return parsed, rest
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", metavar="TARGET_VERSION", help="the Cilium version to upgrade to, e.g. 1.20.0")
-    parser.add_argument("--cluster-name", default=DEFAULT_CLUSTER_NAME,
-                        help=f"flowcheck's kind cluster (default {DEFAULT_CLUSTER_NAME}; created with the pinned "
-                             "Cilium when absent)")
-    parser.add_argument("--context", metavar="NAME", default=None,
-                        help="an existing cluster's kube context instead of the kind cluster (needs --allow-context)")
-    parser.add_argument("--allow-context", metavar="NAME", default=None,
-                        help="the explicit opt-in to run against --context NAME (the same name)")
-    parser.add_argument("--values", metavar="FILE", type=Path, default=None,
-                        help="Helm values for the upgrade (default manifests/cilium/values.yaml on kind; required "
-                             "for an existing cluster)")
-    parser.add_argument("--report-dir", metavar="DIR", type=Path, default=None,
-                        help="where the runs' reports and baselines go (default flowcheck-report/pre-upgrade-<time>)")
-    parser.set_defaults(pytest_args=[])  # filled from what follows `--` (_ExtraArgsAfterDoubleDash)
-
-
-USAGE = ("%(prog)s TARGET_VERSION [--cluster-name N] [--context C --allow-context C] [--values FILE] "
-         "[--report-dir DIR] [-- PYTEST_ARG ...]")
-DESCRIPTION = ("Run the suites on the current Cilium, run the upgrade guide's preflight check for TARGET_VERSION, "
-               "upgrade, wait until every agent has rolled, run the suites again and compare. Arguments after -- go "
-               "to both pytest runs. Exit 0 when nothing changed, 1 on a change or a failed step, 2 on bad input or "
-               "a refused context. Runs on flowcheck's kind cluster unless --context NAME --allow-context NAME names "
-               "an existing one.")
-
-
-def add_preupgrade_command(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``pre-upgrade`` to ``subparsers`` (what ``ArgumentParser.add_subparsers()`` returned)."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "pre-upgrade",
-        help="check that no flow's verdict changes when Cilium is upgraded to TARGET_VERSION",
-        usage=USAGE,
-        description=DESCRIPTION,
-    )
-    # The subparser's class is chosen by whoever created `subparsers`; only its `--` handling is changed.
-    parser.__class__ = _ExtraArgsAfterDoubleDash
-    _add_arguments(parser)
-    parser.set_defaults(func=_cmd_pre_upgrade)
-    return parser
-
-
-def options_from_args(args: argparse.Namespace, *, python: str = sys.executable,
-                      now: datetime | None = None) -> PreUpgradeOptions:
-    """The parsed command line as options; a malformed TARGET_VERSION is an ``InputError``."""
-    target = CiliumVersion.parse(args.target)
-    if target is None:
-        raise InputError(f"TARGET_VERSION {args.target!r} is not a Cilium release version like 1.20.0 "
-                         "(MAJOR.MINOR.PATCH, optionally v-prefixed or with a -pre.N suffix)")
-    return PreUpgradeOptions(target=target, cluster_name=args.cluster_name, context=args.context,
-                             allow_context=args.allow_context, values=args.values,
-                             report_dir=args.report_dir or default_report_dir(now),
-                             pytest_args=tuple(args.pytest_args), python=python)
-
-
-def _cmd_pre_upgrade(args: argparse.Namespace) -> int:
-    try:
-        options = options_from_args(args)
-    except InputError as exc:
-        print(f"flowcheck: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return PreUpgradeCheck(options).run()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m flowcheck.harness.preupgrade TARGET_VERSION [...]`` (what scripts/pre-upgrade-check runs)."""
-    parser = _ExtraArgsAfterDoubleDash(prog="pre-upgrade-check", usage=USAGE,
-                                       description=DESCRIPTION)
-    _add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return _cmd_pre_upgrade(args)
-    except KeyboardInterrupt:
-        print("flowcheck: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""What a pre-upgrade check is asked to do, and the defaults the command line and the check share.
+
+One frozen ``PreUpgradeOptions`` is built at the edge (by ``command.options_from_args`` or by a
+test) and read by every step. The timeouts are options, not constants in the steps, so tests can
+shrink them and a slow cluster can be given more time without touching the code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flowcheck.cluster.kind import context_for
+from flowcheck.harness.preupgrade.versions import CiliumVersion
+
+DEFAULT_CLUSTER_NAME = os.environ.get("FLOWCHECK_CLUSTER_NAME", "flowcheck")
+DEFAULT_REPORT_ROOT = Path("flowcheck-report")
+
+BRING_UP_TIMEOUT_S = 2400.0  # kind create (up to 15 min) + cilium install (15) + status --wait (10)
+SUITES_TIMEOUT_S = 7200.0  # the suites plus a full connectivity test (6-12 min upstream), on a slow runner
+PREFLIGHT_TIMEOUT_S = 600.0  # every node pulls the new agent image first
+STATUS_WAIT_S = 600.0  # `cilium status --wait-duration`, as Cilium's own upgrade CI uses (10m)
+ROLLOUT_TIMEOUT_S = 600.0  # after `status --wait`: until every agent runs the target image
+POLL_INTERVAL_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class PreUpgradeOptions:
+    """What to check. ``context`` None: flowcheck's kind cluster ``cluster_name``."""
+
+    target: CiliumVersion
+    cluster_name: str = DEFAULT_CLUSTER_NAME
+    context: str | None = None
+    allow_context: str | None = None
+    values: Path | None = None  # None: manifests/cilium/values.yaml (kind only)
+    report_dir: Path = field(default_factory=lambda: default_report_dir())
+    pytest_args: tuple[str, ...] = ()
+    python: str = sys.executable
+    bring_up_timeout_s: float = BRING_UP_TIMEOUT_S
+    suites_timeout_s: float = SUITES_TIMEOUT_S
+    preflight_timeout_s: float = PREFLIGHT_TIMEOUT_S
+    status_wait_s: float = STATUS_WAIT_S
+    rollout_timeout_s: float = ROLLOUT_TIMEOUT_S
+    poll_interval_s: float = POLL_INTERVAL_S
+
+    @property
+    def existing(self) -> bool:
+        """An explicitly allowed existing cluster rather than flowcheck's kind cluster."""
+        return self.context is not None and self.context != context_for(self.cluster_name)
+
+
+def default_report_dir(now: datetime | None = None) -> Path:
+    """``flowcheck-report/pre-upgrade-<UTC timestamp>``."""
+    moment = now or datetime.now(UTC)
+    return DEFAULT_REPORT_ROOT / f"pre-upgrade-{moment:%Y%m%d-%H%M%S}"
