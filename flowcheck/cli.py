@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from flowcheck import __version__
 from flowcheck.cluster.cleanup import add_cleanup_command
-from flowcheck.errors import FlowcheckError, InputError, TopologyError
+from flowcheck.errors import ContextRefused, FlowcheckError, InputError, TopologyError
 from flowcheck.harness.preupgrade import add_preupgrade_command
 from flowcheck.model.engine import SEMANTICS, Model
 from flowcheck.model.explain import explain, explanations_text
@@ -228,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     try:
         return func(args)
-    except InputError as exc:
+    except (InputError, ContextRefused) as exc:  # a refused context is the user's input to fix
         print(f"flowcheck: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except FlowcheckError as exc:

@@ -34,6 +34,7 @@ from flowcheck.harness import hookspecs
 from flowcheck.harness.backends import BackendProvider, LiveBackend
 from flowcheck.harness.checker import PathChecker
 from flowcheck.harness.run import FlowcheckRun, RunSettings
+from flowcheck.harness.run_state import RunOnce
 from flowcheck.model.engine import Model
 from flowcheck.report.baseline import compare_baselines, read_baseline, record_baseline, render_diff
 from flowcheck.report.files import write_report_dir
@@ -90,6 +91,8 @@ class PluginState:
     skipped_live: list[str] = field(default_factory=list)
     worker_flows: list[CheckedFlow] = field(default_factory=list)
     workers_used_live: bool = False
+    live_description: str | None = None
+    teardown_error: str | None = None
     report: MatrixReport | None = None
     baseline_text: str | None = None
 
@@ -189,6 +192,9 @@ def _resolve_settings(config: pytest.Config) -> FlowcheckSettings:
     cluster = option_or_ini("cluster", "flowcheck_cluster")
     if cluster not in CLUSTER_MODES:
         raise pytest.UsageError(f"flowcheck_cluster = {cluster!r}: expected one of {', '.join(CLUSTER_MODES)}")
+    if config.getoption("kube_context") and cluster != "existing":
+        raise pytest.UsageError("--kube-context only applies with --cluster=existing (with --cluster=kind the "
+                                "context is kind-<--cluster-name>)")
     if cluster == "existing" and not config.getoption("kube_context"):
         raise pytest.UsageError("--cluster=existing needs --kube-context NAME (and --allow-context NAME unless it "
                                 "is a kind cluster flowcheck manages): flowcheck never uses the current context "
@@ -359,15 +365,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.is_worker:
         _hand_over_to_controller(state)
         return
-    own = state.run() if state.started or state.worker_flows or state.workers_used_live else None
-    if own is None:
+    used = state.started or state.worker_flows or state.workers_used_live or _xdist_set_up_a_backend(session.config)
+    if not used:
         return  # flowcheck was not used in this run
-    flows = [*own.records, *state.worker_flows]
-    if flows:
-        state.report = MatrixReport(tuple(flows), _metadata(state, own))
-        _write_outputs(state, state.report, session)
-    if own.live_started or state.workers_used_live:
-        own.tear_down(failed=bool(exitstatus) or session.testsfailed > 0)
+    own = state.run()
+    try:
+        flows = [*own.records, *state.worker_flows]
+        if flows:
+            state.report = MatrixReport(tuple(flows), _metadata(state, own))
+            _write_outputs(state, state.report, session)
+    finally:
+        try:
+            # Whenever a back end was set up -- also when the run was interrupted before any worker reported.
+            own.tear_down(failed=bool(exitstatus) or session.testsfailed > 0)
+        except FlowcheckError as exc:
+            state.teardown_error = str(exc)
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _xdist_set_up_a_backend(config: pytest.Config) -> bool:
+    """In the pytest-xdist controller: did some worker set up the live back end? (It may have been
+    interrupted before reporting anything, and the teardown must still happen.)"""
+    if not config.pluginmanager.has_plugin("dsession"):
+        return False
+    return RunOnce(_shared_dir(config), "backend").read() is not None
 
 
 def _hand_over_to_controller(state: PluginState) -> None:
@@ -380,6 +402,7 @@ def _hand_over_to_controller(state: PluginState) -> None:
         "records": [flow.to_json() for flow in run.records],
         "skipped_live": state.skipped_live,
         "used_live": run.live_started,
+        "live_description": run.live_description,
     }
 
 
@@ -394,6 +417,7 @@ def pytest_testnodedown(node: object, error: object) -> None:
     state.worker_flows.extend(CheckedFlow.from_json(item, path="<xdist worker>") for item in output["records"])
     state.skipped_live.extend(output["skipped_live"])
     state.workers_used_live = state.workers_used_live or bool(output["used_live"])
+    state.live_description = state.live_description or output.get("live_description")
 
 
 def _metadata(state: PluginState, run: FlowcheckRun) -> dict[str, str]:
@@ -403,10 +427,11 @@ def _metadata(state: PluginState, run: FlowcheckRun) -> dict[str, str]:
             "policies": ", ".join(str(p) for p in s.policies), "topology": str(s.topology)}
     if run.offline_reason:
         meta["offline_reason"] = run.offline_reason
-    if run.provider is not None:
-        meta["cluster"] = s.kube_context or f"kind-{s.cluster_name}"
+    described = run.live_description or state.live_description
+    if described:
+        meta["cluster"] = described  # as the back end measured it (e.g. the running Cilium chart version)
     if s.cilium_version:
-        meta["cilium_version"] = s.cilium_version
+        meta["cilium_version_requested"] = s.cilium_version
     return meta
 
 
@@ -429,7 +454,7 @@ def _write_outputs(state: PluginState, report: MatrixReport, session: pytest.Ses
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     state = config.stash.get(state_key, None)
-    if state is None or state.is_worker or not (state.started or state.skipped_live):
+    if state is None or state.is_worker or not (state.started or state.skipped_live or state.teardown_error):
         return
     run = state.run()
     if state.report is not None:
@@ -440,9 +465,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
             terminalreporter.write_line(f"flowcheck: report written to {state.settings.report_dir}")
     if state.baseline_text:
         terminalreporter.write_line(state.baseline_text)
+    unprobed = [f for f in state.report.flows if f.observed is None] if state.report else []
     if run.provider is None:
-        unprobed = sum(1 for f in state.report.flows if f.observed is None) if state.report else 0
         if unprobed or state.skipped_live:
             terminalreporter.write_line(
-                f"flowcheck: live checks skipped ({run.offline_reason}): {unprobed} paths were checked against "
-                f"the model only, {len(set(state.skipped_live))} live-only tests were skipped.", yellow=True)
+                f"flowcheck: live checks skipped ({run.offline_reason}): {len(unprobed)} paths were checked "
+                f"against the model only, {len(set(state.skipped_live))} live-only tests were skipped.", yellow=True)
+    elif unprobed:
+        reasons = sorted({f.observed_detail for f in unprobed})
+        terminalreporter.write_line(
+            f"flowcheck: {len(unprobed)} paths could not be probed live and were checked against the model only: "
+            + "; ".join(reasons), yellow=True)
+    if state.teardown_error:
+        terminalreporter.write_line(f"flowcheck: teardown failed: {state.teardown_error}", red=True)

@@ -97,8 +97,7 @@ class PathChecker:
         not_probed: dict[int, str] = {}
         for index, (expectation, decision) in enumerate(zip(expectations, decisions, strict=True)):
             reference = expectation.verdict if expectation.verdict is not None else _model_reference(decision)
-            planned = plan_probe(live, expectation, self._context.next_key(), reference,
-                                 self._context.probe_timeout_s)
+            planned = plan_probe(live, expectation, self._context.next_key(), reference)
             if isinstance(planned, str):
                 not_probed[index] = f"not probed: {planned}"
             else:

@@ -8,15 +8,18 @@ a typo fails the test at once with a message naming the workload, port or verdic
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flowcheck.model.flows import DnsQuery, Flow, HttpRequest
 from flowcheck.model.topology import Topology
+from flowcheck.probe.plan import DNS_QTYPES
 from flowcheck.verdict import EXPECTABLE_VERDICTS, Verdict
 
 DNS_PORT = 53
 DEFAULT_DNS_QUERY = "kubernetes.default.svc.cluster.local"
+_HTTP_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 token: methods and header names
 
 
 class ExpectationError(ValueError):
@@ -58,9 +61,9 @@ class Expectation:
 def parse_http(text: str) -> tuple[str, str]:
     """``"POST /orders"`` -> ``("POST", "/orders")``; a bare method means path ``/``."""
     parts = text.split()
-    if len(parts) == 1:
+    if len(parts) == 1 and _HTTP_TOKEN.match(parts[0]):
         return parts[0].upper(), "/"
-    if len(parts) == 2 and parts[1].startswith("/"):
+    if len(parts) == 2 and _HTTP_TOKEN.match(parts[0]) and parts[1].startswith("/"):
         return parts[0].upper(), parts[1]
     raise ExpectationError(f"http={text!r}: expected 'METHOD /path', e.g. 'POST /orders'")
 
@@ -93,13 +96,26 @@ def make_expectation(
         if proto != "TCP":
             raise ExpectationError(f"http={http!r} needs protocol TCP, not {proto}")
         method, path = parse_http(http)
+        for name, value in (headers or {}).items():
+            if not _HTTP_TOKEN.match(name) or any(ch in value for ch in "\r\n\0"):
+                raise ExpectationError(f"header {name!r}: {value!r} is not a valid HTTP header")
         request = HttpRequest.make(method, path, headers, host)
     elif headers or host:
         raise ExpectationError("headers= and host= only make sense with http=")
+    if dns is not None:
+        _check_dns(dns, qtype)
     expected = _verdict(verdict)
     flow = Flow.between(source, destination, port=number, protocol=proto, http=request,
                         dns=DnsQuery(dns) if dns is not None else None)
     return Expectation(flow, expected, qtype.upper())
+
+
+def _check_dns(name: str, qtype: str) -> None:
+    if qtype.upper() not in DNS_QTYPES:
+        raise ExpectationError(f"qtype={qtype!r}: expected one of {', '.join(sorted(DNS_QTYPES))}")
+    labels = name.rstrip(".").split(".")
+    if not name.isascii() or len(name) > 253 or any(not 1 <= len(label) <= 63 for label in labels):
+        raise ExpectationError(f"dns={name!r} is not a valid DNS name")
 
 
 def _port_number(topology: Topology, destination: str, port: int | str | None, protocol: str,

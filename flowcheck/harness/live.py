@@ -57,8 +57,13 @@ class LiveItem:
     def source(self) -> str:
         return self.expectation.source
 
-    def agrees(self, observed: Verdict) -> bool:
-        return self.reference is not None and observed == self.reference
+    def settled(self, observed: Verdict) -> bool:
+        """No reason to probe again: the observation agrees with the reference, or there is no
+        reference to disagree with (the model could not decide and nobody stated an intent) and
+        the probe itself worked."""
+        if self.reference is None:
+            return observed not in (Verdict.ERROR, Verdict.REFUSED)
+        return observed == self.reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,21 +76,34 @@ class Observation:
     evidence: tuple[str, ...] = ()
 
 
-def plan_probe(backend: LiveBackend, expectation: Expectation, key: int, reference: Verdict | None,
-               timeout_s: float) -> LiveItem | str:
+def plan_probe(backend: LiveBackend, expectation: Expectation, key: int,
+               reference: Verdict | None) -> LiveItem | str:
     """The probe for one expectation, or the reason it cannot be probed live."""
     flow = expectation.flow
-    source, destination = expectation.source, expectation.destination
-    why_not = backend.cannot_probe_from(source)
+    destination = expectation.destination
+    why_not = backend.cannot_probe_from(expectation.source)
     if why_not:
         return why_not
     server = backend.is_probe_server(destination)
     host = backend.executor.address_of(destination)
     probe_id = str(key)
-    spec: ProbeSpec
     port = flow.port
     if flow.protocol in ("ICMP", "SCTP") or port is None:
         return f"the probe agent cannot send {flow.protocol} (only TCP, HTTP, UDP and DNS probes)"
+    try:
+        spec = _spec(expectation, probe_id, host, port, server)
+    except ValueError as exc:  # expectations are checked when made; this guards the ones built by hand
+        return f"no probe can express this path: {exc}"
+    if isinstance(spec, str):
+        return spec
+    return LiveItem(key, expectation, spec, reference, destination if server else None, not server)
+
+
+def _spec(expectation: Expectation, probe_id: str, host: str, port: int, server: bool) -> ProbeSpec | str:
+    """The probe spec for one expectation, or why none fits."""
+    flow = expectation.flow
+    source, destination = expectation.source, expectation.destination
+    spec: ProbeSpec
     if flow.dns is not None:
         spec = DnsProbe(probe_id, host, flow.dns.query, expectation.qtype, flow.protocol.lower(), port)
     elif flow.http is not None:
@@ -102,12 +120,7 @@ def plan_probe(backend: LiveBackend, expectation: Expectation, key: int, referen
     else:
         return (f"{destination} is not a flowcheck probe server, so nothing would echo a UDP probe on port "
                 f"{port}; state a DNS query (dns=...) if it is a resolver")
-    return LiveItem(key, expectation, _with_timeout(spec, timeout_s), reference,
-                    destination if server else None, not server)
-
-
-def _with_timeout(spec: ProbeSpec, timeout_s: float) -> ProbeSpec:
-    return replace(spec, timeout_s=timeout_s)
+    return spec
 
 
 def probe(backend: LiveBackend, items: Sequence[LiveItem], *, timeout_s: float, max_rounds: int = MAX_ROUNDS,
@@ -122,7 +135,7 @@ def probe(backend: LiveBackend, items: Sequence[LiveItem], *, timeout_s: float, 
         for item, result in zip(pending, _run_round(backend, pending, timeout_s), strict=True):
             before = observations.get(item.key)
             observations[item.key] = Observation(result.verdict, result.detail, (before.attempts if before else 0) + 1)
-        pending = [item for item in pending if not item.agrees(observations[item.key].verdict)]
+        pending = [item for item in pending if not item.settled(observations[item.key].verdict)]
         return pending
 
     if pending:
@@ -130,7 +143,7 @@ def probe(backend: LiveBackend, items: Sequence[LiveItem], *, timeout_s: float, 
         Retrying(stop=stop_after_attempt(max_rounds), wait=wait_fixed(retry_wait_s), sleep=sleep,
                  retry=retry_if_result(bool), retry_error_callback=lambda _state: None)(one_round)
     wanted = [item for item in items if observations[item.key].verdict in EVIDENCE_VERDICTS
-              or not item.agrees(observations[item.key].verdict)]
+              or not item.settled(observations[item.key].verdict)]
     evidence = _evidence(backend, wanted, since)
     return {key: replace(obs, evidence=evidence.get(str(key), ())) for key, obs in observations.items()}
 
@@ -140,12 +153,23 @@ def _run_round(backend: LiveBackend, items: Sequence[LiveItem], timeout_s: float
     by_source: dict[str, list[LiveItem]] = defaultdict(list)
     for item in items:
         by_source[item.source].append(item)
-    workers = min(MAX_PARALLEL_SOURCES, len(by_source)) or 1
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flowcheck-probe") as pool:
-        futures = {source: pool.submit(_run_source, backend, source, batch, timeout_s)
-                   for source, batch in by_source.items()}
-        per_source = {source: future.result() for source, future in futures.items()}
+    pool = _pool()
+    futures = {source: pool.submit(_run_source, backend, source, batch, timeout_s)
+               for source, batch in by_source.items()}
+    per_source = {source: future.result() for source, future in futures.items()}
     return [per_source[item.source][item.key] for item in items]
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One pool for the whole process: its threads keep their per-thread Kubernetes clients (built on
+    first use: kubeconfig, auth plugin, TLS), so later batches and retry rounds do not rebuild them."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=MAX_PARALLEL_SOURCES, thread_name_prefix="flowcheck-probe")
+    return _POOL
 
 
 def _run_source(backend: LiveBackend, source: str, items: Sequence[LiveItem],
@@ -170,5 +194,5 @@ def _evidence(backend: LiveBackend, items: Sequence[LiveItem], since: datetime) 
                              item.expectation.flow.protocol) for item in items]
     try:
         return backend.evidence(queries, since, datetime.now(UTC))
-    except FlowcheckError as exc:
-        return {q.probe_id: (f"(no Hubble evidence: {exc})",) for q in queries}
+    except Exception as exc:  # evidence is optional: a failure to fetch it must not lose the observations
+        return {q.probe_id: (f"(no Hubble evidence: {type(exc).__name__}: {exc})",) for q in queries}

@@ -93,6 +93,11 @@ class FlowcheckRun:
         self.records.append(flow)
 
     @property
+    def live_description(self) -> str | None:
+        """What the attached back end says it is (e.g. ``kind cluster flowcheck ..., Cilium 1.19.0``)."""
+        return self._live.description if self._live is not None else None
+
+    @property
     def live_started(self) -> bool:
         """True when this process set up or attached to the live back end."""
         return self._live is not None

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from flowcheck.errors import ClusterError
 from flowcheck.harness.backends import EvidenceQuery, SetupRequest
 from flowcheck.model.engine import Model
 from flowcheck.model.flows import DnsQuery, Flow, HttpRequest, WorkloadEndpoint
@@ -153,10 +154,11 @@ class FakeProvider:
     """
 
     def __init__(self, log_dir: Path, overrides: Mapping[str, Sequence[str]] | None = None,
-                 evidence_line: str = "FAKE-HUBBLE DROPPED") -> None:
+                 evidence_line: str = "FAKE-HUBBLE DROPPED", teardown_error: str = "") -> None:
         self.log_dir = log_dir
         self.overrides = dict(overrides or {})
         self.evidence_line = evidence_line
+        self.teardown_error = teardown_error
 
     def _log(self, name: str, text: str) -> None:
         with (self.log_dir / name).open("a", encoding="utf-8") as out:
@@ -181,3 +183,5 @@ class FakeProvider:
 
     def tear_down(self, state: Mapping[str, Any], *, failed: bool) -> None:
         self._log("teardowns", f"{os.getpid()} failed={failed}")
+        if self.teardown_error:
+            raise ClusterError(self.teardown_error)

@@ -8,6 +8,10 @@ teardowns and every probe to a directory, so the tests can count them across xdi
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -40,7 +44,8 @@ def test_matrix(paths, flowcheck_model, source):
 """
 
 
-def _fake_cluster_conftest(log_dir: Path, overrides: dict[str, list[str]] | None = None) -> str:
+def _fake_cluster_conftest(log_dir: Path, overrides: dict[str, list[str]] | None = None,
+                           teardown_error: str = "") -> str:
     return f"""
 import sys
 sys.path.insert(0, {str(REPO_ROOT)!r})
@@ -48,7 +53,7 @@ from pathlib import Path
 from tests.harness.fakes import FakeProvider
 
 def pytest_flowcheck_backend(config):
-    return FakeProvider(Path({str(log_dir)!r}), {overrides or {}!r})
+    return FakeProvider(Path({str(log_dir)!r}), {overrides or {}!r}, teardown_error={teardown_error!r})
 """
 
 
@@ -82,6 +87,7 @@ def test_ini_options_set_defaults_and_the_command_line_wins(pytester: pytest.Pyt
     [
         (("--cluster=existing",), "*--cluster=existing needs --kube-context NAME*"),
         (("--probe-timeout=0",), "*--probe-timeout 0.0: expected more than 0*"),
+        (("--kube-context=staging",), "*--kube-context only applies with --cluster=existing*"),
     ],
 )
 def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: tuple[str, ...], message: str) -> None:
@@ -206,3 +212,52 @@ def test_baseline_changes_fail_the_run(pytester: pytest.Pytester, tmp_path: Path
     changed = pytester.runpytest_subprocess(*SCENARIO_ARGS, "-k", "not matrix", "--baseline", str(baseline))
     assert changed.ret == pytest.ExitCode.TESTS_FAILED
     changed.stdout.fnmatch_lines(["*CHANGED*tenant/client*default/my-api*"])
+
+
+def test_interrupted_xdist_run_still_tears_down_once(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """Ctrl-C while workers probe: the controller tears the back end down before any worker reported."""
+    log_dir = tmp_path / "fake-cluster"
+    log_dir.mkdir()
+    pytester.makeconftest(_fake_cluster_conftest(log_dir))
+    pytester.makepyfile(test_slow="""
+        import time
+        def test_probe_then_hang(paths):
+            paths.expect("tenant/client", "default/web", port=8080, verdict="dropped")
+            paths.check()
+            time.sleep(120)
+    """)
+    process = subprocess.Popen([sys.executable, "-m", "pytest", *SCENARIO_ARGS, "-n", "2"], cwd=pytester.path,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not _lines(log_dir / "probes") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _lines(log_dir / "setups"), "the back end was never set up"
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert len(_lines(log_dir / "teardowns")) == 1, output
+
+
+def test_a_failing_teardown_is_reported_without_a_traceback(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    log_dir = tmp_path / "fake-cluster"
+    log_dir.mkdir()
+    pytester.makeconftest(_fake_cluster_conftest(log_dir, teardown_error="pod default/web still terminating"))
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest_subprocess(*SCENARIO_ARGS, "-k", "web_is_closed")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["flowcheck: teardown failed: pod default/web still terminating", "*1 passed*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_paths_that_cannot_be_probed_live_are_said_so(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    log_dir = tmp_path / "fake-cluster"
+    log_dir.mkdir()
+    pytester.makeconftest(_fake_cluster_conftest(log_dir))
+    pytester.makepyfile("""
+        def test_from_dns(paths):
+            paths.expect("kube-system/coredns", "default/web", port=8080, verdict="dropped")
+    """)
+    result = pytester.runpytest_subprocess(*SCENARIO_ARGS)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["flowcheck: 1 paths could not be probed live and were checked against the model "
+                                 "only: not probed: kube-system/coredns is an existing pod"])
