@@ -25,10 +25,11 @@ from flowcheck.model.explain import explain, explanations_text
 from flowcheck.model.flows import FLOW_PROTOCOLS, Flow, load_flows, parse_flow
 from flowcheck.model.matrix import plan
 from flowcheck.model.policies import load_policies
-from flowcheck.model.render import plan_json, plan_markdown, plan_table
+from flowcheck.model.render import plan_json
 from flowcheck.model.topology import Topology, load_topology
 from flowcheck.model.validation import validate_paths
 from flowcheck.report.baseline_cli import add_baseline_command
+from flowcheck.report.flow_list import render_flow_markdown, render_flow_table
 from flowcheck.report.html_page import render_plan_html
 from flowcheck.report.records import CheckedFlow
 from flowcheck.report.terminal import render_plan_table
@@ -124,20 +125,20 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     planned = plan(model, port=args.port, protocol=args.protocol)
     if args.format == "json":
         print(json.dumps(plan_json(planned), indent=2))
-    elif args.format == "markdown":
-        sys.stdout.write(plan_markdown(planned))
-    elif args.format in ("matrix", "html"):
-        flows = [CheckedFlow(source=p.flow.source.describe(), destination=p.flow.destination.describe(),
-                             protocol=p.flow.protocol, port=p.flow.port, model=p.decision.verdict,
-                             model_reasons=p.decision.reasons) for p in planned]
-        metadata = {"semantics": args.semantics, "topology": str(args.topology),
-                    "policies": ", ".join(map(str, args.policies))}
-        if args.format == "html":
-            sys.stdout.write(render_plan_html(flows, metadata=metadata))
-        else:
-            sys.stdout.write(render_plan_table(flows, metadata=metadata) + "\n")
+        return EXIT_OK
+    flows = [CheckedFlow(source=p.flow.source.describe(), destination=p.flow.destination.describe(),
+                         protocol=p.flow.protocol, port=p.flow.port, model=p.decision.verdict,
+                         model_reasons=p.decision.reasons) for p in planned]
+    metadata = {"semantics": args.semantics, "topology": str(args.topology),
+                "policies": ", ".join(map(str, args.policies))}
+    if args.format == "markdown":
+        sys.stdout.write(render_flow_markdown(flows))
+    elif args.format == "html":
+        sys.stdout.write(render_plan_html(flows, metadata=metadata))
+    elif args.format == "matrix":
+        sys.stdout.write(render_plan_table(flows, metadata=metadata) + "\n")
     else:
-        sys.stdout.write(plan_table(planned))
+        sys.stdout.write(render_flow_table(flows))
     return EXIT_OK
 
 

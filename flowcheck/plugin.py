@@ -448,7 +448,7 @@ def _write_outputs(state: PluginState, report: MatrixReport, session: pytest.Ses
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
             return
         state.baseline_text = render_diff(diff, old_label=str(settings.baseline), new_label="this run")
-        if diff.has_changes:
+        if diff.failed:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

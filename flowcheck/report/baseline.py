@@ -81,6 +81,11 @@ class BaselineEntry:
             else f"{self.destination}/{self.protocol}"
         return f"{self.source} -> {where}" + (f" {self.request}" if self.request else "")
 
+    @property
+    def not_a_verdict(self) -> bool:
+        """The probe showed no policy verdict (``error``/``refused``): never a pass, even if unchanged."""
+        return any(v in (Verdict.ERROR, Verdict.REFUSED) for v in self.verdicts)
+
     def describe(self) -> str:
         """``dropped``, ``allowed+dropped`` (inconsistent within the run), ``+ (model only, not probed)``."""
         text = "+".join(v.value for v in self.verdicts)
@@ -292,6 +297,9 @@ class BaselineDiff:
     compared: int
     """Flows present in both (whether or not they changed)."""
     metadata_changes: tuple[MetadataChange, ...] = ()
+    unverified: tuple[BaselineEntry, ...] = ()
+    """Flows of the new baseline whose probe showed no verdict (error/refused): an unchanged error is
+    still not a pass (design §1), so they fail a comparison too."""
 
     @property
     def changed(self) -> tuple[FlowChange, ...]:
@@ -307,8 +315,13 @@ class BaselineDiff:
 
     @property
     def has_changes(self) -> bool:
-        """Any difference at all (changed, new or removed): what makes ``compare`` exit 1."""
+        """Any difference at all (changed, new or removed)."""
         return bool(self.changes)
+
+    @property
+    def failed(self) -> bool:
+        """What makes ``compare`` exit 1: a difference, or a flow the new run could not observe."""
+        return self.has_changes or bool(self.unverified)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -319,6 +332,7 @@ class BaselineDiff:
             "changes": [c.to_json() for c in self.changes],
             "metadata_changes": [{"key": m.key, "before": m.before, "after": m.after}
                                  for m in self.metadata_changes],
+            "not_a_verdict": [e.to_json() for e in self.unverified],
         }
 
 
@@ -340,7 +354,8 @@ def compare_baselines(old: Baseline, new: Baseline) -> BaselineDiff:
         for k in sorted(old.metadata.keys() | new.metadata.keys())
         if old.metadata.get(k) != new.metadata.get(k)
     )
-    return BaselineDiff(tuple(changes), len(before.keys() & after.keys()), metadata_changes)
+    unverified = tuple(after[key] for key in sorted(after, key=_sort_key) if after[key].not_a_verdict)
+    return BaselineDiff(tuple(changes), len(before.keys() & after.keys()), metadata_changes, unverified)
 
 
 def render_diff(diff: BaselineDiff, *, old_label: str = "old", new_label: str = "new") -> str:
@@ -352,10 +367,13 @@ def render_diff(diff: BaselineDiff, *, old_label: str = "old", new_label: str = 
     width = max(len(kind.value) for kind in ChangeKind)
     for change in diff.changes:
         lines.append(f"{change.kind.value.upper().ljust(width)}  {printable(change.describe())}")
+    for entry in diff.unverified:
+        lines.append(f"NOT A VERDICT  {printable(entry.path)}: {entry.describe()} (the probe failed; never a pass)")
     if diff.has_changes:
         total = len(diff.changes)
         lines.append(f"{total} difference{'s' if total != 1 else ''} ({len(diff.changed)} changed, "
                      f"{len(diff.new)} new, {len(diff.removed)} removed); {diff.compared} flows in both runs")
     else:
-        lines.append(f"no changes: {diff.compared} flows compared, every verdict the same")
+        lines.append(f"no changes: {diff.compared} flow{'s' if diff.compared != 1 else ''} compared, every "
+                     "verdict the same")
     return "\n".join(lines) + "\n"

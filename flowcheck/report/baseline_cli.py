@@ -70,8 +70,8 @@ def add_baseline_command(subparsers: Any) -> argparse.ArgumentParser:
         "compare",
         help="print every flow whose verdict changed between two baselines; exit 1 if any did",
         description="Compare two baselines (or run reports): print every flow whose verdict changed, every "
-                    "new and every removed flow. Exit 0 when there is no difference, 1 when there is, 2 "
-                    "when a file is malformed.",
+                    "new and every removed flow. Exit 0 when there is no difference, 1 when there is (or when the "
+                    "new run has flows whose probe failed: an error is never a pass), 2 when a file is malformed.",
     )
     compare.add_argument("old", metavar="OLD", help="baseline file, matrix.json or report directory (before)")
     compare.add_argument("new", metavar="NEW", help="baseline file, matrix.json or report directory (after)")
@@ -122,7 +122,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(diff.to_json(), indent=2, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(render_diff(diff, old_label=args.old, new_label=args.new))
-    return EXIT_CHANGES if diff.has_changes else EXIT_OK
+    return EXIT_CHANGES if diff.failed else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

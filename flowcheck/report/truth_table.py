@@ -161,7 +161,8 @@ class Summary:
     comparable: bool
 
     def text(self) -> str:
-        """``7 flows (5 probed): 2 allowed, 2 dropped, ...; 3 mismatches (1 intent vs model, 2 live)``."""
+        """``7 flows (5 probed): 2 allowed, 2 dropped, ...; 3 mismatches (1 intent vs model, 2 live)``;
+        the two counts can overlap (a path whose intent, model and observation all differ)."""
         if not self.flows:
             return "no flows checked"
         probed = f" ({self.probed} probed)" if self.probed else " (none probed)"
@@ -169,8 +170,9 @@ class Summary:
         if not self.comparable:
             return f"{self.flows} flow{'s' if self.flows != 1 else ''}{probed}: {counts}"
         if self.mismatches:
+            both = "; a path can be both" if self.intent_mismatches + self.live_mismatches > self.mismatches else ""
             tail = (f"{self.mismatches} mismatch{'es' if self.mismatches != 1 else ''} "
-                    f"({self.intent_mismatches} intent vs model, {self.live_mismatches} live)")
+                    f"({self.intent_mismatches} intent vs model, {self.live_mismatches} live{both})")
         else:
             tail = "no mismatches"
         return f"{self.flows} flow{'s' if self.flows != 1 else ''}{probed}: {counts}; {tail}"

@@ -103,8 +103,22 @@ def test_unchanged_runs_have_no_changes() -> None:
     assert render_diff(diff, old_label="before.json", new_label="after.json") == (
         "baseline compare: before.json -> after.json\n"
         "  run run: nightly #42 -> nightly #43\n"
+        "NOT A VERDICT  default/web -> kube-system/coredns:53/UDP: error (the probe failed; never a pass)\n"
+        "NOT A VERDICT  monitoring/prometheus -> kube-system/coredns:53/UDP: refused (the probe failed; never a pass)\n"
         "no changes: 9 flows compared, every verdict the same\n"
     )
+    # Unchanged, but two flows were never observed (error, refused): the comparison cannot vouch for them.
+    assert diff.failed
+    assert [e.path for e in diff.unverified] == ["default/web -> kube-system/coredns:53/UDP",
+                                                 "monitoring/prometheus -> kube-system/coredns:53/UDP"]
+
+
+def test_unchanged_runs_whose_probes_all_worked_pass() -> None:
+    flows = tuple(f for f in sample_report().flows if f.observed not in (Verdict.ERROR, Verdict.REFUSED))
+    report = MatrixReport(flows, sample_report().metadata)
+    diff = compare_baselines(record_baseline(report), record_baseline(report))
+    assert not diff.failed
+    assert diff.unverified == ()
 
 
 def test_changed_new_and_removed_flows_are_labelled() -> None:

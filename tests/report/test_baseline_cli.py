@@ -64,6 +64,15 @@ def test_compare_unchanged_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture
     assert out.endswith("no changes: 2 flows compared, every verdict the same\n")
 
 
+def test_compare_unchanged_but_unobserved_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An error in both runs is unchanged, and still not a pass (design §1)."""
+    old = write_run(tmp_path / "old", A, Verdict.ERROR)
+    new = write_run(tmp_path / "new", A, Verdict.ERROR)
+    assert main(["baseline", "compare", str(old), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "NOT A VERDICT  a/x -> b/y:81/TCP: error (the probe failed; never a pass)" in out
+
+
 def test_compare_changed_new_removed_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     old = write_run(tmp_path / "old", A, D, version="1.16.5")
     new = write_run(tmp_path / "new", D, D, A, version="1.17.0")

@@ -52,3 +52,15 @@ def test_malformed_matrix_names_the_file_and_field(tmp_path: Path, content: str 
         read_matrix(path)
     assert str(error.value).startswith(f"{path}")
     assert message in str(error.value)
+
+
+def test_report_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    """Written through a temporary file, but readable like any file the user creates (umask applies)."""
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        paths = write_report_dir(sample_report(), tmp_path / "report")
+    finally:
+        os.umask(mask)
+    assert {p.stat().st_mode & 0o777 for p in (paths.matrix, paths.html, paths.markdown)} == {0o644}

@@ -144,3 +144,15 @@ def test_oversize_summary_is_cut_at_a_line_with_a_note_and_closed_fences(tmp_pat
     fences = [line for line in written.splitlines() if line.startswith("```")]
     assert len(fences) == 2  # the open code block was closed before the note
     assert "Summary truncated" in to_html(written).split("</pre>")[-1]
+
+
+def test_the_per_flow_plan_listing_escapes_every_cell() -> None:
+    """`flowcheck plan --format markdown`: hostile header names and glob-like paths stay literal."""
+    from flowcheck.report.flow_list import render_flow_markdown
+
+    flow = CheckedFlow("a/<b>x", "b/y", "TCP", 80, Verdict.DROPPED,
+                       model_reasons=("rule 0: header X-<b>: 1 on /a/*/b/* | not matched",))
+    [_header, _rule, row] = render_flow_markdown([flow]).splitlines()
+    assert "<b>" not in row
+    assert "/a/*/b/*" not in row
+    assert "**dropped**" in row
