@@ -53,6 +53,26 @@ def test_cnp_without_spec_is_an_error(tmp_path: Path) -> None:
     assert "needs `spec`" in error.message
 
 
+def test_null_fields_of_a_cnp_are_absent_not_errors(tmp_path: Path) -> None:
+    # The API server prunes nulls of non-nullable fields in a structural CRD schema before validating:
+    # `fromEndpoints:` with no value is valid and means the field is absent.
+    text = CNP.replace("    - toPorts:", "    - fromEndpoints:\n      toPorts:") + "  egress:\n  description: null\n"
+    assert validate_paths([_write(tmp_path, text)]).ok
+    doc = yaml.safe_load(text)
+    doc["spec"], doc["specs"] = None, [doc["spec"]]
+    assert validate_paths([_write(tmp_path, yaml.safe_dump(doc), "specs.yaml")]).ok
+    [error] = validate_paths([_write(tmp_path, text.replace("- fromEndpoints:", "- fromEndpoints: [null]"),
+                                     "item.yaml")]).errors  # a null list item is not pruned
+    assert error.field == "spec.ingress[0].fromEndpoints[0]"
+
+
+def test_cnp_with_null_spec_and_no_specs_is_an_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: x}\nspec:\n")
+    [error] = validate_paths([path]).errors
+    assert error.field == "spec"
+    assert "needs `spec`" in error.message
+
+
 def test_cnp_with_neither_endpoint_nor_node_selector_is_an_error(tmp_path: Path) -> None:
     path = _write(tmp_path, CNP.replace("  endpointSelector: {matchLabels: {app: my-api}}\n", ""))
     errors = validate_paths([path]).errors
@@ -166,3 +186,9 @@ def test_suite_fails_on_a_broken_copy_naming_file_and_field(
     assert "FAILED" in output
     assert str(target) in output
     assert field in output
+
+
+def test_absurdly_nested_yaml_is_bad_input_not_a_crash(tmp_path: Path) -> None:
+    path = _write(tmp_path, "a: " + "[" * 5000 + "]" * 5000 + "\n")
+    [error] = validate_paths([path]).errors
+    assert error.message == "the YAML is nested too deeply to be a Kubernetes object"

@@ -89,6 +89,8 @@ def read_file(path: Path, namespace: str | None = None) -> Iterator[SourceDocume
         loaded = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
         raise PolicyError(str(path), _yaml_error_document(text, exc), "", _yaml_error_text(exc)) from exc
+    except RecursionError:
+        raise PolicyError(str(path), None, "", "the YAML is nested too deeply to be a Kubernetes object") from None
     for index, body in enumerate(loaded):
         if body is None:
             continue

@@ -16,13 +16,21 @@ This follows cilium-semantics §7. For a flow S -> D:
    rules, else l7-denied (HTTP 403 / DNS REFUSED).
 5. toFQDNs peers match only IPs learnt from a DNS answer that passed Cilium's DNS proxy, i.e. a
    lookup allowed by an egress rule with ``rules.dns`` (§1.4, §7.5).
+6. A NetworkPolicy ``namespaceSelector`` peer selects pods only under ``--semantics kubernetes``.
+   Under ``cilium`` its keys are rewritten to ``io.cilium.k8s.namespace.labels.*`` (§3.4), which
+   reserved identities lack, so a ``NotIn``/``DoesNotExist`` one may match world, host or a node:
+   the reference does not say, so such a match is a "maybe" (``unknown``), never an allow.
 
 Replies of an allowed connection are allowed (§3.3); the model decides connection *initiations*
 only, so B -> A is judged on its own. A pod reaching its own IP never leaves its network namespace
 (the kernel delivers it over loopback), so self-flows are allowed without consulting policy.
 
-A flow to ``{entity: world, ip}`` is judged as that address; ``toFQDNs`` rules only ever match a
-flow that names the FQDN (``{fqdn: name, ip}``), since nothing says which name an address came from.
+A flow to ``{fqdn: name, ip}`` says which name the address came from, so a ``toFQDNs`` rule is
+judged on that name. A flow to ``{entity: world, ip}`` does not: when the source pod has a ``toFQDNs``
+rule for the flow's port and a proxied DNS path exists (an egress rule with DNS L7 rules lets some
+pod's lookups through Cilium's DNS proxy), the address may have been learnt from any proxied lookup
+on the node, so the rule *may* select it (``unknown``); without such a path the rule selects nothing,
+and a drop says so.
 
 Wherever a fact is missing (an unsupported policy feature, an IP the topology lacks, a named port
 that is ambiguous, ...), matching is three-valued and the verdict becomes ``unknown`` with the
@@ -94,11 +102,16 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class _PeerClass:
-    """Which peers (by id) an endpoint definitely matches, which it may match (with why), plus notes."""
+    """Which peers (by id) an endpoint definitely matches, which it may match (with why), plus notes.
+
+    ``idle`` are peers that would cover the endpoint but select nothing (a ``toFQDNs`` rule without a
+    proxied DNS path), with why: a drop by a rule with such a peer and a matching port says so.
+    """
 
     yes: frozenset[int]
     maybe: tuple[tuple[int, str], ...] = ()
     notes: tuple[str, ...] = ()
+    idle: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +267,10 @@ class Model:
         self._pair_memo: dict[tuple[object, ...], tuple[Verdict, tuple[str, ...]]] = {}
         self._endpoint_classes: dict[tuple[Endpoint, int], int] = {}
         self._dns_memo: dict[tuple[int, str], tuple[Tri, str]] = {}
+        self._has_fqdn_peers = any(isinstance(p, FqdnPeer) for p in self._peers)
+        self._dns_servers = [(i, p.protocol) for i, w in enumerate(self._workloads) for p in w.ports
+                             if p.port == DNS_PORT]
+        self._dns_path_memo: dict[int, bool] = {}
 
     # --- public API -----------------------------------------------------------------------------
 
@@ -365,7 +382,8 @@ class Model:
             sig = -1  # named ports on egress resolve over all pods, not the destination
         else:
             sig = self._workload_sig[dest_idx] if dest_idx is not None else -2
-        pclass = self._workload_class[peer_idx] if peer_idx is not None else self._endpoint_class(peer, local)
+        pclass = (self._workload_class[peer_idx] if peer_idx is not None
+                  else self._endpoint_class(peer, local, direction))
         d = 0 if direction is Direction.INGRESS else 1
         icmp_type = flow.icmp.type if flow.icmp else None
         return (d, self._subject_set[d][local], pclass, flow.protocol, flow.port, icmp_type, sig)
@@ -389,7 +407,9 @@ class Model:
         grants: list[_Grant] = []
         grant_maybes: list[tuple[Rule, str]] = []
         unknowns: list[tuple[Rule, str]] = []
+        notes = list(pclass.notes)
         maybe = dict(pclass.maybe)
+        idle = dict(pclass.idle)
         for s_idx in specs:
             spec = self._specs[s_idx]
             if direction in spec.default_deny and all(ref is not spec.policy for ref in isolating):
@@ -397,6 +417,8 @@ class Model:
             for rule in self._rules[s_idx][direction]:
                 peer_tri, peer_why = self._peer_match(rule, pclass, maybe)
                 if peer_tri is Tri.NO:
+                    if idle:
+                        notes.extend(self._idle_notes(rule, idle, direction, protocol, port, icmp_type, dest_ports))
                     continue
                 for port_tri, port_rule, port_why in self._port_match(rule, direction, protocol, port, icmp_type,
                                                                       dest_ports):
@@ -419,7 +441,16 @@ class Model:
                         l7 = None  # "If no rules are specified, then all traffic is permitted" (§2.2)
                     grants.append(_Grant(rule, l7, port_rule.unsupported if port_rule is not None else None))
         return _SideEval(direction, bool(specs), tuple(isolating), tuple(denies), tuple(deny_maybes),
-                         tuple(grants), tuple(grant_maybes), tuple(unknowns), pclass.notes)
+                         tuple(grants), tuple(grant_maybes), tuple(unknowns), tuple(dict.fromkeys(notes)))
+
+    def _idle_notes(self, rule: Rule, idle: Mapping[int, str], direction: Direction, protocol: str,
+                    port: int | None, icmp_type: int | None, dest_ports: tuple[Port, ...]) -> list[str]:
+        """Why a rule for the flow's port cannot cover the peer although one of its peers names it."""
+        whys = [idle[p_idx] for p_idx in self._rule_peers[id(rule)] if p_idx in idle]
+        if not whys or not any(tri is not Tri.NO for tri, _, _ in
+                               self._port_match(rule, direction, protocol, port, icmp_type, dest_ports)):
+            return []
+        return [f"{rule.describe()}: {why}" for why in whys]
 
     def _peer_match(self, rule: Rule, pclass: _PeerClass, maybe: Mapping[int, str]) -> tuple[Tri, str]:
         if rule.wildcard_peers:
@@ -496,15 +527,22 @@ class Model:
             self._classes.append(pclass)
         return found
 
-    def _endpoint_class(self, endpoint: Endpoint, local: int) -> int:
-        """The peer class of a non-workload endpoint (FQDNs depend on the local pod's DNS lookups)."""
-        key = (endpoint, local if isinstance(endpoint, FqdnEndpoint) else -1)
+    def _endpoint_class(self, endpoint: Endpoint, local: int, direction: Direction) -> int:
+        """The peer class of a non-workload endpoint.
+
+        toFQDNs peers depend on the local pod's DNS lookups: for a ``{fqdn, ip}`` endpoint, and, on
+        egress, for a world address a toFQDNs rule might cover.
+        """
+        learner = (local if direction is Direction.EGRESS and self._has_fqdn_peers
+                   and isinstance(endpoint, EntityEndpoint) and endpoint.entity is Entity.WORLD else None)
+        key = (endpoint, local if isinstance(endpoint, FqdnEndpoint) or learner is not None else -1)
         found = self._endpoint_classes.get(key)
         if found is not None:
             return found
         yes: set[int] = set()
         maybe: list[tuple[int, str]] = []
         notes: list[str] = []
+        idle: list[tuple[int, str]] = []
         if isinstance(endpoint, EntityEndpoint):
             entity = endpoint.entity
             labels = reserved_identity(entity)
@@ -515,7 +553,11 @@ class Model:
         for p_idx, peer in enumerate(self._peers):
             if isinstance(peer, SelectorPeer):
                 if peer.selector.matches(labels):
-                    yes.add(p_idx)
+                    if not peer.namespace_selector:
+                        yes.add(p_idx)
+                    elif self.semantics == "cilium":
+                        maybe.append((p_idx, _namespace_selector_maybe(peer, endpoint, entity)))
+                    # under the NetworkPolicy API a namespaceSelector selects pods only
             elif isinstance(peer, EntityPeer):
                 if entity is Entity.KUBE_APISERVER and peer.entity in (Entity.HOST, Entity.REMOTE_NODE):
                     maybe.append((p_idx, f"entity {peer.entity.value} matches the API server only if it runs on "
@@ -529,17 +571,21 @@ class Model:
                 elif tri is Tri.MAYBE:
                     maybe.append((p_idx, why))
             elif isinstance(peer, FqdnPeer):
-                if isinstance(endpoint, FqdnEndpoint) and peer.matches(endpoint.fqdn):
-                    tri, why = self._dns_learnt(local, endpoint.fqdn)
-                    if tri is Tri.YES:
-                        yes.add(p_idx)
-                    elif tri is Tri.MAYBE:
-                        maybe.append((p_idx, why))
-                    else:
-                        notes.append(f"toFQDNs {peer.text} names {endpoint.fqdn} but selects nothing: {why}")
+                if isinstance(endpoint, FqdnEndpoint):
+                    if peer.matches(endpoint.fqdn):
+                        tri, why = self._dns_learnt(local, endpoint.fqdn)
+                        if tri is Tri.YES:
+                            yes.add(p_idx)
+                        elif tri is Tri.MAYBE:
+                            maybe.append((p_idx, why))
+                        else:
+                            notes.append(f"toFQDNs {peer.text} names {endpoint.fqdn} but selects nothing: {why}")
+                elif learner is not None:
+                    tri, why = self._fqdn_may_cover(learner, peer, endpoint)
+                    (maybe if tri is Tri.MAYBE else idle).append((p_idx, why))
             else:
                 maybe.append((p_idx, f"{peer.feature} is not modelled"))
-        found = self._intern(_PeerClass(frozenset(yes), tuple(maybe), tuple(dict.fromkeys(notes))))
+        found = self._intern(_PeerClass(frozenset(yes), tuple(maybe), tuple(dict.fromkeys(notes)), tuple(idle)))
         self._endpoint_classes[key] = found
         return found
 
@@ -561,7 +607,7 @@ class Model:
         key = (local, name)
         if key in self._dns_memo:
             return self._dns_memo[key]
-        servers = [(i, p.protocol) for i, w in enumerate(self._workloads) for p in w.ports if p.port == DNS_PORT]
+        servers = self._dns_servers
         result: tuple[Tri, str]
         if not servers:
             result = (Tri.MAYBE, "the topology has no DNS server (a workload serving port 53), so the model cannot "
@@ -593,12 +639,73 @@ class Model:
                 return True
         return False
 
+    def _fqdn_may_cover(self, local: int, peer: FqdnPeer, endpoint: Endpoint) -> tuple[Tri, str]:
+        """Whether a world address may be among the IPs a toFQDNs peer selects for ``local`` (§1.4, §7.5).
+
+        The flow does not say which name the address was resolved from, so the answer is at best
+        MAYBE: when a name the peer matches may be looked up through Cilium's DNS proxy, by ``local``
+        or by another pod (IPs learnt on a node serve every pod there). NO when no such lookup exists:
+        the peer then selects nothing. A ``matchName`` peer is judged on its name; for a
+        ``matchPattern`` one any proxied lookup counts, since the names it matches are not enumerable.
+        """
+        target = endpoint.describe()
+        unnamed = (f"the flow does not say which name {target} was resolved from (give the destination as "
+                   "{fqdn: NAME, ip: IP} to judge one)")
+        nothing = f"toFQDNs {peer.text} could cover {target} but selects nothing"
+        if peer.name is not None:
+            tri, why = self._dns_learnt(local, peer.name)
+            if tri is Tri.NO:
+                return Tri.NO, f"{nothing}: {why}"
+            if tri is Tri.YES:
+                why = f"{self._workloads[local].ref} looks {peer.name} up through Cilium's DNS proxy"
+            return Tri.MAYBE, f"toFQDNs {peer.text} may select {target}: {why}; {unnamed}"
+        if not self._dns_servers:
+            return Tri.MAYBE, (f"toFQDNs {peer.text} may select {target}: the topology has no DNS server (a "
+                               "workload serving port 53), so the model cannot tell whether lookups pass Cilium's "
+                               f"DNS proxy; {unnamed}")
+        if self._proxied_dns_path(local):
+            return Tri.MAYBE, (f"toFQDNs {peer.text} may select {target}: {self._workloads[local].ref}'s DNS lookups "
+                               "pass Cilium's DNS proxy (an egress rule with DNS L7 rules allows them), and the IPs "
+                               f"the proxy learns for names matching the pattern are allowed; {unnamed}")
+        other = next((i for i in range(len(self._workloads)) if i != local and self._proxied_dns_path(i)), None)
+        if other is not None:
+            return Tri.MAYBE, (f"toFQDNs {peer.text} may select {target}: {self._workloads[other].ref}'s DNS lookups "
+                               "pass Cilium's DNS proxy, and IPs learnt on a node serve every pod there (the "
+                               f"topology does not say which node runs what); {unnamed}")
+        return Tri.NO, (f"{nothing}: no pod's DNS lookups pass an egress rule with DNS L7 rules, so Cilium's DNS "
+                        "proxy learns no IPs")
+
+    def _proxied_dns_path(self, src: int) -> bool:
+        """Whether some DNS lookup of ``src`` may pass Cilium's DNS proxy: an egress allow with DNS L7 rules
+        (or one that may match) towards a DNS server whose ingress does not drop it. No query name is
+        known here, so any DNS L7 rule counts."""
+        found = self._dns_path_memo.get(src)
+        if found is not None:
+            return found
+        found = False
+        for server, protocol in self._dns_servers:
+            if server == src:
+                continue
+            flow = Flow(WorkloadEndpoint(self._workloads[src].ref), WorkloadEndpoint(self._workloads[server].ref),
+                        protocol, DNS_PORT)
+            ev = self._side_eval(self._side_key(Direction.EGRESS, src, flow.destination, server, flow))
+            dns_rules = any(g.l7 is not None and g.l7.dns for g in ev.grants) or any(
+                pr.l7 is not None and pr.l7.dns for rule, _ in ev.grant_maybes for pr in rule.ports or ())
+            if ev.denies or not dns_rules:
+                continue
+            ingress = self._side_eval(self._side_key(Direction.INGRESS, server, flow.source, src, flow))
+            if self._finalize(ingress, flow, "", "").verdict is not Verdict.DROPPED:
+                found = True
+                break
+        self._dns_path_memo[src] = found
+        return found
+
     # --- verdict of one side --------------------------------------------------------------------
 
     def _finalize(self, ev: _SideEval, flow: Flow, local: str, peer: str) -> _SideResult:
         direction = ev.direction.value
         to_from = "to" if ev.direction is Direction.EGRESS else "from"
-        what = _transport(flow)
+        what = flow.transport()
         if ev.denies:
             return _SideResult(Verdict.DROPPED, tuple(
                 f"{rule.describe()}: denies {what} {to_from} {peer} (deny rules win over allows)"
@@ -689,7 +796,10 @@ class Model:
                                  "none"], False
 
 
-def _transport(flow: Flow) -> str:
-    if flow.protocol == "ICMP":
-        return f"ICMP type {flow.icmp.type if flow.icmp else 8}"
-    return f"{flow.protocol}/{flow.port}"
+def _namespace_selector_maybe(peer: SelectorPeer, endpoint: Endpoint, entity: Entity) -> str:
+    """Why a NetworkPolicy namespaceSelector peer may select a reserved identity under Cilium (§3.4)."""
+    return (f"peer {peer.text} may select {endpoint.describe()}: Cilium rewrites namespaceSelector keys to "
+            f"io.cilium.k8s.namespace.labels.*, which the reserved identity reserved:{entity.value} lacks, so its "
+            "NotIn/DoesNotExist requirements hold for it; cilium-semantics §3.4 does not say whether Cilium also "
+            "limits the peer to pods, so the model cannot tell (the NetworkPolicy API selects pods only: "
+            "see --semantics kubernetes)")

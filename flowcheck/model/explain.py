@@ -2,7 +2,9 @@
 
 ``flowcheck explain`` answers "what happens to this flow, and why". Cilium deviates from the
 NetworkPolicy specification in a few places (an ipBlock never matches pod IPs under Cilium, it
-does under the spec); a user reading a verdict should know when the answer depends on that, so
+does under the spec; a NotIn/DoesNotExist namespaceSelector selects pods only under the spec, and
+may also match world or host under Cilium); a user reading a verdict should know when the answer
+depends on that, so
 each explanation also decides the flow under the other semantics and carries a note when the
 verdicts differ.
 """

@@ -83,6 +83,20 @@ def string_map(value: Any, field: str, fail: Fail) -> dict[str, str]:
     return out
 
 
+def without_nulls(value: Any) -> Any:
+    """``value`` with every ``key: null`` of every mapping in it dropped (list items are kept).
+
+    What the API server does to a custom resource: it prunes nulls of fields its structural schema
+    does not declare ``nullable`` (the Cilium CRDs declare none), so ``fromEndpoints:`` with no value
+    is stored -- and enforced -- as a missing field. A null list item is not pruned (and not valid).
+    """
+    if isinstance(value, dict):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value
+
+
 def known_keys(value: dict[str, Any], field: str, allowed: Collection[str], fail: Fail) -> None:
     """Refuse keys outside ``allowed``: a typo (``lables``) must not silently change a verdict."""
     for key in value:

@@ -148,13 +148,15 @@ class Flow:
         icmp = IcmpMessage(8 if icmp_type is None else icmp_type) if proto == "ICMP" else None
         return cls(WorkloadEndpoint(source), WorkloadEndpoint(destination), proto, port, http, query, icmp)
 
+    def transport(self) -> str:
+        """``TCP/8080``, or ``ICMP type 8`` for ICMP (type 8, echo request, when the flow names none)."""
+        if self.protocol == "ICMP":
+            return f"ICMP type {self.icmp.type if self.icmp else 8}"
+        return f"{self.protocol}/{self.port}"
+
     def describe(self) -> str:
         """``tenant/client -> default/my-api TCP/8080 http POST /``."""
-        if self.protocol == "ICMP":
-            transport = f"ICMP type {self.icmp.type if self.icmp else 8}"
-        else:
-            transport = f"{self.protocol}/{self.port}"
-        text = f"{self.source.describe()} -> {self.destination.describe()} {transport}"
+        text = f"{self.source.describe()} -> {self.destination.describe()} {self.transport()}"
         if self.http:
             text += " " + self.http.describe()
         if self.dns:

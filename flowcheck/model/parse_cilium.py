@@ -14,23 +14,29 @@ engine only evaluates plain selectors:
   but ``toPorts``/``icmps`` selects every peer; a rule ``{}`` selects nothing but still counts as a
   rule of its direction (default deny).
 
+A document is read as the API server stores it: nulls of fields the CRD does not declare nullable
+(none is) are pruned, so ``fromEndpoints:`` with no value is a missing list, not an empty one.
+HTTP ``method``/``path``/``host`` patterns are compiled by RE2, the dialect Envoy evaluates them in
+(``http_regex``).
+
 What Cilium itself rejects (two L3 peer kinds in one rule, ``icmps`` with ``toPorts``, DNS rules
-on ingress, L7 rules on port 0 or on a non-TCP port) is a ``PolicyError``; what Cilium accepts but
-the model does not evaluate (toServices, toGroups, fromNodes/toNodes, cidrGroupRef, kafka/l7proto
-rules, listener, serverNames, TLS interception, mutual authentication, host policies) is kept as
-an ``unsupported`` note so a flow it could affect gets ``unknown`` with the reason.
+on ingress, L7 rules on port 0 or on a non-TCP port, an HTTP pattern RE2 refuses) is a
+``PolicyError``; what Cilium accepts but the model does not evaluate (toServices, toGroups,
+fromNodes/toNodes, cidrGroupRef, kafka/l7proto rules, listener, serverNames, TLS interception,
+mutual authentication, host policies) is kept as an ``unsupported`` note so a flow it could affect
+gets ``unknown`` with the reason.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from flowcheck.errors import PolicyError
 from flowcheck.model import fields as f
 from flowcheck.model.documents import SourceDocument
+from flowcheck.model.http_regex import HttpRegex, RegexError
 from flowcheck.model.identity import NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX, Entity
-from flowcheck.model.parse_common import parse_selector, port_value
-from flowcheck.model.parse_knp import parse_cidr
+from flowcheck.model.parse_common import parse_cidr, parse_cidr_block, parse_selector, port_value
 from flowcheck.model.policy import (
     CidrPeer,
     Direction,
@@ -105,19 +111,35 @@ ICMP_TYPES = {
 
 
 def parse_cilium_policy(doc: SourceDocument, namespace: str | None) -> Policy:
-    """A CNP (``namespace`` given) or CCNP (``namespace`` None), already known to be cilium.io/v2."""
+    """A CNP (``namespace`` given) or CCNP (``namespace`` None), already known to be cilium.io/v2.
+
+    The document is read as the API server stores it: a null field is a missing one.
+    """
     fail = doc.error
     kind = PolicyKind.CILIUM if namespace is not None else PolicyKind.CILIUM_CLUSTERWIDE
     ref = PolicyRef(kind, namespace, doc.name, doc.path, doc.index)
+    body = f.without_nulls(doc.body)
+    missing = missing_spec(doc, body)
+    if missing is not None:
+        raise missing
     entries: list[tuple[str, Any, str]] = []
-    if doc.body.get("spec") is not None:
-        entries.append(("spec", doc.body["spec"], ""))
-    if doc.body.get("specs") is not None:
-        for i, raw in enumerate(f.sequence(doc.body["specs"], "specs", fail)):
+    if "spec" in body:
+        entries.append(("spec", body["spec"], ""))
+    if "specs" in body:
+        for i, raw in enumerate(f.sequence(body["specs"], "specs", fail)):
             entries.append((f"specs[{i}]", raw, f"specs[{i}]"))
-    if not entries:
-        raise fail("spec", f"missing: a {kind.value} needs `spec` (one rule) or `specs` (a list)")
     return Policy(ref, tuple(_parse_spec(raw, field_, label, ref, fail) for field_, raw, label in entries))
+
+
+def missing_spec(doc: SourceDocument, body: dict[str, Any]) -> PolicyError | None:
+    """The error for a Cilium policy with neither ``spec`` nor ``specs`` (``body`` with nulls pruned).
+
+    Cilium refuses such an object although its CRD schema does not (every field there is optional),
+    so schema validation and the parser both apply this one rule.
+    """
+    if "spec" in body or "specs" in body:
+        return None
+    return doc.error("spec", f"missing: a {doc.kind} needs `spec` (one rule) or `specs` (a list)")
 
 
 def _parse_spec(raw: Any, field_: str, label: str, ref: PolicyRef, fail: f.Fail) -> PolicySpec:
@@ -166,7 +188,7 @@ def _parse_spec(raw: Any, field_: str, label: str, ref: PolicyRef, fail: f.Fail)
                 else:
                     default_deny.discard(direction)
     default_deny &= directions  # a direction without rules has nothing to switch
-    return PolicySpec(ref, subject, frozenset(directions), frozenset(default_deny), tuple(rules), label)
+    return PolicySpec(ref, subject, frozenset(directions), frozenset(default_deny), tuple(rules))
 
 
 def _parse_rule(raw: Any, field_: str, index: int, direction: Direction, deny: bool, ref: PolicyRef, label: str,
@@ -217,7 +239,7 @@ def _parse_rule(raw: Any, field_: str, index: int, direction: Direction, deny: b
             raise fail(f.join(auth_field, "mode"), f"expected disabled, required or test-always-fail, got {mode!r}")
         if mode != "disabled":
             unsupported.append(f"mutual authentication (mode {mode})")
-    return Rule(ref, direction, deny, index, field_, peers=peers, wildcard_peers=wildcard, ports=ports,
+    return Rule(ref, direction, deny, index, peers=peers, wildcard_peers=wildcard, ports=ports,
                 icmps=icmps, unsupported=tuple(unsupported), spec_label=label)
 
 
@@ -263,13 +285,7 @@ def _parse_cidr_set(raw: Any, field_: str, fail: f.Fail) -> Peer:
     f.known_keys(body, field_, ("cidr", "except", "cidrGroupRef", "cidrGroupSelector"), fail)
     if body.get("cidrGroupRef") is not None or body.get("cidrGroupSelector") is not None:
         return UnsupportedPeer("cidrGroupRef/cidrGroupSelector (CiliumCIDRGroup)")
-    if "cidr" not in body:
-        raise fail(f.join(field_, "cidr"), "missing required field")
-    network = parse_cidr(body["cidr"], f.join(field_, "cidr"), fail)
-    raw_except = body.get("except")
-    excepts = tuple(parse_cidr(e, f"{field_}.except[{i}]", fail) for i, e in
-                    enumerate(f.sequence(raw_except, f.join(field_, "except"), fail) if raw_except is not None else []))
-    return CidrPeer(network, excepts)
+    return parse_cidr_block(body, field_, fail, ip_block=False)
 
 
 def _parse_fqdn(raw: Any, field_: str, fail: f.Fail) -> FqdnPeer:
@@ -279,7 +295,7 @@ def _parse_fqdn(raw: Any, field_: str, fail: f.Fail) -> FqdnPeer:
         raise fail(field_, "needs exactly one of: matchName, matchPattern")
     if body.get("matchName") is not None:
         name = f.string(body["matchName"], f.join(field_, "matchName"), fail)
-        return FqdnPeer(f"matchName {name}", dns_name_regex(name))
+        return FqdnPeer(f"matchName {name}", dns_name_regex(name), name)
     pattern = f.string(body["matchPattern"], f.join(field_, "matchPattern"), fail)
     return FqdnPeer(f"matchPattern {pattern}", dns_pattern_regex(pattern))
 
@@ -357,12 +373,14 @@ def _parse_dns_rule(raw: Any, field_: str, fail: f.Fail) -> DnsRule:
     return DnsRule(peer.text, peer.pattern)
 
 
-def _regex(raw: Any, field_: str, fail: f.Fail) -> re.Pattern[str]:
+def _regex(raw: Any, field_: str, fail: f.Fail) -> HttpRegex:
+    """An HTTP rule pattern, compiled as Envoy compiles it (RE2, §2.3); one RE2 refuses is a bad policy."""
     text = f.string(raw, field_, fail, allow_empty=True)
     try:
-        return re.compile(text)
-    except re.error as exc:
-        raise fail(field_, f"invalid regular expression {text!r}: {exc}") from None
+        return HttpRegex(text)
+    except RegexError as exc:
+        raise fail(field_, f"invalid regular expression {text!r}: RE2, the dialect Envoy evaluates HTTP rules "
+                           f"in, refuses it ({exc})") from None
 
 
 def _parse_http_rule(raw: Any, field_: str, fail: f.Fail) -> HttpRule:

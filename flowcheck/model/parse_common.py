@@ -1,10 +1,12 @@
-"""Parsing pieces shared by the NetworkPolicy and the Cilium parsers: label selectors and ports."""
+"""Parsing pieces shared by the NetworkPolicy and the Cilium parsers: label selectors, ports, CIDRs."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from flowcheck.model import fields as f
+from flowcheck.model.policy import CidrPeer, IPNetwork
 from flowcheck.model.selectors import K8S_SOURCE, LabelSelector, Operator, Requirement, split_source
 
 _SELECTOR_KEYS = ("matchLabels", "matchExpressions")
@@ -79,3 +81,22 @@ def port_value(raw: Any, field_: str, fail: f.Fail) -> tuple[int, str | None]:
     if len(text) > 15 or not any(c.isalpha() for c in text) or not all(c.isalnum() or c == "-" for c in text):
         raise fail(field_, f"{text!r} is neither a port number nor a port name (IANA_SVC_NAME)")
     return 0, text.lower()
+
+
+def parse_cidr(raw: Any, field_: str, fail: f.Fail) -> IPNetwork:
+    text = f.string(raw, field_, fail)
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise fail(field_, f"{text!r} is not a CIDR (such as 10.0.0.0/8)") from None
+
+
+def parse_cidr_block(body: dict[str, Any], field_: str, fail: f.Fail, *, ip_block: bool) -> CidrPeer:
+    """``{cidr, except}``: a NetworkPolicy ``ipBlock`` or a Cilium ``CIDRRule`` (keys already checked)."""
+    if "cidr" not in body:
+        raise fail(f.join(field_, "cidr"), "missing required field")
+    network = parse_cidr(body["cidr"], f.join(field_, "cidr"), fail)
+    raw_except = body.get("except")
+    items = f.sequence(raw_except, f.join(field_, "except"), fail) if raw_except is not None else []
+    excepts = tuple(parse_cidr(e, f"{field_}.except[{i}]", fail) for i, e in enumerate(items))
+    return CidrPeer(network, excepts, ip_block=ip_block)

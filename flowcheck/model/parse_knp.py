@@ -7,7 +7,8 @@ CiliumNetworkPolicy are evaluated by one engine, and their allows form one union
 * the subject is ``podSelector`` in the policy's namespace;
 * a peer ``podSelector`` alone stays in the policy's namespace; ``namespaceSelector`` keys become
   namespace-label keys, ``namespaceSelector: {}`` means every namespace; both in one peer = AND,
-  separate peers = OR;
+  separate peers = OR; a non-empty ``namespaceSelector`` peer is marked, because whether it can
+  match a reserved identity (world, host, ...) depends on the semantics (see the engine);
 * ``from``/``to`` missing or empty = every peer (pods, host and world); ``ports`` missing or empty =
   every port and protocol; a port defaults to TCP; named ports and ``endPort`` are kept;
 * ``policyTypes`` default as the API server defaults them: Ingress always, Egress when the policy
@@ -19,15 +20,13 @@ NetworkPolicy API defines (the Cilium translation was not checked for that corne
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from flowcheck.model import fields as f
 from flowcheck.model.documents import SourceDocument
 from flowcheck.model.identity import NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX
-from flowcheck.model.parse_common import parse_selector, port_value
+from flowcheck.model.parse_common import parse_cidr_block, parse_selector, port_value
 from flowcheck.model.policy import (
-    CidrPeer,
     Direction,
     Peer,
     Policy,
@@ -98,7 +97,7 @@ def _parse_rule(raw: Any, field_: str, index: int, direction: Direction, ref: Po
     raw_ports = body.get("ports")
     port_list = f.sequence(raw_ports, f.join(field_, "ports"), fail) if raw_ports is not None else []
     specs = tuple(_parse_port(p, f"{field_}.ports[{i}]", fail) for i, p in enumerate(port_list))
-    return Rule(ref, direction, False, index, field_, peers=peers, wildcard_peers=not peers,
+    return Rule(ref, direction, False, index, peers=peers, wildcard_peers=not peers,
                 ports=(PortRule(specs),) if specs else None)
 
 
@@ -111,14 +110,19 @@ def _parse_peer(raw: Any, field_: str, namespace: str, fail: f.Fail) -> Peer:
     if "ipBlock" in present:
         if len(present) > 1:
             raise fail(field_, "ipBlock cannot be combined with podSelector or namespaceSelector in one peer")
-        return _parse_ip_block(body["ipBlock"], f.join(field_, "ipBlock"), fail)
+        block_field = f.join(field_, "ipBlock")
+        block = f.mapping(body["ipBlock"], block_field, fail)
+        f.known_keys(block, block_field, ("cidr", "except"), fail)
+        return parse_cidr_block(block, block_field, fail, ip_block=True)
     texts: list[str] = []
+    namespace_selector = False
     pod = parse_selector(body.get("podSelector"), f.join(field_, "podSelector"), fail, cilium_keys=False)
     if "namespaceSelector" in present:
         ns = parse_selector(body["namespaceSelector"], f.join(field_, "namespaceSelector"), fail,
                             cilium_keys=False, key_prefix=NAMESPACE_LABELS_PREFIX)
         texts.append("any namespace" if ns.is_empty else
                      "namespaces " + ns.describe().replace(NAMESPACE_LABELS_PREFIX, ""))
+        namespace_selector = not ns.is_empty
         selector = pod
         for req in ns.requirements:
             selector = selector.with_requirement(req)
@@ -128,27 +132,7 @@ def _parse_peer(raw: Any, field_: str, namespace: str, fail: f.Fail) -> Peer:
         texts.append(f"namespace {namespace}")
         selector = pod.with_requirement(Requirement(K8S_SOURCE, NAMESPACE_LABEL, Operator.IN, frozenset({namespace})))
     texts.append("all pods" if pod.is_empty else "pods " + pod.describe())
-    return SelectorPeer(selector, ", ".join(texts))
-
-
-def _parse_ip_block(raw: Any, field_: str, fail: f.Fail) -> CidrPeer:
-    body = f.mapping(raw, field_, fail)
-    f.known_keys(body, field_, ("cidr", "except"), fail)
-    if "cidr" not in body:
-        raise fail(f.join(field_, "cidr"), "missing required field")
-    network = parse_cidr(body["cidr"], f.join(field_, "cidr"), fail)
-    raw_except = body.get("except")
-    excepts = tuple(parse_cidr(e, f"{field_}.except[{i}]", fail) for i, e in
-                    enumerate(f.sequence(raw_except, f.join(field_, "except"), fail) if raw_except is not None else []))
-    return CidrPeer(network, excepts, ip_block=True)
-
-
-def parse_cidr(raw: Any, field_: str, fail: f.Fail) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    text = f.string(raw, field_, fail)
-    try:
-        return ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        raise fail(field_, f"{text!r} is not a CIDR (such as 10.0.0.0/8)") from None
+    return SelectorPeer(selector, ", ".join(texts), namespace_selector=namespace_selector)
 
 
 def _parse_port(raw: Any, field_: str, fail: f.Fail) -> PortSpec:

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from flowcheck.model.flows import HttpRequest
+from flowcheck.model.http_regex import HttpRegex
 from flowcheck.model.identity import Entity
 from flowcheck.model.selectors import LabelSelector
 
@@ -66,10 +67,17 @@ class PolicyRef:
 
 @dataclass(frozen=True, slots=True)
 class SelectorPeer:
-    """Endpoints whose identity matches ``selector`` (namespace scoping already applied)."""
+    """Endpoints whose identity matches ``selector`` (namespace scoping already applied).
+
+    ``namespace_selector`` marks a NetworkPolicy peer with a non-empty ``namespaceSelector``. The
+    NetworkPolicy API has it select pods only; Cilium rewrites its keys to namespace-label keys
+    (§3.4), which reserved identities (world, host, ...) lack, so a ``NotIn``/``DoesNotExist``
+    requirement could match them -- whether Cilium restricts the peer to pods is not known.
+    """
 
     selector: LabelSelector
     text: str
+    namespace_selector: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +109,12 @@ class CidrPeer:
 
 @dataclass(frozen=True, slots=True)
 class FqdnPeer:
-    """``toFQDNs`` entry: ``matchName`` (exact) or ``matchPattern`` (wildcards), case-insensitive."""
+    """``toFQDNs`` entry: ``matchName`` (exact; ``name`` is set) or ``matchPattern`` (wildcards),
+    case-insensitive."""
 
     text: str
     pattern: re.Pattern[str]
+    name: str | None = None
 
     def matches(self, name: str) -> bool:
         return self.pattern.match(normalise_dns_name(name)) is not None
@@ -166,11 +176,11 @@ class HeaderMatch:
 
 @dataclass(frozen=True, slots=True)
 class HttpRule:
-    """One ``rules.http`` entry: anchored regexes on method, path and host, plus header checks."""
+    """One ``rules.http`` entry: RE2 regexes matching the whole method, path and host, plus header checks."""
 
-    method: re.Pattern[str] | None = None
-    path: re.Pattern[str] | None = None
-    host: re.Pattern[str] | None = None
+    method: HttpRegex | None = None
+    path: HttpRegex | None = None
+    host: HttpRegex | None = None
     headers: tuple[tuple[str, str | None], ...] = ()
     header_matches: tuple[HeaderMatch, ...] = ()
 
@@ -282,7 +292,6 @@ class Rule:
     direction: Direction
     deny: bool
     index: int
-    field: str
     peers: tuple[Peer, ...] = ()
     wildcard_peers: bool = False
     ports: tuple[PortRule, ...] | None = None
@@ -315,7 +324,6 @@ class PolicySpec:
     directions: frozenset[Direction]
     default_deny: frozenset[Direction]
     rules: tuple[Rule, ...]
-    label: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,8 +110,3 @@ def split_source(key: str) -> tuple[str, str]:
     if sep and head in KNOWN_SOURCES and tail:
         return head, tail
     return ANY_SOURCE, key
-
-
-def labels_from_plain(labels: Mapping[str, str], source: str = K8S_SOURCE) -> dict[str, tuple[str, str]]:
-    """Plain ``key: value`` labels as identity labels of one source."""
-    return {key: (source, value) for key, value in labels.items()}

@@ -5,7 +5,9 @@ through ``kubernetes-validate`` in strict mode; Cilium objects against the ``ope
 Cilium's CRDs, bundled in ``schemas/`` (see ``schemas/SOURCE.txt``). The API server prunes or
 rejects unknown fields of a structural CRD schema (kubectl's strict field validation), so the CRD
 schema is made strict here the same way: every object node with declared ``properties`` refuses
-other keys. Every finding names the file, the document index and the field.
+other keys. It also prunes null values of fields the schema does not declare nullable before
+validating, so a Cilium object is checked with its nulls dropped (``fromEndpoints:`` with no value
+is a missing field, not a type error). Every finding names the file, the document index and the field.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import kubernetes_validate
 
 from flowcheck.errors import PolicyError
 from flowcheck.model.documents import SourceDocument, read_documents
+from flowcheck.model.fields import without_nulls
+from flowcheck.model.parse_cilium import missing_spec
 
 # The Kubernetes minor of kind v0.31's default node image; NetworkPolicy's schema has been
 # stable since 1.8, so any recent minor gives the same answers for the kinds we care about.
@@ -89,9 +93,11 @@ def validate_document(doc: SourceDocument) -> tuple[list[PolicyError], str | Non
 def _validate_cilium(doc: SourceDocument, api_version: str) -> list[PolicyError]:
     if api_version != CILIUM_API_VERSION:
         return [doc.error("apiVersion", f"{api_version!r} is not served; {doc.kind} is {CILIUM_API_VERSION}")]
-    errors = [_to_policy_error(doc, e) for e in _cilium_validator().iter_errors(doc.body)]
-    if "spec" not in doc.body and "specs" not in doc.body:
-        errors.append(doc.error("spec", f"missing: a {doc.kind} needs `spec` (one rule) or `specs` (a list)"))
+    body = without_nulls(doc.body)  # what the API server stores: nulls of non-nullable fields pruned
+    errors = [_to_policy_error(doc, e) for e in _cilium_validator().iter_errors(body)]
+    missing = missing_spec(doc, body)
+    if missing is not None:
+        errors.append(missing)
     return sorted(errors, key=lambda e: e.field)
 
 

@@ -152,6 +152,47 @@ def test_to_fqdns_without_a_dns_server_in_the_topology_is_unknown() -> None:
     assert verdict(m, "default/app", "fqdn:api.example.com@203.0.113.7", 443) is Verdict.UNKNOWN
 
 
+def test_world_address_a_to_fqdns_rule_could_cover_is_unknown() -> None:
+    """§1.4/§7 step 5: toFQDNs selects the IPs Cilium's DNS proxy learnt from answers to proxied lookups
+    on the node. A flow to {entity: world, ip} does not say which name the address came from, so when
+    a proxied DNS path exists the address may be one of them: unknown, naming the toFQDNs rule."""
+    m = model(TOPOLOGY, egress(DNS_RULE + FQDN_RULE))
+    d = decide(m, "default/app", "world@203.0.113.7", 443)
+    assert d.verdict is Verdict.UNKNOWN
+    assert d.reasons[0].startswith("CiliumNetworkPolicy default/egress egress rule 1: toFQDNs matchName "
+                                   "api.example.com may select world (203.0.113.7)")
+    assert verdict(m, "default/app", "world@203.0.113.7", 80) is Verdict.DROPPED  # the rule's port is 443
+    assert verdict(m, "default/app", "fqdn:api.example.com@203.0.113.7", 443) is Verdict.ALLOWED  # unchanged
+    pattern = egress(DNS_RULE + FQDN_RULE.replace("matchName: api.example.com", 'matchPattern: "*.example.com"'))
+    d = decide(model(TOPOLOGY, pattern), "default/app", "world", 443)
+    assert d.verdict is Verdict.UNKNOWN
+    assert "toFQDNs matchPattern *.example.com may select world" in d.reasons[0]
+
+
+def test_world_address_is_unknown_when_another_pod_has_the_proxied_dns_path() -> None:
+    """§1.4: 'IPs from responses to all pods managed by a Cilium instance are allowed'; another pod's
+    proxied lookups may have taught the node the address."""
+    other = cnp("resolver", f"endpointSelector: {{matchLabels: {{app: peer}}}}\negress:\n{DNS_RULE}")
+    fqdn = FQDN_RULE.replace("matchName: api.example.com", 'matchPattern: "*.example.com"')
+    d = decide(model(TOPOLOGY, egress(PLAIN_DNS_RULE + fqdn) + other), "default/app", "world@203.0.113.7", 443)
+    assert d.verdict is Verdict.UNKNOWN
+    assert "toFQDNs matchPattern *.example.com" in d.reasons[0] and "default/peer" in d.reasons[0]
+
+
+def test_world_address_without_a_proxied_dns_path_stays_dropped_and_says_why() -> None:
+    """§7 step 5: 'otherwise the FQDN rule selects nothing' -- no DNS L7 rule means no proxied lookup, so
+    the toFQDNs rule cannot cover the address; the drop says so."""
+    for fqdn in (FQDN_RULE, FQDN_RULE.replace("matchName: api.example.com", 'matchPattern: "*.example.com"')):
+        d = decide(model(TOPOLOGY, egress(PLAIN_DNS_RULE + fqdn)), "default/app", "world@203.0.113.7", 443)
+        assert d.verdict is Verdict.DROPPED
+        assert any(r.startswith("CiliumNetworkPolicy default/egress egress rule 1: toFQDNs ") and
+                   "selects nothing" in r for r in d.reasons), d.reasons
+    names_refused = DNS_RULE.replace('matchPattern: "*.example.com"', 'matchPattern: "*.cluster.local"')
+    d = decide(model(TOPOLOGY, egress(names_refused + FQDN_RULE)), "default/app", "world@203.0.113.7", 443)
+    assert d.verdict is Verdict.DROPPED  # the proxy refuses api.example.com: it never learns its IPs
+    assert any("toFQDNs matchName api.example.com" in r and "selects nothing" in r for r in d.reasons)
+
+
 def test_dns_l7_rules_allow_matching_queries_and_refuse_others() -> None:
     """§2.4 + §4: a query not matching the dns rules is answered REFUSED (l7-denied)."""
     m = model(TOPOLOGY, egress(DNS_RULE))

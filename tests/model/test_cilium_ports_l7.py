@@ -8,13 +8,16 @@ sides, replies).
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
+from flowcheck.errors import PolicyError
 from flowcheck.model.flows import HttpRequest
 from flowcheck.model.policy import dns_pattern_regex
 from flowcheck.model.topology import Port
 from flowcheck.verdict import Verdict
-from tests.model.helpers import ccnp, cnp, decide, knp, model, topo, verdict, wl
+from tests.model.helpers import ccnp, cnp, decide, knp, model, policies, topo, verdict, wl
 
 PORTS = (Port("http", 8080, "TCP"), Port("metrics", 9090, "TCP"), Port("syslog", 514, "UDP"), Port(None, 443, "TCP"))
 TOPOLOGY = topo(wl("default/server", {"app": "server"}, PORTS), wl("default/client", {"app": "client"}),
@@ -303,3 +306,47 @@ def test_allowing_a_to_b_does_not_allow_b_to_initiate() -> None:
     m = model(TOPOLOGY, cnp("all", "endpointSelector: {}\ningress: [{fromEndpoints: [{matchLabels: {app: client}}]}]"))
     assert verdict(m, "default/client", "default/server") is Verdict.ALLOWED
     assert verdict(m, "default/server", "default/client") is Verdict.DROPPED
+
+
+# --- HTTP regex dialect: RE2, as Envoy uses --------------------------------------------------------
+
+@pytest.mark.parametrize(("rules", "request_", "expected"), [
+    ("[{method: GET, path: '/v[[:digit:]]+'}]", HttpRequest("GET", "/v1"), Verdict.ALLOWED),
+    ("[{method: GET, path: '/v[[:digit:]]+'}]", HttpRequest("GET", "/v:"), Verdict.L7_DENIED),
+    ("[{path: '/[[:alpha:]]+/[[:xdigit:]]{4}'}]", HttpRequest("GET", "/orders/beef"), Verdict.ALLOWED),
+    ("[{path: '/\\pL+'}]", HttpRequest("GET", "/é"), Verdict.ALLOWED),  # RE2 Unicode class; Python re refuses \p
+    ("[{path: '/a\\z'}]", HttpRequest("GET", "/a"), Verdict.ALLOWED),  # RE2's end of text; Python 3.11 refuses \z
+])
+def test_http_regexes_are_re2_with_posix_classes(rules: str, request_: HttpRequest, expected: Verdict) -> None:
+    """§2.3: path/method/host are "extended POSIX regex" that Cilium hands to Envoy's safe_regex, which
+    is RE2 (full-string match): POSIX bracket classes such as [[:digit:]] and RE2 escapes work as
+    RE2 defines them; Python's re reads [[:digit:]] as a nested set and mismatches."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Python re's "Possible nested set" FutureWarning must not occur
+        m = model(TOPOLOGY, http_policy(rules))
+    assert verdict(m, "default/client", "default/server", http=request_) is expected
+
+
+@pytest.mark.parametrize(("field", "pattern"), [
+    ("path", "/(?=admin).*"),  # lookahead
+    ("path", "/(?<!x)y"),  # lookbehind
+    ("path", "/(a)\\1"),  # backreference
+    ("path", "/(?P<n>a)(?P=n)"),  # named backreference
+    ("method", "GET\\Z"),  # Python's \Z; RE2 only has \z
+    ("host", "(?>api)\\.example\\.com"),  # atomic group
+    ("path", "/(["),  # malformed in every dialect
+])
+def test_http_regex_re2_refuses_is_a_policy_error_naming_the_field(
+        field: str, pattern: str, capfd: pytest.CaptureFixture[str]) -> None:
+    """§2.3: Envoy (RE2) cannot evaluate Python-only syntax and Cilium's sanitizer rejects the policy, so
+    the model refuses it as bad input (file, document, field) instead of matching with Python's re."""
+    rule = f"{{ports: [{{port: '8080', protocol: TCP}}], rules: {{http: [{{{field}: '{pattern}'}}]}}}}"
+    text = http_policy("[{method: GET}]") + cnp("bad", f"""
+        endpointSelector: {{matchLabels: {{app: server}}}}
+        ingress: [{{toPorts: [{rule}]}}]""")
+    with pytest.raises(PolicyError) as info:
+        policies(text)
+    assert (info.value.path, info.value.document) == ("<test>", 1)
+    assert info.value.field == f"spec.ingress[0].toPorts[0].rules.http[0].{field}"
+    assert "RE2" in info.value.message and repr(pattern) in info.value.message
+    assert capfd.readouterr().err == ""  # RE2's own logging stays off: the error says it once

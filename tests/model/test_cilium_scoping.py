@@ -144,6 +144,26 @@ def test_empty_from_endpoints_list_selects_nothing() -> None:
     assert verdict(m, "world@1.1.1.1", "default/server") is Verdict.DROPPED
 
 
+def test_null_peer_list_means_the_field_is_absent() -> None:
+    """§1.3 "Empty vs missing peer lists": the API server prunes nulls of non-nullable fields of a
+    structural CRD schema (the Cilium CRDs declare none nullable), so `fromEndpoints:` with no value is
+    a missing list -- not `[]` (selects nothing), and not an error. With toPorts the rule then allows
+    every peer; alone it is the empty rule (default deny, allows nothing)."""
+    m = model(TOPOLOGY, cnp("p", """
+        endpointSelector: {matchLabels: {app: server}}
+        ingress:
+          - fromEndpoints:
+            toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
+          - fromEndpoints:
+          - fromCIDRSet:
+            toPorts: [{ports: [{port: "9090", protocol: TCP}], rules: null}]"""))
+    assert verdict(m, "third/client", "default/server") is Verdict.ALLOWED
+    assert verdict(m, "world@1.1.1.1", "default/server") is Verdict.ALLOWED
+    assert verdict(m, "world@1.1.1.1", "default/server", 9090) is Verdict.ALLOWED
+    assert verdict(m, "third/client", "default/server", 9000) is Verdict.DROPPED
+    assert verdict(m, "default/server", "default/client") is Verdict.ALLOWED  # egress: null is no egress
+
+
 def test_rule_with_only_to_ports_allows_every_peer() -> None:
     """§1.3: no L3 part but toPorts -> wildcard: pods of any namespace and world alike."""
     m = model(TOPOLOGY, cnp("p", """

@@ -6,8 +6,11 @@ pods) and the Kubernetes NetworkPolicy API (networking.k8s.io/v1: peers, ports, 
 
 from __future__ import annotations
 
+import pytest
+
 from flowcheck.model.explain import explain
-from flowcheck.model.flows import Flow
+from flowcheck.model.flows import EntityEndpoint, Flow, WorkloadEndpoint
+from flowcheck.model.identity import Entity
 from flowcheck.model.topology import Port
 from flowcheck.verdict import Verdict
 from tests.model.helpers import decide, knp, model, topo, verdict, wl
@@ -159,3 +162,59 @@ def test_reasons_name_kind_namespace_name_direction_and_rule() -> None:
                                       "{ports: [{port: 9090}]}]"))
     d = decide(m, "world@1.1.1.1", "default/server", 9090)
     assert d.reasons == ("NetworkPolicy default/scrape ingress rule 1: allows TCP/9090 from world (1.1.1.1)",)
+
+
+NEGATIVE_NAMESPACE_SELECTORS = [
+    "{matchExpressions: [{key: team, operator: DoesNotExist}]}",
+    "{matchExpressions: [{key: team, operator: NotIn, values: [obs]}]}",
+]
+
+
+@pytest.mark.parametrize("selector", NEGATIVE_NAMESPACE_SELECTORS)
+def test_negative_namespace_selector_selects_pods_only_under_kubernetes_semantics(selector: str) -> None:
+    """NetworkPolicy API: a namespaceSelector peer selects pods in the matching namespaces, never world,
+    host or other nodes -- even when its requirements are NotIn/DoesNotExist, which an endpoint without
+    namespace labels would satisfy."""
+    m = model(TOPOLOGY, knp("p", f"""
+        podSelector: {{matchLabels: {{app: server}}}}
+        policyTypes: [Ingress, Egress]
+        ingress: [{{from: [{{namespaceSelector: {selector}}}]}}]
+        egress: [{{to: [{{namespaceSelector: {selector}}}]}}]"""), semantics="kubernetes")
+    assert verdict(m, "tenant/prom", "default/server") is Verdict.ALLOWED
+    assert verdict(m, "monitoring/prom", "default/server") is Verdict.DROPPED
+    assert verdict(m, "world@1.2.3.4", "default/server") is Verdict.DROPPED
+    assert verdict(m, "remote-node", "default/server") is Verdict.DROPPED
+    assert verdict(m, "default/server", "world@1.2.3.4", 443) is Verdict.DROPPED
+    assert verdict(m, "default/server", "host", 10250) is Verdict.DROPPED
+
+
+@pytest.mark.parametrize("selector", NEGATIVE_NAMESPACE_SELECTORS)
+def test_negative_namespace_selector_and_reserved_identities_is_unknown_under_cilium(selector: str) -> None:
+    """§3.4: Cilium rewrites namespaceSelector keys to io.cilium.k8s.namespace.labels.<key>; world, host
+    and remote-node lack those labels, so NotIn/DoesNotExist could match them, and the reference does not
+    say whether the translation restricts the peer to pods. The model must say unknown, not allow."""
+    m = model(TOPOLOGY, knp("p", f"""
+        podSelector: {{matchLabels: {{app: server}}}}
+        policyTypes: [Ingress, Egress]
+        ingress: [{{from: [{{namespaceSelector: {selector}}}]}}]
+        egress: [{{to: [{{namespaceSelector: {selector}}}]}}]"""))
+    assert verdict(m, "tenant/prom", "default/server") is Verdict.ALLOWED
+    assert verdict(m, "monitoring/prom", "default/server") is Verdict.DROPPED
+    for src, dst, port in (("world@1.2.3.4", "default/server", 8080), ("remote-node", "default/server", 8080),
+                           ("default/server", "world@1.2.3.4", 443), ("default/server", "host", 10250)):
+        d = decide(m, src, dst, port)
+        assert d.verdict is Verdict.UNKNOWN, (src, dst)
+        assert "io.cilium.k8s.namespace.labels." in d.reasons[0]
+        assert "reserved" in d.reasons[0] and "cannot tell" in d.reasons[0]
+    [note] = explain(m, [Flow(EntityEndpoint(Entity.WORLD, "1.2.3.4"), WorkloadEndpoint("default/server"), "TCP",
+                              8080)])
+    assert note.semantics_note is not None and "kubernetes the verdict is dropped" in note.semantics_note
+
+
+def test_positive_namespace_selector_never_matches_reserved_identities() -> None:
+    """§3.4: a namespaceSelector with In/Exists requirements needs namespace labels that world lacks:
+    dropped under both semantics, no unknown."""
+    text = knp("p", "podSelector: {matchLabels: {app: server}}\n"
+                    "ingress: [{from: [{namespaceSelector: {matchLabels: {team: obs}}}]}]")
+    for semantics in ("cilium", "kubernetes"):
+        assert verdict(model(TOPOLOGY, text, semantics), "world@1.2.3.4", "default/server") is Verdict.DROPPED

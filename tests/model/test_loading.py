@@ -13,7 +13,9 @@ from flowcheck.model.identity import Entity
 from flowcheck.model.policies import load_policies
 from flowcheck.model.policy import PolicyKind
 from flowcheck.model.topology import Port, UnknownWorkloadError, load_topology
+from flowcheck.model.validation import validate_paths
 from tests.conftest import POLICIES_DIR, REPO_ROOT
+from tests.model.helpers import cnp, model, topo, wl
 
 TOPOLOGY_FILE = REPO_ROOT / "fixtures" / "topology.yaml"
 
@@ -188,3 +190,35 @@ def test_flow_constructors_used_by_the_harness() -> None:
     icmp = Flow.between("default/web", "default/my-api", protocol="icmp")
     assert icmp.to_json() == {"from": "default/web", "to": "default/my-api", "protocol": "ICMP", "icmp": {"type": 8}}
     assert Flow.between("a/b", "c/d", port=53, protocol="UDP", dns="x.example.com").dns is not None
+
+
+@pytest.mark.parametrize(("top", "ok"), [
+    ("specs: []", True),  # present (an empty list): no rules, as validation has always said
+    ("spec: null", False),  # a null field is a missing one (the API server prunes it)
+    ("spec: null\nspecs: null", False),
+    ("specs: [{endpointSelector: {}, ingress: [{}]}]\nspec: null", True),
+])
+def test_validation_and_the_parser_agree_on_a_missing_spec(tmp_path: Path, top: str, ok: bool) -> None:
+    """§1.1: a Cilium policy carries its rules in `spec` and/or `specs`; neither is a missing spec. The
+    schema check and the parser apply the same rule, so `validate` and `plan` cannot disagree."""
+    path = _write(tmp_path, "p.yaml", "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n"
+                                      f"metadata: {{name: p, namespace: default}}\n{top}\n")
+    assert validate_paths([path]).ok is ok
+    for validate in (True, False):  # the parser's own check, with and without schema validation first
+        if ok:
+            load_policies([path], validate=validate)
+        else:
+            with pytest.raises(PolicyError, match="needs `spec`") as info:
+                load_policies([path], validate=validate)
+            assert info.value.field == "spec"
+
+
+def test_transport_text_is_the_same_in_flows_and_reasons() -> None:
+    """One rendering of a flow's transport (`TCP/8080`, `ICMP type 0`) for descriptions and reasons."""
+    tcp = Flow.between("default/web", "default/my-api", port=8080)
+    icmp = Flow.between("default/web", "default/my-api", protocol="ICMP", icmp_type=0)
+    assert (tcp.transport(), icmp.transport()) == ("TCP/8080", "ICMP type 0")
+    assert icmp.describe() == "default/web -> default/my-api ICMP type 0"
+    m = model(topo(wl("default/web"), wl("default/my-api")),
+              cnp("p", "endpointSelector: {matchLabels: {app: my-api}}\ningress: [{}]"))
+    assert "no rule allows ICMP type 0 from default/web" in m.decide(icmp).reasons[0]
