@@ -13,12 +13,15 @@ Modules, by what they do:
 * ``process``     -- the one place local processes run (``ProcessRunner``).
 * ``tools``       -- finding kind/cilium/hubble/docker in ``.bin/`` or on PATH (``scripts/install-tools``).
 * ``kind``        -- the kind CLI; ``cilium`` -- install/upgrade, ``status --wait``, connectivity test + JUnit.
-* ``kube``        -- API clients (one per thread), namespaces, applying and removing policies.
+* ``kube``        -- API clients (one per thread), namespaces, applying and removing policies, and
+                     API errors -- an unreachable API server included -- as ``ClusterError``.
 * ``podexec``     -- ``exec_in_pod``: exec with stdin, exit code from the error channel.
 * ``workloads``   -- probe pod specs, the probe-files ConfigMap, readiness, existing pods.
-* ``deployed``    -- ``DeployedTopology``: pods, IPs, nodes; JSON for pytest-xdist workers.
+* ``deployed``    -- ``DeployedTopology``: pods, IPs, nodes; part of ``LiveCluster.state()``.
 * ``executor``    -- ``PodExecutor``, the ``ProbeExecutor`` for pods.
 * ``realization`` -- waiting for the Cilium agents' policy revision after applying.
+* ``polling``     -- ``wait_until``: deadline polling with injected time (also the pre-upgrade check's).
+* ``versions``    -- ``CiliumVersion``, the pinned version, image tags (also the pre-upgrade check's).
 * ``hubble``      -- collecting, parsing and matching Hubble flows; one-line summaries.
 * ``guard``       -- the kube-context guard (``ContextRefused``).
 * ``cleanup``     -- ``flowcheck cleanup``: leftovers found by the ``flowcheck.io/run`` label.

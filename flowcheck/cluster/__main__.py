@@ -4,10 +4,14 @@
 and CI share one implementation (tool lookup, cluster reuse, Cilium install, ``cilium status
 --wait``, the context guard).
 
-    python -m flowcheck.cluster up [--name N]      create or reuse the cluster, install/upgrade Cilium, wait
-    python -m flowcheck.cluster down [--name N]    delete the kind cluster
+    python -m flowcheck.cluster up [--name N] [--load-image IMAGE ...]
+        create or reuse the cluster, copy local images into its nodes, install/upgrade Cilium, wait
+    python -m flowcheck.cluster down [--name N]
+        delete the kind cluster
     python -m flowcheck.cluster connectivity-test --junit-file F [--test REGEX ...]
-    python -m flowcheck.cluster cleanup [...]      same as `flowcheck cleanup`
+        `cilium connectivity test`; the tests that need the internet are always excluded
+    python -m flowcheck.cluster cleanup [...]
+        same as `flowcheck cleanup`
 
 Errors are one line on stderr (exit 1; 2 for bad input), never a traceback.
 """
@@ -44,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--kubeconfig", default=None)
     up.add_argument("--no-upgrade", action="store_true",
                     help="leave an existing Cilium installation as it is (default: `cilium upgrade` to the pin)")
+    up.add_argument("--load-image", action="append", default=[], metavar="IMAGE", dest="load_images",
+                    help="a local Docker image to copy into every node (`kind load docker-image`), e.g. a probe "
+                         "image built here or one the nodes cannot pull; repeatable")
     up.set_defaults(func=_cmd_up)
     down = sub.add_parser("down", help="delete the kind cluster")
     down.add_argument("--name", default=DEFAULT_NAME, help=f"kind cluster name (default {DEFAULT_NAME})")
@@ -53,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_argument("--name", default=DEFAULT_NAME, help=f"kind cluster name (default {DEFAULT_NAME})")
     ct.add_argument("--kubeconfig", default=None)
     ct.add_argument("--junit-file", required=True, type=Path)
-    ct.add_argument("--test", action="append", default=None, metavar="REGEX",
-                    help=f"cilium --test filter, repeatable (default: {' '.join(OFFLINE_TEST_EXCLUSIONS)})")
+    ct.add_argument("--test", action="append", default=[], metavar="REGEX",
+                    help="cilium --test filter, repeatable; added to the exclusion of the tests that need the "
+                         f"internet, which is always kept ({' '.join(OFFLINE_TEST_EXCLUSIONS)})")
     ct.set_defaults(func=_cmd_connectivity_test)
     add_cleanup_command(sub)
     return parser
@@ -62,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_up(args: argparse.Namespace) -> int:
     options = ClusterOptions(cluster_name=args.name, kubeconfig=args.kubeconfig, keep_cluster=True,
-                             upgrade_cilium=not args.no_upgrade)
+                             upgrade_cilium=not args.no_upgrade, load_images=tuple(args.load_images))
     LiveCluster.bring_up(options, progress=_say)  # nothing deployed: there is nothing to tear down
     _say(f"cluster {args.name} is ready (context kind-{args.name})")
     return 0
@@ -82,7 +90,7 @@ def _cmd_down(args: argparse.Namespace) -> int:
 def _cmd_connectivity_test(args: argparse.Namespace) -> int:
     options = ClusterOptions(cluster_name=args.name, kubeconfig=args.kubeconfig, keep_cluster=True)
     live = LiveCluster.bring_up(options, progress=_say)
-    report = live.connectivity_test(args.junit_file, tests=tuple(args.test) if args.test else OFFLINE_TEST_EXCLUSIONS)
+    report = live.connectivity_test(args.junit_file, tests=tuple(args.test))  # + OFFLINE_TEST_EXCLUSIONS, always
     for result in report.with_status("failed"):
         print(f"FAILED {result.name}: {result.failure_text}", flush=True)
     return 0 if report.ok else 1

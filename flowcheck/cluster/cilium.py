@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flowcheck.cluster.kind import control_plane_node
 from flowcheck.cluster.process import ProcessRunner, command_line, run_checked, tail
+from flowcheck.cluster.versions import image_tag
 from flowcheck.errors import ClusterError
 
 OFFLINE_TEST_EXCLUSIONS: tuple[str, ...] = ("!/pod-to-world", "!/pod-to-cidr")
@@ -100,15 +102,7 @@ class CiliumStatusReport:
 
     def image_tags(self, component: str = "cilium") -> set[str]:
         """The tags (``v1.19.0``) of ``component``'s images, digests stripped."""
-        tags = set()
-        for comp, image, _count in self.images:
-            if comp != component:
-                continue
-            ref = image.split("@", 1)[0]
-            tag = ref.rsplit(":", 1)[1] if ":" in ref.rsplit("/", 1)[-1] else ""
-            if tag:
-                tags.add(tag)
-        return tags
+        return {tag for comp, image, _count in self.images if comp == component and (tag := image_tag(image))}
 
     def summary(self) -> str:
         ready = ", ".join(f"{c.component} {c.ready}/{c.desired}" for c in self.pod_state)
@@ -264,6 +258,15 @@ def junit_args(text: str) -> tuple[str, ...]:
 # The CLI
 
 
+def kind_service_host(cluster_name: str) -> str:
+    """``k8sServiceHost=<name>-control-plane``: where Cilium without kube-proxy finds a kind cluster's API server.
+
+    The Helm value every install, upgrade and preflight release on flowcheck's kind cluster sets:
+    the values file can only carry the default cluster name's node.
+    """
+    return f"k8sServiceHost={control_plane_node(cluster_name)}"
+
+
 class CiliumCli:
     """The cilium CLI commands flowcheck runs, always with an explicit ``--context``."""
 
@@ -288,7 +291,7 @@ class CiliumCli:
         values file carries the default cluster name's, so it is set for the actual name.
         """
         return [self._cilium, "upgrade" if upgrade else "install", *self._global(), "--version", version,
-                "--values", str(values), "--set", f"k8sServiceHost={cluster_name}-control-plane"]
+                "--values", str(values), "--set", kind_service_host(cluster_name)]
 
     def install(self, *, version: str, values: Path, cluster_name: str, upgrade: bool = False) -> None:
         verb = "upgrading" if upgrade else "installing"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from flowcheck.cluster import kube
-from flowcheck.cluster.guard import check_context
+from flowcheck.cluster.guard import check_context_asking_kind
 from flowcheck.cluster.kind import Kind, context_for
 from flowcheck.cluster.kube import ApiFactory, AppliedPolicy, KubeClients, PolicyRef
 from flowcheck.cluster.process import ProcessRunner, SubprocessRunner
@@ -56,23 +56,28 @@ def cleanup(clients: KubeClients, *, run_id: str | None = None, dry_run: bool = 
             report.problems.append(f"{description}: {exc}")
 
     core = clients.core
-    delete = kube.delete_ignoring_missing
-    for pod in _items(_list(report, "pods", core.list_pod_for_all_namespaces, label_selector=selector)):
+
+    def delete(what: str, fn: Callable[..., Any], *args: Any) -> None:
+        kube.delete_ignoring_missing(clients, what, fn, *args)
+
+    def listing(what: str, fn: Callable[..., Any], **kwargs: Any) -> list[Any]:
+        return _items(_list(clients, report, what, fn, **kwargs))
+
+    for pod in listing("pods", core.list_pod_for_all_namespaces, label_selector=selector):
         ns, name = pod.metadata.namespace, pod.metadata.name
         act(f"delete pod {ns}/{name}", delete, f"deleting pod {ns}/{name}", core.delete_namespaced_pod, name, ns)
     for applied in _leftover_policies(clients, report, selector):
         verb = "restore the original of" if applied.original_json else "delete"
         act(f"{verb} {applied.ref}", kube.remove_policy, clients, applied)
-    for cm in _items(_list(report, "ConfigMaps", core.list_config_map_for_all_namespaces, label_selector=selector)):
+    for cm in listing("ConfigMaps", core.list_config_map_for_all_namespaces, label_selector=selector):
         ns, name = cm.metadata.namespace, cm.metadata.name
         act(f"delete ConfigMap {ns}/{name}", delete, f"deleting ConfigMap {ns}/{name}",
             core.delete_namespaced_config_map, name, ns)
-    for sa in _items(_list(report, "service accounts", core.list_service_account_for_all_namespaces,
-                           label_selector=selector)):
+    for sa in listing("service accounts", core.list_service_account_for_all_namespaces, label_selector=selector):
         ns, name = sa.metadata.namespace, sa.metadata.name
         act(f"delete service account {ns}/{name}", delete, f"deleting service account {ns}/{name}",
             core.delete_namespaced_service_account, name, ns)
-    for ns_obj in _items(_list(report, "namespaces", core.list_namespace)):
+    for ns_obj in listing("namespaces", core.list_namespace):
         for key, value in kube.annotations_of(ns_obj).items():
             if not key.startswith(kube.ADDED_LABELS_ANNOTATION_PREFIX):
                 continue
@@ -83,19 +88,26 @@ def cleanup(clients: KubeClients, *, run_id: str | None = None, dry_run: bool = 
             name = ns_obj.metadata.name
             act(f"remove labels {', '.join(keys)} that run {labelled_by} added to namespace {name}",
                 kube.remove_added_labels, clients, name, keys, labelled_by)
-    for ns_obj in _items(_list(report, "namespaces", core.list_namespace, label_selector=selector)):
+    for ns_obj in listing("namespaces", core.list_namespace, label_selector=selector):
         name = ns_obj.metadata.name
         act(f"delete namespace {name}", kube.delete_namespace, clients, name)
     return report
 
 
-def _list(report: CleanupReport, what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+def _list(clients: KubeClients, report: CleanupReport, what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+    """A listing, or None with the API server's refusal recorded as a problem.
+
+    An API server that cannot be reached stops the cleanup at once with one error naming the
+    context, instead of one problem per kind of object.
+    """
     try:
         return fn(**kwargs)
     except Exception as exc:
+        if kube.is_unreachable(exc):
+            raise kube.api_failure(clients, f"listing {what}", exc) from exc
         if not kube.is_api_error(exc):
             raise
-        report.problems.append(f"listing {what}: {kube.api_message(exc)}")
+        report.problems.append(str(kube.api_failure(clients, f"listing {what}", exc)))
         return None
 
 
@@ -109,7 +121,7 @@ def _items(listing: Any) -> list[Any]:
 
 def _leftover_policies(clients: KubeClients, report: CleanupReport, selector: str) -> list[AppliedPolicy]:
     found: list[AppliedPolicy] = []
-    listing = _list(report, "NetworkPolicies", clients.networking.list_network_policy_for_all_namespaces,
+    listing = _list(clients, report, "NetworkPolicies", clients.networking.list_network_policy_for_all_namespaces,
                     label_selector=selector)
     for obj in _items(listing):
         found.append(_leftover("NetworkPolicy", obj.metadata.namespace, obj.metadata.name, obj))
@@ -121,9 +133,11 @@ def _leftover_policies(clients: KubeClients, report: CleanupReport, selector: st
         except Exception as exc:
             if kube.is_api_error(exc, 404):
                 continue  # Cilium's CRDs are not installed: nothing of this kind can be left over
+            if kube.is_unreachable(exc):
+                raise kube.api_failure(clients, f"listing {kind}s", exc) from exc
             if not kube.is_api_error(exc):
                 raise
-            report.problems.append(f"listing {kind}s: {kube.api_message(exc)}")
+            report.problems.append(str(kube.api_failure(clients, f"listing {kind}s", exc)))
             continue
         for obj in _items(listing):
             meta = obj.get("metadata") or {}
@@ -170,12 +184,12 @@ def run_cleanup_command(args: argparse.Namespace, *, runner: ProcessRunner | Non
                         repo_root: Path | None = None) -> int:
     """``flowcheck cleanup``: 0 when everything found was removed; a ``ClusterError`` otherwise."""
     stream = out or sys.stdout
-    context = args.context or context_for(args.cluster_name)
-    clusters: list[str] | None = None
-    if args.allow_context != context:
-        kind_path = find_tool("kind", bin_dirs=default_bin_dirs(repo_root or Path.cwd()))
-        clusters = Kind(runner or SubprocessRunner(), kind_path, kubeconfig=args.kubeconfig).clusters()
-    check_context(context, cluster_name=args.cluster_name, kind_clusters=clusters, allow_context=args.allow_context)
+    bin_dirs = default_bin_dirs(repo_root or Path.cwd())
+    context, _kind = check_context_asking_kind(
+        args.context or context_for(args.cluster_name), cluster_name=args.cluster_name,
+        allow_context=args.allow_context,
+        kind=lambda: Kind(runner or SubprocessRunner(), find_tool("kind", bin_dirs=bin_dirs),
+                          kubeconfig=args.kubeconfig))
     clients = (api_factory or kube.client_factory(context, args.kubeconfig))()
     report = cleanup(clients, run_id=args.run_id, dry_run=args.dry_run,
                      progress=lambda line: print(f"flowcheck cleanup: {line}", file=stream))

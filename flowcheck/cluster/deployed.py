@@ -1,14 +1,13 @@
 """What a deployment produced: the probe pods (and matched existing pods) with their IPs and nodes.
 
-``DeployedTopology`` is plain data with a JSON round trip (``to_json`` / ``from_json``) so that
-pytest-xdist workers can reuse the one deployment the first worker made: the harness writes it to
-a shared file and the other workers build their ``PodExecutor`` from it. The JSON carries a format
-version; an unknown version is refused rather than half-read.
+``DeployedTopology`` is plain data. ``to_dict``/``from_dict`` make it part of ``LiveCluster.state()``,
+the JSON-serialisable state the harness shares with pytest-xdist workers (they attach with
+``LiveCluster.from_state`` and build their ``PodExecutor`` from it) and with the process that tears
+down. The dict carries a format version; an unknown version is refused rather than half-read.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -45,12 +44,6 @@ class DeployedTopology:
         known = ", ".join(sorted(p.workload for p in self.pods)) or "none"
         raise ClusterError(f"workload {workload!r} was not deployed (deployed: {known})")
 
-    def by_ip(self, ip: str) -> DeployedPod | None:
-        for pod in self.pods:
-            if pod.ip == ip:
-                return pod
-        return None
-
     @property
     def probe_pods(self) -> tuple[DeployedPod, ...]:
         """The pods flowcheck deployed (not the existing ones it matched)."""
@@ -71,17 +64,6 @@ class DeployedTopology:
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT_VERSION, "run_id": self.run_id, "context": self.context,
                 "pods": [asdict(p) for p in self.pods]}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> DeployedTopology:
-        try:
-            data: Any = json.loads(text)
-        except ValueError as exc:
-            raise ClusterError(f"cannot read the shared deployment state: {exc}") from exc
-        return cls.from_dict(data)
 
     @classmethod
     def from_dict(cls, data: Any) -> DeployedTopology:

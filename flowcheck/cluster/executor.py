@@ -3,7 +3,7 @@
 The harness probes many source pods at once from a thread pool, and ``kubernetes.stream`` is not
 thread-safe on a shared ``ApiClient``, so each thread gets its own (``PerThreadClients``). The
 executor only needs the deployed state and a client factory, so a pytest-xdist worker can build
-one from the ``DeployedTopology`` JSON the first worker shared.
+one from the ``DeployedTopology`` in the ``LiveCluster.state()`` the controlling process shared.
 """
 
 from __future__ import annotations

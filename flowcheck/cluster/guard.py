@@ -13,10 +13,10 @@ There is no implicit default: flowcheck never picks up the kubeconfig's current 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from flowcheck.cluster.kind import context_for
-from flowcheck.errors import ContextRefused
+from flowcheck.cluster.kind import Kind, context_for
+from flowcheck.errors import ContextRefused, ToolMissing
 
 
 def check_context(context: str | None, *, cluster_name: str, kind_clusters: Sequence[str] | None,
@@ -44,3 +44,32 @@ def check_context(context: str | None, *, cluster_name: str, kind_clusters: Sequ
         raise ContextRefused(context, f"`kind get clusters` does not list {cluster_name!r} (it lists: {listed}), so "
                                       "this is not a kind cluster flowcheck created or reused")
     return context
+
+
+def check_context_asking_kind(context: str, *, cluster_name: str, allow_context: str | None,
+                              kind: Callable[[], Kind], need_kind: bool = False) -> tuple[str, Kind | None]:
+    """``check_context``, consulting ``kind get clusters`` only when the answer depends on it.
+
+    An ``allow_context`` naming exactly ``context`` is the whole answer: kind is not asked (the
+    context need not be a kind cluster, nor kind be installed) unless ``need_kind`` (the caller
+    will delete the kind cluster later). Otherwise the context must be a kind cluster flowcheck
+    manages, and a missing kind CLI leaves that unconfirmed: refused, saying how to get kind.
+    ``kind`` builds the ``Kind`` (finding the tool may raise ``ToolMissing``). Returns the context
+    and the ``Kind`` it asked (None when it did not, or kind is missing).
+    """
+    found: Kind | None = None
+    clusters: list[str] | None = None
+    missing: ToolMissing | None = None
+    if allow_context != context or need_kind:
+        try:
+            found = kind()
+            clusters = found.clusters()
+        except ToolMissing as exc:
+            found, missing = None, exc
+    try:
+        return check_context(context, cluster_name=cluster_name, kind_clusters=clusters,
+                             allow_context=allow_context), found
+    except ContextRefused as refused:
+        if missing is None or clusters is not None:
+            raise
+        raise ContextRefused(context, f"{refused.reason} ({missing})") from None

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flowcheck.cluster.kube import KubeClients
-from flowcheck.cluster.podexec import ExecStartError, PodTarget, exec_in_pod
+from flowcheck.cluster.podexec import PodTarget, exec_in_pod
 from flowcheck.cluster.process import tail
 from flowcheck.cluster.realization import AGENT_CONTAINER, CILIUM_NAMESPACE
 from flowcheck.errors import ClusterError
@@ -341,8 +341,8 @@ def _policies(value: Any) -> tuple[PolicyRef, ...]:
 class ProbeFacts:
     """What the harness knows about one probe: who talked to whom, on what, and when.
 
-    ``also_dst_ips``: other addresses the destination may appear as (for a probe to a Service IP,
-    its backends: with kube-proxy replacement the pod's datapath sees the backend address).
+    Exactly what the harness's evidence queries carry: no source port, and the destination
+    address the probe used.
     """
 
     src_ip: str
@@ -351,32 +351,27 @@ class ProbeFacts:
     protocol: str  # TCP | UDP | ICMPv4 | ...
     start: datetime
     end: datetime
-    src_port: int | None = None
-    also_dst_ips: tuple[str, ...] = ()
     slack_s: float = DEFAULT_SLACK_S
 
 
 def match(flows: Iterable[FlowRecord], probe: ProbeFacts) -> list[FlowRecord]:
     """The flows of one probe, in time order: the request direction and the replies to it.
 
-    Matches on addresses, protocol, destination port (and source port when known) and the time
-    window widened by ``slack_s``. L7 records (HTTP, DNS) match like their L4 connection, so the
-    proxy's DROPPED request (the 403) and a ``POLICY_DENIED`` drop are both found.
+    Matches on addresses, protocol, destination port and the time window widened by ``slack_s``.
+    L7 records (HTTP, DNS) match like their L4 connection, so the proxy's DROPPED request (the 403)
+    and a ``POLICY_DENIED`` drop are both found.
     """
     lo = probe.start - timedelta(seconds=probe.slack_s)
     hi = probe.end + timedelta(seconds=probe.slack_s)
-    dsts = {probe.dst_ip, *probe.also_dst_ips}
     protocol = probe.protocol.upper()
     picked = []
     for f in flows:
         if not lo <= f.time <= hi or f.protocol.upper() != protocol:
             continue
-        forward = (f.src_ip == probe.src_ip and f.dst_ip in dsts
-                   and (probe.dst_port is None or f.dst_port == probe.dst_port)
-                   and (probe.src_port is None or f.src_port == probe.src_port))
-        backward = (f.src_ip in dsts and f.dst_ip == probe.src_ip
-                    and (probe.dst_port is None or f.src_port == probe.dst_port)
-                    and (probe.src_port is None or f.dst_port == probe.src_port))
+        forward = (f.src_ip == probe.src_ip and f.dst_ip == probe.dst_ip
+                   and (probe.dst_port is None or f.dst_port == probe.dst_port))
+        backward = (f.src_ip == probe.dst_ip and f.dst_ip == probe.src_ip
+                    and (probe.dst_port is None or f.src_port == probe.dst_port))
         if forward or backward:
             picked.append(f)
     return sorted(picked, key=lambda f: (f.time, f.node_name))
@@ -406,7 +401,7 @@ def collect_flows(clients: Callable[[], KubeClients], agents: Sequence[str], *, 
         target = PodTarget(CILIUM_NAMESPACE, agent, AGENT_CONTAINER)
         try:
             result = exec_in_pod(clients(), target, argv, timeout_s=timeout_s)
-        except ExecStartError as exc:
+        except ClusterError as exc:  # could not start, the stream broke, or the API server is unreachable
             raise ClusterError(f"cannot collect Hubble flows from {agent}: {exc}") from exc
         if result.returncode != 0:
             raise ClusterError(f"`hubble observe` failed in {agent} (exit {result.returncode}){tail(result, 4)}")

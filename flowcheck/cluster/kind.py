@@ -31,6 +31,11 @@ def context_for(name: str) -> str:
     return f"kind-{name}"
 
 
+def control_plane_node(name: str) -> str:
+    """The control-plane node of kind cluster ``name``: its container name, resolvable on kind's Docker network."""
+    return f"{name}-control-plane"
+
+
 def parse_clusters(stdout: str, stderr: str = "") -> list[str]:
     """Cluster names from ``kind get clusters`` (one per line on stdout; none -> a log line)."""
     names = []
@@ -55,9 +60,6 @@ class Kind:
         result = run_checked(self._runner, [self._kind, "get", "clusters"], what="listing kind clusters",
                              timeout_s=QUERY_TIMEOUT_S)
         return parse_clusters(result.stdout, result.stderr)
-
-    def exists(self, name: str) -> bool:
-        return name in self.clusters()
 
     def create(self, name: str, config: Path) -> None:
         """``kind create cluster`` from ``config``; no ``--wait`` (the nodes need the CNI first)."""

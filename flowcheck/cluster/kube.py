@@ -20,6 +20,13 @@ Why it is shaped like this:
   does not rewrite labels other policies may select on).
 * API errors become ``ClusterError``s naming the object (kind, namespace/name, source file) and
   quoting the API server's own message (from the ``Status`` body), never an ``ApiException`` dump.
+  An API server that cannot be reached raises no ``ApiException`` at all: the REST calls and watches
+  raise urllib3's ``HTTPError`` subclasses (``MaxRetryError`` when nothing answers the connection,
+  ``ProtocolError`` when it breaks, ``ReadTimeoutError``), and exec wraps its websocket's connection
+  error in an ``ApiException`` without a status. Both become a ``ClusterError`` naming what was
+  being done, the kube context and the server (``api_failure``). Every API call goes through
+  ``call``, ``delete_ignoring_missing``, ``read_or_none`` or ``api_failure``, so a caller -- and a
+  retry loop waiting on ``ClusterError`` -- never sees a raw client exception.
 """
 
 from __future__ import annotations
@@ -60,6 +67,8 @@ class KubeClients:
     custom: Any  # kubernetes.client.CustomObjectsApi
     watch: Callable[[], Any]  # kubernetes.watch.Watch
     stream: Callable[..., Any]  # kubernetes.stream.stream
+    context: str = ""  # the kube context they talk to, for error messages
+    server: str = ""  # its API server's URL (from the kubeconfig), for error messages
 
 
 ApiFactory = Callable[[], KubeClients]
@@ -81,7 +90,8 @@ def client_factory(context: str, kubeconfig: str | None = None) -> ApiFactory:
             raise ClusterError(f"cannot load kube context {context!r} from {where}: {exc}") from exc
         return KubeClients(core=client.CoreV1Api(api_client), apps=client.AppsV1Api(api_client),
                            networking=client.NetworkingV1Api(api_client),
-                           custom=client.CustomObjectsApi(api_client), watch=watch.Watch, stream=stream.stream)
+                           custom=client.CustomObjectsApi(api_client), watch=watch.Watch, stream=stream.stream,
+                           context=context, server=str(getattr(api_client.configuration, "host", "") or ""))
 
     return make
 
@@ -112,9 +122,38 @@ def _api_exception_type() -> type[BaseException]:
     return exc_type
 
 
+def _api_errors() -> tuple[type[BaseException], ...]:
+    """What a failed API call raises: the API server's answer, or urllib3's connection errors."""
+    from urllib3.exceptions import HTTPError
+
+    return (_api_exception_type(), HTTPError)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True when ``exc`` means no answer came from the API server (see the module docstring)."""
+    from urllib3.exceptions import HTTPError
+
+    if isinstance(exc, HTTPError):
+        return True
+    if isinstance(exc, _api_exception_type()) and not getattr(exc, "status", None):
+        # The client wraps exec's websocket failures (and TLS failures) in ApiException(status=0);
+        # what it wrapped tells a server that was never reached from one that refused the request.
+        from websocket import (
+            WebSocketAddressException,
+            WebSocketConnectionClosedException,
+            WebSocketProxyException,
+            WebSocketTimeoutException,
+        )
+
+        inner = exc.__cause__ or exc.__context__
+        return isinstance(inner, (OSError, HTTPError, WebSocketAddressException, WebSocketConnectionClosedException,
+                                  WebSocketProxyException, WebSocketTimeoutException))
+    return False
+
+
 def is_api_error(exc: BaseException, *statuses: int) -> bool:
-    """True when ``exc`` is an ``ApiException`` (with one of ``statuses``, if given)."""
-    if not isinstance(exc, _api_exception_type()):
+    """True when the API server answered with an error (with one of ``statuses``, if given)."""
+    if not isinstance(exc, _api_exception_type()) or is_unreachable(exc):
         return False
     return not statuses or getattr(exc, "status", None) in statuses
 
@@ -140,23 +179,64 @@ def api_message(exc: BaseException) -> str:
     return f"{head}: {message}" if head else message
 
 
-def call(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call an API method; an ``ApiException`` becomes ``ClusterError("<what>: <API message>")``."""
+def unreachable_message(clients: KubeClients, exc: BaseException) -> str:
+    """``cannot reach the Kubernetes API server of context C (https://...): <why>``."""
+    where = f"context {clients.context}" if clients.context else "the kube context"
+    pool = getattr(exc, "pool", None)  # MaxRetryError and the timeouts name the server they tried
+    server = f"{pool.scheme}://{pool.host}:{pool.port}" if pool is not None else clients.server
+    return (f"cannot reach the Kubernetes API server of {where}" + (f" ({server})" if server else "")
+            + f": {_connection_problem(exc)}")
+
+
+def _connection_problem(exc: BaseException) -> str:
+    """What went wrong with the connection, without urllib3's connection-pool preamble."""
+    inner = getattr(exc, "reason", None)  # MaxRetryError: the last attempt's error
+    if isinstance(inner, BaseException):
+        exc = inner
+    elif isinstance(inner, str) and inner:  # ApiException(status=0): the wrapped error's text
+        return " ".join(inner.split())
+    args = [a for a in exc.args if a]
+    text = " ".join(str(a) for a in args) if len(args) > 1 else str(exc)
+    head, sep, rest = text.partition("): ")
+    return rest if sep and "(host=" in head else (text or type(exc).__name__)
+
+
+def api_failure(clients: KubeClients, what: str, exc: BaseException) -> ClusterError:
+    """The ``ClusterError`` for a failed API call: ``<what>: <the API server's message>``, or which
+    context and server could not be reached, and why."""
+    if is_unreachable(exc):
+        return ClusterError(f"{what}: {unreachable_message(clients, exc)}")
+    return ClusterError(f"{what}: {api_message(exc)}")
+
+
+def call(clients: KubeClients, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call an API method; a failure becomes ``ClusterError("<what>: ...")`` (``api_failure``)."""
     try:
         return fn(*args, **kwargs)
-    except _api_exception_type() as exc:
-        raise ClusterError(f"{what}: {api_message(exc)}") from exc
+    except _api_errors() as exc:
+        raise api_failure(clients, what, exc) from exc
 
 
-def delete_ignoring_missing(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+def delete_ignoring_missing(clients: KubeClients, what: str, fn: Callable[..., Any], *args: Any,
+                            **kwargs: Any) -> bool:
     """Delete something; False when it was already gone (404)."""
     try:
         fn(*args, **kwargs)
-    except _api_exception_type() as exc:
-        if getattr(exc, "status", None) == 404:
+    except _api_errors() as exc:
+        if is_api_error(exc, 404):
             return False
-        raise ClusterError(f"{what}: {api_message(exc)}") from exc
+        raise api_failure(clients, what, exc) from exc
     return True
+
+
+def read_or_none(clients: KubeClients, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Read something; None when it does not exist (404)."""
+    try:
+        return fn(*args, **kwargs)
+    except _api_errors() as exc:
+        if is_api_error(exc, 404):
+            return None
+        raise api_failure(clients, what, exc) from exc
 
 
 def labels_of(obj: Any) -> dict[str, str]:
@@ -232,12 +312,12 @@ def ensure_namespace(clients: KubeClients, name: str, labels: Mapping[str, str],
         body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={**wanted, RUN_LABEL: run_id}))
         try:
             clients.core.create_namespace(body)
-        except _api_exception_type() as exc:
-            if getattr(exc, "status", None) != 409:
-                raise ClusterError(f"creating namespace {name}: {api_message(exc)}") from exc
+        except _api_errors() as exc:
+            if not is_api_error(exc, 409):
+                raise api_failure(clients, f"creating namespace {name}", exc) from exc
             existing = _read_namespace(clients, name)  # created concurrently: treat as pre-existing
             if existing is None:
-                raise ClusterError(f"creating namespace {name}: {api_message(exc)}") from exc
+                raise api_failure(clients, f"creating namespace {name}", exc) from exc
         else:
             return NamespaceOutcome(name, created=True)
     current = labels_of(existing)
@@ -251,7 +331,7 @@ def ensure_namespace(clients: KubeClients, name: str, labels: Mapping[str, str],
         return NamespaceOutcome(name, created=False)
     note = {added_labels_annotation(run_id): ",".join(sorted(missing))}
     patch = {"metadata": {"labels": missing, "annotations": note}}
-    call(f"labelling namespace {name}", clients.core.patch_namespace, name, patch, _content_type=MERGE_PATCH)
+    call(clients, f"labelling namespace {name}", clients.core.patch_namespace, name, patch, _content_type=MERGE_PATCH)
     return NamespaceOutcome(name, created=False, added_labels=tuple(sorted(missing)))
 
 
@@ -261,13 +341,13 @@ def remove_added_labels(clients: KubeClients, name: str, keys: tuple[str, ...], 
                                           "annotations": {added_labels_annotation(run_id): None}}}
     try:
         clients.core.patch_namespace(name, patch, _content_type=MERGE_PATCH)
-    except _api_exception_type() as exc:
-        if getattr(exc, "status", None) != 404:
-            raise ClusterError(f"removing flowcheck's labels from namespace {name}: {api_message(exc)}") from exc
+    except _api_errors() as exc:
+        if not is_api_error(exc, 404):  # a namespace that is gone has no labels left to remove
+            raise api_failure(clients, f"removing flowcheck's labels from namespace {name}", exc) from exc
 
 
 def delete_namespace(clients: KubeClients, name: str) -> bool:
-    return delete_ignoring_missing(f"deleting namespace {name}", clients.core.delete_namespace, name)
+    return delete_ignoring_missing(clients, f"deleting namespace {name}", clients.core.delete_namespace, name)
 
 
 def wait_namespaces_gone(clients: KubeClients, names: list[str], *, timeout_s: float = NAMESPACE_GONE_TIMEOUT_S,
@@ -286,12 +366,7 @@ def wait_namespaces_gone(clients: KubeClients, names: list[str], *, timeout_s: f
 
 
 def _read_namespace(clients: KubeClients, name: str) -> Any:
-    try:
-        return clients.core.read_namespace(name)
-    except _api_exception_type() as exc:
-        if getattr(exc, "status", None) == 404:
-            return None
-        raise ClusterError(f"reading namespace {name}: {api_message(exc)}") from exc
+    return read_or_none(clients, f"reading namespace {name}", clients.core.read_namespace, name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,9 +458,9 @@ def apply_policy(clients: KubeClients, plan: PolicyPlan) -> AppliedPolicy:
     """Create the policy, or replace it on 409 with the live ``resourceVersion`` (see module doc)."""
     try:
         _create(clients, plan)
-    except _api_exception_type() as exc:
-        if getattr(exc, "status", None) != 409:
-            raise _apply_error(plan, exc) from exc
+    except _api_errors() as exc:
+        if not is_api_error(exc, 409):
+            raise _apply_error(clients, plan, exc) from exc
     else:
         return AppliedPolicy(plan.ref, "created", plan.source)
     last: BaseException | None = None
@@ -399,9 +474,9 @@ def apply_policy(clients: KubeClients, plan: PolicyPlan) -> AppliedPolicy:
             meta["annotations"] = {**(meta.get("annotations") or {}), REPLACED_ORIGINAL_ANNOTATION: original}
         try:
             _replace(clients, plan, body)
-        except _api_exception_type() as exc:
-            if getattr(exc, "status", None) != 409:
-                raise _apply_error(plan, exc) from exc
+        except _api_errors() as exc:
+            if not is_api_error(exc, 409):
+                raise _apply_error(clients, plan, exc) from exc
             last = exc
             continue
         return AppliedPolicy(plan.ref, "replaced", plan.source, original)
@@ -414,21 +489,16 @@ def remove_policy(clients: KubeClients, applied: AppliedPolicy) -> str:
     kind = POLICY_KINDS[applied.ref.kind]
     original = applied.original
     if original is not None:
-        try:
-            live = _get_ref(clients, kind, applied.ref)
-        except _api_exception_type() as exc:
-            if getattr(exc, "status", None) == 404:
-                live = None
-            else:
-                raise ClusterError(f"restoring {applied.ref}: {api_message(exc)}") from exc
+        what = f"restoring {applied.ref}"
+        live = read_or_none(clients, what, _get_ref, clients, kind, applied.ref)
         body = copy.deepcopy(original)
         if live is None:
-            call(f"restoring {applied.ref}", _create_fn(clients, kind, applied.ref), body=body)
+            call(clients, what, _create_fn(clients, kind, applied.ref), body=body)
         else:
             body.setdefault("metadata", {})["resourceVersion"] = resource_version_of(live)
-            call(f"restoring {applied.ref}", _replace_fn(clients, kind, applied.ref), body=body)
+            call(clients, what, _replace_fn(clients, kind, applied.ref), body=body)
         return "restored"
-    gone = not delete_ignoring_missing(f"deleting {applied.ref}", _delete_fn(clients, kind, applied.ref))
+    gone = not delete_ignoring_missing(clients, f"deleting {applied.ref}", _delete_fn(clients, kind, applied.ref))
     return "already gone" if gone else "deleted"
 
 
@@ -456,7 +526,9 @@ def _original_to_keep(clients: KubeClients, live: Any) -> str | None:
     return json.dumps(snapshot, sort_keys=True)
 
 
-def _apply_error(plan: PolicyPlan, exc: BaseException) -> ClusterError:
+def _apply_error(clients: KubeClients, plan: PolicyPlan, exc: BaseException) -> ClusterError:
+    if is_unreachable(exc):
+        return ClusterError(f"applying {plan.ref} ({plan.source}): {unreachable_message(clients, exc)}")
     return ClusterError(f"{plan.ref} ({plan.source}) was rejected by the API server: {api_message(exc)}")
 
 
@@ -475,7 +547,7 @@ def _replace(clients: KubeClients, plan: PolicyPlan, body: dict[str, Any]) -> No
 
 
 def _get(clients: KubeClients, plan: PolicyPlan) -> Any:
-    return call(f"reading {plan.ref}", _get_ref, clients, plan.policy_kind, plan.ref)
+    return call(clients, f"reading {plan.ref}", _get_ref, clients, plan.policy_kind, plan.ref)
 
 
 def _get_ref(clients: KubeClients, kind: PolicyKind, ref: PolicyRef) -> Any:

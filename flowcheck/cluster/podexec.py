@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from flowcheck.cluster.kube import KubeClients, api_message, is_api_error
+from flowcheck.cluster.kube import KubeClients, api_failure, api_message, is_api_error, is_unreachable
 from flowcheck.cluster.process import command_line
 from flowcheck.errors import ClusterError
 from flowcheck.probe.executor import CompletedExec
@@ -67,6 +67,10 @@ def exec_in_pod(clients: KubeClients, pod: PodTarget, argv: Sequence[str], *, st
                               command=list(argv), container=pod.container, stdin=stdin is not None, stdout=True,
                               stderr=True, tty=False, binary=True, _preload_content=False)
     except Exception as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # the client wraps even Ctrl-C in an ApiException
+            raise KeyboardInterrupt from exc
+        if is_unreachable(exc):  # not an ExecStartError: no other command would fare better
+            raise api_failure(clients, f"cannot exec {what}", exc) from exc
         if is_api_error(exc):
             raise ExecStartError(f"cannot exec {what}: {api_message(exc)}") from exc
         raise
@@ -75,7 +79,8 @@ def exec_in_pod(clients: KubeClients, pod: PodTarget, argv: Sequence[str], *, st
     except ClusterError:
         raise
     except Exception as exc:  # the websocket broke mid-conversation (connection reset, API server restart, ...)
-        raise ClusterError(f"the exec stream of {what} broke: {type(exc).__name__}: {exc}") from exc
+        where = f" (context {clients.context})" if clients.context else ""
+        raise ClusterError(f"the exec stream of {what} broke: {type(exc).__name__}: {exc}{where}") from exc
     finally:
         resp.close()
 

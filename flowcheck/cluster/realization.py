@@ -6,7 +6,7 @@ jsonpath='{.revision}'`` (``cilium-dbg`` since Cilium 1.15) in the ``cilium-agen
 applying it waits, up to 30 s, until all endpoints have realized revision >= old + delta.
 
 What flowcheck does, through the same documented exec: read each agent's revision before
-applying; apply; then poll every agent's revision (tenacity, with a deadline) until each reports
+applying; apply; then poll every agent's revision (``polling.wait_until``) until each reports
 at least ``before + number of policies created``. That proves every agent has *imported* the new
 policies into its repository. It does not prove that each endpoint has regenerated with them:
 the per-endpoint realized revision is in ``cilium-dbg endpoint list -o json``, whose field names
@@ -21,10 +21,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, retry_if_result, wait_fixed
-
 from flowcheck.cluster.kube import KubeClients, call
 from flowcheck.cluster.podexec import ExecStartError, PodTarget, exec_in_pod
+from flowcheck.cluster.polling import wait_until
 from flowcheck.cluster.process import tail
 from flowcheck.errors import ClusterError
 
@@ -43,7 +42,7 @@ EXEC_TIMEOUT_S = 30.0
 
 def agent_pods(clients: KubeClients) -> list[str]:
     """The Running cilium agent pods (``k8s-app=cilium`` in kube-system), by name."""
-    pods = call("listing the cilium agent pods", clients.core.list_namespaced_pod, CILIUM_NAMESPACE,
+    pods = call(clients, "listing the cilium agent pods", clients.core.list_namespaced_pod, CILIUM_NAMESPACE,
                 label_selector=AGENT_SELECTOR).items
     names = sorted(p.metadata.name for p in pods if p.status is not None and p.status.phase == "Running")
     if not names:
@@ -99,7 +98,6 @@ def wait_for_revisions(reader: RevisionReader, targets: Mapping[str, int], *,
 
     Raises ``ClusterError`` at the deadline naming each agent that lags and where it stands.
     """
-    deadline = clock() + timeout_s
     current: dict[str, int] = {}
 
     def lagging() -> dict[str, int]:
@@ -108,20 +106,12 @@ def wait_for_revisions(reader: RevisionReader, targets: Mapping[str, int], *,
                 current[pod] = reader.read(pod)
         return {pod: rev for pod, rev in current.items() if rev < targets.get(pod, rev)}
 
-    def past_deadline(_state: RetryCallState) -> bool:
-        return clock() >= deadline
-
-    retrying = Retrying(stop=past_deadline, wait=wait_fixed(interval_s), sleep=sleep,
-                        retry=retry_if_result(bool) | retry_if_exception_type(ClusterError))
-    try:
-        retrying(lagging)
-    except RetryError as exc:
-        outcome = exc.last_attempt
-        if outcome.failed:
-            error = outcome.exception()
-            raise ClusterError(f"policies not realized within {timeout_s:g} s: {error}") from error
-        behind = outcome.result()
-        detail = ", ".join(f"{pod} at revision {rev} (waiting for >= {targets[pod]})"
-                           for pod, rev in sorted(behind.items()))
-        raise ClusterError(f"policies not realized within {timeout_s:g} s: {detail}") from None
-    return dict(current)
+    outcome = wait_until(lagging, lambda behind: not behind, timeout_s=timeout_s, interval_s=interval_s, clock=clock,
+                         sleep=sleep)
+    if outcome.done:
+        return dict(current)
+    if outcome.error is not None:
+        raise ClusterError(f"policies not realized within {timeout_s:g} s: {outcome.error}") from outcome.error
+    detail = ", ".join(f"{pod} at revision {rev} (waiting for >= {targets[pod]})"
+                       for pod, rev in sorted((outcome.last or {}).items()))
+    raise ClusterError(f"policies not realized within {timeout_s:g} s: {detail}")

@@ -50,13 +50,14 @@ from flowcheck.cluster.cilium import (
 )
 from flowcheck.cluster.deployed import DeployedPod, DeployedTopology
 from flowcheck.cluster.executor import PodExecutor
-from flowcheck.cluster.guard import check_context
+from flowcheck.cluster.guard import check_context, check_context_asking_kind
 from flowcheck.cluster.hubble import FlowRecord, collect_flows
 from flowcheck.cluster.kind import Kind, context_for
 from flowcheck.cluster.kube import ApiFactory, AppliedPolicy, NamespaceOutcome, PerThreadClients, PolicyRef
 from flowcheck.cluster.process import ProcessRunner, SubprocessRunner
 from flowcheck.cluster.realization import POLICY_WAIT_TIMEOUT_S, RevisionReader, agent_pods, wait_for_revisions
 from flowcheck.cluster.tools import default_bin_dirs, find_tool
+from flowcheck.cluster.versions import CiliumVersion, read_pinned_version
 from flowcheck.cluster.workloads import (
     DEFAULT_IMAGE,
     POD_READY_TIMEOUT_S,
@@ -71,7 +72,7 @@ from flowcheck.cluster.workloads import (
     load_probe_files,
     wait_for_pods_ready,
 )
-from flowcheck.errors import ClusterError, ToolMissing
+from flowcheck.errors import ClusterError
 from flowcheck.model.documents import SourceDocument
 
 Progress = Callable[[str], None]
@@ -98,7 +99,7 @@ class ClusterOptions:
     kind_config: Path | None = None  # None: <repo>/manifests/kind/cluster.yaml
     cilium_values: Path | None = None  # None: <repo>/manifests/cilium/values.yaml
     image: str = DEFAULT_IMAGE
-    load_images: tuple[str, ...] = ()  # local Docker images to `kind load` into the nodes
+    load_images: tuple[str, ...] = ()  # local Docker images to `kind load` into the nodes (`up --load-image`)
     logs_dir: Path | None = None  # None: <repo>/flowcheck-report/kind-logs-<run id>
     status_wait_s: float = STATUS_WAIT_S
     pod_ready_timeout_s: float = POD_READY_TIMEOUT_S
@@ -118,16 +119,7 @@ class ClusterOptions:
         return self.cilium_values or self.repo_root / "manifests" / "cilium" / "values.yaml"
 
     def resolved_cilium_version(self) -> str:
-        if self.cilium_version:
-            return self.cilium_version
-        path = self.repo_root / "manifests" / "cilium" / "VERSION"
-        try:
-            version = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ClusterError(f"cannot read the pinned Cilium version from {path}: {exc}") from exc
-        if not version:
-            raise ClusterError(f"{path} is empty: it should hold the pinned Cilium version")
-        return version
+        return self.cilium_version or str(read_pinned_version(self.repo_root))
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,17 +254,10 @@ class LiveCluster:
     def _use_existing(cls, options: ClusterOptions, run_id: str, runner: ProcessRunner,
                       api_factory: ApiFactory | None, say: Progress, bin_dirs: Sequence[Path],
                       clock: Callable[[], float], sleep: Callable[[float], None]) -> LiveCluster:
-        context = options.context or ""
-        kind: Kind | None = None
-        clusters: list[str] | None = None
-        if options.allow_context != context:  # only a kind cluster flowcheck manages is acceptable
-            try:
-                kind = Kind(runner, find_tool("kind", bin_dirs=bin_dirs), kubeconfig=options.kubeconfig, progress=say)
-                clusters = kind.clusters()
-            except ToolMissing:
-                clusters = None
-        check_context(context, cluster_name=options.cluster_name, kind_clusters=clusters,
-                      allow_context=options.allow_context)
+        context, kind = check_context_asking_kind(
+            options.context or "", cluster_name=options.cluster_name, allow_context=options.allow_context,
+            kind=lambda: Kind(runner, find_tool("kind", bin_dirs=bin_dirs), kubeconfig=options.kubeconfig,
+                              progress=say))
         cilium = CiliumCli(runner, find_tool("cilium", bin_dirs=bin_dirs), context=context,
                            kubeconfig=options.kubeconfig, progress=say)
         session = cls(options, context=context, run_id=run_id,
@@ -322,18 +307,12 @@ class LiveCluster:
             raise ClusterError(f"unreadable cluster state (format {found!r}, expected {STATE_FORMAT})")
         runner = runner or SubprocessRunner()
         say = progress or (lambda _line: None)
-        context = str(state["context"])
         cluster_name = str(state.get("cluster_name") or options.cluster_name)
-        kind: Kind | None = None
-        clusters: list[str] | None = None
-        if options.allow_context != context or (owner and options.manages_cluster):
-            try:
-                kind = Kind(runner, find_tool("kind", bin_dirs=default_bin_dirs(options.repo_root)),
-                            kubeconfig=options.kubeconfig, progress=say)
-                clusters = kind.clusters()
-            except ToolMissing:
-                kind, clusters = None, None
-        check_context(context, cluster_name=cluster_name, kind_clusters=clusters, allow_context=options.allow_context)
+        context, kind = check_context_asking_kind(
+            str(state["context"]), cluster_name=cluster_name, allow_context=options.allow_context,
+            kind=lambda: Kind(runner, find_tool("kind", bin_dirs=default_bin_dirs(options.repo_root)),
+                              kubeconfig=options.kubeconfig, progress=say),
+            need_kind=owner and options.manages_cluster)  # a teardown may delete the kind cluster
         session = cls(options, context=context, run_id=str(state["run_id"]),
                       api_factory=api_factory or kube.client_factory(context, options.kubeconfig), runner=runner,
                       progress=say, kind=kind if owner else None, cilium=None,
@@ -370,20 +349,14 @@ class LiveCluster:
         self.cilium_status = self._cilium.wait_ready(self.options.status_wait_s)
         self._progress(self.cilium_status.summary())
         tags = self.cilium_status.image_tags("cilium")
-        if tags and not any(t.lstrip("v") == version.lstrip("v") for t in tags):
+        if tags and not any(CiliumVersion.parse(t) == CiliumVersion.parse(version) for t in tags):
             self._progress(f"note: the cluster runs Cilium {', '.join(sorted(tags))}, the pinned version is {version}")
 
     def _cilium_installed(self) -> bool:
         """Whether the cilium DaemonSet exists (a fresh kind cluster has none)."""
-        try:
-            self._clients.get().apps.read_namespaced_daemon_set("cilium", "kube-system")
-        except Exception as exc:
-            if kube.is_api_error(exc, 404):
-                return False
-            if kube.is_api_error(exc):
-                raise ClusterError(f"checking for the cilium DaemonSet: {kube.api_message(exc)}") from exc
-            raise
-        return True
+        clients = self._clients.get()
+        return kube.read_or_none(clients, "checking for the cilium DaemonSet", clients.apps.read_namespaced_daemon_set,
+                                 "cilium", "kube-system") is not None
 
     # -----------------------------------------------------------------------------------------
     # Deploying and applying
@@ -411,7 +384,7 @@ class LiveCluster:
                 self._progress(f"labelled existing namespace {name}: {', '.join(outcome.added_labels)}")
         for namespace in sorted({w.namespace for w in to_deploy}):
             cm = build_config_map(namespace, self.run_id, files)
-            kube.call(f"creating ConfigMap {namespace}/{cm.metadata.name}",
+            kube.call(clients, f"creating ConfigMap {namespace}/{cm.metadata.name}",
                       clients.core.create_namespaced_config_map, namespace, cm)
             self._ledger.config_maps.append((namespace, cm.metadata.name))
         for namespace, account in sorted({(w.namespace, w.service_account) for w in to_deploy}):
@@ -489,15 +462,23 @@ class LiveCluster:
             return []
         return collect_flows(self._clients.get, agent_pods(self._clients.get()), since=since, until=until, pods=pods)
 
-    def connectivity_test(self, junit_file: Path, *, tests: Sequence[str] = OFFLINE_TEST_EXCLUSIONS,
-                          flow_validation: str = "disabled", extra_args: Sequence[str] = ()) -> ConnectivityReport:
-        """``cilium connectivity test`` with a JUnit file (run it while flowcheck's policies are not applied:
-        a CiliumClusterwideNetworkPolicy of the repository would also act on cilium's test pods)."""
+    def connectivity_test(self, junit_file: Path, *, tests: Sequence[str] = (), flow_validation: str = "disabled",
+                          extra_args: Sequence[str] = ()) -> ConnectivityReport:
+        """``cilium connectivity test`` with a JUnit file; ``tests`` are ``--test`` filters added to
+        ``OFFLINE_TEST_EXCLUSIONS``, which are always kept (kind in CI has no guaranteed internet).
+
+        The suites run it while the repository's policies are applied. flowcheck's namespaced
+        policies (NetworkPolicy, CiliumNetworkPolicy) select pods in their own namespaces only, so
+        they never select cilium's test pods in the ``cilium-test-*`` namespaces (they can still
+        act on the far end of a test's traffic, e.g. an ingress policy on kube-dns in kube-system).
+        A CiliumClusterwideNetworkPolicy among the repository's policies selects across namespaces
+        and would act on cilium's test pods too, changing the test's verdicts.
+        """
         if self._cilium is None:
             raise ClusterError("this session has no cilium CLI (attached sessions cannot run the connectivity test)")
         junit_file.parent.mkdir(parents=True, exist_ok=True)
-        report = self._cilium.connectivity_test(junit_file=junit_file, tests=tests, flow_validation=flow_validation,
-                                                extra_args=extra_args)
+        report = self._cilium.connectivity_test(junit_file=junit_file, tests=(*OFFLINE_TEST_EXCLUSIONS, *tests),
+                                                flow_validation=flow_validation, extra_args=extra_args)
         self._progress(report.summary())
         return report
 
@@ -572,16 +553,19 @@ class LiveCluster:
         self._ledger = _Ledger()
 
     def _delete_pod(self, namespace: str, name: str) -> None:
-        kube.delete_ignoring_missing(f"deleting pod {namespace}/{name}", self._clients.get().core.delete_namespaced_pod,
+        clients = self._clients.get()
+        kube.delete_ignoring_missing(clients, f"deleting pod {namespace}/{name}", clients.core.delete_namespaced_pod,
                                      name, namespace)
 
     def _delete_config_map(self, namespace: str, name: str) -> None:
-        kube.delete_ignoring_missing(f"deleting ConfigMap {namespace}/{name}",
-                                     self._clients.get().core.delete_namespaced_config_map, name, namespace)
+        clients = self._clients.get()
+        kube.delete_ignoring_missing(clients, f"deleting ConfigMap {namespace}/{name}",
+                                     clients.core.delete_namespaced_config_map, name, namespace)
 
     def _delete_service_account(self, namespace: str, name: str) -> None:
-        kube.delete_ignoring_missing(f"deleting service account {namespace}/{name}",
-                                     self._clients.get().core.delete_namespaced_service_account, name, namespace)
+        clients = self._clients.get()
+        kube.delete_ignoring_missing(clients, f"deleting service account {namespace}/{name}",
+                                     clients.core.delete_namespaced_service_account, name, namespace)
 
     def _remove_labels(self, outcome: NamespaceOutcome) -> None:
         kube.remove_added_labels(self._clients.get(), outcome.name, outcome.added_labels, self.run_id)

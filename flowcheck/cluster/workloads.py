@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, NamedTuple
 
 from flowcheck.cluster.deployed import DeployedPod
-from flowcheck.cluster.kube import RUN_LABEL, KubeClients, api_message, call, is_api_error
+from flowcheck.cluster.kube import RUN_LABEL, KubeClients, api_failure, call, is_api_error, is_unreachable, read_or_none
 from flowcheck.errors import ClusterError
 
 DEFAULT_IMAGE = "python:3-alpine"
@@ -250,14 +250,9 @@ def ensure_service_account(clients: KubeClients, namespace: str, name: str, run_
     """
     from kubernetes import client
 
-    try:
-        clients.core.read_namespaced_service_account(name, namespace)
+    if read_or_none(clients, f"reading service account {namespace}/{name}",
+                    clients.core.read_namespaced_service_account, name, namespace) is not None:
         return False
-    except Exception as exc:
-        if not is_api_error(exc, 404):
-            if is_api_error(exc):
-                raise ClusterError(f"reading service account {namespace}/{name}: {api_message(exc)}") from exc
-            raise
     body = client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name, namespace=namespace,
                                                                 labels={RUN_LABEL: run_id}),
                                    automount_service_account_token=False)
@@ -266,8 +261,8 @@ def ensure_service_account(clients: KubeClients, namespace: str, name: str, run_
     except Exception as exc:
         if is_api_error(exc, 409):
             return False
-        if is_api_error(exc):
-            raise ClusterError(f"creating service account {namespace}/{name}: {api_message(exc)}") from exc
+        if is_api_error(exc) or is_unreachable(exc):
+            raise api_failure(clients, f"creating service account {namespace}/{name}", exc) from exc
         raise
     return True
 
@@ -279,11 +274,11 @@ def create_probe_pod(clients: KubeClients, pod: Any, workload: str) -> None:
     try:
         clients.core.create_namespaced_pod(namespace, pod)
     except Exception as exc:
-        if not is_api_error(exc):
-            raise
         if is_api_error(exc, 409):
             raise ClusterError(_clash_message(clients, namespace, name, workload)) from exc
-        raise ClusterError(f"creating the probe pod for {workload}: {api_message(exc)}") from exc
+        if is_api_error(exc) or is_unreachable(exc):
+            raise api_failure(clients, f"creating the probe pod for {workload}", exc) from exc
+        raise
 
 
 def _clash_message(clients: KubeClients, namespace: str, name: str, workload: str) -> str:
@@ -394,7 +389,7 @@ def wait_for_pods_ready(clients: KubeClients, pods: Sequence[tuple[str, str]], r
     for namespace in sorted(pending_by_ns):
         pending = pending_by_ns[namespace]
         while pending and clock() < deadline:
-            listing = call(f"listing pods in {namespace}", clients.core.list_namespaced_pod, namespace,
+            listing = call(clients, f"listing pods in {namespace}", clients.core.list_namespaced_pod, namespace,
                            label_selector=selector)
             for pod in listing.items:
                 observe(namespace, pod, pending)
@@ -410,8 +405,8 @@ def wait_for_pods_ready(clients: KubeClients, pods: Sequence[tuple[str, str]], r
         # One last look at every namespace still waited for, so the message reflects the present.
         for namespace, pending in sorted(pending_by_ns.items()):
             if pending:
-                listing = call(f"listing pods in {namespace}", clients.core.list_namespaced_pod, namespace,
-                               label_selector=selector)
+                listing = call(clients, f"listing pods in {namespace}", clients.core.list_namespaced_pod,
+                               namespace, label_selector=selector)
                 for pod in listing.items:
                     observe(namespace, pod, pending)
         missing = [(ns, n) for ns, pending in sorted(pending_by_ns.items()) for n in sorted(pending)]
@@ -425,7 +420,9 @@ def _watch_until_ready(clients: KubeClients, namespace: str, selector: str, reso
                        clock: Callable[[], float], deadline: float) -> bool:
     """Follow pod events from ``resource_version`` until ``pending`` empties, the watch ends or time is up.
 
-    Returns False when the watch failed with an API error (e.g. 410 Gone: the caller lists again).
+    Returns False when the watch failed with an API error (e.g. 410 Gone) or its connection broke
+    or went silent: the caller lists again, and that list names the context when the API server
+    cannot be reached at all.
     """
     watcher = clients.watch()
     try:
@@ -447,7 +444,7 @@ def _watch_until_ready(clients: KubeClients, namespace: str, selector: str, reso
     except ClusterError:
         raise
     except Exception as exc:
-        if not is_api_error(exc):
+        if not (is_api_error(exc) or is_unreachable(exc)):
             raise ClusterError(f"watching the probe pods in {namespace} failed: {type(exc).__name__}: {exc}") from exc
         return False
     finally:
@@ -481,7 +478,7 @@ def find_existing_pod(clients: KubeClients, spec: PodSpecInput) -> DeployedPod:
     selector = ",".join(f"{k}={v}" for k, v in sorted(spec.labels.items()))
     if not selector:
         raise ClusterError(f"existing workload {spec.workload} has no labels to find its pods by")
-    pods = call(f"finding pods for existing workload {spec.workload}", clients.core.list_namespaced_pod,
+    pods = call(clients, f"finding pods for existing workload {spec.workload}", clients.core.list_namespaced_pod,
                 spec.namespace, label_selector=selector).items
     if not pods:
         raise ClusterError(f"existing workload {spec.workload}: no pod in namespace {spec.namespace} has "
@@ -496,9 +493,3 @@ def find_existing_pod(clients: KubeClients, spec: PodSpecInput) -> DeployedPod:
     containers = chosen.spec.containers or []
     return deployed_pod(spec, chosen, container=containers[0].name if containers else "")
 
-
-def workloads_by_namespace(workloads: Iterable[PodSpecInput]) -> dict[str, list[PodSpecInput]]:
-    out: dict[str, list[PodSpecInput]] = {}
-    for w in workloads:
-        out.setdefault(w.namespace, []).append(w)
-    return out

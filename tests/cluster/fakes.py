@@ -10,6 +10,9 @@
 * ``FakeExecStream`` behaves like ``kubernetes.stream.ws_client.WSClient`` for one exec.
 * DaemonSets and Deployments with a ``status`` (``add_daemonset``/``add_deployment``) and container
   logs (``pod_logs``, ``previous_pod_logs``) serve the pre-upgrade check's preflight wait.
+* ``unreachable()`` and ``exec_unreachable()`` are what the real client raises when the API server
+  does not answer (urllib3's ``MaxRetryError``; exec's ``ApiException(status=0)`` wrapping the
+  socket error) -- the shapes ``tests/cluster/test_client_contract.py`` gets from the real client.
 """
 
 from __future__ import annotations
@@ -24,8 +27,12 @@ from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPSConnectionPool
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from flowcheck.cluster.kube import KubeClients
+from flowcheck.cluster.process import DEFAULT_INTERRUPT_GRACE_S
 from flowcheck.probe.executor import CompletedExec
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "cluster"
@@ -69,6 +76,7 @@ class FakeRunner:
 
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
+        self.graces: list[float] = []  # each call's interrupt_grace_s, in call order
         self._rules: list[tuple[tuple[str, ...], Handler]] = []
 
     def on(self, *prefix: str, result: CompletedExec | Handler | None = None, stdout: str = "", stderr: str = "",
@@ -87,9 +95,10 @@ class FakeRunner:
         self._rules.insert(0, (prefix, handler))
 
     def run(self, argv: Sequence[str], *, stdin: str | None = None, timeout_s: float | None = None,
-            env: Any = None) -> CompletedExec:
+            env: Any = None, interrupt_grace_s: float = DEFAULT_INTERRUPT_GRACE_S) -> CompletedExec:
         args = [str(a) for a in argv]
         self.calls.append(args)
+        self.graces.append(interrupt_grace_s)
         key = [Path(args[0]).name, *args[1:]]
         for prefix, handler in self._rules:
             if tuple(key[:len(prefix)]) == prefix:
@@ -111,6 +120,27 @@ def api_error(status: int, reason: str, message: str, **details: Any) -> ApiExce
     if details:
         body["details"] = details
     return ApiException(status=status, reason=reason, body=json.dumps(body))
+
+
+API_HOST, API_PORT = "127.0.0.1", 41231  # where kind publishes the API server of the fake cluster
+REFUSED = "Failed to establish a new connection: [Errno 111] Connection refused"
+
+
+def unreachable(path: str = "/api/v1/namespaces") -> MaxRetryError:
+    """What the real client raises for a REST call or a watch when nothing answers at the API server's address."""
+    return MaxRetryError(HTTPSConnectionPool(API_HOST, API_PORT), path,
+                         NewConnectionError(HTTPSConnection(API_HOST, API_PORT), REFUSED))
+
+
+def exec_unreachable() -> ApiException:
+    """What ``kubernetes.stream.stream`` raises when the exec websocket cannot connect."""
+    try:
+        raise ConnectionRefusedError(111, "Connection refused")
+    except ConnectionRefusedError as refused:
+        try:
+            raise ApiException(status=0, reason=str(refused))  # ws_client.websocket_call's wrapping
+        except ApiException as wrapped:
+            return wrapped
 
 
 def not_found(kind: str, name: str) -> ApiException:
@@ -192,7 +222,7 @@ class FakeCluster:
     events: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
     daemonsets: set[tuple[str, str]] = field(default_factory=set)
     calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
-    failures: dict[str, list[BaseException]] = field(default_factory=dict)
+    failures: dict[str, list[BaseException | None]] = field(default_factory=dict)
     exec_handler: ExecHandler | None = None
     exec_calls: list[dict[str, Any]] = field(default_factory=list)
     exec_subprotocol: str = "v5.channel.k8s.io"
@@ -204,14 +234,15 @@ class FakeCluster:
     deployments: dict[tuple[str, str], Any] = field(default_factory=dict)
     pod_logs: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (namespace, pod, container) -> log
     previous_pod_logs: dict[tuple[str, str, str], str] = field(default_factory=dict)  # the previous container's
+    context: str = "kind-flowcheck"  # what the real client factory records for error messages
     _rv: int = 100
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- helpers for tests -------------------------------------------------------------------
 
-    def fail(self, method: str, exc: BaseException) -> None:
-        """Make the next call of ``method`` raise ``exc``."""
-        self.failures.setdefault(method, []).append(exc)
+    def fail(self, method: str, exc: BaseException, *, after: int = 0) -> None:
+        """Make the next call of ``method`` (after ``after`` more that succeed) raise ``exc``."""
+        self.failures.setdefault(method, []).extend([*([None] * after), exc])
 
     def names(self, prefix: str = "") -> list[str]:
         """The recorded calls' method names (optionally only those starting with ``prefix``)."""
@@ -296,7 +327,8 @@ class FakeCluster:
             return self.stream(func, name, namespace, _owner_thread=owner, **kwargs)
 
         return KubeClients(core=core, apps=FakeAppsV1Api(self), networking=FakeNetworkingV1Api(self),
-                           custom=FakeCustomObjectsApi(self), watch=lambda: FakeWatch(self), stream=stream)
+                           custom=FakeCustomObjectsApi(self), watch=lambda: FakeWatch(self), stream=stream,
+                           context=self.context, server=f"https://{API_HOST}:{API_PORT}")
 
     # --- exec (kubernetes.stream.stream replacement) ----------------------------------------
 

@@ -4,13 +4,15 @@ Only ``ApiClient.rest_client`` is replaced (by ``FakeHttp``, answering with reco
 JSON). Everything above it is the library's own code: request URLs and query strings, body
 serialization, the PATCH content type, ``ApiException`` construction from a 409/422 response,
 ``Watch``'s line-by-line event stream and the deserialization into ``V1Pod`` -- so these tests
-check that flowcheck calls the client exactly as the client expects.
+check that flowcheck calls the client exactly as the client expects. For an API server that does
+not answer nothing is replaced at all: the real client talks to a closed local port.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +21,12 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from kubernetes import client, stream, watch
 from kubernetes.client.rest import RESTResponse
+from urllib3.exceptions import ProtocolError
 
 from flowcheck.cluster import kube
+from flowcheck.cluster.__main__ import main as cluster_main
 from flowcheck.cluster.kube import KubeClients, apply_policy, plan_policy
+from flowcheck.cluster.podexec import ExecStartError, PodTarget, exec_in_pod
 from flowcheck.cluster.workloads import wait_for_pods_ready
 from flowcheck.errors import ClusterError
 from flowcheck.model.documents import read_documents
@@ -170,3 +175,83 @@ def test_namespace_labels_are_merge_patched_with_the_real_client() -> None:
                                         "annotations": {f"flowcheck.io/added-labels.{RUN}": "team"}}}
     assert remove["body"] == {"metadata": {"labels": {"team": None},
                                            "annotations": {f"flowcheck.io/added-labels.{RUN}": None}}}
+
+
+# ---------------------------------------------------------------------------------------------
+# An API server that does not answer: the real client against a closed local port
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed again on leaving the block: nothing listens there
+
+
+@pytest.fixture
+def dead_kubeconfig(tmp_path: Path) -> tuple[str, int]:
+    port = _closed_port()
+    path = tmp_path / "config"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: staging\n  cluster: {{server: 'https://127.0.0.1:{port}'}}\n"
+        "contexts:\n- name: staging\n  context: {cluster: staging, user: u}\n"
+        "users:\n- name: u\n  user: {token: t}\n")
+    return str(path), port
+
+
+def test_a_real_rest_call_to_a_dead_api_server_names_the_step_and_the_context(
+        dead_kubeconfig: tuple[str, int]) -> None:
+    kubeconfig, port = dead_kubeconfig
+    clients = kube.client_factory("staging", kubeconfig)()
+    with pytest.raises(ClusterError) as err:
+        kube.call(clients, "checking for the cilium DaemonSet", clients.apps.read_namespaced_daemon_set, "cilium",
+                  "kube-system")
+    assert str(err.value).startswith(f"checking for the cilium DaemonSet: cannot reach the Kubernetes API server of "
+                                     f"context staging (https://127.0.0.1:{port}): ")
+    assert "Connection refused" in str(err.value)
+    assert type(err.value.__cause__).__name__ == "MaxRetryError"  # what the client really raised
+
+
+def test_a_real_exec_to_a_dead_api_server_names_the_context(dead_kubeconfig: tuple[str, int]) -> None:
+    kubeconfig, port = dead_kubeconfig
+    clients = kube.client_factory("staging", kubeconfig)()
+    with pytest.raises(ClusterError) as err:
+        exec_in_pod(clients, PodTarget("kube-system", "cilium-a", "cilium-agent"), ["cilium-dbg", "version"],
+                    timeout_s=5)
+    assert not isinstance(err.value, ExecStartError)
+    assert str(err.value).startswith("cannot exec `cilium-dbg version` in pod kube-system/cilium-a (container "
+                                     "cilium-agent): cannot reach the Kubernetes API server of context staging "
+                                     f"(https://127.0.0.1:{port}): ")
+    assert "Connection refused" in str(err.value)
+
+
+def test_python_m_flowcheck_cluster_reports_a_dead_api_server_in_one_line(
+        dead_kubeconfig: tuple[str, int], capsys: pytest.CaptureFixture[str]) -> None:
+    kubeconfig, _port = dead_kubeconfig
+    code = cluster_main(["cleanup", "--context", "staging", "--allow-context", "staging", "--kubeconfig", kubeconfig])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("flowcheck: error: listing pods: cannot reach the Kubernetes API server of context staging")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_watch_whose_connection_breaks_is_followed_by_a_new_list() -> None:
+    http = FakeHttp()
+    events = data("pod-watch-events.jsonl").splitlines()
+    watches = {"n": 0}
+
+    def pods(path: str, query: str, body: Any) -> tuple[int, Any]:
+        if "watch=true" not in query:
+            return 200, data("pod-list-pending.json")
+        watches["n"] += 1
+        if watches["n"] == 1:  # what urllib3 raises when the API server drops the connection
+            raise ProtocolError("Connection aborted.", ConnectionResetError(104, "Connection reset by peer"))
+        return 200, events
+
+    http.route("GET", "/api/v1/namespaces/default/pods", pods)
+    clock = FakeClock()
+    ready = wait_for_pods_ready(real_clients(http), [("default", "my-api")], RUN, timeout_s=120, clock=clock,
+                                sleep=clock.sleep)
+    assert list(ready) == [("default", "my-api")]
+    assert [("watch=true" in "&".join(f"{k}={v[0]}" for k, v in r["query"].items())) for r in http.requests] == [
+        False, True, False, True]

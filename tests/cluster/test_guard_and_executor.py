@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from flowcheck.cluster.deployed import DeployedPod, DeployedTopology
 from flowcheck.cluster.executor import PodExecutor
-from flowcheck.cluster.guard import check_context
+from flowcheck.cluster.guard import check_context, check_context_asking_kind
+from flowcheck.cluster.kind import Kind
+from flowcheck.cluster.tools import find_tool
 from flowcheck.errors import ClusterError, ContextRefused
 from flowcheck.probe.executor import ProbeExecutor
-from tests.cluster.fakes import ExecReply, FakeCluster, data
+from tests.cluster.fakes import ExecReply, FakeCluster, FakeRunner, data
 
 
 def test_the_kind_cluster_flowcheck_manages_is_accepted() -> None:
@@ -44,6 +48,38 @@ def test_there_is_no_implicit_current_context() -> None:
         check_context(None, cluster_name="flowcheck", kind_clusters=["flowcheck"])
 
 
+def _kind_cli(runner: FakeRunner) -> Kind:
+    runner.on("kind", "get", "clusters", stdout=data("kind-get-clusters.stdout"))
+    return Kind(runner, "/x/.bin/kind")
+
+
+def test_kind_is_asked_only_when_the_context_is_not_allowed_explicitly() -> None:
+    runner = FakeRunner()
+    assert check_context_asking_kind("staging", cluster_name="flowcheck", allow_context="staging",
+                                     kind=lambda: _kind_cli(runner)) == ("staging", None)
+    assert runner.calls == []
+    context, kind = check_context_asking_kind("kind-flowcheck", cluster_name="flowcheck", allow_context=None,
+                                              kind=lambda: _kind_cli(runner))
+    assert context == "kind-flowcheck" and kind is not None
+    assert runner.commands() == [["kind", "get", "clusters"]]
+    _context, kind = check_context_asking_kind("kind-flowcheck", cluster_name="flowcheck",
+                                               allow_context="kind-flowcheck", kind=lambda: _kind_cli(runner),
+                                               need_kind=True)  # a teardown that deletes the cluster
+    assert kind is not None
+
+
+def test_a_missing_kind_refuses_the_context_and_says_how_to_get_kind(tmp_path: Path) -> None:
+    def no_kind() -> Kind:
+        return Kind(FakeRunner(), find_tool("kind", bin_dirs=[tmp_path], path=str(tmp_path)))
+
+    with pytest.raises(ContextRefused) as err:
+        check_context_asking_kind("kind-flowcheck", cluster_name="flowcheck", allow_context=None, kind=no_kind)
+    assert "kind was not available to confirm" in str(err.value)
+    assert "(kind not found on PATH or in .bin/: run scripts/install-tools" in str(err.value)
+    assert check_context_asking_kind("staging", cluster_name="flowcheck", allow_context="staging",
+                                     kind=no_kind) == ("staging", None)
+
+
 DEPLOYED = DeployedTopology("run-1", "kind-flowcheck", (
     DeployedPod("tenant/client", "tenant", "client", "10.244.1.17", "flowcheck-worker", "probe", False),
     DeployedPod("default/my-api", "default", "my-api", "10.244.2.31", "flowcheck-worker2", "probe", False),
@@ -53,11 +89,10 @@ DEPLOYED = DeployedTopology("run-1", "kind-flowcheck", (
 
 
 def test_deployed_state_round_trips_through_json() -> None:
-    assert DeployedTopology.from_json(DEPLOYED.to_json()) == DEPLOYED
+    assert DeployedTopology.from_dict(json.loads(json.dumps(DEPLOYED.to_dict()))) == DEPLOYED
     assert [p.workload for p in DEPLOYED.probe_pods] == ["tenant/client", "default/my-api"]
-    assert DEPLOYED.by_ip("10.244.2.31") == DEPLOYED.pods[1]
-    with pytest.raises(ClusterError, match="cannot read the shared deployment state"):
-        DeployedTopology.from_json('{"format": 99}')
+    with pytest.raises(ClusterError, match=r"cannot read the shared deployment state: format 99, expected 1"):
+        DeployedTopology.from_dict({"format": 99})
 
 
 @pytest.fixture

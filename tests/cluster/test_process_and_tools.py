@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from flowcheck.cluster import process
 from flowcheck.cluster.process import SubprocessRunner, command_line, run_checked
 from flowcheck.cluster.tools import find_tool, read_tool_versions
 from flowcheck.errors import ClusterError, ToolMissing
@@ -34,9 +38,134 @@ def test_missing_tool_is_one_line_saying_how_to_get_it() -> None:
     assert "\n" not in str(err.value)
 
 
-def test_timeout_kills_and_explains() -> None:
-    with pytest.raises(ClusterError, match=r"did not finish within 0.2 s"):
+def test_timeout_interrupts_and_explains() -> None:
+    with pytest.raises(ClusterError, match=r"did not finish within 0.2 s; it was interrupted \(SIGINT\) and stopped"):
         SubprocessRunner().run([sys.executable, "-c", "import time; time.sleep(10)"], timeout_s=0.2)
+
+
+# Children that behave like `pytest suites/` when interrupted: SIGINT starts a teardown that takes a
+# moment and leaves a marker when it is done. The handler is installed before anything else runs.
+TEARDOWN_S = 0.8  # longer than the 0.25 s subprocess waits on Ctrl-C before it kills the child itself
+CLEANS_UP = f"""
+import signal, sys, time
+def teardown(*_):
+    time.sleep({TEARDOWN_S})
+    open(sys.argv[1], "w").write("torn down")
+    sys.exit(130)
+signal.signal(signal.SIGINT, teardown)
+{{then}}
+time.sleep(30)
+"""
+IGNORES_SIGINT = """
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+open(sys.argv[1], "w").write(str(os.getpid()))
+{then}
+time.sleep(30)
+"""
+# What the terminal does on Ctrl-C: SIGINT to the whole foreground process group (here: the test
+# process, which runs the runner, and the child itself).
+CTRL_C = "os.kill(os.getppid(), signal.SIGINT); os.kill(os.getpid(), signal.SIGINT)"
+
+
+@pytest.fixture
+def sigint_raises() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt in this process (whatever a test runner set up)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _child(script: str, then: str = "") -> str:
+    return script.replace("{then}", then)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_timeout_sends_sigint_so_the_child_can_tear_down(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    hints: list[str] = []
+    with pytest.raises(ClusterError, match=r"did not finish within 1 s; it was interrupted \(SIGINT\) and stopped "
+                                           r"\(exit 130\)"):
+        SubprocessRunner(notify=hints.append).run(
+            [sys.executable, "-c", _child(CLEANS_UP), str(marker)], timeout_s=1.0,
+            interrupt_grace_s=20)
+    assert marker.read_text() == "torn down"
+    assert not any("killed" in hint for hint in hints)
+
+
+def test_a_child_that_ignores_the_timeouts_sigint_is_killed_after_the_grace(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    hints: list[str] = []
+    started = time.monotonic()
+    with pytest.raises(ClusterError, match=r"did not finish within 0.5 s; it was interrupted \(SIGINT\) and killed "
+                                           r"0.3 s later"):
+        SubprocessRunner(notify=hints.append).run([sys.executable, "-c", _child(IGNORES_SIGINT), str(pid_file)],
+                                                  timeout_s=0.5, interrupt_grace_s=0.3)
+    assert time.monotonic() - started < 10
+    assert _gone(int(pid_file.read_text()))
+    assert len(hints) == 1 and "\n" not in hints[0]
+    assert hints[0].startswith("flowcheck: killed `python")
+    assert "did not finish within the 0.3 s grace period" in hints[0]
+    assert hints[0].endswith("anything it left in the cluster can be removed with `flowcheck cleanup`")
+
+
+def test_ctrl_c_lets_the_child_finish_its_teardown_then_reraises(tmp_path: Path, sigint_raises: None) -> None:
+    marker = tmp_path / "marker"
+    hints: list[str] = []
+    script = _child(CLEANS_UP, f"import os; {CTRL_C}")
+    with pytest.raises(KeyboardInterrupt):
+        SubprocessRunner(notify=hints.append).run([sys.executable, "-c", script, str(marker)], timeout_s=60,
+                                                  interrupt_grace_s=20)
+    assert marker.read_text() == "torn down"  # subprocess.run would have SIGKILLed it mid-teardown
+    assert not any("killed" in hint for hint in hints)
+
+
+def test_ctrl_c_kills_a_child_still_running_after_the_grace(tmp_path: Path, sigint_raises: None) -> None:
+    pid_file = tmp_path / "pid"
+    hints: list[str] = []
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        SubprocessRunner(notify=hints.append).run(
+            [sys.executable, "-c", _child(IGNORES_SIGINT, CTRL_C), str(pid_file)], timeout_s=60, interrupt_grace_s=0.3)
+    assert time.monotonic() - started < 10
+    assert _gone(int(pid_file.read_text()))
+    assert len(hints) == 1 and "within the 0.3 s grace period" in hints[0] and "`flowcheck cleanup`" in hints[0]
+
+
+def test_a_long_wait_for_an_interrupted_child_is_announced(tmp_path: Path, sigint_raises: None,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(process, "WAITING_NOTE_AFTER_S", 0.1)
+    hints: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        SubprocessRunner(notify=hints.append).run(
+            [sys.executable, "-c", _child(IGNORES_SIGINT, CTRL_C), str(tmp_path / "pid")], timeout_s=60,
+            interrupt_grace_s=0.5)
+    assert len(hints) == 2
+    assert hints[0].startswith("flowcheck: waiting up to 0.5 s for `python")
+    assert hints[0].endswith("to finish its cleanup (Ctrl-C again kills it)")
+    assert hints[1].startswith("flowcheck: killed `python")
+
+
+def test_a_second_ctrl_c_stops_waiting_for_the_child(tmp_path: Path, sigint_raises: None) -> None:
+    pid_file = tmp_path / "pid"
+    hints: list[str] = []
+    twice = f"{CTRL_C}; time.sleep(0.3); os.kill(os.getppid(), signal.SIGINT)"
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        SubprocessRunner(notify=hints.append).run(
+            [sys.executable, "-c", _child(IGNORES_SIGINT, twice), str(pid_file)], timeout_s=60, interrupt_grace_s=60)
+    assert time.monotonic() - started < 10
+    assert _gone(int(pid_file.read_text()))
+    assert len(hints) == 1 and "Ctrl-C was pressed again" in hints[0]
 
 
 def test_run_checked_quotes_the_end_of_stderr() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -9,10 +11,11 @@ from typing import Any
 import pytest
 
 from flowcheck.cluster import session as session_module
+from flowcheck.cluster.__main__ import main as cluster_main
 from flowcheck.cluster.deployed import DeployedTopology
 from flowcheck.cluster.session import ClusterOptions, LiveCluster
 from flowcheck.cluster.workloads import NamespaceInput, PodSpecInput, TopologyInput
-from flowcheck.errors import ClusterError, ContextRefused
+from flowcheck.errors import ClusterError, ContextRefused, InputError
 from flowcheck.model.documents import read_documents
 from flowcheck.probe.executor import CompletedExec
 from tests.cluster.fakes import (
@@ -23,6 +26,7 @@ from tests.cluster.fakes import (
     data,
     image_pull_status,
     kubelet_making_ready,
+    unreachable,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -147,6 +151,16 @@ def test_bring_up_can_upgrade_cilium_to_the_pin(tmp_path: Path) -> None:
     assert ["cilium", "upgrade"] in [c[:2] for c in world.runner.commands()]
 
 
+def test_an_api_server_that_does_not_answer_fails_the_bring_up_with_one_clear_error(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    world.api.fail("read_namespaced_daemon_set", unreachable("/apis/apps/v1/namespaces/kube-system/daemonsets/cilium"))
+    with pytest.raises(ClusterError, match=r"^checking for the cilium DaemonSet: cannot reach the Kubernetes API "
+                                           r"server of context kind-flowcheck \(https://127\.0\.0\.1:41231\): "
+                                           r"Failed to establish a new connection: \[Errno 111\] Connection refused$"):
+        world.bring_up()
+    assert world.kind_clusters == []  # the cluster it had just created was deleted again
+
+
 def test_a_mismatched_opt_in_is_refused_before_a_cluster_is_created(tmp_path: Path) -> None:
     world = World(tmp_path)
     with pytest.raises(ContextRefused, match="--allow-context names 'staging'"):
@@ -180,7 +194,7 @@ def test_deploy_apply_probe_and_teardown(tmp_path: Path) -> None:
                                                        "kube-system/coredns"]
         assert {p.node for p in deployed.probe_pods} == {"flowcheck-worker", "flowcheck-worker2"}
         assert deployed.pod("kube-system/coredns").pod_name == "coredns-7db6d8ff4d-5xq2k"
-        assert DeployedTopology.from_json(deployed.to_json()) == deployed
+        assert DeployedTopology.from_dict(json.loads(json.dumps(live.state()))["deployed"]) == deployed
         # what was created: namespaces with labels, one ConfigMap per namespace, the missing service account
         assert world.api.namespaces["monitoring"].metadata.labels["team"] == "observability"
         assert world.api.namespaces["tenant"].metadata.labels["flowcheck.io/run"] == RUN
@@ -292,8 +306,9 @@ def test_teardown_problems_name_the_cleanup_command(tmp_path: Path) -> None:
 def test_an_attached_session_probes_but_never_changes_or_tears_down(tmp_path: Path) -> None:
     world = World(tmp_path, cluster_exists=True, cilium_installed=True)
     owner = world.bring_up()
-    shared = owner.deploy(TOPOLOGY).to_json()
-    worker = LiveCluster.attach(world.options(), DeployedTopology.from_json(shared), runner=world.runner,
+    owner.deploy(TOPOLOGY)
+    shared = json.loads(json.dumps(owner.state()))  # what the harness passes to the xdist workers
+    worker = LiveCluster.attach(world.options(), DeployedTopology.from_dict(shared["deployed"]), runner=world.runner,
                                 api_factory=world.api.clients)
     assert worker.executor().address_of("tenant/client") == owner.executor().address_of("tenant/client")
     with pytest.raises(ClusterError, match="cannot deploy"):
@@ -312,8 +327,6 @@ def test_attach_rechecks_the_guard(tmp_path: Path) -> None:
 
 
 def test_another_process_can_tear_down_from_the_json_state(tmp_path: Path) -> None:
-    import json
-
     world = World(tmp_path, cluster_exists=True, cilium_installed=True)
     setup = world.bring_up()
     setup.deploy(TOPOLOGY)
@@ -352,3 +365,59 @@ def test_unreadable_state_is_refused(tmp_path: Path) -> None:
     world = World(tmp_path)
     with pytest.raises(ClusterError, match=r"unreadable cluster state \(format 7, expected 1\)"):
         LiveCluster.from_state(world.options(), {"format": 7}, runner=world.runner, api_factory=world.api.clients)
+
+
+def _module_cli_on(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``python -m flowcheck.cluster`` bring the cluster up on ``world`` (its fake tools and API)."""
+    real_bring_up = LiveCluster.bring_up.__func__  # type: ignore[attr-defined]
+
+    def bring_up(cls: type[LiveCluster], options: ClusterOptions, **_kwargs: Any) -> LiveCluster:
+        options = dataclasses.replace(options, repo_root=world.root, run_id=RUN)
+        live: LiveCluster = real_bring_up(cls, options, runner=world.runner, api_factory=world.api.clients,
+                                          progress=world.progress.append, clock=world.clock, sleep=world.clock.sleep)
+        return live
+
+    monkeypatch.setattr(LiveCluster, "bring_up", classmethod(bring_up))
+
+
+def test_the_module_cli_connectivity_test_keeps_the_internet_exclusions_with_test_filters(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    world = World(tmp_path, cluster_exists=True, cilium_installed=True)
+    _module_cli_on(world, monkeypatch)
+
+    def connectivity(argv: list[str]) -> CompletedExec:
+        Path(argv[argv.index("--junit-file") + 1]).write_text(data("connectivity-junit.xml"))
+        return CompletedExec(0, "", "")
+
+    world.runner.on("cilium", "connectivity", "test", result=connectivity)
+    junit = tmp_path / "out" / "junit.xml"
+    cluster_main(["connectivity-test", "--name", "flowcheck", "--junit-file", str(junit), "--test", "client-egress"])
+    (argv,) = [c for c in world.runner.commands() if c[1:3] == ["connectivity", "test"]]
+    filters = [argv[i + 1] for i, word in enumerate(argv) if word == "--test"]
+    assert filters == ["!/pod-to-world", "!/pod-to-cidr", "client-egress"]
+    assert "cilium connectivity test:" in capsys.readouterr().out + "\n".join(world.progress)
+
+
+def test_the_module_cli_up_loads_local_images_into_the_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = World(tmp_path)
+    _module_cli_on(world, monkeypatch)
+    world.runner.on("kind", "load", "docker-image")
+    assert cluster_main(["up", "--name", "flowcheck", "--load-image", "flowcheck-probe:dev",
+                         "--load-image", "python:3-alpine"]) == 0
+    commands = world.runner.commands()
+    loads = [c for c in commands if c[1:3] == ["load", "docker-image"]]
+    assert loads == [["kind", "load", "docker-image", "flowcheck-probe:dev", "--name", "flowcheck"],
+                     ["kind", "load", "docker-image", "python:3-alpine", "--name", "flowcheck"]]
+    # into the cluster just created, before Cilium is installed (its pods may use them)
+    assert commands.index(loads[0]) > commands.index(next(c for c in commands if c[1:3] == ["create", "cluster"]))
+    assert commands.index(loads[-1]) < commands.index(next(c for c in commands if c[1] == "install"))
+
+
+def test_the_pinned_version_file_is_read_one_way_everywhere(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    (tmp_path / "manifests" / "cilium" / "VERSION").write_text("latest\n")
+    with pytest.raises(InputError, match=r"manifests/cilium/VERSION holds 'latest', not a Cilium release version "
+                                         r"like 1\.19\.0"):
+        world.bring_up()
+    (tmp_path / "manifests" / "cilium" / "VERSION").write_text("v1.19.0\n")
+    assert world.options().resolved_cilium_version() == "1.19.0"

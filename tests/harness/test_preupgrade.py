@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from flowcheck.cluster.cilium import parse_status_json
+from flowcheck.cluster.process import DEFAULT_INTERRUPT_GRACE_S
 from flowcheck.cluster.tools import how_to_get, read_tool_versions
 from flowcheck.errors import ToolMissing
 from flowcheck.harness import preupgrade
@@ -36,10 +37,11 @@ from flowcheck.harness.preupgrade import (
     rollout_pending,
     running_version,
 )
+from flowcheck.harness.preupgrade.options import BRING_UP_INTERRUPT_GRACE_S, SUITES_INTERRUPT_GRACE_S
 from flowcheck.probe.executor import CompletedExec
 from flowcheck.report.records import CheckedFlow, MatrixReport
 from flowcheck.verdict import Verdict
-from tests.cluster.fakes import FakeClock, FakeCluster, FakeRunner, data
+from tests.cluster.fakes import FakeClock, FakeCluster, FakeRunner, data, unreachable
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "preupgrade"
@@ -84,7 +86,7 @@ class World:
         shutil.copy(REPO / "manifests" / "cilium" / "values.yaml", root / "manifests" / "cilium" / "values.yaml")
         self.report_dir = root / "report"
         self.clock = FakeClock()
-        self.api = FakeCluster(clock=self.clock)
+        self.api = FakeCluster(clock=self.clock, context=CTX)
         self.api.add_daemonset(NS, "cilium", desired=3, ready=3)
         for i, pod in enumerate(AGENTS):
             self.api.add_pod(NS, pod, {"k8s-app": "cilium"}, ip=f"172.18.0.{i + 2}",
@@ -343,6 +345,17 @@ def test_a_missing_kind_cluster_is_brought_up_with_the_pinned_cilium_first(tmp_p
     assert "no kind cluster fc: creating it with the pinned Cilium" in world.stdout
 
 
+def test_interrupted_pytest_and_bring_up_children_get_time_to_tear_down(tmp_path: Path) -> None:
+    """Ctrl-C or a timeout gives `pytest suites/` (and the bring-up) minutes to undo what they did."""
+    world = World(tmp_path, cluster_exists=False)
+    assert world.run() == 0, world.stderr
+    graces = {" ".join(argv[:4]): grace for argv, grace in zip(world.commands(), world.runner.graces, strict=True)}
+    assert graces["python -m pytest suites/"] == SUITES_INTERRUPT_GRACE_S == 610.0
+    assert graces["python -m flowcheck.cluster up"] == BRING_UP_INTERRUPT_GRACE_S == 670.0
+    others = {grace for argv, grace in zip(world.commands(), world.runner.graces, strict=True) if argv[0] != "python"}
+    assert others == {DEFAULT_INTERRUPT_GRACE_S}
+
+
 def test_the_suites_run_only_after_every_agent_has_rolled(world: World) -> None:
     world.rolling_polls = 3
     assert world.run() == 0, world.stderr
@@ -479,6 +492,13 @@ def test_a_kind_cluster_not_on_the_pinned_version_is_named(world: World) -> None
     assert "python -m pytest" not in world.tools_run()
 
 
+def test_an_unreadable_pin_is_bad_input_worded_as_the_cluster_layer_words_it(world: World) -> None:
+    (world.root / "manifests" / "cilium" / "VERSION").write_text("\n")
+    assert world.run() == 2
+    assert "manifests/cilium/VERSION holds nothing, not a Cilium release version like 1.19.0" in world.stderr
+    assert "pre-upgrade: step 'Cilium before' failed" in world.stderr
+
+
 def test_cilium_not_ready_before_the_upgrade_stops_the_check(world: World) -> None:
     world.exits["status --wait"] = 1
     assert world.run() == 1
@@ -540,6 +560,26 @@ def test_the_preflight_waits_for_every_node_and_the_validator(world: World) -> N
                for line in world.progress)
     reads = world.api.names("read_namespaced_d")
     assert reads.count("read_namespaced_deployment") == 7
+
+
+def test_an_api_server_that_stops_answering_for_a_while_is_waited_out(world: World) -> None:
+    for _ in range(2):  # e.g. the control plane restarting: urllib3's MaxRetryError, not an ApiException
+        world.api.fail("read_namespaced_daemon_set", unreachable("/apis/apps/v1/namespaces/kube-system/daemonsets"))
+    assert world.run() == 0, world.stderr
+    assert world.clock.sleeps == [5.0] * 2
+    assert any(line.startswith("  preflight ready: ") for line in world.progress)
+
+
+def test_an_api_server_that_never_answers_fails_the_preflight_step_naming_the_context(world: World) -> None:
+    for _ in range(1000):
+        world.api.fail("read_namespaced_daemon_set", unreachable("/apis/apps/v1/namespaces/kube-system/daemonsets"))
+    assert world.run() == 1
+    assert "pre-upgrade: step 'preflight' failed: the preflight check was not ready within 600 s: its state could " \
+           "not be read" in world.stderr
+    assert ("last error: reading DaemonSet kube-system/cilium: cannot reach the Kubernetes API server of context "
+            f"{CTX} (https://127.0.0.1:41231): Failed to establish a new connection: [Errno 111] Connection refused"
+            ) in world.stderr
+    assert "Traceback" not in world.stderr and world.tools_run()[-1] == "helm uninstall"  # the release is removed
 
 
 def test_a_preflight_timeout_quotes_the_cnp_validator_and_still_uninstalls(world: World) -> None:

@@ -44,11 +44,17 @@ that mention an invalid policy or an error, because its exact format is not conf
 upgrade guide's "Found invalid CiliumNetworkPolicy".
 
 The package, one module per concern: ``versions`` (which Cilium runs, whether a rollout is done),
-``values`` (the Helm values file), ``waiting`` (polling with injected time), ``preflight`` (the
-preflight release's readiness and the CNP validator's log), ``options`` (what to check, the
-defaults), ``check`` (``PreUpgradeCheck``, the steps in order), ``command`` (argparse and
-``main``); ``__main__`` makes ``python -m flowcheck.harness.preupgrade`` work. The names other code
-imports are re-exported here.
+``values`` (the Helm values file), ``preflight`` (the preflight release's readiness and the CNP
+validator's log), ``options`` (what to check, the defaults), ``check`` (``PreUpgradeCheck``, the
+steps in order), ``command`` (argparse and ``main``); ``__main__`` makes ``python -m
+flowcheck.harness.preupgrade`` work. Polling with injected time (``wait_until``), version parsing
+and the pinned version come from the cluster layer (``flowcheck.cluster.polling``,
+``flowcheck.cluster.versions``), shared with its own waits. The names other code imports are
+re-exported here.
+
+An interrupted run (Ctrl-C, or a step's timeout) gives its ``pytest suites/`` children ten minutes
+to tear down before they are killed (``options.SUITES_INTERRUPT_GRACE_S``): killed early, they would
+leave the repository's policies applied on the cluster.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from __future__ import annotations
 # Not part of this package's API: the test of the command-line wiring compares `args.func` with
 # `preupgrade._cmd_pre_upgrade`, and patches `preupgrade.SubprocessRunner.run` (the class the check
 # instantiates) to prove that no process runs before the context guard.
+from flowcheck.cluster.polling import WaitOutcome, wait_until
 from flowcheck.cluster.process import SubprocessRunner as SubprocessRunner
 from flowcheck.harness.preupgrade.check import (
     EXIT_BAD_INPUT,
@@ -71,7 +78,6 @@ from flowcheck.harness.preupgrade.options import DEFAULT_CLUSTER_NAME, PreUpgrad
 from flowcheck.harness.preupgrade.preflight import PreflightState
 from flowcheck.harness.preupgrade.values import read_values
 from flowcheck.harness.preupgrade.versions import CiliumVersion, image_tag, rollout_pending, running_version
-from flowcheck.harness.preupgrade.waiting import WaitOutcome, wait_until
 
 __all__ = [
     "DEFAULT_CLUSTER_NAME",

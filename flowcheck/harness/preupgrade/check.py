@@ -15,13 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from flowcheck.cluster import kube
-from flowcheck.cluster.cilium import INSTALL_TIMEOUT_S, CiliumCli, CiliumStatusReport
+from flowcheck.cluster.cilium import INSTALL_TIMEOUT_S, CiliumCli, CiliumStatusReport, kind_service_host
 from flowcheck.cluster.guard import check_context
 from flowcheck.cluster.kind import Kind, context_for
 from flowcheck.cluster.kube import ApiFactory, KubeClients
+from flowcheck.cluster.polling import wait_until
 from flowcheck.cluster.process import ProcessRunner, SubprocessRunner, command_line, tail
 from flowcheck.cluster.realization import AGENT_CONTAINER, AGENT_SELECTOR, CILIUM_NAMESPACE
 from flowcheck.cluster.tools import default_bin_dirs, find_tool
+from flowcheck.cluster.versions import read_pinned_version
 from flowcheck.errors import ClusterError, ContextRefused, FlowcheckError, InputError
 from flowcheck.harness.preupgrade.options import PreUpgradeOptions
 from flowcheck.harness.preupgrade.preflight import (
@@ -39,7 +41,6 @@ from flowcheck.harness.preupgrade.preflight import (
 )
 from flowcheck.harness.preupgrade.values import HelmValues, read_values
 from flowcheck.harness.preupgrade.versions import CiliumVersion, rollout_pending, running_version, runs_version
-from flowcheck.harness.preupgrade.waiting import wait_until
 from flowcheck.probe.executor import CompletedExec
 from flowcheck.report.baseline import Baseline, compare_baselines, record_baseline, render_diff, write_baseline
 from flowcheck.report.files import MATRIX_FILE, read_matrix
@@ -92,7 +93,9 @@ class PreUpgradeCheck:
     in: ``pytest suites/`` and ``python -m flowcheck.cluster up`` are relative to it, as in
     ``scripts/pre-upgrade-check``. Commands' output is captured, not streamed: each long-running
     command's output is kept next to the reports (``DIR/<phase>/pytest-output.txt``,
-    ``DIR/bring-up.log``) and the end of it is quoted when the command fails.
+    ``DIR/bring-up.log``) and the end of it is quoted when the command fails. Interrupted (Ctrl-C, or
+    a timeout), those two commands get ``options.suites_interrupt_grace_s`` /
+    ``bring_up_interrupt_grace_s`` to undo what they did before they are killed (``process`` module).
     """
 
     def __init__(self, options: PreUpgradeOptions, *, runner: ProcessRunner | None = None,
@@ -228,7 +231,8 @@ class PreUpgradeCheck:
         with self._step("bring-up", f"no kind cluster {name}: creating it with the pinned Cilium "
                                     f"(`{command_line(argv)}`, several minutes)",
                         f"{log}; `python -m flowcheck.cluster up --name {name}` on its own"):
-            result = self._runner.run(argv, timeout_s=o.bring_up_timeout_s)
+            result = self._runner.run(argv, timeout_s=o.bring_up_timeout_s,
+                                      interrupt_grace_s=o.bring_up_interrupt_grace_s)
             self._write_log(log, argv, result)
             if result.returncode != 0:
                 raise ClusterError(f"`{command_line(argv)}` failed (exit {result.returncode}){tail(result)}")
@@ -249,7 +253,7 @@ class PreUpgradeCheck:
             report = self._cilium_cli().wait_ready(o.status_wait_s)
             version = running_version(report)
             if not o.existing:
-                pinned = self._pinned_version()
+                pinned = read_pinned_version(self.repo_root)
                 if version != pinned:
                     raise ClusterError(
                         f"the kind cluster {o.cluster_name} runs Cilium {version}, not the pinned {pinned} "
@@ -266,17 +270,6 @@ class PreUpgradeCheck:
             self.before_version = version
             self._say(f"  Cilium {version} runs ({report.summary()}); upgrading to {target}, "
                       f"upgradeCompatibility={version.minor_line}")
-
-    def _pinned_version(self) -> CiliumVersion:
-        path = self.repo_root / "manifests" / "cilium" / "VERSION"
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise InputError(f"cannot read the pinned Cilium version from {path}: {exc.strerror or exc}") from None
-        version = CiliumVersion.parse(text)
-        if version is None:
-            raise InputError(f"{path}: {text!r} is not a Cilium release version like 1.19.0")
-        return version
 
     # -----------------------------------------------------------------------------------------
     # Steps 4, 5, 9, 10: the suites, the baselines, the comparison
@@ -301,7 +294,8 @@ class PreUpgradeCheck:
         name = f"suites {phase}"
         with self._step(name, f"`{command_line(argv)}` (several minutes)", look_at):
             report.mkdir(parents=True, exist_ok=True)
-            result = self._runner.run(argv, timeout_s=o.suites_timeout_s)
+            result = self._runner.run(argv, timeout_s=o.suites_timeout_s,
+                                      interrupt_grace_s=o.suites_interrupt_grace_s)
             self._write_log(log, argv, result)
             summary = _last_line(result.stdout)
             if summary:
@@ -389,8 +383,8 @@ class PreUpgradeCheck:
         if values is not None and values.kube_proxy_replacement:
             # As flowcheck.cluster.cilium does for the agents: on kind the API server is the control-plane
             # node's container, named after the cluster; on an existing cluster the values file says.
-            host = values.k8s_service_host if self.options.existing else f"{self.options.cluster_name}-control-plane"
-            argv += ["--set", f"k8sServiceHost={host}"]
+            argv += ["--set", f"k8sServiceHost={values.k8s_service_host}" if self.options.existing
+                     else kind_service_host(self.options.cluster_name)]
             if values.k8s_service_port:
                 argv += ["--set", f"k8sServicePort={values.k8s_service_port}"]
         return argv
@@ -484,7 +478,7 @@ class PreUpgradeCheck:
                 "--set", f"upgradeCompatibility={self.before_version.minor_line}"]
         if not o.existing:
             # as CiliumCli.install_argv: the values file names the default cluster's control-plane node
-            argv += ["--set", f"k8sServiceHost={o.cluster_name}-control-plane"]
+            argv += ["--set", kind_service_host(o.cluster_name)]
         return argv
 
     def _upgrade(self) -> None:
@@ -529,7 +523,8 @@ class PreUpgradeCheck:
     def _agents_not_on_target(self) -> str:
         """The agent pods (from the Kubernetes API) whose agent container is not the target's image."""
         try:
-            pods = kube.call("listing the cilium agent pods", self._kube().core.list_namespaced_pod,
+            clients = self._kube()
+            pods = kube.call(clients, "listing the cilium agent pods", clients.core.list_namespaced_pod,
                              CILIUM_NAMESPACE, label_selector=AGENT_SELECTOR).items
         except ClusterError as exc:
             return f"\n  (the agent pods could not be listed: {exc})"

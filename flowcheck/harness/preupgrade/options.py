@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from flowcheck.cluster import kind, kube
 from flowcheck.cluster.kind import context_for
+from flowcheck.cluster.process import DEFAULT_INTERRUPT_GRACE_S
 from flowcheck.harness.preupgrade.versions import CiliumVersion
 
 DEFAULT_CLUSTER_NAME = os.environ.get("FLOWCHECK_CLUSTER_NAME", "flowcheck")
@@ -25,6 +27,21 @@ PREFLIGHT_TIMEOUT_S = 600.0  # every node pulls the new agent image first
 STATUS_WAIT_S = 600.0  # `cilium status --wait-duration`, as Cilium's own upgrade CI uses (10m)
 ROLLOUT_TIMEOUT_S = 600.0  # after `status --wait`: until every agent runs the target image
 POLL_INTERVAL_S = 5.0
+
+# How long an interrupted child (Ctrl-C, or its timeout above) may take to undo what it did before it
+# is killed; killing it early leaves the repository's policies applied on a staging cluster.
+# `pytest suites/` tears down on KeyboardInterrupt: its own running command (e.g. `cilium
+# connectivity test`) gets the default grace first, then LiveCluster.teardown exports the kind logs
+# of a failed run (up to kind.EXPORT_LOGS_TIMEOUT_S, 300 s), deletes pods, policies (restoring
+# replaced ones), ConfigMaps, service accounts and namespaces -- a few API calls each, 120 s is
+# ample -- and waits for the namespaces to be gone (up to kube.NAMESPACE_GONE_TIMEOUT_S, 180 s).
+TEARDOWN_API_CALLS_S = 120.0
+SUITES_INTERRUPT_GRACE_S = (DEFAULT_INTERRUPT_GRACE_S + kind.EXPORT_LOGS_TIMEOUT_S + TEARDOWN_API_CALLS_S
+                            + kube.NAMESPACE_GONE_TIMEOUT_S)  # 610 s
+# `python -m flowcheck.cluster up` interrupted while creating the cluster: `kind create` gets the
+# default grace, then the half-created cluster is listed, its logs exported and it is deleted.
+BRING_UP_INTERRUPT_GRACE_S = (DEFAULT_INTERRUPT_GRACE_S + kind.QUERY_TIMEOUT_S + kind.EXPORT_LOGS_TIMEOUT_S
+                              + kind.DELETE_TIMEOUT_S)  # 670 s
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +62,8 @@ class PreUpgradeOptions:
     status_wait_s: float = STATUS_WAIT_S
     rollout_timeout_s: float = ROLLOUT_TIMEOUT_S
     poll_interval_s: float = POLL_INTERVAL_S
+    suites_interrupt_grace_s: float = SUITES_INTERRUPT_GRACE_S
+    bring_up_interrupt_grace_s: float = BRING_UP_INTERRUPT_GRACE_S
 
     @property
     def existing(self) -> bool:

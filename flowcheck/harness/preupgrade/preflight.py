@@ -10,7 +10,7 @@ guide's "Found invalid CiliumNetworkPolicy".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,12 +61,13 @@ class PreflightState:
 
 def read_preflight_state(clients: KubeClients) -> PreflightState:
     """The agents' DaemonSet and the preflight objects as the API reports them now."""
-    agents = _read_or_none(f"reading DaemonSet {CILIUM_NAMESPACE}/{AGENT_DAEMONSET}",
-                           clients.apps.read_namespaced_daemon_set, AGENT_DAEMONSET, CILIUM_NAMESPACE)
-    ds = _read_or_none(f"reading DaemonSet {CILIUM_NAMESPACE}/{PREFLIGHT_NAME}",
-                       clients.apps.read_namespaced_daemon_set, PREFLIGHT_NAME, CILIUM_NAMESPACE)
-    dep = _read_or_none(f"reading Deployment {CILIUM_NAMESPACE}/{PREFLIGHT_NAME}",
-                        clients.apps.read_namespaced_deployment, PREFLIGHT_NAME, CILIUM_NAMESPACE)
+    read = kube.read_or_none
+    agents = read(clients, f"reading DaemonSet {CILIUM_NAMESPACE}/{AGENT_DAEMONSET}",
+                  clients.apps.read_namespaced_daemon_set, AGENT_DAEMONSET, CILIUM_NAMESPACE)
+    ds = read(clients, f"reading DaemonSet {CILIUM_NAMESPACE}/{PREFLIGHT_NAME}",
+              clients.apps.read_namespaced_daemon_set, PREFLIGHT_NAME, CILIUM_NAMESPACE)
+    dep = read(clients, f"reading Deployment {CILIUM_NAMESPACE}/{PREFLIGHT_NAME}",
+               clients.apps.read_namespaced_deployment, PREFLIGHT_NAME, CILIUM_NAMESPACE)
     if agents is None:
         raise ClusterError(f"there is no {AGENT_DAEMONSET} DaemonSet in {CILIUM_NAMESPACE}: is Cilium installed?")
     return PreflightState(
@@ -80,12 +81,12 @@ def read_preflight_state(clients: KubeClients) -> PreflightState:
 def validator_report(clients: KubeClients) -> list[str]:
     """What the CNP validator says: the lines of its log about invalid policies (or the log's end)."""
     try:
-        dep = kube.call(f"reading Deployment {CILIUM_NAMESPACE}/{PREFLIGHT_NAME}",
+        dep = kube.call(clients, f"reading Deployment {CILIUM_NAMESPACE}/{PREFLIGHT_NAME}",
                         clients.apps.read_namespaced_deployment, PREFLIGHT_NAME, CILIUM_NAMESPACE)
         labels: Mapping[str, str] = dep.spec.selector.match_labels or {}
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        pods = kube.call(f"listing the pods of Deployment {PREFLIGHT_NAME}", clients.core.list_namespaced_pod,
-                         CILIUM_NAMESPACE, label_selector=selector).items
+        pods = kube.call(clients, f"listing the pods of Deployment {PREFLIGHT_NAME}",
+                         clients.core.list_namespaced_pod, CILIUM_NAMESPACE, label_selector=selector).items
     except ClusterError as exc:
         return [f"the CNP validator's log could not be read: {exc}"]
     if not pods:
@@ -115,7 +116,7 @@ def _validator_log(clients: KubeClients, pod: str) -> tuple[str | None, str]:
     for previous in (False, True):
         what = "previous container log" if previous else "log"
         try:
-            text = kube.call(f"reading the {what} of {pod}", clients.core.read_namespaced_pod_log, pod,
+            text = kube.call(clients, f"reading the {what} of {pod}", clients.core.read_namespaced_pod_log, pod,
                              CILIUM_NAMESPACE, container=CNP_VALIDATOR_CONTAINER, previous=previous,
                              tail_lines=VALIDATOR_LOG_TAIL_LINES)
         except ClusterError as exc:
@@ -124,18 +125,6 @@ def _validator_log(clients: KubeClients, pod: str) -> tuple[str | None, str]:
         if isinstance(text, str) and text.strip():
             return text, what
     return None, "; ".join(errors) or "the log is empty"
-
-
-def _read_or_none(what: str, fn: Callable[..., Any], *args: Any) -> Any:
-    """An API read that returns None for 404 (not created yet) and raises ``ClusterError`` otherwise."""
-    try:
-        return fn(*args)
-    except Exception as exc:
-        if kube.is_api_error(exc, 404):
-            return None
-        if kube.is_api_error(exc):
-            raise ClusterError(f"{what}: {kube.api_message(exc)}") from exc
-        raise
 
 
 def _count(obj: Any, name: str) -> int:

@@ -5,55 +5,19 @@ agents' DaemonSet (their image tag, falling back to the Helm chart version): the
 before the upgrade (its minor line becomes ``upgradeCompatibility``), and -- after ``cilium
 upgrade`` -- whether every agent runs the target image and is ready again. Image references are
 compared by their parsed tag, so ``v1.20.0`` and ``1.20.0`` and a digest suffix all agree.
+``CiliumVersion`` and ``image_tag`` live in ``flowcheck.cluster.versions``, shared with the cluster
+layer, and are re-exported here.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from flowcheck.cluster.cilium import CiliumStatusReport
+from flowcheck.cluster.versions import CiliumVersion, image_tag
 from flowcheck.errors import ClusterError
 
+__all__ = ["AGENT_DAEMONSET", "CiliumVersion", "image_tag", "rollout_pending", "running_version", "runs_version"]
+
 AGENT_DAEMONSET = "cilium"
-
-_VERSION_RE = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$")
-
-
-@dataclass(frozen=True, slots=True)
-class CiliumVersion:
-    """A Cilium release version: ``1.20.0``, ``v1.19.3``, ``1.20.0-pre.2``."""
-
-    major: int
-    minor: int
-    patch: int
-    prerelease: str = ""
-
-    @classmethod
-    def parse(cls, text: str) -> CiliumVersion | None:
-        match = _VERSION_RE.match(text.strip())
-        if match is None:
-            return None
-        return cls(int(match[1]), int(match[2]), int(match[3]), (match[4] or "").lstrip("-"))
-
-    @property
-    def release(self) -> tuple[int, int, int]:
-        return (self.major, self.minor, self.patch)
-
-    @property
-    def minor_line(self) -> str:
-        """``1.19``: what ``upgradeCompatibility`` takes."""
-        return f"{self.major}.{self.minor}"
-
-    def __str__(self) -> str:
-        return f"{self.major}.{self.minor}.{self.patch}" + (f"-{self.prerelease}" if self.prerelease else "")
-
-
-def image_tag(image: str) -> str:
-    """The tag of an image reference (``quay.io/cilium/cilium:v1.19.0@sha256:...`` -> ``v1.19.0``), or ``""``."""
-    ref = image.split("@", 1)[0]
-    last = ref.rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[1] if ":" in last else ""
 
 
 def runs_version(image: str, version: CiliumVersion) -> bool:

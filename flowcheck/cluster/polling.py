@@ -1,10 +1,12 @@
-"""Polling until the cluster reaches a state, with injected time so tests never sleep.
+"""Polling until something reaches a state, against a deadline, with injected time so tests never sleep.
 
-Both waits of the check (the preflight objects becoming ready, the agents rolling to the target)
-read some state, test it, and retry until a deadline. A read that fails with a ``ClusterError`` is
-retried like an unfinished state, and the outcome keeps the last value and the last error, so a
-timeout can say what the cluster looked like and why the last read failed. tenacity does the
-retrying; ``clock`` and ``sleep`` are injected.
+Every wait of this kind -- the Cilium agents importing new policies (``realization``), the
+preflight objects becoming ready and the agents rolling to a new version (the pre-upgrade check)
+-- reads some state, tests it, and retries until a deadline. A read that fails with a
+``ClusterError`` (an agent that cannot be exec'd yet, an API server restarting) is retried like an
+unfinished state, and the outcome keeps the last value and the last error, so a timeout can say
+what the cluster looked like and why the last read failed. tenacity does the retrying; ``clock``
+and ``sleep`` are injected.
 """
 
 from __future__ import annotations
