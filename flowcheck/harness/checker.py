@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from flowcheck.harness.backends import LiveBackend
-from flowcheck.harness.expectations import Expectation, make_expectation
+from flowcheck.harness.expectations import Expectation, make_expectation, path_text
 from flowcheck.harness.live import RETRY_WAIT_S, LiveItem, Observation, plan_probe, probe
 from flowcheck.model.engine import Decision, Model
 from flowcheck.model.matrix import PlannedFlow
@@ -160,6 +160,4 @@ def format_failures(failures: Sequence[CheckedFlow], total: int) -> str:
 
 
 def _describe(record: CheckedFlow) -> str:
-    where = f"{record.protocol}/{record.port}" if record.port is not None else record.protocol
-    text = f"{record.source} -> {record.destination} {where}"
-    return f"{text} {record.request}" if record.request else text
+    return path_text(record.source, record.destination, record.protocol, record.port, record.request)

@@ -53,9 +53,14 @@ class Expectation:
         return None
 
     def describe(self) -> str:
-        transport = f"{self.flow.protocol}/{self.flow.port}" if self.flow.port is not None else self.flow.protocol
-        text = f"{self.source} -> {self.destination} {transport}"
-        return f"{text} {self.request}" if self.request else text
+        return path_text(self.source, self.destination, self.flow.protocol, self.flow.port, self.request)
+
+
+def path_text(source: str, destination: str, protocol: str, port: int | None, request: str | None) -> str:
+    """``tenant/client -> default/my-api TCP/8080 POST /orders``: a path as failure messages name it."""
+    transport = f"{protocol}/{port}" if port is not None else protocol
+    text = f"{source} -> {destination} {transport}"
+    return f"{text} {request}" if request else text
 
 
 def parse_http(text: str) -> tuple[str, str]:

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from flowcheck.report.files import MATRIX_FILE, load_json_file, write_text_atomic
-from flowcheck.report.records import CheckedFlow, MatrixReport, ReportFileError
+from flowcheck.report.records import CheckedFlow, MatrixReport, ReportFileError, column_label
 from flowcheck.report.textutil import printable
 from flowcheck.verdict import Verdict
 
@@ -77,9 +77,7 @@ class BaselineEntry:
     @property
     def path(self) -> str:
         """``default/web -> default/my-api:8080/TCP GET /`` -- the same label the truth table uses."""
-        where = f"{self.destination}:{self.port}/{self.protocol}" if self.port is not None \
-            else f"{self.destination}/{self.protocol}"
-        return f"{self.source} -> {where}" + (f" {self.request}" if self.request else "")
+        return f"{self.source} -> {column_label(self.destination, self.protocol, self.port, self.request)}"
 
     @property
     def not_a_verdict(self) -> bool:

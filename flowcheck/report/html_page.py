@@ -152,8 +152,7 @@ def _cell(cell: Cell | None) -> str:
         classes.append("mismatch")
     if cell.predicted:
         classes.append("predicted")
-    words = "/".join(v.value for v in cell.outcomes)
-    text = escape((PREDICTED_MARK if cell.predicted else "") + words)
+    text = escape(cell.label)
     refs = " ".join(f'<a href="#mismatch-{m.number}">{MISMATCH_MARK}{m.number}</a>' for m in cell.mismatches)
     body = f"{text} {refs}" if refs else text
     return f'<td class="{" ".join(classes)}" title="{escape(_cell_title(cell))}">{body}</td>'

@@ -86,9 +86,7 @@ def render_plan_markdown(flows: Iterable[CheckedFlow], *, metadata: Mapping[str,
 def _cell_markdown(cell: Cell | None) -> str:
     if cell is None:
         return EMPTY_CELL
-    words = "/".join(v.value for v in cell.outcomes)
-    prefix = PREDICTED_MARK if cell.predicted else ""
-    body = f"{MARKS[cell.tone_verdict].emoji} {md_escape(prefix + words)}"
+    body = f"{MARKS[cell.tone_verdict].emoji} {md_escape(cell.label)}"
     if not cell.mismatches:
         return body
     refs = " ".join(f"{MISMATCH_MARK}{m.number}" for m in cell.mismatches)

@@ -20,6 +20,17 @@ from flowcheck.verdict import Verdict
 MATRIX_FORMAT_VERSION = 1
 
 
+def port_label(protocol: str, port: int | None) -> str:
+    """``:8080/TCP``, or ``/ICMP`` for a flow without a port."""
+    return f":{port}/{protocol}" if port is not None else f"/{protocol}"
+
+
+def column_label(destination: str, protocol: str, port: int | None, request: str | None) -> str:
+    """How every report names a destination: ``default/my-api:8080/TCP POST /``."""
+    where = destination + port_label(protocol, port)
+    return f"{where} {request}" if request else where
+
+
 class ReportFileError(InputError):
     """A matrix.json or baseline file is malformed (names the file and the field)."""
 
@@ -61,9 +72,7 @@ class CheckedFlow:
     @property
     def column(self) -> str:
         """Truth-table column label: ``default/my-api:8080/TCP`` (+ `` POST /`` for L7 requests)."""
-        where = f"{self.destination}:{self.port}/{self.protocol}" if self.port is not None \
-            else f"{self.destination}/{self.protocol}"
-        return f"{where} {self.request}" if self.request else where
+        return column_label(self.destination, self.protocol, self.port, self.request)
 
     @property
     def outcome(self) -> Verdict:

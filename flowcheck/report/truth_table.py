@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from flowcheck.report.marks import EMPTY_CELL, MISMATCH_MARK, PREDICTED_MARK
-from flowcheck.report.records import CheckedFlow
+from flowcheck.report.records import CheckedFlow, port_label
 from flowcheck.verdict import Verdict
 
 
@@ -53,12 +53,15 @@ class Cell:
     def mismatch(self) -> bool:
         return bool(self.mismatches)
 
+    @property
+    def label(self) -> str:
+        """The verdicts without mismatch references: ``~dropped``, ``allowed/dropped``."""
+        return (PREDICTED_MARK if self.predicted else "") + "/".join(v.value for v in self.outcomes)
+
     def text(self) -> str:
         """The cell as plain text: ``~dropped``, ``allowed !2``, ``allowed/dropped !1 !3``."""
-        words = "/".join(v.value for v in self.outcomes)
         refs = " ".join(f"{MISMATCH_MARK}{m.number}" for m in self.mismatches)
-        prefix = PREDICTED_MARK if self.predicted else ""
-        return f"{prefix}{words} {refs}" if refs else f"{prefix}{words}"
+        return f"{self.label} {refs}" if refs else self.label
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +113,7 @@ def _column_sort_key(flow: CheckedFlow) -> tuple[str, int, str, str]:
 
 def _column_parts(flow: CheckedFlow) -> ColumnParts:
     """Split ``flow.column`` so that ``destination + where + (" " + request)`` is the label again."""
-    where = f":{flow.port}/{flow.protocol}" if flow.port is not None else f"/{flow.protocol}"
-    return ColumnParts(flow.destination, where, flow.request or "")
+    return ColumnParts(flow.destination, port_label(flow.protocol, flow.port), flow.request or "")
 
 
 def build_truth_table(flows: Iterable[CheckedFlow]) -> TruthTable:
