@@ -116,7 +116,7 @@ def test_workflow_files_are_the_ones_checked() -> None:
 
 def test_nightly_tool_versions_are_the_pinned_ones() -> None:
     """The workflow cannot read scripts/tool-versions from `with:`; this keeps the two in step."""
-    from flowcheck.cluster.tools import read_tool_versions
+    from tests.cluster.tool_versions import read_tool_versions
 
     pins = read_tool_versions(REPO_ROOT / "scripts" / "tool-versions")
     suites = _load("nightly.yml")["jobs"]["suites"]

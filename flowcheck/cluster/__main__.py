@@ -29,7 +29,7 @@ from flowcheck.cluster.cleanup import add_cleanup_command
 from flowcheck.cluster.kind import Kind
 from flowcheck.cluster.process import SubprocessRunner
 from flowcheck.cluster.session import ClusterOptions, LiveCluster
-from flowcheck.cluster.tools import default_bin_dirs, find_tool
+from flowcheck.cluster.tools import default_bin_dirs
 from flowcheck.errors import FlowcheckError, InputError
 
 DEFAULT_NAME = os.environ.get("FLOWCHECK_CLUSTER_NAME", "flowcheck")
@@ -77,8 +77,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
-    kind = Kind(SubprocessRunner(), find_tool("kind", bin_dirs=default_bin_dirs(Path.cwd())),
-                kubeconfig=args.kubeconfig, progress=_say)
+    kind = Kind.find(SubprocessRunner(), bin_dirs=default_bin_dirs(Path.cwd()), kubeconfig=args.kubeconfig,
+                     progress=_say)
     if args.name not in kind.clusters():
         _say(f"no kind cluster named {args.name}")
         return 0

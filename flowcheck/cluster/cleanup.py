@@ -25,7 +25,7 @@ from flowcheck.cluster.guard import check_context_asking_kind
 from flowcheck.cluster.kind import Kind, context_for
 from flowcheck.cluster.kube import ApiFactory, AppliedPolicy, KubeClients, PolicyRef
 from flowcheck.cluster.process import ProcessRunner, SubprocessRunner
-from flowcheck.cluster.tools import default_bin_dirs, find_tool
+from flowcheck.cluster.tools import default_bin_dirs
 from flowcheck.errors import ClusterError
 
 DEFAULT_CLUSTER_NAME = "flowcheck"
@@ -57,26 +57,20 @@ def cleanup(clients: KubeClients, *, run_id: str | None = None, dry_run: bool = 
 
     core = clients.core
 
-    def delete(what: str, fn: Callable[..., Any], *args: Any) -> None:
-        kube.delete_ignoring_missing(clients, what, fn, *args)
-
     def listing(what: str, fn: Callable[..., Any], **kwargs: Any) -> list[Any]:
         return _items(_list(clients, report, what, fn, **kwargs))
 
-    for pod in listing("pods", core.list_pod_for_all_namespaces, label_selector=selector):
-        ns, name = pod.metadata.namespace, pod.metadata.name
-        act(f"delete pod {ns}/{name}", delete, f"deleting pod {ns}/{name}", core.delete_namespaced_pod, name, ns)
+    def remove_leftovers(kind: kube.CoreKind) -> None:
+        for obj in listing(kind.plural, kind.list_for_all_namespaces(clients), label_selector=selector):
+            ns, name = obj.metadata.namespace, obj.metadata.name
+            act(f"delete {kind.noun} {ns}/{name}", kind.delete, clients, ns, name)
+
+    remove_leftovers(kube.POD)
     for applied in _leftover_policies(clients, report, selector):
         verb = "restore the original of" if applied.original_json else "delete"
         act(f"{verb} {applied.ref}", kube.remove_policy, clients, applied)
-    for cm in listing("ConfigMaps", core.list_config_map_for_all_namespaces, label_selector=selector):
-        ns, name = cm.metadata.namespace, cm.metadata.name
-        act(f"delete ConfigMap {ns}/{name}", delete, f"deleting ConfigMap {ns}/{name}",
-            core.delete_namespaced_config_map, name, ns)
-    for sa in listing("service accounts", core.list_service_account_for_all_namespaces, label_selector=selector):
-        ns, name = sa.metadata.namespace, sa.metadata.name
-        act(f"delete service account {ns}/{name}", delete, f"deleting service account {ns}/{name}",
-            core.delete_namespaced_service_account, name, ns)
+    remove_leftovers(kube.CONFIG_MAP)
+    remove_leftovers(kube.SERVICE_ACCOUNT)
     for ns_obj in listing("namespaces", core.list_namespace):
         for key, value in kube.annotations_of(ns_obj).items():
             if not key.startswith(kube.ADDED_LABELS_ANNOTATION_PREFIX):
@@ -94,15 +88,19 @@ def cleanup(clients: KubeClients, *, run_id: str | None = None, dry_run: bool = 
     return report
 
 
-def _list(clients: KubeClients, report: CleanupReport, what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+def _list(clients: KubeClients, report: CleanupReport, what: str, fn: Callable[..., Any], *args: Any,
+          missing_ok: bool = False, **kwargs: Any) -> Any:
     """A listing, or None with the API server's refusal recorded as a problem.
 
     An API server that cannot be reached stops the cleanup at once with one error naming the
-    context, instead of one problem per kind of object.
+    context, instead of one problem per kind of object. With ``missing_ok`` a 404 (the resource
+    type does not exist, e.g. Cilium's CRDs are not installed) is None without a problem.
     """
     try:
-        return fn(**kwargs)
+        return fn(*args, **kwargs)
     except Exception as exc:
+        if missing_ok and kube.is_api_error(exc, 404):
+            return None
         if kube.is_unreachable(exc):
             raise kube.api_failure(clients, f"listing {what}", exc) from exc
         if not kube.is_api_error(exc):
@@ -127,18 +125,9 @@ def _leftover_policies(clients: KubeClients, report: CleanupReport, selector: st
         found.append(_leftover("NetworkPolicy", obj.metadata.namespace, obj.metadata.name, obj))
     for kind in ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"):
         spec = kube.POLICY_KINDS[kind]
-        try:
-            listing = clients.custom.list_cluster_custom_object(kube.CILIUM_GROUP, kube.CILIUM_VERSION, spec.plural,
-                                                                label_selector=selector)
-        except Exception as exc:
-            if kube.is_api_error(exc, 404):
-                continue  # Cilium's CRDs are not installed: nothing of this kind can be left over
-            if kube.is_unreachable(exc):
-                raise kube.api_failure(clients, f"listing {kind}s", exc) from exc
-            if not kube.is_api_error(exc):
-                raise
-            report.problems.append(str(kube.api_failure(clients, f"listing {kind}s", exc)))
-            continue
+        # missing_ok: without Cilium's CRDs nothing of this kind can be left over
+        listing = _list(clients, report, f"{kind}s", clients.custom.list_cluster_custom_object, kube.CILIUM_GROUP,
+                        kube.CILIUM_VERSION, spec.plural, missing_ok=True, label_selector=selector)
         for obj in _items(listing):
             meta = obj.get("metadata") or {}
             found.append(_leftover(kind, meta.get("namespace") if spec.namespaced else None, str(meta.get("name")),
@@ -188,8 +177,7 @@ def run_cleanup_command(args: argparse.Namespace, *, runner: ProcessRunner | Non
     context, _kind = check_context_asking_kind(
         args.context or context_for(args.cluster_name), cluster_name=args.cluster_name,
         allow_context=args.allow_context,
-        kind=lambda: Kind(runner or SubprocessRunner(), find_tool("kind", bin_dirs=bin_dirs),
-                          kubeconfig=args.kubeconfig))
+        kind=lambda: Kind.find(runner or SubprocessRunner(), bin_dirs=bin_dirs, kubeconfig=args.kubeconfig))
     clients = (api_factory or kube.client_factory(context, args.kubeconfig))()
     report = cleanup(clients, run_id=args.run_id, dry_run=args.dry_run,
                      progress=lambda line: print(f"flowcheck cleanup: {line}", file=stream))

@@ -130,15 +130,6 @@ class FlowRecord:
     raw: str
 
     @property
-    def is_drop(self) -> bool:
-        return self.verdict == "DROPPED"
-
-    @property
-    def is_l7_drop(self) -> bool:
-        """How cilium-cli recognises a proxy denial: an L7 record with verdict DROPPED."""
-        return self.flow_type == "L7" and self.verdict == "DROPPED"
-
-    @property
     def denied_by(self) -> tuple[PolicyRef, ...]:
         return self.ingress_denied_by + self.egress_denied_by
 

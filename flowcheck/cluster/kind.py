@@ -9,10 +9,11 @@ DIR --name N`` and ``kind load docker-image IMAGE --name N``. kind names the kub
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from flowcheck.cluster.process import ProcessRunner, run_checked, tail
+from flowcheck.cluster.tools import find_tool
 from flowcheck.errors import ClusterError
 
 # kind prints this (through its logger, on stderr) instead of a list when there are no clusters.
@@ -55,6 +56,12 @@ class Kind:
         self._kind = kind_path
         self._kubeconfig = kubeconfig
         self._progress = progress
+
+    @classmethod
+    def find(cls, runner: ProcessRunner, *, bin_dirs: Sequence[Path], kubeconfig: str | None = None,
+             progress: Callable[[str], None] = lambda _line: None) -> Kind:
+        """``Kind`` over the kind CLI found in ``bin_dirs`` or on PATH (``ToolMissing`` when there is none)."""
+        return cls(runner, find_tool("kind", bin_dirs=bin_dirs), kubeconfig=kubeconfig, progress=progress)
 
     def clusters(self) -> list[str]:
         result = run_checked(self._runner, [self._kind, "get", "clusters"], what="listing kind clusters",

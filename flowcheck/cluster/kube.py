@@ -25,8 +25,9 @@ Why it is shaped like this:
   ``ProtocolError`` when it breaks, ``ReadTimeoutError``), and exec wraps its websocket's connection
   error in an ``ApiException`` without a status. Both become a ``ClusterError`` naming what was
   being done, the kube context and the server (``api_failure``). Every API call goes through
-  ``call``, ``delete_ignoring_missing``, ``read_or_none`` or ``api_failure``, so a caller -- and a
-  retry loop waiting on ``ClusterError`` -- never sees a raw client exception.
+  ``call``, ``create_or_conflict``, ``delete_ignoring_missing``, ``read_or_none`` or
+  ``api_failure``, so a caller -- and a retry loop waiting on ``ClusterError`` -- never sees a raw
+  client exception.
 """
 
 from __future__ import annotations
@@ -229,6 +230,22 @@ def delete_ignoring_missing(clients: KubeClients, what: str, fn: Callable[..., A
     return True
 
 
+def create_or_conflict(clients: KubeClients, what: str, fn: Callable[..., Any], *args: Any,
+                       **kwargs: Any) -> BaseException | None:
+    """Create something; None when it was created, the API server's 409 when it already exists.
+
+    The conflict is returned, not raised, so that each caller decides what "already there" means
+    (as good, a clash to explain, a concurrent create) and can still quote or chain it.
+    """
+    try:
+        fn(*args, **kwargs)
+    except _api_errors() as exc:
+        if is_api_error(exc, 409):
+            return exc
+        raise api_failure(clients, what, exc) from exc
+    return None
+
+
 def read_or_none(clients: KubeClients, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Read something; None when it does not exist (404)."""
     try:
@@ -237,6 +254,33 @@ def read_or_none(clients: KubeClients, what: str, fn: Callable[..., Any], *args:
         if is_api_error(exc, 404):
             return None
         raise api_failure(clients, what, exc) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class CoreKind:
+    """A namespaced core/v1 kind a run creates (beside namespaces and policies), as teardown and
+    ``flowcheck cleanup`` name, list and delete it."""
+
+    noun: str  # in messages: "deleting pod ns/name"
+    plural: str  # in messages: "listing pods"
+    api_name: str  # CoreV1Api's name for it: delete_namespaced_<api_name>, list_<api_name>_for_all_namespaces
+
+    def deleting(self, namespace: str, name: str) -> str:
+        return f"deleting {self.noun} {namespace}/{name}"
+
+    def delete(self, clients: KubeClients, namespace: str, name: str) -> bool:
+        """Delete ``namespace/name``; False when it was already gone."""
+        return delete_ignoring_missing(clients, self.deleting(namespace, name),
+                                       getattr(clients.core, f"delete_namespaced_{self.api_name}"), name, namespace)
+
+    def list_for_all_namespaces(self, clients: KubeClients) -> Callable[..., Any]:
+        method: Callable[..., Any] = getattr(clients.core, f"list_{self.api_name}_for_all_namespaces")
+        return method
+
+
+POD = CoreKind("pod", "pods", "pod")
+CONFIG_MAP = CoreKind("ConfigMap", "ConfigMaps", "config_map")
+SERVICE_ACCOUNT = CoreKind("service account", "service accounts", "service_account")
 
 
 def labels_of(obj: Any) -> dict[str, str]:
@@ -310,16 +354,12 @@ def ensure_namespace(clients: KubeClients, name: str, labels: Mapping[str, str],
         existing = None
     if existing is None:
         body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={**wanted, RUN_LABEL: run_id}))
-        try:
-            clients.core.create_namespace(body)
-        except _api_errors() as exc:
-            if not is_api_error(exc, 409):
-                raise api_failure(clients, f"creating namespace {name}", exc) from exc
-            existing = _read_namespace(clients, name)  # created concurrently: treat as pre-existing
-            if existing is None:
-                raise api_failure(clients, f"creating namespace {name}", exc) from exc
-        else:
+        conflict = create_or_conflict(clients, f"creating namespace {name}", clients.core.create_namespace, body)
+        if conflict is None:
             return NamespaceOutcome(name, created=True)
+        existing = _read_namespace(clients, name)  # created concurrently: treat as pre-existing
+        if existing is None:
+            raise api_failure(clients, f"creating namespace {name}", conflict) from conflict
     current = labels_of(existing)
     conflicts = sorted(k for k, v in wanted.items() if k in current and current[k] != v)
     if conflicts:

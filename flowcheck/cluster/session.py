@@ -23,10 +23,10 @@ in that order, continuing past failures and reporting them together with the ``f
 
 For pytest-xdist, one process brings the cluster up, deploys and applies, then shares
 ``LiveCluster.state()`` (plain JSON: run id, context, the deployed pods, and the ledger of what was
-created) through a file. Other processes call ``LiveCluster.from_state(options, state)`` (or
-``attach(options, deployed)``) to probe and collect flows -- they change nothing and their
-``teardown`` does nothing -- and the process that tears down calls ``from_state(..., owner=True)``
-and ``teardown()``. Each process re-checks the context guard.
+created) through a file. Other processes call ``LiveCluster.from_state(options, state)`` to probe,
+collect flows and run the connectivity test -- they change nothing and their ``teardown`` does
+nothing -- and the process that tears down calls ``from_state(..., owner=True)`` and
+``teardown()``. Each process re-checks the context guard.
 """
 
 from __future__ import annotations
@@ -170,10 +170,12 @@ class _Ledger:
 class LiveCluster:
     """A live kind + Cilium cluster (or an explicitly allowed one) and what flowcheck put in it."""
 
-    def __init__(self, options: ClusterOptions, *, context: str, run_id: str, api_factory: ApiFactory,
+    def __init__(self, options: ClusterOptions, *, context: str, run_id: str, api_factory: ApiFactory | None,
                  runner: ProcessRunner, progress: Progress, kind: Kind | None, cilium: CiliumCli | None,
                  created_cluster: bool, owner: bool = True, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
+        """``api_factory`` None: API clients for ``context`` from ``options.kubeconfig``."""
+        api_factory = api_factory or kube.client_factory(context, options.kubeconfig)
         self.options = options
         self.context = context
         self.run_id = run_id
@@ -212,7 +214,7 @@ class LiveCluster:
             return cls._use_existing(options, run_id, runner, api_factory, say, bin_dirs, clock, sleep)
 
         name = options.cluster_name
-        kind = Kind(runner, find_tool("kind", bin_dirs=bin_dirs), kubeconfig=options.kubeconfig, progress=say)
+        kind = Kind.find(runner, bin_dirs=bin_dirs, kubeconfig=options.kubeconfig, progress=say)
         find_tool("docker", bin_dirs=bin_dirs)
         cilium_path = find_tool("cilium", bin_dirs=bin_dirs)
         if options.allow_context is not None and options.allow_context != context_for(name):
@@ -238,8 +240,8 @@ class LiveCluster:
                                 allow_context=options.allow_context)
         cilium = CiliumCli(runner, cilium_path, context=context, kubeconfig=options.kubeconfig, progress=say)
         session = cls(options, context=context, run_id=run_id,
-                      api_factory=api_factory or kube.client_factory(context, options.kubeconfig), runner=runner,
-                      progress=say, kind=kind, cilium=cilium, created_cluster=created, clock=clock, sleep=sleep)
+                      api_factory=api_factory, runner=runner, progress=say, kind=kind, cilium=cilium,
+                      created_cluster=created, clock=clock, sleep=sleep)
         try:
             for image in options.load_images:
                 say(f"loading image {image} into the kind nodes")
@@ -256,32 +258,16 @@ class LiveCluster:
                       clock: Callable[[], float], sleep: Callable[[float], None]) -> LiveCluster:
         context, kind = check_context_asking_kind(
             options.context or "", cluster_name=options.cluster_name, allow_context=options.allow_context,
-            kind=lambda: Kind(runner, find_tool("kind", bin_dirs=bin_dirs), kubeconfig=options.kubeconfig,
-                              progress=say))
+            kind=lambda: Kind.find(runner, bin_dirs=bin_dirs, kubeconfig=options.kubeconfig, progress=say))
         cilium = CiliumCli(runner, find_tool("cilium", bin_dirs=bin_dirs), context=context,
                            kubeconfig=options.kubeconfig, progress=say)
         session = cls(options, context=context, run_id=run_id,
-                      api_factory=api_factory or kube.client_factory(context, options.kubeconfig), runner=runner,
-                      progress=say, kind=kind, cilium=cilium, created_cluster=False, clock=clock, sleep=sleep)
+                      api_factory=api_factory, runner=runner, progress=say, kind=kind, cilium=cilium,
+                      created_cluster=False, clock=clock, sleep=sleep)
         say(f"using existing context {context}; waiting for Cilium (cilium status --wait)")
         session.cilium_status = cilium.wait_ready(options.status_wait_s)
         say(session.cilium_status.summary())
         return session
-
-    @classmethod
-    def attach(cls, options: ClusterOptions, deployed: DeployedTopology, *, runner: ProcessRunner | None = None,
-               api_factory: ApiFactory | None = None, progress: Progress | None = None,
-               clock: Callable[[], float] = time.monotonic,
-               sleep: Callable[[float], None] = time.sleep) -> LiveCluster:
-        """A non-owning session on a deployment another process made (pytest-xdist workers).
-
-        The context guard is checked again; nothing is created, and ``teardown`` does nothing.
-        """
-        state = {"format": STATE_FORMAT, "run_id": deployed.run_id, "context": deployed.context,
-                 "cluster_name": options.cluster_name, "created_cluster": False, "description": "",
-                 "deployed": deployed.to_dict(), "ledger": {}}
-        return cls.from_state(options, state, owner=False, runner=runner, api_factory=api_factory, progress=progress,
-                              clock=clock, sleep=sleep)
 
     def state(self) -> dict[str, Any]:
         """JSON-serialisable state: enough for another process to probe (``from_state``) or tear down."""
@@ -310,12 +296,11 @@ class LiveCluster:
         cluster_name = str(state.get("cluster_name") or options.cluster_name)
         context, kind = check_context_asking_kind(
             str(state["context"]), cluster_name=cluster_name, allow_context=options.allow_context,
-            kind=lambda: Kind(runner, find_tool("kind", bin_dirs=default_bin_dirs(options.repo_root)),
-                              kubeconfig=options.kubeconfig, progress=say),
+            kind=lambda: Kind.find(runner, bin_dirs=default_bin_dirs(options.repo_root), kubeconfig=options.kubeconfig,
+                                   progress=say),
             need_kind=owner and options.manages_cluster)  # a teardown may delete the kind cluster
         session = cls(options, context=context, run_id=str(state["run_id"]),
-                      api_factory=api_factory or kube.client_factory(context, options.kubeconfig), runner=runner,
-                      progress=say, kind=kind if owner else None, cilium=None,
+                      api_factory=api_factory, runner=runner, progress=say, kind=kind if owner else None, cilium=None,
                       created_cluster=bool(state.get("created_cluster")), owner=owner, clock=clock, sleep=sleep)
         deployed = state.get("deployed")
         session.deployed = DeployedTopology.from_dict(deployed) if deployed else None
@@ -474,13 +459,20 @@ class LiveCluster:
         A CiliumClusterwideNetworkPolicy among the repository's policies selects across namespaces
         and would act on cilium's test pods too, changing the test's verdicts.
         """
-        if self._cilium is None:
-            raise ClusterError("this session has no cilium CLI (attached sessions cannot run the connectivity test)")
+        cilium = self._cilium_cli()
         junit_file.parent.mkdir(parents=True, exist_ok=True)
-        report = self._cilium.connectivity_test(junit_file=junit_file, tests=(*OFFLINE_TEST_EXCLUSIONS, *tests),
-                                                flow_validation=flow_validation, extra_args=extra_args)
+        report = cilium.connectivity_test(junit_file=junit_file, tests=(*OFFLINE_TEST_EXCLUSIONS, *tests),
+                                          flow_validation=flow_validation, extra_args=extra_args)
         self._progress(report.summary())
         return report
+
+    def _cilium_cli(self) -> CiliumCli:
+        """The session's cilium CLI; a session rebuilt by ``from_state`` finds the tool on first use."""
+        if self._cilium is None:
+            path = find_tool("cilium", bin_dirs=default_bin_dirs(self.options.repo_root))
+            self._cilium = CiliumCli(self._runner, path, context=self.context, kubeconfig=self.options.kubeconfig,
+                                     progress=self._progress)
+        return self._cilium
 
     # -----------------------------------------------------------------------------------------
     # Teardown
@@ -532,13 +524,13 @@ class LiveCluster:
         self._progress(f"removing what run {self.run_id} created")
         step = self._step
         for namespace, pod in reversed(ledger.pods):
-            step(problems, f"deleting pod {namespace}/{pod}", self._delete_pod, namespace, pod)
+            step(problems, kube.POD.deleting(namespace, pod), self._delete, kube.POD, namespace, pod)
         for applied in reversed(ledger.policies):
             step(problems, f"removing {applied.ref}", self._remove_policy, applied)
         for namespace, cm in reversed(ledger.config_maps):
-            step(problems, f"deleting ConfigMap {namespace}/{cm}", self._delete_config_map, namespace, cm)
+            step(problems, kube.CONFIG_MAP.deleting(namespace, cm), self._delete, kube.CONFIG_MAP, namespace, cm)
         for namespace, account in reversed(ledger.service_accounts):
-            step(problems, f"deleting service account {namespace}/{account}", self._delete_service_account,
+            step(problems, kube.SERVICE_ACCOUNT.deleting(namespace, account), self._delete, kube.SERVICE_ACCOUNT,
                  namespace, account)
         for outcome in reversed(ledger.namespaces):
             if outcome.added_labels:
@@ -552,20 +544,8 @@ class LiveCluster:
             step(problems, "waiting for namespaces to be deleted", self._wait_namespaces_gone, created)
         self._ledger = _Ledger()
 
-    def _delete_pod(self, namespace: str, name: str) -> None:
-        clients = self._clients.get()
-        kube.delete_ignoring_missing(clients, f"deleting pod {namespace}/{name}", clients.core.delete_namespaced_pod,
-                                     name, namespace)
-
-    def _delete_config_map(self, namespace: str, name: str) -> None:
-        clients = self._clients.get()
-        kube.delete_ignoring_missing(clients, f"deleting ConfigMap {namespace}/{name}",
-                                     clients.core.delete_namespaced_config_map, name, namespace)
-
-    def _delete_service_account(self, namespace: str, name: str) -> None:
-        clients = self._clients.get()
-        kube.delete_ignoring_missing(clients, f"deleting service account {namespace}/{name}",
-                                     clients.core.delete_namespaced_service_account, name, namespace)
+    def _delete(self, kind: kube.CoreKind, namespace: str, name: str) -> None:
+        kind.delete(self._clients.get(), namespace, name)
 
     def _remove_labels(self, outcome: NamespaceOutcome) -> None:
         kube.remove_added_labels(self._clients.get(), outcome.name, outcome.added_labels, self.run_id)

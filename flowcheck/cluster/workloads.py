@@ -31,10 +31,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from flowcheck.cluster.deployed import DeployedPod
-from flowcheck.cluster.kube import RUN_LABEL, KubeClients, api_failure, call, is_api_error, is_unreachable, read_or_none
+from flowcheck.cluster.kube import (
+    RUN_LABEL,
+    KubeClients,
+    call,
+    create_or_conflict,
+    is_api_error,
+    is_unreachable,
+    read_or_none,
+)
 from flowcheck.errors import ClusterError
 
 DEFAULT_IMAGE = "python:3-alpine"
@@ -103,7 +111,8 @@ class PodSpecInput:
 
     @property
     def port_specs(self) -> tuple[PortSpec, ...]:
-        return tuple(PortSpec(*p) for p in self.ports)
+        """``ports`` with their type: ``__post_init__`` stored them as ``PortSpec``s."""
+        return cast("tuple[PortSpec, ...]", self.ports)
 
     def ports_of(self, protocol: str) -> list[int]:
         return sorted({p.port for p in self.port_specs if p.protocol == protocol})
@@ -256,29 +265,18 @@ def ensure_service_account(clients: KubeClients, namespace: str, name: str, run_
     body = client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name, namespace=namespace,
                                                                 labels={RUN_LABEL: run_id}),
                                    automount_service_account_token=False)
-    try:
-        clients.core.create_namespaced_service_account(namespace, body)
-    except Exception as exc:
-        if is_api_error(exc, 409):
-            return False
-        if is_api_error(exc) or is_unreachable(exc):
-            raise api_failure(clients, f"creating service account {namespace}/{name}", exc) from exc
-        raise
-    return True
+    return create_or_conflict(clients, f"creating service account {namespace}/{name}",
+                              clients.core.create_namespaced_service_account, namespace, body) is None
 
 
 def create_probe_pod(clients: KubeClients, pod: Any, workload: str) -> None:
     """Create a probe pod; a name clash explains whose pod is in the way."""
     namespace = pod.metadata.namespace
     name = pod.metadata.name
-    try:
-        clients.core.create_namespaced_pod(namespace, pod)
-    except Exception as exc:
-        if is_api_error(exc, 409):
-            raise ClusterError(_clash_message(clients, namespace, name, workload)) from exc
-        if is_api_error(exc) or is_unreachable(exc):
-            raise api_failure(clients, f"creating the probe pod for {workload}", exc) from exc
-        raise
+    conflict = create_or_conflict(clients, f"creating the probe pod for {workload}", clients.core.create_namespaced_pod,
+                                  namespace, pod)
+    if conflict is not None:
+        raise ClusterError(_clash_message(clients, namespace, name, workload)) from conflict
 
 
 def _clash_message(clients: KubeClients, namespace: str, name: str, workload: str) -> str:
@@ -385,14 +383,18 @@ def wait_for_pods_ready(clients: KubeClients, pods: Sequence[tuple[str, str]], r
             raise ClusterError(f"probe pod {namespace}/{name} cannot start: {reason}"
                                + _event_suffix(clients, namespace, name))
 
+    def list_and_observe(namespace: str, pending: set[str]) -> Any:
+        listing = call(clients, f"listing pods in {namespace}", clients.core.list_namespaced_pod, namespace,
+                       label_selector=selector)
+        for pod in listing.items:
+            observe(namespace, pod, pending)
+        return listing
+
     pending_by_ns = {ns: set(names) for ns, names in by_namespace.items()}
     for namespace in sorted(pending_by_ns):
         pending = pending_by_ns[namespace]
         while pending and clock() < deadline:
-            listing = call(clients, f"listing pods in {namespace}", clients.core.list_namespaced_pod, namespace,
-                           label_selector=selector)
-            for pod in listing.items:
-                observe(namespace, pod, pending)
+            listing = list_and_observe(namespace, pending)
             remaining = deadline - clock()
             if not pending or remaining <= 0:
                 break
@@ -405,10 +407,7 @@ def wait_for_pods_ready(clients: KubeClients, pods: Sequence[tuple[str, str]], r
         # One last look at every namespace still waited for, so the message reflects the present.
         for namespace, pending in sorted(pending_by_ns.items()):
             if pending:
-                listing = call(clients, f"listing pods in {namespace}", clients.core.list_namespaced_pod,
-                               namespace, label_selector=selector)
-                for pod in listing.items:
-                    observe(namespace, pod, pending)
+                list_and_observe(namespace, pending)
         missing = [(ns, n) for ns, pending in sorted(pending_by_ns.items()) for n in sorted(pending)]
         if missing:
             raise _not_ready_error(clients, missing, latest, timeout_s)

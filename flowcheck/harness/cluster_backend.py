@@ -9,17 +9,15 @@ teardown rights -- and what the controlling process tears down from at the end.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flowcheck.cluster.cilium import OFFLINE_TEST_EXCLUSIONS, CiliumCli, ConnectivityReport
+from flowcheck.cluster.cilium import ConnectivityReport
 from flowcheck.cluster.deployed import DeployedTopology
 from flowcheck.cluster.hubble import ProbeFacts, match
-from flowcheck.cluster.process import ProcessRunner, SubprocessRunner
 from flowcheck.cluster.session import ClusterOptions, LiveCluster
-from flowcheck.cluster.tools import default_bin_dirs, find_tool
 from flowcheck.cluster.workloads import NamespaceInput, PodSpecInput, TopologyInput
 from flowcheck.harness.backends import EvidenceQuery, SetupRequest
 from flowcheck.model.topology import Topology
@@ -40,10 +38,9 @@ def topology_input(topology: Topology) -> TopologyInput:
 class ClusterLiveBackend:
     """A ``LiveBackend`` over a deployed ``LiveCluster``."""
 
-    def __init__(self, cluster: LiveCluster, runner: ProcessRunner | None = None) -> None:
+    def __init__(self, cluster: LiveCluster) -> None:
         self.cluster = cluster
         self._executor = cluster.executor()
-        self._runner = runner or SubprocessRunner()
 
     @property
     def executor(self) -> ProbeExecutor:
@@ -73,16 +70,11 @@ class ClusterLiveBackend:
         return {q.probe_id: tuple(f.summary() for f in match(flows, ProbeFacts(
             q.source_ip, q.destination_ip, q.port, q.protocol, since, until))) for q in queries}
 
-
-    def connectivity_test(self, junit_file: Path, *, tests: Sequence[str] = (),
-                          progress: Callable[[str], None] = lambda _line: None) -> ConnectivityReport:
-        """``cilium connectivity test`` on this cluster: the internet-dependent scenarios excluded
-        (kind in CI has no guaranteed egress), plus the caller's ``--test`` filters."""
-        options = self.cluster.options
-        cli = CiliumCli(self._runner, find_tool("cilium", bin_dirs=default_bin_dirs(options.repo_root)),
-                        context=self.cluster.context, kubeconfig=options.kubeconfig, progress=progress)
-        junit_file.parent.mkdir(parents=True, exist_ok=True)
-        return cli.connectivity_test(junit_file=junit_file, tests=(*OFFLINE_TEST_EXCLUSIONS, *tests))
+    def connectivity_test(self, junit_file: Path, *, tests: Sequence[str] = ()) -> ConnectivityReport:
+        """``cilium connectivity test`` on this cluster (``LiveCluster.connectivity_test``): the
+        internet-dependent scenarios excluded (kind in CI has no guaranteed egress), plus the caller's
+        ``--test`` filters."""
+        return self.cluster.connectivity_test(junit_file, tests=tests)
 
 
 class ClusterBackendProvider:

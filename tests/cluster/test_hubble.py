@@ -119,7 +119,8 @@ def test_match_finds_the_l7_denial_and_its_403_response(probes: list[FlowRecord]
     found = match(probes, probe)
     assert [f.uuid[-2:] for f in found] == ["04", "05", "06"]
     denial, response = found[1], found[2]
-    assert denial.is_l7_drop and denial.drop_reason_desc == ""  # Hubble leaves L7 denials without a reason
+    # how cilium-cli recognises a proxy denial: an L7 record with verdict DROPPED; Hubble gives it no reason
+    assert (denial.flow_type, denial.verdict, denial.drop_reason_desc) == ("L7", "DROPPED", "")
     assert denial.http is not None and denial.http.method == "POST"
     assert response.http is not None and response.http.code == 403 and response.is_reply
     assert denial.summary() == ("DROPPED ingress tenant/client:41240 -> default/my-api:8080 "

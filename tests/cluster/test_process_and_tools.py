@@ -13,8 +13,9 @@ import pytest
 
 from flowcheck.cluster import process
 from flowcheck.cluster.process import SubprocessRunner, command_line, run_checked
-from flowcheck.cluster.tools import find_tool, read_tool_versions
+from flowcheck.cluster.tools import find_tool
 from flowcheck.errors import ClusterError, ToolMissing
+from tests.cluster.tool_versions import read_tool_versions
 
 REPO = Path(__file__).resolve().parents[2]
 

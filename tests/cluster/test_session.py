@@ -13,7 +13,7 @@ import pytest
 from flowcheck.cluster import session as session_module
 from flowcheck.cluster.__main__ import main as cluster_main
 from flowcheck.cluster.deployed import DeployedTopology
-from flowcheck.cluster.session import ClusterOptions, LiveCluster
+from flowcheck.cluster.session import STATE_FORMAT, ClusterOptions, LiveCluster
 from flowcheck.cluster.workloads import NamespaceInput, PodSpecInput, TopologyInput
 from flowcheck.errors import ClusterError, ContextRefused, InputError
 from flowcheck.model.documents import read_documents
@@ -308,8 +308,7 @@ def test_an_attached_session_probes_but_never_changes_or_tears_down(tmp_path: Pa
     owner = world.bring_up()
     owner.deploy(TOPOLOGY)
     shared = json.loads(json.dumps(owner.state()))  # what the harness passes to the xdist workers
-    worker = LiveCluster.attach(world.options(), DeployedTopology.from_dict(shared["deployed"]), runner=world.runner,
-                                api_factory=world.api.clients)
+    worker = LiveCluster.from_state(world.options(), shared, runner=world.runner, api_factory=world.api.clients)
     assert worker.executor().address_of("tenant/client") == owner.executor().address_of("tenant/client")
     with pytest.raises(ClusterError, match="cannot deploy"):
         worker.deploy(TOPOLOGY)
@@ -321,9 +320,10 @@ def test_an_attached_session_probes_but_never_changes_or_tears_down(tmp_path: Pa
 
 def test_attach_rechecks_the_guard(tmp_path: Path) -> None:
     world = World(tmp_path, cluster_exists=False)
-    deployed = DeployedTopology("r", "kind-flowcheck", ())
+    state = {"format": STATE_FORMAT, "run_id": "r", "context": "kind-flowcheck",
+             "deployed": DeployedTopology("r", "kind-flowcheck", ()).to_dict()}
     with pytest.raises(ContextRefused, match="does not list 'flowcheck'"):
-        LiveCluster.attach(world.options(), deployed, runner=world.runner, api_factory=world.api.clients)
+        LiveCluster.from_state(world.options(), state, runner=world.runner, api_factory=world.api.clients)
 
 
 def test_another_process_can_tear_down_from_the_json_state(tmp_path: Path) -> None:

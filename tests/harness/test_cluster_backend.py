@@ -1,7 +1,8 @@
 """The harness's adapter over the cluster layer: topology conversion, Hubble evidence, connectivity test.
 
 The cluster layer itself is tested in tests/cluster with recorded outputs and fakes; here only the
-adapter's own logic runs, over a stand-in ``LiveCluster`` that serves recorded Hubble flows.
+adapter's own logic runs: over a stand-in ``LiveCluster`` that serves recorded Hubble flows, and over
+a ``LiveCluster`` rebuilt from its state with a fake process runner for the connectivity test.
 """
 
 from __future__ import annotations
@@ -12,30 +13,26 @@ from typing import Any
 
 from flowcheck.cluster.deployed import DeployedPod, DeployedTopology
 from flowcheck.cluster.hubble import parse_flow_lines
+from flowcheck.cluster.session import STATE_FORMAT, ClusterOptions, LiveCluster
 from flowcheck.harness.backends import EvidenceQuery
 from flowcheck.harness.cluster_backend import ClusterLiveBackend, topology_input
 from flowcheck.model.topology import Port, Topology, Workload, load_topology
 from flowcheck.probe.executor import CompletedExec
-from tests.cluster.fakes import FakeRunner, data
+from tests.cluster.fakes import FakeCluster, FakeRunner, data
 from tests.conftest import REPO_ROOT
+
+PODS = (DeployedPod("tenant/client", "tenant", "client", "10.244.1.17", "flowcheck-worker", "probe", False),
+        DeployedPod("default/my-api", "default", "my-api", "10.244.2.31", "flowcheck-worker2", "probe", False),
+        DeployedPod("kube-system/coredns", "kube-system", "coredns-5d78c9869d-abcde", "10.244.0.3",
+                    "flowcheck-control-plane", "coredns", True))
 
 
 class StandInCluster:
-    """What ``ClusterLiveBackend`` uses of a ``LiveCluster``: deployment, flows, options, context."""
+    """What ``ClusterLiveBackend`` uses of a ``LiveCluster`` for evidence: deployment and flows."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        pods = (DeployedPod("tenant/client", "tenant", "client", "10.244.1.17", "flowcheck-worker", "probe", False),
-                DeployedPod("default/my-api", "default", "my-api", "10.244.2.31", "flowcheck-worker2", "probe", False),
-                DeployedPod("kube-system/coredns", "kube-system", "coredns-5d78c9869d-abcde", "10.244.0.3",
-                            "flowcheck-control-plane", "coredns", True))
-        self.deployed = DeployedTopology("run-1", "kind-flowcheck", pods)
+    def __init__(self) -> None:
+        self.deployed = DeployedTopology("run-1", "kind-flowcheck", PODS)
         self.description = "kind cluster flowcheck (context kind-flowcheck), Cilium 1.19.0"
-        self.context = "kind-flowcheck"
-        bin_dir = tmp_path / ".bin"
-        bin_dir.mkdir()
-        (bin_dir / "cilium").write_text("#!/bin/sh\n")
-        (bin_dir / "cilium").chmod(0o755)
-        self.options = type("Options", (), {"repo_root": tmp_path, "kubeconfig": None})()
         self.flow_requests: list[dict[str, Any]] = []
 
     def executor(self) -> Any:
@@ -64,8 +61,8 @@ def test_unnamed_ports_get_a_name_pods_can_carry() -> None:
     assert [tuple(p) for p in workload.ports] == [("udp-5353", 5353, "UDP")]
 
 
-def test_evidence_is_each_probes_own_hubble_flows(tmp_path: Path) -> None:
-    cluster = StandInCluster(tmp_path)
+def test_evidence_is_each_probes_own_hubble_flows() -> None:
+    cluster = StandInCluster()
     backend = ClusterLiveBackend(cluster)  # type: ignore[arg-type]
     since = datetime(2026, 8, 27, 14, 30, 10, tzinfo=UTC)
     until = datetime(2026, 8, 27, 14, 30, 20, tzinfo=UTC)
@@ -77,8 +74,8 @@ def test_evidence_is_each_probes_own_hubble_flows(tmp_path: Path) -> None:
     assert all("14:28" not in line for line in lines)  # the same drop two minutes earlier is outside the window
 
 
-def test_deployment_facts_come_from_the_cluster(tmp_path: Path) -> None:
-    backend = ClusterLiveBackend(StandInCluster(tmp_path))  # type: ignore[arg-type]
+def test_deployment_facts_come_from_the_cluster() -> None:
+    backend = ClusterLiveBackend(StandInCluster())  # type: ignore[arg-type]
     assert backend.cannot_probe_from("tenant/client") is None
     assert "existing pod" in (backend.cannot_probe_from("kube-system/coredns") or "")
     assert backend.is_probe_server("default/my-api")
@@ -95,7 +92,17 @@ def test_connectivity_test_excludes_internet_scenarios_and_reads_junit(tmp_path:
         return CompletedExec(1, "", "[cilium-test-1] 1 tests failed")
 
     runner.on("cilium", "connectivity", "test", result=run)
-    backend = ClusterLiveBackend(StandInCluster(tmp_path), runner)  # type: ignore[arg-type]
+    bin_dir = tmp_path / ".bin"
+    bin_dir.mkdir()
+    (bin_dir / "cilium").write_text("#!/bin/sh\n")
+    (bin_dir / "cilium").chmod(0o755)
+    # A worker's session, as the provider attaches it: rebuilt from the shared state, no cilium CLI yet.
+    # The explicitly allowed context keeps kind out of it, so the connectivity test is the only command.
+    options = ClusterOptions(repo_root=tmp_path, context="kind-flowcheck", allow_context="kind-flowcheck")
+    state = {"format": STATE_FORMAT, "run_id": "run-1", "context": "kind-flowcheck",
+             "deployed": DeployedTopology("run-1", "kind-flowcheck", PODS).to_dict()}
+    cluster = LiveCluster.from_state(options, state, runner=runner, api_factory=FakeCluster().clients)
+    backend = ClusterLiveBackend(cluster)
     report = backend.connectivity_test(junit, tests=("client-egress",))
     [argv] = runner.commands()
     assert argv[argv.index("--context") + 1] == "kind-flowcheck"

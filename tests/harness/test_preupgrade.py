@@ -24,7 +24,7 @@ import pytest
 
 from flowcheck.cluster.cilium import parse_status_json
 from flowcheck.cluster.process import DEFAULT_INTERRUPT_GRACE_S
-from flowcheck.cluster.tools import how_to_get, read_tool_versions
+from flowcheck.cluster.tools import how_to_get
 from flowcheck.errors import ToolMissing
 from flowcheck.harness import preupgrade
 from flowcheck.harness.preupgrade import (
@@ -42,6 +42,7 @@ from flowcheck.probe.executor import CompletedExec
 from flowcheck.report.records import CheckedFlow, MatrixReport
 from flowcheck.verdict import Verdict
 from tests.cluster.fakes import FakeClock, FakeCluster, FakeRunner, data, unreachable
+from tests.cluster.tool_versions import read_tool_versions
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "preupgrade"

@@ -62,7 +62,6 @@ from __future__ import annotations
 # Not part of this package's API: the test of the command-line wiring compares `args.func` with
 # `preupgrade._cmd_pre_upgrade`, and patches `preupgrade.SubprocessRunner.run` (the class the check
 # instantiates) to prove that no process runs before the context guard.
-from flowcheck.cluster.polling import WaitOutcome, wait_until
 from flowcheck.cluster.process import SubprocessRunner as SubprocessRunner
 from flowcheck.harness.preupgrade.check import (
     EXIT_BAD_INPUT,
@@ -90,7 +89,6 @@ __all__ = [
     "PreUpgradeOptions",
     "PreflightState",
     "StepFailed",
-    "WaitOutcome",
     "add_preupgrade_command",
     "default_report_dir",
     "image_tag",
@@ -99,5 +97,4 @@ __all__ = [
     "read_values",
     "rollout_pending",
     "running_version",
-    "wait_until",
 ]

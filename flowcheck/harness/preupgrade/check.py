@@ -20,7 +20,7 @@ from flowcheck.cluster.guard import check_context
 from flowcheck.cluster.kind import Kind, context_for
 from flowcheck.cluster.kube import ApiFactory, KubeClients
 from flowcheck.cluster.polling import wait_until
-from flowcheck.cluster.process import ProcessRunner, SubprocessRunner, command_line, tail
+from flowcheck.cluster.process import ProcessRunner, SubprocessRunner, command_line, run_checked, tail
 from flowcheck.cluster.realization import AGENT_CONTAINER, AGENT_SELECTOR, CILIUM_NAMESPACE
 from flowcheck.cluster.tools import default_bin_dirs, find_tool
 from flowcheck.cluster.versions import read_pinned_version
@@ -400,10 +400,12 @@ class PreUpgradeCheck:
         with self._step("preflight", f"helm release {PREFLIGHT_RELEASE} for Cilium {o.target} (pre-pulls the image on "
                                      "every node, validates every CNP/CCNP)", look_at):
             repo_add = [self._tool("helm"), "repo", "add", HELM_REPO_NAME, HELM_REPO_URL, "--force-update"]
-            self._checked(repo_add, "adding the Cilium Helm repository", HELM_QUERY_TIMEOUT_S)
+            run_checked(self._runner, repo_add, what="adding the Cilium Helm repository",
+                        timeout_s=HELM_QUERY_TIMEOUT_S)
             try:
-                self._checked(self.preflight_install_argv(), f"installing the preflight check for Cilium {o.target}",
-                              HELM_INSTALL_TIMEOUT_S)
+                run_checked(self._runner, self.preflight_install_argv(),
+                            what=f"installing the preflight check for Cilium {o.target}",
+                            timeout_s=HELM_INSTALL_TIMEOUT_S)
                 self._wait_for_preflight()
             except FlowcheckError as exc:
                 problem = self._uninstall_preflight()
@@ -448,11 +450,9 @@ class PreUpgradeCheck:
                  + (state.describe() if state is not None else "its state could not be read")]
         if outcome.error is not None:
             lines.append(f"last error: {outcome.error}")
-        if state is not None and state.deployment_ready is not None and not (
-                state.deployment_ready >= max(1, state.deployment_replicas or 1)):
+        if state is not None and state.deployment_behind:
             lines += validator_report(self._kube())
-        if state is not None and state.daemonset_ready is not None and state.agents_desired is not None \
-                and state.daemonset_ready < state.agents_desired:
+        if state is not None and state.daemonset_behind:
             lines.append(f"the {PREFLIGHT_NAME} DaemonSet pulls the Cilium {o.target} image on every node: pods that "
                          "are not ready usually mean the image cannot be pulled there")
         raise ClusterError("\n".join(lines))
@@ -486,7 +486,8 @@ class PreUpgradeCheck:
         with self._step("upgrade", f"`{command_line(argv)}`",
                         f"`helm history cilium -n {CILIUM_NAMESPACE} --kube-context {self.context}`; to roll back: "
                         f"`helm rollback cilium -n {CILIUM_NAMESPACE}` (upgrade guide, \"Rolling Back\")"):
-            self._checked(argv, f"upgrading Cilium to {self.options.target}", INSTALL_TIMEOUT_S)
+            run_checked(self._runner, argv, what=f"upgrading Cilium to {self.options.target}",
+                        timeout_s=INSTALL_TIMEOUT_S)
 
     def _rollout(self) -> None:
         o = self.options
@@ -552,12 +553,6 @@ class PreUpgradeCheck:
             factory = self._api_factory or kube.client_factory(self.context)
             self._clients = factory()
         return self._clients
-
-    def _checked(self, argv: Sequence[str], what: str, timeout_s: float) -> CompletedExec:
-        result = self._runner.run(argv, timeout_s=timeout_s)
-        if result.returncode != 0:
-            raise ClusterError(f"{what} failed (exit {result.returncode}: `{command_line(argv)}`){tail(result)}")
-        return result
 
     @staticmethod
     def _write_log(path: Path, argv: Sequence[str], result: CompletedExec) -> None:

@@ -44,18 +44,33 @@ class PreflightState:
     deployment_replicas: int | None
 
     @property
+    def deployment_wanted(self) -> int:
+        """The validator pods the Deployment must have ready (its replicas, at least one)."""
+        return max(1, self.deployment_replicas or 1)
+
+    @property
+    def deployment_behind(self) -> bool:
+        """The Deployment exists but has fewer ready pods than ``deployment_wanted``."""
+        return self.deployment_ready is not None and self.deployment_ready < self.deployment_wanted
+
+    @property
+    def daemonset_behind(self) -> bool:
+        """The DaemonSet exists but has fewer ready pods than the cilium DaemonSet desires."""
+        return (self.daemonset_ready is not None and self.agents_desired is not None
+                and self.daemonset_ready < self.agents_desired)
+
+    @property
     def done(self) -> bool:
         if self.agents_desired is None or self.daemonset_ready is None or self.deployment_ready is None:
             return False
-        return (self.agents_desired > 0 and self.daemonset_ready >= self.agents_desired
-                and self.deployment_ready >= max(1, self.deployment_replicas or 1))
+        return self.agents_desired > 0 and not self.daemonset_behind and not self.deployment_behind
 
     def describe(self) -> str:
         agents = "?" if self.agents_desired is None else str(self.agents_desired)
         ds = ("not created" if self.daemonset_ready is None
               else f"{self.daemonset_ready} ready (the {AGENT_DAEMONSET} DaemonSet desires {agents})")
         dep = ("not created" if self.deployment_ready is None
-               else f"{self.deployment_ready}/{max(1, self.deployment_replicas or 1)} ready")
+               else f"{self.deployment_ready}/{self.deployment_wanted} ready")
         return f"DaemonSet {PREFLIGHT_NAME}: {ds}; Deployment {PREFLIGHT_NAME}: {dep}"
 
 
