@@ -6,11 +6,12 @@ keys (so a repository can keep them in ``pyproject.toml``), markers registered i
 awareness via ``hasattr(config, "workerinput")``.
 
 What a suite gets: the ``paths`` fixture (declare intended paths; each is checked against the
-model, and probed live when a cluster is attached), ``flowcheck_model``, ``flowcheck_live`` and
-``flowcheck_settings``. Tests marked ``live`` need a cluster and are skipped with the reason when
-there is none; the reason is printed once at the end, while the model checks still run and can
-fail. The live back end is set up once per run -- by the first process that needs it, shared with
-every pytest-xdist worker through a state file -- and torn down once, by the controlling process.
+model, and probed live when a cluster is attached), ``flowcheck_model``, ``flowcheck_plan`` (the
+model's whole matrix, planned once per session), ``flowcheck_live`` and ``flowcheck_settings``.
+Tests marked ``live`` need a cluster and are skipped with the reason when there is none; the
+reason is printed once at the end, while the model checks still run and can fail. The live back
+end is set up once per run -- by the first process that needs it, shared with every pytest-xdist
+worker through a state file -- and torn down once, by the controlling process.
 At the end the controlling process prints the truth table, writes ``--flowcheck-report DIR``
 (``matrix.json``, ``report.html``, ``report.md``, and the Markdown to ``$GITHUB_STEP_SUMMARY``) and
 compares the run with ``--baseline FILE``.
@@ -36,9 +37,10 @@ from flowcheck.harness.checker import PathChecker
 from flowcheck.harness.run import FlowcheckRun, RunSettings
 from flowcheck.harness.run_state import RunOnce
 from flowcheck.model.engine import Model
+from flowcheck.model.matrix import PlannedFlow, plan
 from flowcheck.report.baseline import compare_baselines, read_baseline, record_baseline, render_diff
 from flowcheck.report.files import write_report_dir
-from flowcheck.report.markdown import append_step_summary, render_markdown
+from flowcheck.report.markdown import append_step_summary
 from flowcheck.report.records import CheckedFlow, MatrixReport
 from flowcheck.report.terminal import render_table
 
@@ -342,6 +344,13 @@ def flowcheck_model(pytestconfig: pytest.Config) -> Model:
 
 
 @pytest.fixture(scope="session")
+def flowcheck_plan(flowcheck_model: Model) -> tuple[PlannedFlow, ...]:
+    """The model's whole matrix (every workload to every workload on every served port, with the model's
+    decision), planned once per session; filter it and pass it to ``paths.expect_planned``."""
+    return tuple(plan(flowcheck_model))
+
+
+@pytest.fixture(scope="session")
 def flowcheck_live(pytestconfig: pytest.Config) -> LiveBackend | None:
     """The live back end (set up on first use, once per run), or None offline."""
     try:
@@ -438,8 +447,8 @@ def _metadata(state: PluginState, run: FlowcheckRun) -> dict[str, str]:
 def _write_outputs(state: PluginState, report: MatrixReport, session: pytest.Session) -> None:
     settings = state.settings
     if settings.report_dir is not None:
-        write_report_dir(report, settings.report_dir)
-        append_step_summary(render_markdown(report))
+        written = write_report_dir(report, settings.report_dir)
+        append_step_summary(written.markdown_text)
     if settings.baseline is not None:
         try:
             diff = compare_baselines(read_baseline(settings.baseline), record_baseline(report))

@@ -11,8 +11,7 @@ from __future__ import annotations
 import pytest
 
 from flowcheck.harness.checker import PathChecker
-from flowcheck.model.engine import Model
-from flowcheck.model.matrix import plan
+from flowcheck.model.matrix import PlannedFlow
 
 CLUSTER_NAME = "kubernetes.default.svc.cluster.local"
 DEFAULT_PODS = ("default/my-api", "default/web")
@@ -47,8 +46,8 @@ def test_pods_outside_default_are_not_restricted(paths: PathChecker) -> None:
 
 
 @pytest.mark.live
-def test_default_pods_follow_the_model_everywhere(paths: PathChecker, flowcheck_model: Model) -> None:
+def test_default_pods_follow_the_model_everywhere(paths: PathChecker, flowcheck_plan: tuple[PlannedFlow, ...]) -> None:
     """Every other path out of `default` is probed live against the model's own prediction."""
-    paths.expect_planned([p for p in plan(flowcheck_model)
+    paths.expect_planned([p for p in flowcheck_plan
                           if p.flow.source.describe() in DEFAULT_PODS
                           and not p.flow.destination.describe().startswith("kube-system/")])

@@ -12,13 +12,12 @@ from __future__ import annotations
 import pytest
 
 from flowcheck.harness.checker import PathChecker
-from flowcheck.model.engine import Model
-from flowcheck.model.matrix import plan
+from flowcheck.model.matrix import PlannedFlow
 
 pytestmark = pytest.mark.live
 
 
-def test_matrix_from_source(paths: PathChecker, flowcheck_model: Model, matrix_source: str) -> None:
-    planned = [p for p in plan(flowcheck_model) if p.flow.source.describe() == matrix_source]
+def test_matrix_from_source(paths: PathChecker, flowcheck_plan: tuple[PlannedFlow, ...], matrix_source: str) -> None:
+    planned = [p for p in flowcheck_plan if p.flow.source.describe() == matrix_source]
     assert planned, f"{matrix_source} has nothing to probe"
     paths.expect_planned(planned)

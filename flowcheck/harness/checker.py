@@ -66,8 +66,10 @@ class PathChecker:
         return expectation
 
     def expect_planned(self, planned: Sequence[PlannedFlow]) -> None:
-        """Probe the model's own predictions (the generated matrix): the model is the reference."""
-        self._pending.extend(Expectation(p.flow, None) for p in planned)
+        """Probe the model's own predictions (the generated matrix): the model is the reference.
+
+        Each planned decision is kept, so the check reuses it instead of deciding the flow again."""
+        self._pending.extend(Expectation(p.flow, None, decision=p.decision) for p in planned)
 
     def check(self) -> list[CheckedFlow]:
         """Check every pending expectation; fail the test with all disagreements at once."""
@@ -75,7 +77,7 @@ class PathChecker:
         if not expectations:
             return []
         context = self._context
-        decisions = [context.model.decide(e.flow) for e in expectations]
+        decisions = [e.decision if e.decision is not None else context.model.decide(e.flow) for e in expectations]
         observed, not_probed = self._probe_live(expectations, decisions)
         records = [self._record(e, d, observed.get(i), not_probed.get(i, ""))
                    for i, (e, d) in enumerate(zip(expectations, decisions, strict=True))]

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from flowcheck.model.engine import Decision
 from flowcheck.model.flows import DnsQuery, Flow, HttpRequest
 from flowcheck.model.topology import Topology
 from flowcheck.probe.plan import DNS_QTYPES
@@ -34,6 +35,8 @@ class Expectation:
     flow: Flow
     verdict: Verdict | None
     qtype: str = "A"
+    decision: Decision | None = None
+    """The model's decision when it is already known (a planned flow), so the check does not decide again."""
 
     @property
     def source(self) -> str:

@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowcheck.report.files import MATRIX_FILE, load_json_file, write_text_atomic
-from flowcheck.report.records import CheckedFlow, MatrixReport, ReportFileError, column_label
+from flowcheck.report.files import load_json_file, matrix_location, write_text_atomic
+from flowcheck.report.records import CheckedFlow, FieldReader, MatrixReport, ReportFileError, column_label
 from flowcheck.report.textutil import printable
 from flowcheck.verdict import Verdict
 
@@ -175,16 +175,11 @@ def baseline_from_json(data: Any, *, path: str = "<memory>") -> Baseline:
     return Baseline(tuple(entries), {str(k): v for k, v in metadata.items()})
 
 
-def _entry_from_json(item: Any, path: str, where: str) -> BaselineEntry:
-    if not isinstance(item, dict):
-        raise ReportFileError(path, where, f"expected an object, got {type(item).__name__}")
-
-    def string(name: str) -> str:
-        value = item.get(name)
-        if not isinstance(value, str) or not value:
-            raise ReportFileError(path, f"{where}.{name}", f"expected a non-empty string, got {value!r}")
-        return value
-
+def _entry_from_json(data: Any, path: str, where: str) -> BaselineEntry:
+    # Where a check reads as matrix.json's does, the same reader words the error the same way; ``port``,
+    # ``request``, ``verdicts`` and ``basis`` have messages of their own.
+    reader = FieldReader(path, where)
+    item = reader.mapping(data, "")
     port = item.get("port")
     if port is not None and (not isinstance(port, int) or isinstance(port, bool)):
         raise ReportFileError(path, f"{where}.port", f"expected an integer or null, got {port!r}")
@@ -206,8 +201,8 @@ def _entry_from_json(item: Any, path: str, where: str) -> BaselineEntry:
     if basis_text not in {b.value for b in Basis}:
         raise ReportFileError(path, f"{where}.basis", f"expected 'observed' or 'model', got {basis_text!r}")
     basis = Basis(basis_text)
-    return BaselineEntry(string("from"), string("to"), string("protocol"), port, request or None,
-                         _verdict_order(verdicts), basis)
+    return BaselineEntry(reader.string(item, "from"), reader.string(item, "to"), reader.string(item, "protocol"),
+                         port, request or None, _verdict_order(verdicts), basis)
 
 
 def read_baseline(path: str | os.PathLike[str]) -> Baseline:
@@ -217,9 +212,7 @@ def read_baseline(path: str | os.PathLike[str]) -> Baseline:
     a separate ``record`` step. A JSON object with ``"kind": "flowcheck-baseline"`` is a baseline;
     one without ``kind`` is read as ``matrix.json``; any other ``kind`` is an error.
     """
-    location = Path(path)
-    if location.is_dir():
-        location = location / MATRIX_FILE
+    location = matrix_location(path)
     name = os.fspath(location)
     data = load_json_file(location)
     if isinstance(data, dict) and "kind" not in data:

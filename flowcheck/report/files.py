@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,23 +31,26 @@ MARKDOWN_FILE = "report.md"
 
 @dataclass(frozen=True, slots=True)
 class ReportPaths:
-    """Where ``write_report_dir`` put each file."""
+    """Where ``write_report_dir`` put each file, and the Markdown it wrote (for the step summary)."""
 
     directory: Path
     matrix: Path
     html: Path
     markdown: Path
+    markdown_text: str = field(repr=False)
+    """The text of ``markdown``, so a caller that also sends it elsewhere need not render it again."""
 
 
 def write_report_dir(report: MatrixReport, directory: str | os.PathLike[str]) -> ReportPaths:
     """Write ``matrix.json``, ``report.html`` and ``report.md`` into ``directory`` (created if missing)."""
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
-    paths = ReportPaths(target, target / MATRIX_FILE, target / HTML_FILE, target / MARKDOWN_FILE)
-    write_text_atomic(paths.matrix, json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
-    write_text_atomic(paths.html, render_html(report))
-    write_text_atomic(paths.markdown, render_markdown(report))
-    return paths
+    matrix, html, markdown = target / MATRIX_FILE, target / HTML_FILE, target / MARKDOWN_FILE
+    write_text_atomic(matrix, json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(html, render_html(report))
+    markdown_text = render_markdown(report)
+    write_text_atomic(markdown, markdown_text)
+    return ReportPaths(target, matrix, html, markdown, markdown_text)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -89,9 +92,13 @@ def load_json_file(path: str | os.PathLike[str]) -> Any:
             from None
 
 
+def matrix_location(path: str | os.PathLike[str]) -> Path:
+    """``path`` itself, or the ``matrix.json`` inside it when ``path`` is a report directory."""
+    location = Path(path)
+    return location / MATRIX_FILE if location.is_dir() else location
+
+
 def read_matrix(path: str | os.PathLike[str]) -> MatrixReport:
     """Read a run's ``matrix.json`` (or the report directory that contains one)."""
-    location = Path(path)
-    if location.is_dir():
-        location = location / MATRIX_FILE
+    location = matrix_location(path)
     return MatrixReport.from_json(load_json_file(location), path=os.fspath(location))

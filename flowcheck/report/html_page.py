@@ -22,17 +22,19 @@ import re
 from collections.abc import Iterable, Mapping
 from html import escape
 
-from flowcheck.report.marks import (
-    EMPTY_CELL,
-    MARKS,
-    MISMATCH_MARK,
-    PREDICTED_MARK,
-    cell_basis,
-    mismatch_kinds,
-    observed_text,
-)
+from flowcheck.report.marks import EMPTY_CELL, MISMATCH_MARK, cell_basis, expected_text, mismatch_kinds, observed_text
 from flowcheck.report.records import CheckedFlow, MatrixReport
-from flowcheck.report.truth_table import Cell, ColumnParts, Mismatch, TruthTable, build_truth_table, summarize
+from flowcheck.report.truth_table import (
+    Cell,
+    ColumnParts,
+    LegendEntry,
+    LegendKind,
+    Mismatch,
+    TruthTable,
+    build_truth_table,
+    legend_entries,
+    summarize,
+)
 from flowcheck.verdict import Verdict
 
 _CSS = """
@@ -138,8 +140,7 @@ def _metadata(metadata: Mapping[str, str]) -> str:
 def _cell_title(cell: Cell) -> str:
     lines = []
     for flow in cell.flows:
-        expected = "(none stated)" if flow.expected is None else flow.expected.value
-        lines.append(f"expected: {expected}; model: {flow.model.value}; observed: {observed_text(flow)}")
+        lines.append(f"expected: {expected_text(flow)}; model: {flow.model.value}; observed: {observed_text(flow)}")
         lines.extend(f"  {reason}" for reason in flow.model_reasons)
     return "\n".join(lines)
 
@@ -182,21 +183,28 @@ def _matrix(table: TruthTable) -> str:
 
 
 def _legend(table: TruthTable) -> str:
-    items = [f'<li><span class="badge {verdict_class(v)}">{escape(MARKS[v].word)}</span> '
-             f"{escape(MARKS[v].meaning)}</li>" for v in table.legend_verdicts]
-    if table.comparable:
-        items.append(f'<li><span class="badge mismatch-badge">{MISMATCH_MARK}N</span> mismatch N, listed below '
-                     "(cell outlined)</li>")
-    if table.has_predicted_cells:
-        items.append(f'<li><span class="badge"><i>{PREDICTED_MARK}verdict</i></span> predicted by the model, '
-                     "not probed</li>")
-    items.append(f'<li><span class="badge">{EMPTY_CELL}</span> not checked</li>')
+    items = [_legend_item(entry) for entry in legend_entries(table)]
     return (f'<p class="muted">Cells show {escape(cell_basis(table.probed))}. Hover a cell for its expected, model '
             f'and observed verdicts and the model\'s reasons.</p><ul class="legend" id="legend">{"".join(items)}</ul>')
 
 
+def _legend_item(entry: LegendEntry) -> str:
+    """A badge drawn like the cells it explains (a mismatched cell is outlined, a predicted one italic)."""
+    classes = ["badge"]
+    mark = escape(entry.mark)
+    meaning = escape(entry.meaning)
+    if entry.verdict is not None:
+        classes.append(verdict_class(entry.verdict))
+    elif entry.kind is LegendKind.MISMATCH:
+        classes.append("mismatch-badge")
+        meaning += " (cell outlined)"
+    elif entry.kind is LegendKind.PREDICTED:
+        mark = f"<i>{mark}</i>"
+    return f'<li><span class="{" ".join(classes)}">{mark}</span> {meaning}</li>'
+
+
 def _views(flow: CheckedFlow) -> str:
-    expected = "(none stated)" if flow.expected is None else flow.expected.value
+    expected = expected_text(flow)
     expected_class = "" if flow.expected is None else f' class="{verdict_class(flow.expected)}"'
     observed_class = "" if flow.observed is None else f' class="{verdict_class(flow.observed)}"'
     return (

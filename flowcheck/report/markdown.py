@@ -23,13 +23,22 @@ from flowcheck.report.marks import (
     EMPTY_CELL,
     MARKS,
     MISMATCH_MARK,
-    PREDICTED_MARK,
     cell_basis,
+    expected_text,
     mismatch_kinds,
     observed_text,
 )
 from flowcheck.report.records import CheckedFlow, MatrixReport
-from flowcheck.report.truth_table import Cell, Mismatch, TruthTable, build_truth_table, summarize
+from flowcheck.report.truth_table import (
+    Cell,
+    LegendEntry,
+    LegendKind,
+    Mismatch,
+    TruthTable,
+    build_truth_table,
+    legend_entries,
+    summarize,
+)
 
 STEP_SUMMARY_MAX_BYTES = 1024 * 1024
 """GitHub's documented limit for one step's summary ("up to a size of 1024k")."""
@@ -104,13 +113,18 @@ def _table_lines(table: TruthTable) -> list[str]:
 
 
 def _legend_lines(table: TruthTable) -> list[str]:
-    items = [f"{MARKS[v].emoji} {MARKS[v].word}: {MARKS[v].meaning}" for v in table.legend_verdicts]
-    if table.comparable:
-        items.append(f"**{md_escape(MISMATCH_MARK)}N**: mismatch N, listed below")
-    if table.has_predicted_cells:
-        items.append(f"{md_escape(PREDICTED_MARK)}verdict: predicted by the model, not probed")
-    items.append(f"{md_escape(EMPTY_CELL)}: not checked")
+    items = [_legend_item(entry) for entry in legend_entries(table)]
     return [f"Cells show {cell_basis(table.probed)}. " + " · ".join(items)]
+
+
+def _legend_item(entry: LegendEntry) -> str:
+    """``🟢 allowed: reached the server``, ``**\\!N**: mismatch N, listed below``, ``-: not checked``."""
+    mark = md_escape(entry.mark)
+    if entry.verdict is not None:
+        mark = f"{MARKS[entry.verdict].emoji} {mark}"
+    elif entry.kind is LegendKind.MISMATCH:
+        mark = f"**{mark}**"
+    return f"{mark}: {entry.meaning}"
 
 
 def _fenced(lines: Iterable[str], indent: str) -> list[str]:
@@ -129,9 +143,8 @@ def _mismatch_lines(mismatches: Iterable[Mismatch]) -> list[str]:
         indent = "   "
         for kind in mismatch_kinds(flow):
             lines.append(f"{indent}- {md_escape(kind)}")
-        expected = "(none stated)" if flow.expected is None else flow.expected.value
-        lines.append(f"{indent}- expected **{md_escape(expected)}** · model **{md_escape(flow.model.value)}** · "
-                     f"observed **{md_escape(observed_text(flow))}**")
+        lines.append(f"{indent}- expected **{md_escape(expected_text(flow))}** · "
+                     f"model **{md_escape(flow.model.value)}** · observed **{md_escape(observed_text(flow))}**")
         if flow.model_reasons:
             lines.append(f"{indent}- model reasons:")
             lines.extend(f"{indent}  - {md_escape(r)}" for r in flow.model_reasons)

@@ -69,6 +69,11 @@ def mismatch_kinds(flow: CheckedFlow) -> list[str]:
     return kinds
 
 
+def expected_text(flow: CheckedFlow) -> str:
+    """The stated intent, or ``(none stated)`` when the flow has none (a model plan)."""
+    return "(none stated)" if flow.expected is None else flow.expected.value
+
+
 def observed_text(flow: CheckedFlow) -> str:
     """``dropped (2 attempts)``, or ``not probed`` (+ why) when the flow was not probed."""
     if flow.observed is None:

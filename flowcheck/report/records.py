@@ -116,7 +116,7 @@ class CheckedFlow:
     @classmethod
     def from_json(cls, data: Any, *, path: str = "<memory>", where: str = "") -> CheckedFlow:
         """Parse one record; ``where`` is its position in the file (e.g. ``flows[3]``) for errors."""
-        reader = _Reader(path, where)
+        reader = FieldReader(path, where)
         obj = reader.mapping(data, "")
         return cls(
             source=reader.string(obj, "from"),
@@ -155,7 +155,7 @@ class MatrixReport:
 
     @classmethod
     def from_json(cls, data: Any, *, path: str = "<memory>") -> MatrixReport:
-        reader = _Reader(path, "")
+        reader = FieldReader(path, "")
         obj = reader.mapping(data, "")
         version = obj.get("format")
         if version != MATRIX_FORMAT_VERSION:
@@ -176,8 +176,11 @@ def merge_reports(reports: Sequence[MatrixReport], metadata: Mapping[str, str] |
     return MatrixReport(flows=flows, metadata=dict(metadata or {}))
 
 
-class _Reader:
-    """Typed field access with errors that name the file and the field."""
+class FieldReader:
+    """Typed field access with errors that name the file and the field (``flows[3].to``).
+
+    ``where`` is the position of the object being read; a field name is appended to it.
+    """
 
     def __init__(self, path: str, where: str) -> None:
         self.path = path

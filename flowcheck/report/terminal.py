@@ -16,18 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from flowcheck.report.marks import (
-    EMPTY_CELL,
-    MARKS,
-    MISMATCH_MARK,
-    PREDICTED_MARK,
-    cell_basis,
-    mismatch_kinds,
-    observed_text,
-)
+from flowcheck.report.marks import MARKS, MISMATCH_MARK, cell_basis, expected_text, mismatch_kinds, observed_text
 from flowcheck.report.records import CheckedFlow, MatrixReport
 from flowcheck.report.textutil import display_width, pad, printable
-from flowcheck.report.truth_table import Mismatch, TruthTable, build_truth_table, summarize
+from flowcheck.report.truth_table import Mismatch, TruthTable, build_truth_table, legend_entries, summarize
 from flowcheck.verdict import Verdict
 
 DEFAULT_MAX_WIDTH = 120
@@ -154,15 +146,10 @@ def _sgr(verdict: Verdict, mismatch: bool) -> str:
 
 def _legend_lines(table: TruthTable) -> list[str]:
     """One line per mark, so the legend reads as a list in any log viewer (no wrapping needed)."""
-    entries = [(MARKS[v].word, MARKS[v].meaning) for v in table.legend_verdicts]
-    if table.comparable:
-        entries.append((f"{MISMATCH_MARK}N", "mismatch N, listed below"))
-    if table.has_predicted_cells:
-        entries.append((f"{PREDICTED_MARK}verdict", "predicted by the model, not probed"))
-    entries.append((EMPTY_CELL, "not checked"))
-    width = max(len(word) for word, _ in entries)
+    entries = legend_entries(table)
+    width = max(len(entry.mark) for entry in entries)
     return [f"legend (cells show {cell_basis(table.probed)}):",
-            *(f"  {word.ljust(width)}  {meaning}" for word, meaning in entries)]
+            *(f"  {entry.mark.ljust(width)}  {entry.meaning}" for entry in entries)]
 
 
 def mismatch_lines(mismatches: Sequence[Mismatch], *, color: bool = False) -> list[str]:
@@ -176,8 +163,7 @@ def mismatch_lines(mismatches: Sequence[Mismatch], *, color: bool = False) -> li
         lines.append(f"  {number} {printable(flow.source)} -> {printable(flow.column)}")
         indent = "     "
         lines.extend(f"{indent}{kind}" for kind in mismatch_kinds(flow))
-        expected = "(none stated)" if flow.expected is None else flow.expected.value
-        lines.append(f"{indent}expected: {expected} | model: {flow.model.value} | "
+        lines.append(f"{indent}expected: {expected_text(flow)} | model: {flow.model.value} | "
                      f"observed: {printable(observed_text(flow))}")
         lines.append(f"{indent}model reasons:" + ("" if flow.model_reasons else " (none given)"))
         lines.extend(f"{indent}  - {printable(r)}" for r in flow.model_reasons)

@@ -1,7 +1,8 @@
 """The truth table every format draws: rows = sources, columns = destination:port, one cell per pair.
 
 Building the grid once keeps the terminal, Markdown and HTML renderings identical in content and
-lets each renderer be only about drawing. Rows and columns are sorted (sources by name, columns by
+lets each renderer be only about drawing; the legend's entries (``legend_entries``) are decided here
+for the same reason. Rows and columns are sorted (sources by name, columns by
 destination, port, protocol and request) so a report merged from pytest-xdist workers -- whose
 order varies from run to run -- renders the same every time. Mismatches are numbered in table
 order (row by row, left to right), which is the order of the list under the table, so ``!3`` in a
@@ -14,10 +15,11 @@ its first flow), so a disagreement is never hidden behind an agreeing duplicate.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from flowcheck.report.marks import EMPTY_CELL, MISMATCH_MARK, PREDICTED_MARK
+from flowcheck.report.marks import EMPTY_CELL, MARKS, MISMATCH_MARK, PREDICTED_MARK
 from flowcheck.report.records import CheckedFlow, port_label
 from flowcheck.verdict import Verdict
 
@@ -105,6 +107,39 @@ class TruthTable:
     @property
     def has_predicted_cells(self) -> bool:
         return any(c.predicted for c in self.cells.values())
+
+
+class LegendKind(enum.Enum):
+    """What a legend entry explains; each format draws the kinds differently (emoji, badge, bold)."""
+
+    VERDICT = "verdict"
+    MISMATCH = "mismatch"
+    PREDICTED = "predicted"
+    EMPTY = "empty"
+
+
+@dataclass(frozen=True, slots=True)
+class LegendEntry:
+    """One entry of a table's legend: the mark as cells show it, and what it means."""
+
+    kind: LegendKind
+    mark: str
+    meaning: str
+    verdict: Verdict | None = None
+    """The verdict a ``VERDICT`` entry explains (None for the other kinds)."""
+
+
+def legend_entries(table: TruthTable) -> list[LegendEntry]:
+    """What a legend of ``table`` explains, in order: its verdicts, then ``!N`` when a mismatch is
+    possible, ``~verdict`` when some cells are only predicted, and the empty cell."""
+    entries = [LegendEntry(LegendKind.VERDICT, MARKS[v].word, MARKS[v].meaning, v) for v in table.legend_verdicts]
+    if table.comparable:
+        entries.append(LegendEntry(LegendKind.MISMATCH, f"{MISMATCH_MARK}N", "mismatch N, listed below"))
+    if table.has_predicted_cells:
+        entries.append(LegendEntry(LegendKind.PREDICTED, f"{PREDICTED_MARK}verdict",
+                                   "predicted by the model, not probed"))
+    entries.append(LegendEntry(LegendKind.EMPTY, EMPTY_CELL, "not checked"))
+    return entries
 
 
 def _column_sort_key(flow: CheckedFlow) -> tuple[str, int, str, str]:

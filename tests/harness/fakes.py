@@ -6,16 +6,18 @@ server's identity for an answer), so the library's real parsing and classificati
 ``FakeProvider`` plugs into the plugin's ``pytest_flowcheck_backend`` hook; it decides each probe
 from the policy model unless a script overrides a path, and writes what it did (set-ups, teardowns,
 every probe sent) into a directory so tests can count them across pytest-xdist workers.
+``ExecutorBackend`` is the ``LiveBackend`` shape every test back end shares (``FakeBackend`` here,
+the netns lab's ``LabBackend`` in tests/netlab/scenario.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from flowcheck.errors import ClusterError
 from flowcheck.harness.backends import EvidenceQuery, SetupRequest
@@ -23,7 +25,7 @@ from flowcheck.model.engine import Model
 from flowcheck.model.flows import DnsQuery, Flow, HttpRequest, WorkloadEndpoint
 from flowcheck.model.policies import load_policies
 from flowcheck.model.topology import Topology, load_topology
-from flowcheck.probe.executor import CompletedExec
+from flowcheck.probe.executor import CompletedExec, ProbeExecutor
 from flowcheck.verdict import Verdict
 
 Decide = Callable[[str, str, dict[str, Any]], Verdict]
@@ -79,28 +81,49 @@ class FakeExecutor:
         return CompletedExec(0, "\n".join(lines) + "\n", "")
 
 
-class FakeBackend:
-    """A ``LiveBackend`` over a ``FakeExecutor``; existing workloads cannot run the agent."""
+ExecutorT = TypeVar("ExecutorT", bound=ProbeExecutor)
 
-    def __init__(self, executor: FakeExecutor, existing: Sequence[str] = (), evidence_line: str = "") -> None:
+
+class ExecutorBackend(Generic[ExecutorT]):
+    """A ``LiveBackend`` over an executor: ``existing`` workloads cannot run the agent and run no probe
+    server; no evidence. ``existing_reason`` says why such a source is not probed (``{workload}`` is
+    filled in), ``description`` what the back end is."""
+
+    def __init__(self, executor: ExecutorT, existing: Iterable[str], *, description: str,
+                 existing_reason: str) -> None:
         self._executor = executor
         self.existing = set(existing)
-        self.evidence_line = evidence_line
-        self.evidence_calls: list[list[str]] = []
+        self._description = description
+        self._existing_reason = existing_reason
 
     @property
-    def executor(self) -> FakeExecutor:
+    def executor(self) -> ExecutorT:
         return self._executor
 
     @property
     def description(self) -> str:
-        return "fake back end"
+        return self._description
 
     def cannot_probe_from(self, workload: str) -> str | None:
-        return f"{workload} is an existing pod" if workload in self.existing else None
+        return self._existing_reason.format(workload=workload) if workload in self.existing else None
 
     def is_probe_server(self, workload: str) -> bool:
         return workload not in self.existing
+
+    def evidence(self, queries: Sequence[EvidenceQuery], since: datetime,
+                 until: datetime) -> Mapping[str, tuple[str, ...]]:
+        return {}
+
+
+class FakeBackend(ExecutorBackend[FakeExecutor]):
+    """A ``LiveBackend`` over a ``FakeExecutor``; records evidence queries and answers them with
+    ``evidence_line`` (none when empty)."""
+
+    def __init__(self, executor: FakeExecutor, existing: Sequence[str] = (), evidence_line: str = "") -> None:
+        super().__init__(executor, existing, description="fake back end",
+                         existing_reason="{workload} is an existing pod")
+        self.evidence_line = evidence_line
+        self.evidence_calls: list[list[str]] = []
 
     def evidence(self, queries: Sequence[EvidenceQuery], since: datetime,
                  until: datetime) -> Mapping[str, tuple[str, ...]]:

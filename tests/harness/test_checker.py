@@ -13,7 +13,8 @@ import pytest
 
 from flowcheck.harness.checker import HarnessContext, PathChecker
 from flowcheck.harness.live import MAX_ROUNDS
-from flowcheck.model.engine import Model
+from flowcheck.model.engine import Decision, Model
+from flowcheck.model.flows import Flow
 from flowcheck.model.matrix import plan
 from flowcheck.model.policies import load_policies
 from flowcheck.model.topology import load_topology
@@ -164,3 +165,23 @@ def test_the_model_matrix_is_probed_against_the_models_own_verdicts(model: Model
     assert "1 of 9 paths do not behave as intended" in str(failure.value)
     assert "tenant/client -> default/web TCP/9090" in str(failure.value)
     assert all(r.expected is None for r in paths.checked)
+
+
+def test_a_planned_flow_keeps_its_planned_decision_and_is_not_decided_again(
+        model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    planned = [p for p in plan(model) if p.flow.source.describe() == "tenant/client"]
+    decided: list[Flow] = []
+    decide = model.decide
+
+    def counting_decide(flow: Flow) -> Decision:
+        decided.append(flow)
+        return decide(flow)
+
+    monkeypatch.setattr(model, "decide", counting_decide)
+    paths = _checker(model, None, [])
+    paths.expect_planned(planned)
+    paths.expect("tenant/client", "default/my-api", port=8080, http="POST /", verdict="l7-denied")
+    *matrix, stated = paths.check()
+    assert [(r.model, r.model_reasons) for r in matrix] == [(p.decision.verdict, p.decision.reasons) for p in planned]
+    assert stated.model is Verdict.L7_DENIED
+    assert len(decided) == 1  # only the stated expectation needed the model

@@ -24,7 +24,6 @@ SCENARIO_ARGS = ("--policies", str(POLICIES_DIR), "--topology", str(TOPOLOGY), "
 
 SUITE = """
 import pytest
-from flowcheck.model.matrix import plan
 
 def test_get_is_allowed(paths):
     paths.expect("tenant/client", "default/my-api", port=8080, http="GET /", verdict="allowed")
@@ -39,8 +38,8 @@ def test_post_is_denied(paths):
 
 @pytest.mark.live
 @pytest.mark.parametrize("source", ["tenant/client", "monitoring/grafana"])
-def test_matrix(paths, flowcheck_model, source):
-    paths.expect_planned([p for p in plan(flowcheck_model) if p.flow.source.describe() == source])
+def test_matrix(paths, flowcheck_plan, source):
+    paths.expect_planned([p for p in flowcheck_plan if p.flow.source.describe() == source])
 """
 
 
@@ -105,6 +104,22 @@ def test_offline_runs_model_checks_and_skips_live_ones_saying_why_once(pytester:
     summary = [line for line in result.outlines if line.startswith("flowcheck: live checks skipped")]
     assert summary == ["flowcheck: live checks skipped (--cluster=none: offline mode requested): 5 paths were "
                        "checked against the model only, 2 live-only tests were skipped."]
+
+
+def test_flowcheck_plan_is_the_models_whole_matrix_planned_once_per_session(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        from flowcheck.model.matrix import plan
+
+        seen = []
+
+        def test_it_is_the_whole_matrix(flowcheck_plan, flowcheck_model):
+            assert flowcheck_plan == tuple(plan(flowcheck_model))
+            seen.append(flowcheck_plan)
+
+        def test_every_test_gets_the_same_plan(flowcheck_plan):
+            assert flowcheck_plan is seen[0]
+    """)
+    pytester.runpytest_subprocess(*SCENARIO_ARGS, "--cluster=none").assert_outcomes(passed=2)
 
 
 def test_intent_model_disagreement_fails_offline_with_a_readable_message(pytester: pytest.Pytester) -> None:

@@ -24,12 +24,12 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flowcheck.harness.backends import EvidenceQuery, SetupRequest
+from flowcheck.harness.backends import SetupRequest
 from flowcheck.model.topology import Topology
+from tests.harness.fakes import ExecutorBackend
 from tests.netlab.executor import LabExecutor
 from tests.netlab.lab import NFT_TABLE, NetLab
 
@@ -95,30 +95,12 @@ def enforce_repository_policies(lab: NetLab, topology: Topology, *, skip: Sequen
         lab.nft(pod, "\n".join(f"add rule inet {NFT_TABLE} ingress {rule}" for rule in rules))
 
 
-class LabBackend:
+class LabBackend(ExecutorBackend[LabExecutor]):
     """``LiveBackend`` over the lab: existing workloads cannot run the agent; no Hubble here."""
 
     def __init__(self, lab: NetLab, existing: Sequence[str]) -> None:
-        self._executor = LabExecutor(lab)
-        self._existing = set(existing)
-
-    @property
-    def executor(self) -> LabExecutor:
-        return self._executor
-
-    @property
-    def description(self) -> str:
-        return "network-namespace lab (tests/netlab)"
-
-    def cannot_probe_from(self, workload: str) -> str | None:
-        return f"{workload} is an existing workload" if workload in self._existing else None
-
-    def is_probe_server(self, workload: str) -> bool:
-        return workload not in self._existing
-
-    def evidence(self, queries: Sequence[EvidenceQuery], since: datetime,
-                 until: datetime) -> Mapping[str, tuple[str, ...]]:
-        return {}
+        super().__init__(LabExecutor(lab), existing, description="network-namespace lab (tests/netlab)",
+                         existing_reason="{workload} is an existing workload")
 
 
 class LabProvider:

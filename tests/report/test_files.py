@@ -23,6 +23,12 @@ def test_report_dir_has_matrix_html_and_markdown(tmp_path: Path) -> None:
     assert paths.markdown.read_text() == render_markdown(report)
 
 
+def test_report_dir_hands_back_the_markdown_it_wrote_for_the_step_summary(tmp_path: Path) -> None:
+    paths = write_report_dir(sample_report(), tmp_path)
+    assert paths.markdown_text == paths.markdown.read_text(encoding="utf-8") == render_markdown(sample_report())
+    assert "markdown_text" not in repr(paths)  # the paths stay readable when printed
+
+
 def test_report_dir_overwrites_a_previous_run(tmp_path: Path) -> None:
     write_report_dir(sample_report(), tmp_path)
     smaller = MatrixReport(sample_report().flows[:1])
