@@ -23,11 +23,6 @@ class Verdict(enum.StrEnum):
     REFUSED = "refused"
     ERROR = "error"
 
-    @property
-    def is_policy_verdict(self) -> bool:
-        """True for the verdicts an expectation may name (allowed, dropped, l7-denied)."""
-        return self in (Verdict.ALLOWED, Verdict.DROPPED, Verdict.L7_DENIED)
-
     @classmethod
     def parse(cls, text: str) -> Verdict:
         """Parse a verdict name as users write it (``l7-denied``, ``L7_DENIED`` and ``l7_denied`` all work)."""

@@ -9,7 +9,8 @@ Modules, in the order data flows through them:
 * ``topology`` (design §2), ``flows`` (design §3) -- the scenario and the flows to judge;
 * ``selectors``, ``identity`` -- label selectors and the identities Cilium synthesises;
 * ``policy`` -- the typed policy vocabulary; ``parse_knp`` / ``parse_cilium`` build it and
-  ``policies.load_policies`` loads a ``PolicySet`` from paths;
+  ``policies.load_policies`` loads a ``PolicySet`` from paths (``parse_policies`` from documents
+  already read);
 * ``engine`` -- ``Model.decide(flow) -> Decision`` (cilium-semantics §7);
 * ``matrix`` (``plan``), ``explain``, ``render`` -- what ``flowcheck plan``/``explain`` print.
 """

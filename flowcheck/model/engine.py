@@ -36,12 +36,13 @@ Wherever a fact is missing (an unsupported policy feature, an IP the topology la
 that is ambiguous, ...), matching is three-valued and the verdict becomes ``unknown`` with the
 reason, never a guess. Speed: selectors are evaluated once per distinct identity at construction;
 a side's L3/L4 evaluation is memoised on (the set of policies selecting the pod, the peer's match
-class, protocol, port), so planning N x N flows does not re-evaluate every selector per pair.
+class, protocol, port), so planning N x N flows does not re-evaluate every selector per pair; which
+pods' lookups of a name pass the DNS proxy is worked out once per name, not once per pod.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -136,6 +137,11 @@ class _SideEval:
     grant_maybes: tuple[tuple[Rule, str], ...]
     unknowns: tuple[tuple[Rule, str], ...]
     notes: tuple[str, ...]
+
+    @property
+    def dns_grants(self) -> bool:
+        """Whether an allow matching the flow carries DNS rules (its traffic then passes Cilium's DNS proxy)."""
+        return any(g.l7 is not None and g.l7.dns for g in self.grants)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +272,7 @@ class Model:
         self._decision_memo: dict[tuple[object, ...], tuple[Verdict, tuple[str, ...]]] = {}
         self._pair_memo: dict[tuple[object, ...], tuple[Verdict, tuple[str, ...]]] = {}
         self._endpoint_classes: dict[tuple[Endpoint, int], int] = {}
-        self._dns_memo: dict[tuple[int, str], tuple[Tri, str]] = {}
+        self._proxied_memo: dict[str, tuple[int, ...]] = {}
         self._has_fqdn_peers = any(isinstance(p, FqdnPeer) for p in self._peers)
         self._dns_servers = [(i, p.protocol) for i, w in enumerate(self._workloads) for p in w.ports
                              if p.port == DNS_PORT]
@@ -312,32 +318,18 @@ class Model:
         verdict, templates = cached
         return Decision(verdict, tuple(t.replace(_SRC, src_name).replace(_DST, dst_name) for t in templates))
 
-    def decide_pair(self, flow: Flow, src: int, dst: int) -> Decision:
-        """``decide`` for a workload -> workload L3/L4 flow given by workload indices (the plan's hot path).
-
-        Same result as ``decide(flow)``; it only skips resolving names and builds the cache key flat.
-        """
-        if src == dst or flow.http is not None or flow.dns is not None:
-            return self._decide(flow, src, dst)
-        verdict, templates = self.pair_templates(flow, src, dst)
-        src_name, dst_name = flow.source.describe(), flow.destination.describe()
-        return Decision(verdict, tuple(t.replace(_SRC, src_name).replace(_DST, dst_name) for t in templates))
-
     def pair_templates(self, flow: Flow, src: int, dst: int) -> tuple[Verdict, tuple[str, ...]]:
         """The cached verdict and reason templates of a workload -> workload L3/L4 flow (src != dst).
 
         Templates hold ``SOURCE_PLACEHOLDER``/``DESTINATION_PLACEHOLDER`` where the names go; the plan
         fills them in itself so it can reuse the source half across destinations.
         """
-        protocol, port = flow.protocol, flow.port
-        icmp_type = flow.icmp.type if flow.icmp else None
-        key = (self._as_source[src], self._as_destination[dst], protocol, port, icmp_type)
+        key = (self._as_source[src], self._as_destination[dst], flow.protocol, flow.port,
+               flow.icmp.type if flow.icmp else None)
         cached = self._pair_memo.get(key)
         if cached is None:
-            sig = self._workload_sig[dst]
-            esig = -1 if self.semantics == "cilium" else sig
-            ekey = (1, self._subject_set[1][src], self._workload_class[dst], protocol, port, icmp_type, esig)
-            ikey = (0, self._subject_set[0][dst], self._workload_class[src], protocol, port, icmp_type, sig)
+            ekey = self._side_key(Direction.EGRESS, src, flow.destination, dst, flow)
+            ikey = self._side_key(Direction.INGRESS, dst, flow.source, src, flow)
             cached = self._compose(flow, ekey, ikey, False, False, _SRC, _DST)
             self._pair_memo[key] = cached
         return cached
@@ -604,40 +596,42 @@ class Model:
 
     def _dns_learnt(self, local: int, name: str) -> tuple[Tri, str]:
         """Whether ``name``'s IPs were learnt by Cilium's DNS proxy for pods on ``local``'s node (§1.4, §7.5)."""
-        key = (local, name)
-        if key in self._dns_memo:
-            return self._dns_memo[key]
-        servers = self._dns_servers
-        result: tuple[Tri, str]
-        if not servers:
-            result = (Tri.MAYBE, "the topology has no DNS server (a workload serving port 53), so the model cannot "
-                                 f"tell whether a lookup of {name} went through Cilium's DNS proxy")
-        elif self._proxied_lookup(local, name, servers):
-            result = (Tri.YES, "")
-        else:
-            others = [i for i in range(len(self._workloads))
-                      if i != local and self._proxied_lookup(i, name, servers)]
-            if others:
-                result = (Tri.MAYBE, f"{self._workloads[local].ref} cannot look {name} up through Cilium's DNS proxy "
-                                     f"but {self._workloads[others[0]].ref} can; IPs learnt on a node serve every pod "
-                                     "there, and the topology does not say which node runs what")
-            else:
-                result = (Tri.NO, f"no pod's lookup of {name} passes an egress rule with DNS L7 rules allowing it, so "
-                                  "Cilium's DNS proxy never learns its IPs")
-        self._dns_memo[key] = result
-        return result
+        if not self._dns_servers:
+            return Tri.MAYBE, ("the topology has no DNS server (a workload serving port 53), so the model cannot "
+                               f"tell whether a lookup of {name} went through Cilium's DNS proxy")
+        proxied = self._proxied_lookups(name)
+        if local in proxied:
+            return Tri.YES, ""
+        if proxied:
+            return Tri.MAYBE, (f"{self._workloads[local].ref} cannot look {name} up through Cilium's DNS proxy but "
+                               f"{self._workloads[proxied[0]].ref} can; IPs learnt on a node serve every pod there, "
+                               "and the topology does not say which node runs what")
+        return Tri.NO, (f"no pod's lookup of {name} passes an egress rule with DNS L7 rules allowing it, so Cilium's "
+                        "DNS proxy never learns its IPs")
 
-    def _proxied_lookup(self, src: int, name: str, servers: Sequence[tuple[int, str]]) -> bool:
-        for server, protocol in servers:
+    def _proxied_lookups(self, name: str) -> tuple[int, ...]:
+        """The workloads, in topology order, whose lookup of ``name`` passes Cilium's DNS proxy (cached per name)."""
+        found = self._proxied_memo.get(name)
+        if found is None:
+            query = DnsQuery(name)
+            found = self._proxied_memo[name] = tuple(
+                src for src in range(len(self._workloads)) if self._proxied_lookup(src, query))
+        return found
+
+    def _proxied_lookup(self, src: int, query: DnsQuery) -> bool:
+        """Whether some lookup of ``src`` goes through an egress allow with DNS L7 rules and is allowed."""
+        return any(self._finalize(ev, flow, "", "").dns_proxied
+                   and self._decide(flow, src, server).verdict is Verdict.ALLOWED
+                   for server, flow, ev in self._dns_lookups(src, query))
+
+    def _dns_lookups(self, src: int, query: DnsQuery | None) -> Iterator[tuple[int, Flow, _SideEval]]:
+        """``src``'s lookups (of ``query``) towards every DNS server but itself, each with its egress side."""
+        source = WorkloadEndpoint(self._workloads[src].ref)
+        for server, protocol in self._dns_servers:
             if server == src:
                 continue
-            flow = Flow(WorkloadEndpoint(self._workloads[src].ref), WorkloadEndpoint(self._workloads[server].ref),
-                        protocol, DNS_PORT, dns=DnsQuery(name))
-            ev = self._side_eval(self._side_key(Direction.EGRESS, src, flow.destination, server, flow))
-            egress = self._finalize(ev, flow, "", "")
-            if egress.dns_proxied and self._decide(flow, src, server).verdict is Verdict.ALLOWED:
-                return True
-        return False
+            flow = Flow(source, WorkloadEndpoint(self._workloads[server].ref), protocol, DNS_PORT, dns=query)
+            yield server, flow, self._side_eval(self._side_key(Direction.EGRESS, src, flow.destination, server, flow))
 
     def _fqdn_may_cover(self, local: int, peer: FqdnPeer, endpoint: Endpoint) -> tuple[Tri, str]:
         """Whether a world address may be among the IPs a toFQDNs peer selects for ``local`` (§1.4, §7.5).
@@ -683,13 +677,8 @@ class Model:
         if found is not None:
             return found
         found = False
-        for server, protocol in self._dns_servers:
-            if server == src:
-                continue
-            flow = Flow(WorkloadEndpoint(self._workloads[src].ref), WorkloadEndpoint(self._workloads[server].ref),
-                        protocol, DNS_PORT)
-            ev = self._side_eval(self._side_key(Direction.EGRESS, src, flow.destination, server, flow))
-            dns_rules = any(g.l7 is not None and g.l7.dns for g in ev.grants) or any(
+        for server, flow, ev in self._dns_lookups(src, None):
+            dns_rules = ev.dns_grants or any(
                 pr.l7 is not None and pr.l7.dns for rule, _ in ev.grant_maybes for pr in rule.ports or ())
             if ev.denies or not dns_rules:
                 continue
@@ -718,7 +707,7 @@ class Model:
         dns_proxied = False
         if not ev.isolating:
             verdict = Verdict.ALLOWED
-            dns_proxied = any(g.l7 is not None and g.l7.dns for g in ev.grants)
+            dns_proxied = ev.dns_grants
             reasons = [f"{local} {direction}: only policies with enableDefaultDeny.{direction}=false select it, so "
                        f"{direction} stays default-allow (their L7 rules get an allow-all, Cilium >= 1.18)"]
         else:
@@ -743,8 +732,8 @@ class Model:
         if plain:
             # L7 wildcarding (§2.6): the traffic may still pass the proxy (DNS answers are then learnt),
             # but nothing is denied at L7.
-            proxied = any(g.l7 is not None and bool(g.l7.dns) for g in ev.grants)
-            return Verdict.ALLOWED, [f"{g.rule.describe()}: allows {what} {to_from} {peer}" for g in plain[:1]], proxied
+            return (Verdict.ALLOWED, [f"{g.rule.describe()}: allows {what} {to_from} {peer}" for g in plain[:1]],
+                    ev.dns_grants)
         if ev.grants:
             return self._l7(ev.grants, flow, f"{what} {to_from} {peer}")
         isolating = ", ".join(ref.describe() for ref in ev.isolating)

@@ -9,6 +9,7 @@ the engine.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -50,12 +51,27 @@ def sequence(value: Any, field: str, fail: Fail) -> list[Any]:
     return value
 
 
+def optional_sequence(value: Any, field: str, fail: Fail) -> list[Any]:
+    """A list, or ``[]`` when the value is null (YAML ``key:`` with nothing after it)."""
+    return [] if value is None else sequence(value, field, fail)
+
+
 def string(value: Any, field: str, fail: Fail, *, allow_empty: bool = False) -> str:
     if not isinstance(value, str):
         raise fail(field, f"expected a string, got {type_name(value)}")
     if not allow_empty and not value:
         raise fail(field, "must not be empty")
     return value
+
+
+def ip_address(value: Any, field: str, fail: Fail) -> str:
+    """A string holding an IPv4 or IPv6 address (kept as written)."""
+    text = string(value, field, fail)
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise fail(field, f"{text!r} is not an IP address") from None
+    return text
 
 
 def integer(value: Any, field: str, fail: Fail, low: int, high: int) -> int:

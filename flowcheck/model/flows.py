@@ -9,7 +9,6 @@ judge. ``Flow.to_json`` is the design-§3 shape; ``flowcheck explain --format js
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 from flowcheck.errors import TopologyError
 from flowcheck.model import fields as f
 from flowcheck.model.identity import ENDPOINT_ENTITIES, Entity
-from flowcheck.model.topology import Topology
+from flowcheck.model.topology import Topology, UnknownWorkloadError
 
 FLOW_PROTOCOLS = ("TCP", "UDP", "SCTP", "ICMP")
 _FLOW_KEYS = ("from", "to", "protocol", "port", "http", "dns", "icmp")
@@ -257,18 +256,14 @@ def parse_endpoint(raw: Any, field_: str, fail: f.Fail, topology: Topology | Non
     if isinstance(raw, str):
         if raw.count("/") != 1 or raw.startswith("/") or raw.endswith("/"):
             raise fail(field_, f"expected a workload as namespace/name, got {raw!r}")
-        if topology is not None and not topology.has_workload(raw):
-            known = ", ".join(sorted(w.ref for w in topology.workloads)) or "none"
-            raise fail(field_, f"no workload {raw!r} in the topology (known: {known})")
+        if topology is not None:
+            try:
+                topology.workload(raw)
+            except UnknownWorkloadError as exc:
+                raise fail(field_, exc.message) from None
         return WorkloadEndpoint(raw)
     body = f.mapping(raw, field_, fail)
-    ip = None
-    if body.get("ip") is not None:
-        ip = f.string(body["ip"], f.join(field_, "ip"), fail)
-        try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            raise fail(f.join(field_, "ip"), f"{ip!r} is not an IP address") from None
+    ip = f.ip_address(body["ip"], f.join(field_, "ip"), fail) if body.get("ip") is not None else None
     if "entity" in body:
         f.known_keys(body, field_, ("entity", "ip"), fail)
         text = f.string(body["entity"], f.join(field_, "entity"), fail)

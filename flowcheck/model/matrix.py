@@ -45,7 +45,7 @@ def plan(model: Model, *, port: int | None = None, protocol: str | None = None) 
         for d_idx, dest, dst_name, served_protocol, served_port in targets:
             flow = Flow(source, dest, served_protocol, served_port)
             if d_idx == s_idx:
-                append(PlannedFlow(flow, model.decide_pair(flow, s_idx, d_idx)))
+                append(PlannedFlow(flow, model.decide(flow)))
                 continue
             verdict, templates = templates_of(flow, s_idx, d_idx)
             filled = half.get(templates)

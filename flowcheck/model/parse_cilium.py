@@ -36,7 +36,14 @@ from flowcheck.model import fields as f
 from flowcheck.model.documents import SourceDocument
 from flowcheck.model.http_regex import HttpRegex, RegexError
 from flowcheck.model.identity import NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX, Entity
-from flowcheck.model.parse_common import parse_cidr, parse_cidr_block, parse_selector, port_value
+from flowcheck.model.parse_common import (
+    in_any_namespace,
+    in_namespace,
+    parse_cidr,
+    parse_cidr_block,
+    parse_selector,
+    port_value,
+)
 from flowcheck.model.policy import (
     CidrPeer,
     Direction,
@@ -60,15 +67,10 @@ from flowcheck.model.policy import (
     dns_name_regex,
     dns_pattern_regex,
 )
-from flowcheck.model.selectors import (
-    K8S_SOURCE,
-    RESERVED_SOURCE,
-    LabelSelector,
-    Operator,
-    Requirement,
-)
+from flowcheck.model.selectors import K8S_SOURCE, RESERVED_SOURCE, LabelSelector
 
 API_VERSION = "cilium.io/v2"
+KINDS = frozenset({"CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"})
 _SPEC_KEYS = ("endpointSelector", "nodeSelector", "ingress", "ingressDeny", "egress", "egressDeny",
               "enableDefaultDeny", "labels", "description", "log")
 _L3_KEYS = {
@@ -158,8 +160,7 @@ def _parse_spec(raw: Any, field_: str, label: str, ref: PolicyRef, fail: f.Fail)
     else:
         subject = parse_selector(body["endpointSelector"], f.join(field_, "endpointSelector"), fail, cilium_keys=True)
         if ref.namespace is not None:
-            subject = subject.without(K8S_SOURCE, NAMESPACE_LABEL).with_requirement(
-                Requirement(K8S_SOURCE, NAMESPACE_LABEL, Operator.IN, frozenset({ref.namespace})))
+            subject = subject.without(K8S_SOURCE, NAMESPACE_LABEL).with_requirement(in_namespace(ref.namespace))
     if all(body.get(k) is None for k in ("ingress", "ingressDeny", "egress", "egressDeny")):
         raise fail(field_, "a rule needs at least one of: ingress, ingressDeny, egress, egressDeny")
 
@@ -207,10 +208,8 @@ def _parse_rule(raw: Any, field_: str, index: int, direction: Direction, deny: b
     present = [k for k in l3_keys if k in body and k in allowed]
     if len(present) > 1:
         raise fail(field_, f"combining {present[0]} and {present[1]} is not supported (one L3 peer kind per rule)")
-    raw_ports = body.get("toPorts")
-    port_items = f.sequence(raw_ports, f.join(field_, "toPorts"), fail) if raw_ports is not None else []
-    raw_icmps = body.get("icmps")
-    icmp_items = f.sequence(raw_icmps, f.join(field_, "icmps"), fail) if raw_icmps is not None else []
+    port_items = f.optional_sequence(body.get("toPorts"), f.join(field_, "toPorts"), fail)
+    icmp_items = f.optional_sequence(body.get("icmps"), f.join(field_, "icmps"), fail)
     if port_items and icmp_items:
         raise fail(f.join(field_, "icmps"), "the icmps block may only be present without toPorts")
 
@@ -275,9 +274,8 @@ def _scope_peer_selector(selector: LabelSelector, ref: PolicyRef) -> LabelSelect
             or selector.has_key_prefix(NAMESPACE_LABELS_PREFIX):
         return selector
     if ref.namespace is not None:
-        return selector.with_requirement(Requirement(K8S_SOURCE, NAMESPACE_LABEL, Operator.IN,
-                                                     frozenset({ref.namespace})))
-    return selector.with_requirement(Requirement(K8S_SOURCE, NAMESPACE_LABEL, Operator.EXISTS))
+        return selector.with_requirement(in_namespace(ref.namespace))
+    return selector.with_requirement(in_any_namespace())
 
 
 def _parse_cidr_set(raw: Any, field_: str, fail: f.Fail) -> Peer:
@@ -303,8 +301,7 @@ def _parse_fqdn(raw: Any, field_: str, fail: f.Fail) -> FqdnPeer:
 def _parse_port_rule(raw: Any, field_: str, direction: Direction, deny: bool, fail: f.Fail) -> PortRule:
     body = f.mapping(raw, field_, fail)
     f.known_keys(body, field_, ("ports",) if deny else _PORT_RULE_KEYS, fail)
-    raw_ports = body.get("ports")
-    items = f.sequence(raw_ports, f.join(field_, "ports"), fail) if raw_ports is not None else []
+    items = f.optional_sequence(body.get("ports"), f.join(field_, "ports"), fail)
     specs = tuple(_parse_port(p, f"{field_}.ports[{i}]", fail) for i, p in enumerate(items))
     unsupported: str | None = None
     if not specs:
@@ -390,16 +387,13 @@ def _parse_http_rule(raw: Any, field_: str, fail: f.Fail) -> HttpRule:
     path = _regex(body["path"], f.join(field_, "path"), fail) if body.get("path") else None
     host = _regex(body["host"], f.join(field_, "host"), fail) if body.get("host") else None
     headers: list[tuple[str, str | None]] = []
-    raw_headers = body.get("headers")
-    header_items = f.sequence(raw_headers, f.join(field_, "headers"), fail) if raw_headers is not None else []
+    header_items = f.optional_sequence(body.get("headers"), f.join(field_, "headers"), fail)
     for i, item in enumerate(header_items):
         text = f.string(item, f"{field_}.headers[{i}]", fail)
         name, sep, value = text.partition(" ")
         headers.append((name.rstrip(":"), value.strip() if sep else None))
     matches: list[HeaderMatch] = []
-    raw_matches = body.get("headerMatches")
-    for i, item in enumerate(f.sequence(raw_matches, f.join(field_, "headerMatches"), fail)
-                             if raw_matches is not None else []):
+    for i, item in enumerate(f.optional_sequence(body.get("headerMatches"), f.join(field_, "headerMatches"), fail)):
         mfield = f"{field_}.headerMatches[{i}]"
         hm = f.mapping(item, mfield, fail)
         f.known_keys(hm, mfield, ("name", "value", "secret", "mismatch"), fail)
@@ -423,9 +417,7 @@ def _parse_icmps(items: list[Any], field_: str, fail: f.Fail) -> list[IcmpSpec]:
         ifield = f.join(field_, i)
         body = f.mapping(raw, ifield, fail)
         f.known_keys(body, ifield, ("fields",), fail)
-        raw_fields = body.get("fields")
-        for j, raw_field in enumerate(f.sequence(raw_fields, f.join(ifield, "fields"), fail)
-                                      if raw_fields is not None else []):
+        for j, raw_field in enumerate(f.optional_sequence(body.get("fields"), f.join(ifield, "fields"), fail)):
             ffield = f"{ifield}.fields[{j}]"
             fb = f.mapping(raw_field, ffield, fail)
             f.known_keys(fb, ffield, ("family", "type"), fail)

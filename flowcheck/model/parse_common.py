@@ -6,11 +6,22 @@ import ipaddress
 from typing import Any
 
 from flowcheck.model import fields as f
+from flowcheck.model.identity import NAMESPACE_LABEL
 from flowcheck.model.policy import CidrPeer, IPNetwork
 from flowcheck.model.selectors import K8S_SOURCE, LabelSelector, Operator, Requirement, split_source
 
 _SELECTOR_KEYS = ("matchLabels", "matchExpressions")
 _EXPRESSION_KEYS = ("key", "operator", "values")
+
+
+def in_namespace(namespace: str) -> Requirement:
+    """``k8s:io.kubernetes.pod.namespace=<namespace>``: what scopes a selector to one namespace."""
+    return Requirement(K8S_SOURCE, NAMESPACE_LABEL, Operator.IN, frozenset({namespace}))
+
+
+def in_any_namespace() -> Requirement:
+    """``k8s:io.kubernetes.pod.namespace`` exists: every pod, in any namespace (never a reserved identity)."""
+    return Requirement(K8S_SOURCE, NAMESPACE_LABEL, Operator.EXISTS)
 
 
 def parse_selector(raw: Any, field_: str, fail: f.Fail, *, cilium_keys: bool,
@@ -39,9 +50,8 @@ def parse_selector(raw: Any, field_: str, fail: f.Fail, *, cilium_keys: bool,
             raise fail(labels_field, "label keys must not be empty")
         source, bare = make_key(key)
         requirements.append(Requirement(source, bare, Operator.IN, frozenset({value})))
-    raw_exprs = body.get("matchExpressions")
     exprs_field = f.join(field_, "matchExpressions")
-    for i, raw_expr in enumerate(f.sequence(raw_exprs, exprs_field, fail) if raw_exprs is not None else []):
+    for i, raw_expr in enumerate(f.optional_sequence(body.get("matchExpressions"), exprs_field, fail)):
         efield = f.join(exprs_field, i)
         expr = f.mapping(raw_expr, efield, fail)
         f.known_keys(expr, efield, _EXPRESSION_KEYS, fail)
@@ -56,8 +66,7 @@ def parse_selector(raw: Any, field_: str, fail: f.Fail, *, cilium_keys: bool,
         except ValueError:
             raise fail(f.join(efield, "operator"),
                        f"expected one of In, NotIn, Exists, DoesNotExist, got {op_text!r}") from None
-        raw_values = expr.get("values")
-        values = f.sequence(raw_values, f.join(efield, "values"), fail) if raw_values is not None else []
+        values = f.optional_sequence(expr.get("values"), f.join(efield, "values"), fail)
         strings = frozenset(f.string(v, f.join(efield, f"values[{j}]"), fail, allow_empty=True)
                             for j, v in enumerate(values))
         if operator in (Operator.IN, Operator.NOT_IN) and not strings:
@@ -96,7 +105,6 @@ def parse_cidr_block(body: dict[str, Any], field_: str, fail: f.Fail, *, ip_bloc
     if "cidr" not in body:
         raise fail(f.join(field_, "cidr"), "missing required field")
     network = parse_cidr(body["cidr"], f.join(field_, "cidr"), fail)
-    raw_except = body.get("except")
-    items = f.sequence(raw_except, f.join(field_, "except"), fail) if raw_except is not None else []
+    items = f.optional_sequence(body.get("except"), f.join(field_, "except"), fail)
     excepts = tuple(parse_cidr(e, f"{field_}.except[{i}]", fail) for i, e in enumerate(items))
     return CidrPeer(network, excepts, ip_block=ip_block)

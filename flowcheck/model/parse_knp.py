@@ -24,8 +24,8 @@ from typing import Any
 
 from flowcheck.model import fields as f
 from flowcheck.model.documents import SourceDocument
-from flowcheck.model.identity import NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX
-from flowcheck.model.parse_common import parse_cidr_block, parse_selector, port_value
+from flowcheck.model.identity import NAMESPACE_LABELS_PREFIX
+from flowcheck.model.parse_common import in_any_namespace, in_namespace, parse_cidr_block, parse_selector, port_value
 from flowcheck.model.policy import (
     Direction,
     Peer,
@@ -38,7 +38,6 @@ from flowcheck.model.policy import (
     Rule,
     SelectorPeer,
 )
-from flowcheck.model.selectors import K8S_SOURCE, Operator, Requirement
 
 API_VERSION = "networking.k8s.io/v1"
 _SPEC_KEYS = ("podSelector", "policyTypes", "ingress", "egress")
@@ -59,19 +58,16 @@ def parse_network_policy(doc: SourceDocument, namespace: str) -> Policy:
     if "podSelector" not in spec:
         raise fail("spec.podSelector", "missing required field ({} selects every pod of the namespace)")
     subject = parse_selector(spec["podSelector"], "spec.podSelector", fail, cilium_keys=False)
-    subject = subject.with_requirement(Requirement(K8S_SOURCE, NAMESPACE_LABEL, Operator.IN, frozenset({namespace})))
+    subject = subject.with_requirement(in_namespace(namespace))
 
-    raw_types = spec.get("policyTypes")
     types: set[Direction] = set()
-    for i, raw in enumerate(f.sequence(raw_types, "spec.policyTypes", fail) if raw_types is not None else []):
+    for i, raw in enumerate(f.optional_sequence(spec.get("policyTypes"), "spec.policyTypes", fail)):
         text = f.string(raw, f"spec.policyTypes[{i}]", fail)
         if text not in ("Ingress", "Egress"):
             raise fail(f"spec.policyTypes[{i}]", f"expected Ingress or Egress, got {text!r}")
         types.add(Direction(text.lower()))
-    raw_ingress = spec.get("ingress")
-    raw_egress = spec.get("egress")
-    ingress = f.sequence(raw_ingress, "spec.ingress", fail) if raw_ingress is not None else []
-    egress = f.sequence(raw_egress, "spec.egress", fail) if raw_egress is not None else []
+    ingress = f.optional_sequence(spec.get("ingress"), "spec.ingress", fail)
+    egress = f.optional_sequence(spec.get("egress"), "spec.egress", fail)
     if not types:  # API server defaulting (SetDefaults_NetworkPolicy)
         types = {Direction.INGRESS} | ({Direction.EGRESS} if egress else set())
 
@@ -91,11 +87,9 @@ def _parse_rule(raw: Any, field_: str, index: int, direction: Direction, ref: Po
     body = f.optional_mapping(raw, field_, fail)
     peers_key = "from" if direction is Direction.INGRESS else "to"
     f.known_keys(body, field_, (peers_key, "ports"), fail)
-    raw_peers = body.get(peers_key)
-    peer_list = f.sequence(raw_peers, f.join(field_, peers_key), fail) if raw_peers is not None else []
+    peer_list = f.optional_sequence(body.get(peers_key), f.join(field_, peers_key), fail)
     peers = tuple(_parse_peer(p, f"{field_}.{peers_key}[{i}]", namespace, fail) for i, p in enumerate(peer_list))
-    raw_ports = body.get("ports")
-    port_list = f.sequence(raw_ports, f.join(field_, "ports"), fail) if raw_ports is not None else []
+    port_list = f.optional_sequence(body.get("ports"), f.join(field_, "ports"), fail)
     specs = tuple(_parse_port(p, f"{field_}.ports[{i}]", fail) for i, p in enumerate(port_list))
     return Rule(ref, direction, False, index, peers=peers, wildcard_peers=not peers,
                 ports=(PortRule(specs),) if specs else None)
@@ -127,10 +121,10 @@ def _parse_peer(raw: Any, field_: str, namespace: str, fail: f.Fail) -> Peer:
         for req in ns.requirements:
             selector = selector.with_requirement(req)
         if ns.is_empty:
-            selector = selector.with_requirement(Requirement(K8S_SOURCE, NAMESPACE_LABEL, Operator.EXISTS))
+            selector = selector.with_requirement(in_any_namespace())
     else:
         texts.append(f"namespace {namespace}")
-        selector = pod.with_requirement(Requirement(K8S_SOURCE, NAMESPACE_LABEL, Operator.IN, frozenset({namespace})))
+        selector = pod.with_requirement(in_namespace(namespace))
     texts.append("all pods" if pod.is_empty else "pods " + pod.describe())
     return SelectorPeer(selector, ", ".join(texts), namespace_selector=namespace_selector)
 

@@ -11,7 +11,7 @@ the default context) with a note.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from flowcheck.model import parse_cilium, parse_knp
@@ -29,10 +29,17 @@ _POLICY_KINDS = {
 
 def load_policies(paths: Sequence[str | Path], *, validate: bool = True) -> PolicySet:
     """Every policy under ``paths``; ``PolicyError`` (file, document, field) for a malformed one."""
+    # Documents are read as they are parsed, so a malformed document is reported before a later
+    # file that cannot be read.
+    return parse_policies(read_documents(paths), validate=validate)
+
+
+def parse_policies(documents: Iterable[SourceDocument], *, validate: bool = True) -> PolicySet:
+    """The policies among already-read ``documents`` (for a caller that also applies them to a cluster)."""
     policies: list[Policy] = []
     notes: list[str] = []
     seen: dict[tuple[str, str | None, str], str] = {}
-    for doc in read_documents(paths):
+    for doc in documents:
         policy = parse_document(doc, notes, validate=validate)
         if policy is None:
             continue
@@ -89,4 +96,4 @@ def parse_document(doc: SourceDocument, notes: list[str], *, validate: bool = Tr
         raise doc.error("", "document nested too deeply") from None
 
 
-__all__ = ["PolicySet", "load_policies", "parse_document"]
+__all__ = ["PolicySet", "load_policies", "parse_document", "parse_policies"]

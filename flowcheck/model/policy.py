@@ -244,12 +244,6 @@ class L7Rules:
     dns: tuple[DnsRule, ...] = ()
     unsupported: str | None = None
 
-    @property
-    def kind(self) -> str:
-        if self.unsupported:
-            return "unsupported"
-        return "dns" if self.dns else "http"
-
     def describe(self) -> str:
         if self.unsupported:
             return self.unsupported

@@ -10,7 +10,6 @@ otherwise produce a workload no policy selects and a confidently wrong verdict.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,9 +88,6 @@ class Topology:
             raise UnknownWorkloadError(self.path, "workloads",
                                        f"no workload {ref!r} in the topology (known: {known})") from None
 
-    def has_workload(self, ref: str) -> bool:
-        return ref in self._index
-
     @classmethod
     def build(cls, namespaces: Mapping[str, Mapping[str, str]], workloads: list[Workload] | tuple[Workload, ...],
               path: str = "<topology>") -> Topology:
@@ -114,7 +110,7 @@ def load_topology(path: str | Path) -> Topology:
 
 def parse_topology(data: Any, name: str, fail: f.Fail) -> Topology:
     """Build a ``Topology`` from already-parsed YAML (strict: unknown keys are errors)."""
-    top = f.mapping(data, "", fail) if data is not None else {}
+    top = f.optional_mapping(data, "", fail)
     f.known_keys(top, "", _TOP_KEYS, fail)
     namespaces: dict[str, dict[str, str]] = {}
     for ns_name, ns_body in f.optional_mapping(top.get("namespaces"), "namespaces", fail).items():
@@ -127,8 +123,7 @@ def parse_topology(data: Any, name: str, fail: f.Fail) -> Topology:
         namespaces[ns_name] = {**labels, METADATA_NAME_LABEL: ns_name}
     workloads: list[Workload] = []
     seen: set[str] = set()
-    raw_workloads = top.get("workloads")
-    for i, raw in enumerate(f.sequence(raw_workloads, "workloads", fail) if raw_workloads is not None else []):
+    for i, raw in enumerate(f.optional_sequence(top.get("workloads"), "workloads", fail)):
         workload = _parse_workload(raw, f"workloads[{i}]", namespaces, fail)
         if workload.ref in seen:
             raise fail(f"workloads[{i}]", f"workload {workload.ref} is listed twice")
@@ -152,8 +147,7 @@ def _parse_workload(raw: Any, field_: str, namespaces: Mapping[str, Any], fail: 
                    f"namespace {namespace!r} is not declared under `namespaces` (its labels matter to selectors)")
     labels = f.string_map(body.get("labels"), f.join(field_, "labels"), fail)
     ports: list[Port] = []
-    raw_ports = body.get("ports")
-    for j, raw_port in enumerate(f.sequence(raw_ports, f.join(field_, "ports"), fail) if raw_ports is not None else []):
+    for j, raw_port in enumerate(f.optional_sequence(body.get("ports"), f.join(field_, "ports"), fail)):
         pfield = f"{field_}.ports[{j}]"
         pbody = f.mapping(raw_port, pfield, fail)
         f.known_keys(pbody, pfield, _PORT_KEYS, fail)
@@ -167,12 +161,6 @@ def _parse_workload(raw: Any, field_: str, namespaces: Mapping[str, Any], fail: 
         ports.append(Port(port_name, number, protocol))
     service_account = f.string(body.get("serviceAccount", DEFAULT_SERVICE_ACCOUNT),
                                f.join(field_, "serviceAccount"), fail)
-    ip = None
-    if body.get("ip") is not None:
-        ip = f.string(body["ip"], f.join(field_, "ip"), fail)
-        try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            raise fail(f.join(field_, "ip"), f"{ip!r} is not an IP address") from None
+    ip = f.ip_address(body["ip"], f.join(field_, "ip"), fail) if body.get("ip") is not None else None
     existing = f.boolean(body.get("existing", False), f.join(field_, "existing"), fail)
     return Workload(namespace, name, labels, tuple(ports), service_account, ip, existing)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, reduce
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,15 +25,14 @@ import kubernetes_validate
 
 from flowcheck.errors import PolicyError
 from flowcheck.model.documents import SourceDocument, read_documents
-from flowcheck.model.fields import without_nulls
+from flowcheck.model.fields import join, without_nulls
+from flowcheck.model.parse_cilium import API_VERSION as CILIUM_API_VERSION
+from flowcheck.model.parse_cilium import KINDS as CILIUM_KINDS
 from flowcheck.model.parse_cilium import missing_spec
 
 # The Kubernetes minor of kind v0.31's default node image; NetworkPolicy's schema has been
 # stable since 1.8, so any recent minor gives the same answers for the kinds we care about.
 KUBERNETES_SCHEMA_VERSION = "1.35"
-
-CILIUM_POLICY_KINDS = frozenset({"CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"})
-CILIUM_API_VERSION = "cilium.io/v2"
 
 _MAX_VALUE_CHARS = 80
 
@@ -79,7 +78,7 @@ def validate_document(doc: SourceDocument) -> tuple[list[PolicyError], str | Non
         return [doc.error("kind", "missing: every Kubernetes object needs a kind")], None
     if not isinstance(api_version, str) or not api_version:
         return [doc.error("apiVersion", "missing: every Kubernetes object needs an apiVersion")], None
-    if kind in CILIUM_POLICY_KINDS:
+    if kind in CILIUM_KINDS:
         return _validate_cilium(doc, api_version), None
     try:
         kubernetes_validate.validate(body, KUBERNETES_SCHEMA_VERSION, strict=True)
@@ -133,6 +132,7 @@ def _to_policy_error(doc: SourceDocument, exc: jsonschema.ValidationError) -> Po
         allowed = set(exc.schema.get("properties", {}))
         unknown = sorted(k for k in exc.instance if k not in allowed)
         if unknown:
+            # Not ``join``: an int key (YAML ``1: x``) must keep rendering as ``spec.1``, not ``spec[1]``.
             where = f"{field}.{unknown[0]}" if field else unknown[0]
             known = ", ".join(sorted(allowed))
             return doc.error(where, f"unknown field {unknown[0]!r} (known fields here: {known})")
@@ -144,20 +144,13 @@ def _to_policy_error(doc: SourceDocument, exc: jsonschema.ValidationError) -> Po
     if exc.validator == "required" and isinstance(exc.validator_value, list):
         missing = [k for k in exc.validator_value if isinstance(exc.instance, dict) and k not in exc.instance]
         if missing:
-            where = f"{field}.{missing[0]}" if field else missing[0]
-            return doc.error(where, "missing required field")
+            return doc.error(join(field, missing[0]), "missing required field")
     return doc.error(field, _shorten(exc.message))
 
 
 def format_field_path(parts: Iterable[str | int]) -> str:
     """``['spec', 'ingress', 0, 'toPorts']`` -> ``spec.ingress[0].toPorts``."""
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
+    return reduce(join, parts, "")
 
 
 def _shorten(message: str) -> str:

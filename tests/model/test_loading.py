@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from flowcheck.errors import PolicyError, TopologyError
+from flowcheck.model.documents import read_documents
 from flowcheck.model.flows import EntityEndpoint, Flow, FqdnEndpoint, HttpRequest, load_flows
 from flowcheck.model.identity import Entity
-from flowcheck.model.policies import load_policies
+from flowcheck.model.policies import load_policies, parse_policies
 from flowcheck.model.policy import PolicyKind
 from flowcheck.model.topology import Port, UnknownWorkloadError, load_topology
 from flowcheck.model.validation import validate_paths
@@ -114,6 +115,12 @@ def test_repository_policies_load_as_typed_objects() -> None:
                      (PolicyKind.NETWORK_POLICY, "allow-monitoring-scrape"),
                      (PolicyKind.NETWORK_POLICY, "default-deny-ingress")]
     assert ps.notes == ()
+
+
+def test_documents_already_read_parse_to_the_same_policies_as_loading_the_paths() -> None:
+    """``parse_policies`` serves a caller that read the documents itself (to apply them to a cluster)."""
+    documents = list(read_documents([POLICIES_DIR]))
+    assert parse_policies(documents) == load_policies([POLICIES_DIR])
 
 
 def test_other_kinds_are_ignored_with_a_note_and_lists_are_read(tmp_path: Path) -> None:
