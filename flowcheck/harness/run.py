@@ -11,7 +11,7 @@ in memory; pytest-xdist workers hand theirs to the controlling process (the plug
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,9 @@ from flowcheck.errors import FlowcheckError
 from flowcheck.harness.backends import BackendProvider, LiveBackend, SetupRequest
 from flowcheck.harness.checker import HarnessContext
 from flowcheck.harness.run_state import RunOnce
-from flowcheck.model.documents import read_documents
+from flowcheck.model.documents import SourceDocument, read_documents
 from flowcheck.model.engine import Model
-from flowcheck.model.policies import load_policies
+from flowcheck.model.policies import parse_policies
 from flowcheck.model.topology import load_topology
 from flowcheck.report.records import CheckedFlow
 
@@ -50,6 +50,7 @@ class FlowcheckRun:
     records: list[CheckedFlow] = field(default_factory=list)
     _model: Model | None = None
     _model_error: FlowcheckError | None = None
+    _documents: tuple[SourceDocument, ...] = ()  # the policy documents the model was built from
     _live: LiveBackend | None = None
     _keys: Any = field(default_factory=itertools.count)
 
@@ -60,8 +61,16 @@ class FlowcheckRun:
         if self._model is None:
             try:
                 topology = load_topology(self.settings.topology)
-                policies = load_policies(list(self.settings.policies))
+                read: list[SourceDocument] = []
+
+                def reading() -> Iterator[SourceDocument]:  # parse as they are read; keep them for set-up
+                    for document in read_documents(list(self.settings.policies)):
+                        read.append(document)
+                        yield document
+
+                policies = parse_policies(reading())
                 self._model = Model(topology, policies, self.settings.semantics)
+                self._documents = tuple(read)
             except FlowcheckError as exc:
                 self._model_error = exc
                 raise
@@ -77,8 +86,8 @@ class FlowcheckRun:
             settings = self.settings
 
             def set_up() -> dict[str, Any]:
-                documents = tuple(read_documents(list(settings.policies)))
-                return provider.set_up(SetupRequest(model.topology, documents, settings.repo_root, self.progress))
+                return provider.set_up(SetupRequest(model.topology, self._documents, settings.repo_root,
+                                                    self.progress))
 
             state = RunOnce(self.shared_dir(), "backend").get_or_create(set_up)
             self._live = provider.attach(state)
