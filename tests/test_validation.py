@@ -192,3 +192,12 @@ def test_absurdly_nested_yaml_is_bad_input_not_a_crash(tmp_path: Path) -> None:
     path = _write(tmp_path, "a: " + "[" * 5000 + "]" * 5000 + "\n")
     [error] = validate_paths([path]).errors
     assert error.message == "the YAML is nested too deeply to be a Kubernetes object"
+
+
+@pytest.mark.parametrize(("extra", "field"), [("1: 2\n", "1"), ("1: 2\nzzz: 3\n", "1")])
+def test_non_string_keys_are_unknown_fields_not_a_crash(tmp_path: Path, extra: str, field: str) -> None:
+    """YAML allows `1: 2`; a CNP with it at the top level used to crash the validator (exit 1)."""
+    path = _write(tmp_path, CNP.replace("spec:\n", extra + "spec:\n", 1))
+    [error] = validate_paths([path]).errors
+    assert error.field == field
+    assert error.message.startswith("unknown field 1 ")

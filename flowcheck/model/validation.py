@@ -130,10 +130,10 @@ def _to_policy_error(doc: SourceDocument, exc: jsonschema.ValidationError) -> Po
     field = format_field_path(exc.absolute_path)
     if exc.validator == "additionalProperties" and isinstance(exc.instance, dict) and isinstance(exc.schema, dict):
         allowed = set(exc.schema.get("properties", {}))
-        unknown = sorted(k for k in exc.instance if k not in allowed)
+        unknown = sorted((k for k in exc.instance if k not in allowed), key=str)  # YAML keys may be ints
         if unknown:
             # Not ``join``: an int key (YAML ``1: x``) must keep rendering as ``spec.1``, not ``spec[1]``.
-            where = f"{field}.{unknown[0]}" if field else unknown[0]
+            where = f"{field}.{unknown[0]}" if field else str(unknown[0])
             known = ", ".join(sorted(allowed))
             return doc.error(where, f"unknown field {unknown[0]!r} (known fields here: {known})")
     if exc.validator in ("oneOf", "anyOf") and isinstance(exc.validator_value, list):
