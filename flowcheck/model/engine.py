@@ -32,12 +32,20 @@ pod's lookups through Cilium's DNS proxy), the address may have been learnt from
 on the node, so the rule *may* select it (``unknown``); without such a path the rule selects nothing,
 and a drop says so.
 
-Wherever a fact is missing (an unsupported policy feature, an IP the topology lacks, a named port
-that is ambiguous, ...), matching is three-valued and the verdict becomes ``unknown`` with the
-reason, never a guess. Speed: selectors are evaluated once per distinct identity at construction;
-a side's L3/L4 evaluation is memoised on (the set of policies selecting the pod, the peer's match
-class, protocol, port), so planning N x N flows does not re-evaluate every selector per pair; which
-pods' lookups of a name pass the DNS proxy is worked out once per name, not once per pod.
+Named ports resolve where Cilium resolves them (§2.1): on ingress against the destination pod's own
+ports; on egress against the named ports of all pods, where a name meaning two numbers for the
+flow's protocol is ``ErrDuplicateNamedPorts`` and the rule adds nothing for it -- a drop leads with
+that reason. (Cilium's main branch resolves egress names over the destinations the rule selects
+since cilium/cilium#44429, merged after the 1.19 branch was cut; a later version may decide these
+flows differently.)
+
+Wherever a fact is missing (an unsupported policy feature, an IP the topology lacks, ...), matching
+is three-valued and the verdict becomes ``unknown`` with the reason, never a guess.
+
+Speed: selectors are evaluated once per distinct identity at construction; a side's L3/L4
+evaluation is memoised on (the set of policies selecting the pod, the peer's match class, protocol,
+port), so planning N x N flows does not re-evaluate every selector per pair; which pods' lookups of
+a name pass the DNS proxy is worked out once per name, not once per pod.
 """
 
 from __future__ import annotations
@@ -137,6 +145,7 @@ class _SideEval:
     grant_maybes: tuple[tuple[Rule, str], ...]
     unknowns: tuple[tuple[Rule, str], ...]
     notes: tuple[str, ...]
+    unresolved: tuple[str, ...] = ()  # allows matching the peer whose named port Cilium cannot resolve
 
     @property
     def dns_grants(self) -> bool:
@@ -244,11 +253,12 @@ class Model:
                     yes.add(p_idx)
             self._workload_class.append(self._intern(_PeerClass(frozenset(yes), tuple(maybe))))
 
-        # Ports: per workload a port signature; named ports over all workloads (Cilium egress).
+        # Ports: per workload a port signature; named ports over all workloads (Cilium egress), with
+        # the workloads defining each (name, protocol) -> number, in topology order.
         sig_ids: dict[tuple[Port, ...], int] = {}
         self._port_sigs: list[tuple[Port, ...]] = []
         self._workload_sig: list[int] = []
-        self._named: dict[str, set[tuple[int, str]]] = {}
+        self._named: dict[tuple[str, str], dict[int, list[str]]] = {}
         for w in self._workloads:
             if w.ports not in sig_ids:
                 sig_ids[w.ports] = len(self._port_sigs)
@@ -256,7 +266,7 @@ class Model:
             self._workload_sig.append(sig_ids[w.ports])
             for p in w.ports:
                 if p.name:
-                    self._named.setdefault(p.name, set()).add((p.port, p.protocol))
+                    self._named.setdefault((p.name, p.protocol), {}).setdefault(p.port, []).append(w.ref)
 
         # Everything a workload contributes to a pair's decision, as source and as destination,
         # interned to small ints so the plan's cache key is flat and cheap to hash.
@@ -400,6 +410,7 @@ class Model:
         grant_maybes: list[tuple[Rule, str]] = []
         unknowns: list[tuple[Rule, str]] = []
         notes = list(pclass.notes)
+        unresolved: list[str] = []
         maybe = dict(pclass.maybe)
         idle = dict(pclass.idle)
         for s_idx in specs:
@@ -414,6 +425,10 @@ class Model:
                     continue
                 for port_tri, port_rule, port_why in self._port_match(rule, direction, protocol, port, icmp_type,
                                                                       dest_ports):
+                    if port_tri is Tri.NO:  # a named port Cilium cannot resolve: the rule adds nothing for it
+                        if not rule.deny:
+                            unresolved.append(f"{rule.describe()}: {port_why}")
+                        continue
                     tri = Tri.MAYBE if Tri.MAYBE in (peer_tri, port_tri) else Tri.YES
                     why = peer_why if peer_tri is Tri.MAYBE else port_why
                     if rule.deny:
@@ -433,7 +448,8 @@ class Model:
                         l7 = None  # "If no rules are specified, then all traffic is permitted" (§2.2)
                     grants.append(_Grant(rule, l7, port_rule.unsupported if port_rule is not None else None))
         return _SideEval(direction, bool(specs), tuple(isolating), tuple(denies), tuple(deny_maybes),
-                         tuple(grants), tuple(grant_maybes), tuple(unknowns), tuple(dict.fromkeys(notes)))
+                         tuple(grants), tuple(grant_maybes), tuple(unknowns), tuple(dict.fromkeys(notes)),
+                         tuple(dict.fromkeys(unresolved)))
 
     def _idle_notes(self, rule: Rule, idle: Mapping[int, str], direction: Direction, protocol: str,
                     port: int | None, icmp_type: int | None, dest_ports: tuple[Port, ...]) -> list[str]:
@@ -457,6 +473,8 @@ class Model:
 
     def _port_match(self, rule: Rule, direction: Direction, protocol: str, port: int | None, icmp_type: int | None,
                     dest_ports: tuple[Port, ...]) -> list[tuple[Tri, PortRule | None, str]]:
+        """The rule's port rules that match the flow (YES or MAYBE, with why), plus those that would but
+        name a port Cilium cannot resolve (NO, with why)."""
         if rule.l3_only:
             return [(Tri.YES, None, "")]
         if protocol == "ICMP":
@@ -484,9 +502,9 @@ class Model:
                 if tri is Tri.YES:
                     best = (Tri.YES, "")
                     break
-                if tri is Tri.MAYBE:
+                if tri is Tri.MAYBE or (why and best == (Tri.NO, "")):
                     best = (tri, why)
-            if best[0] is not Tri.NO:
+            if best != (Tri.NO, ""):
                 results.append((best[0], port_rule, best[1]))
         return results
 
@@ -499,15 +517,15 @@ class Model:
         if direction is Direction.INGRESS or self.semantics == "kubernetes":
             ok = any(p.name == spec.name and p.port == port and p.protocol == protocol for p in dest_ports)
             return (Tri.YES, "") if ok else (Tri.NO, "")
-        entries = {(n, proto) for n, proto in self._named.get(spec.name, set())
-                   if spec.protocol in ("ANY", proto)}
-        numbers = {n for n, _ in entries}
+        # Egress under Cilium: the name is resolved over every pod's named ports for the flow's protocol
+        # (an ANY rule is merged once per protocol); a name meaning two numbers is ErrDuplicateNamedPorts
+        # and the rule adds nothing for it (§2.1).
+        numbers = self._named.get((spec.name, protocol), {})
         if len(numbers) <= 1:
-            return (Tri.YES, "") if (port, protocol) in entries else (Tri.NO, "")
-        if port in numbers:
-            return Tri.MAYBE, (f"named port {spec.name!r} means {', '.join(str(n) for n in sorted(numbers))} on "
-                               "different workloads; Cilium cannot resolve it on egress (ErrDuplicateNamedPorts)")
-        return Tri.NO, ""
+            return (Tri.YES, "") if port in numbers else (Tri.NO, "")
+        if port not in numbers:
+            return Tri.NO, ""
+        return Tri.NO, _ambiguous_named_port(spec.name, protocol, numbers)
 
     # --- peers that are not workloads -----------------------------------------------------------
 
@@ -737,8 +755,8 @@ class Model:
         if ev.grants:
             return self._l7(ev.grants, flow, f"{what} {to_from} {peer}")
         isolating = ", ".join(ref.describe() for ref in ev.isolating)
-        return Verdict.DROPPED, [f"{isolating} {direction}: no rule allows {what} {to_from} {peer} "
-                                 f"({local} is isolated for {direction})"], False
+        return Verdict.DROPPED, [*ev.unresolved, f"{isolating} {direction}: no rule allows {what} {to_from} {peer} "
+                                                 f"({local} is isolated for {direction})"], False
 
     def _l7(self, grants: Sequence[_Grant], flow: Flow, what: str) -> tuple[Verdict, list[str], bool]:
         """L7 rules of every allow matching (peer, port), combined (§2.2, §2.6)."""
@@ -783,6 +801,17 @@ class Model:
                                      "each request (give the flow an http request or a dns query to judge one)"], False
         return Verdict.UNKNOWN, [f"{rules_text}: only a DNS query can be judged on {what}, and the flow carries "
                                  "none"], False
+
+
+def _ambiguous_named_port(name: str, protocol: str, numbers: Mapping[int, Sequence[str]]) -> str:
+    """Why an egress rule naming ``name`` opens nothing under Cilium: the name means several numbers."""
+    shown = 3  # workloads listed per number; a port name shared by many pods would drown the reason
+    meanings = "; ".join(
+        f"{number} on {', '.join(refs[:shown])}{f' and {len(refs) - shown} more' if len(refs) > shown else ''}"
+        for number, refs in sorted(numbers.items()))
+    return (f"named port {name!r} is ambiguous cluster-wide for {protocol} ({meanings}): Cilium resolves an egress "
+            "named port over the named ports of all pods, gets ErrDuplicateNamedPorts (pkg/types/portmap.go) and "
+            "adds nothing for it (pkg/policy/l4.go), so this rule opens no port by that name")
 
 
 def _namespace_selector_maybe(peer: SelectorPeer, endpoint: Endpoint, entity: Entity) -> str:

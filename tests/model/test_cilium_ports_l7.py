@@ -65,15 +65,70 @@ def test_named_port_on_ingress_resolves_on_the_selected_pod() -> None:
     assert verdict(m, "default/client", "default/alt", 8080) is Verdict.DROPPED
 
 
-def test_named_port_on_egress_with_two_numbers_is_unknown() -> None:
-    """§2.1: egress resolves over all pods; a name with two numbers is ErrDuplicateNamedPorts -> the model
-    reports unknown instead of guessing which number the cluster's pods use."""
-    m = model(TOPOLOGY, cnp("e", 'endpointSelector: {matchLabels: {app: client}}\n'
-                                 'egress: [{toPorts: [{ports: [{port: http, protocol: TCP}]}]}]'))
-    d = decide(m, "default/client", "default/server", 8080)
-    assert d.verdict is Verdict.UNKNOWN
-    assert "ErrDuplicateNamedPorts" in d.reasons[0]
-    assert verdict(m, "default/client", "default/server", 9090) is Verdict.DROPPED
+# The issue 14 scenario: `http` is 80 on web-a and 8080 on web-b, and the client's egress allows `http`.
+# pkg/types/portmap.go (namedPortMultiMap.GetNamedPort; TestPolicyNamedPortMultiMap): a name mapped to
+# two numbers gives ErrDuplicateNamedPorts; pkg/endpoint/policy.go GetNamedPort: "egress needs named
+# ports of all the pods"; pkg/policy/l4.go skips a named port it cannot resolve, adding nothing.
+WEB_AB = topo(wl("default/client", {"app": "client"}, ()),
+              wl("default/web-a", {"app": "web-a"}, (Port("http", 80, "TCP"),)),
+              wl("default/web-b", {"app": "web-b"}, (Port("http", 8080, "TCP"),)), namespaces={"default": {}})
+EGRESS_HTTP_BY_NAME = cnp("egress-by-name", "endpointSelector: {matchLabels: {app: client}}\n"
+                                            "egress: [{toPorts: [{ports: [{port: http, protocol: TCP}]}]}]")
+
+
+def test_named_port_ambiguous_cluster_wide_on_egress_opens_nothing() -> None:
+    """pkg/types/portmap.go, pkg/policy/l4.go: the name cannot be resolved on egress, so the rule opens
+    nothing; with the client isolated for egress both flows are dropped, and the first reason says why."""
+    m = model(WEB_AB, EGRESS_HTTP_BY_NAME)
+    for dst, port in (("default/web-a", 80), ("default/web-b", 8080)):
+        d = decide(m, "default/client", dst, port)
+        assert d.verdict is Verdict.DROPPED, d
+        assert d.reasons[0].startswith("CiliumNetworkPolicy default/egress-by-name egress rule 0: named port 'http' "
+                                       "is ambiguous cluster-wide for TCP (80 on default/web-a; 8080 on "
+                                       "default/web-b)"), d.reasons
+        assert "ErrDuplicateNamedPorts" in d.reasons[0]
+        assert "no rule allows TCP" in d.reasons[1]
+
+
+def test_named_port_ambiguous_on_egress_leaves_the_verdict_to_the_other_rules() -> None:
+    """pkg/policy/l4.go adds nothing for the unresolved name; another rule's allow still decides."""
+    numbered = EGRESS_HTTP_BY_NAME.replace("[{port: http, protocol: TCP}]",
+                                           '[{port: http, protocol: TCP}, {port: "80"}]')
+    m = model(WEB_AB, numbered)
+    d = decide(m, "default/client", "default/web-a", 80)
+    assert d.verdict is Verdict.ALLOWED
+    assert not any("ambiguous" in r for r in d.reasons)
+    assert verdict(m, "default/client", "default/web-b", 8080) is Verdict.DROPPED
+
+
+def test_named_port_ambiguous_on_egress_denies_nothing() -> None:
+    """pkg/policy/l4.go: the same skip applies to a deny rule; it denies nothing, so the allow decides."""
+    m = model(WEB_AB, cnp("deny-by-name", "endpointSelector: {matchLabels: {app: client}}\n"
+                                          "egress: [{toEndpoints: [{}]}]\n"
+                                          "egressDeny: [{toPorts: [{ports: [{port: http, protocol: TCP}]}]}]"))
+    assert verdict(m, "default/client", "default/web-a", 80) is Verdict.ALLOWED
+
+
+def test_named_port_on_egress_resolves_per_protocol() -> None:
+    """pkg/policy/rule.go merges an ANY port once per protocol (TCP, UDP, SCTP) and pkg/types/portmap.go
+    skips a named port of another protocol: `http` meaning 80/TCP and 5000/UDP is not ambiguous."""
+    t = topo(wl("default/client", {"app": "client"}, ()),
+             wl("default/web-a", {"app": "web-a"}, (Port("http", 80, "TCP"),)),
+             wl("default/stream", {"app": "stream"}, (Port("http", 5000, "UDP"),)), namespaces={"default": {}})
+    m = model(t, EGRESS_HTTP_BY_NAME.replace("protocol: TCP", "protocol: ANY"))
+    assert verdict(m, "default/client", "default/web-a", 80) is Verdict.ALLOWED
+    assert verdict(m, "default/client", "default/stream", 5000, "UDP") is Verdict.ALLOWED
+    assert verdict(m, "default/client", "default/stream", 5000, "TCP") is Verdict.DROPPED
+
+
+def test_named_port_on_ingress_is_resolved_on_the_destination_even_when_ambiguous() -> None:
+    """§2.1: ingress resolves the name against the selected pod's own ports, so the cluster-wide
+    ambiguity does not matter there."""
+    m = model(WEB_AB, cnp("ingress-by-name", "endpointSelector: {}\n"
+                                             "ingress: [{toPorts: [{ports: [{port: http, protocol: TCP}]}]}]"))
+    assert verdict(m, "default/client", "default/web-a", 80) is Verdict.ALLOWED
+    assert verdict(m, "default/client", "default/web-b", 8080) is Verdict.ALLOWED
+    assert verdict(m, "default/client", "default/web-b", 80) is Verdict.DROPPED
 
 
 def test_protocol_must_match() -> None:

@@ -136,12 +136,15 @@ def test_named_port_resolves_on_the_destination() -> None:
 
 def test_named_port_on_egress_under_kubernetes_semantics_resolves_on_the_destination_pod() -> None:
     """NetworkPolicy spec: a named port refers to the destination pod's port; Cilium instead resolves
-    egress names over all pods (§2.1), where `metrics` means both 9090 and 9100 -> unknown."""
+    egress names over all pods (§2.1), where `metrics` means both 9090 and 9100: ErrDuplicateNamedPorts
+    (pkg/types/portmap.go), the rule adds nothing (pkg/policy/l4.go) and the flow is dropped."""
     text = knp("p", "podSelector: {matchLabels: {app: client}}\npolicyTypes: [Egress]\n"
                     "egress: [{ports: [{port: metrics}]}]")
     assert verdict(model(TOPOLOGY, text, "kubernetes"), "default/client", "tenant/alt", 9100) is Verdict.ALLOWED
     assert verdict(model(TOPOLOGY, text, "kubernetes"), "default/client", "default/server", 9100) is Verdict.DROPPED
-    assert verdict(model(TOPOLOGY, text), "default/client", "tenant/alt", 9100) is Verdict.UNKNOWN
+    d = decide(model(TOPOLOGY, text), "default/client", "tenant/alt", 9100)
+    assert d.verdict is Verdict.DROPPED
+    assert "named port 'metrics' is ambiguous cluster-wide" in d.reasons[0]
 
 
 def test_end_port_and_protocols() -> None:
