@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Decide given flows with the policy model and list the reasons (policy kind, namespace/name, "
                     "direction, rule). Endpoints: namespace/name (a workload), an entity (world, host, "
                     "remote-node, kube-apiserver, ...; entity:world@1.1.1.1 adds its IP) or, as destination, "
-                    "fqdn:NAME@IP.",
+                    "fqdn:NAME@IP. An address the source got by resolving a name is fqdn:NAME@IP (toFQDNs rules "
+                    "judge it on NAME); entity:world@IP is one no DNS answer gave, which no toFQDNs rule selects "
+                    "(a drop names the toFQDNs rule that would open it were it an answer for a name it matches).",
     )
     _add_model_arguments(explain_cmd)
     explain_cmd.add_argument("--flows", metavar="FILE", help="YAML or JSON list of flows (design §3)")

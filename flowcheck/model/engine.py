@@ -26,11 +26,11 @@ only, so B -> A is judged on its own. A pod reaching its own IP never leaves its
 (the kernel delivers it over loopback), so self-flows are allowed without consulting policy.
 
 A flow to ``{fqdn: name, ip}`` says which name the address came from, so a ``toFQDNs`` rule is
-judged on that name. A flow to ``{entity: world, ip}`` does not: when the source pod has a ``toFQDNs``
-rule for the flow's port and a proxied DNS path exists (an egress rule with DNS L7 rules lets some
-pod's lookups through Cilium's DNS proxy), the address may have been learnt from any proxied lookup
-on the node, so the rule *may* select it (``unknown``); without such a path the rule selects nothing,
-and a drop says so.
+judged on that name. A flow to ``{entity: world, ip}`` names none, and by convention means an
+address no DNS answer gave (one the source dials directly): no ``toFQDNs`` rule selects it, so it is
+decided on the other rules, and a drop names each ``toFQDNs`` rule for the flow's port that would
+open it were the address an answer for a name the rule matches (the ``{fqdn: name, ip}`` form judges
+that case).
 
 Named ports resolve where Cilium resolves them (§2.1): on ingress against the destination pod's own
 ports; on egress against the named ports of all pods, where a name meaning two numbers for the
@@ -113,8 +113,8 @@ class Decision:
 class _PeerClass:
     """Which peers (by id) an endpoint definitely matches, which it may match (with why), plus notes.
 
-    ``idle`` are peers that would cover the endpoint but select nothing (a ``toFQDNs`` rule without a
-    proxied DNS path), with why: a drop by a rule with such a peer and a matching port says so.
+    ``idle`` are peers that would cover the endpoint but do not select it (a ``toFQDNs`` rule and a world
+    address given without a name), with why: a drop by a rule with such a peer and a matching port says so.
     """
 
     yes: frozenset[int]
@@ -541,7 +541,7 @@ class Model:
         """The peer class of a non-workload endpoint.
 
         toFQDNs peers depend on the local pod's DNS lookups: for a ``{fqdn, ip}`` endpoint, and, on
-        egress, for a world address a toFQDNs rule might cover.
+        egress, for the note on a world address a toFQDNs rule does not select.
         """
         learner = (local if direction is Direction.EGRESS and self._has_fqdn_peers
                    and isinstance(endpoint, EntityEndpoint) and endpoint.entity is Entity.WORLD else None)
@@ -591,8 +591,7 @@ class Model:
                         else:
                             notes.append(f"toFQDNs {peer.text} names {endpoint.fqdn} but selects nothing: {why}")
                 elif learner is not None:
-                    tri, why = self._fqdn_may_cover(learner, peer, endpoint)
-                    (maybe if tri is Tri.MAYBE else idle).append((p_idx, why))
+                    idle.append((p_idx, self._fqdn_unnamed(learner, peer, endpoint)))
             else:
                 maybe.append((p_idx, f"{peer.feature} is not modelled"))
         found = self._intern(_PeerClass(frozenset(yes), tuple(maybe), tuple(dict.fromkeys(notes)), tuple(idle)))
@@ -651,41 +650,43 @@ class Model:
             flow = Flow(source, WorkloadEndpoint(self._workloads[server].ref), protocol, DNS_PORT, dns=query)
             yield server, flow, self._side_eval(self._side_key(Direction.EGRESS, src, flow.destination, server, flow))
 
-    def _fqdn_may_cover(self, local: int, peer: FqdnPeer, endpoint: Endpoint) -> tuple[Tri, str]:
-        """Whether a world address may be among the IPs a toFQDNs peer selects for ``local`` (§1.4, §7.5).
+    def _fqdn_unnamed(self, local: int, peer: FqdnPeer, endpoint: Endpoint) -> str:
+        """Why a toFQDNs peer does not select a world address given without a name (§1.4, §7.5).
 
-        The flow does not say which name the address was resolved from, so the answer is at best
-        MAYBE: when a name the peer matches may be looked up through Cilium's DNS proxy, by ``local``
-        or by another pod (IPs learnt on a node serve every pod there). NO when no such lookup exists:
-        the peer then selects nothing. A ``matchName`` peer is judged on its name; for a
-        ``matchPattern`` one any proxied lookup counts, since the names it matches are not enumerable.
+        A flow to ``{entity: world, ip}`` names no FQDN: by convention the address is not one a DNS
+        answer gave, so no toFQDNs rule selects it. The note names the rule that would open it were it
+        an answer for a name the rule matches, and whether such an answer could pass Cilium's DNS proxy
+        (by ``local``'s lookups, or another pod's: IPs learnt on a node serve every pod there). A
+        ``matchName`` peer is judged on its name; for a ``matchPattern`` one any proxied lookup counts,
+        since the names it matches are not enumerable.
         """
         target = endpoint.describe()
-        unnamed = (f"the flow does not say which name {target} was resolved from (give the destination as "
-                   "{fqdn: NAME, ip: IP} to judge one)")
-        nothing = f"toFQDNs {peer.text} could cover {target} but selects nothing"
+        ip = endpoint.ip if isinstance(endpoint, EntityEndpoint) and endpoint.ip else "IP"
+        name = peer.name if peer.name is not None else "NAME"
+        head = (f"toFQDNs {peer.text} does not select {target}: the flow names no FQDN, so the address counts as "
+                f"one no DNS answer gave; the rule would open it were it an answer for "
+                f"{peer.name or 'a name the pattern matches'} (give the destination as {{fqdn: {name}, ip: {ip}}} "
+                "to judge that)")
+        nothing = "it selects nothing anyway"
         if peer.name is not None:
             tri, why = self._dns_learnt(local, peer.name)
             if tri is Tri.NO:
-                return Tri.NO, f"{nothing}: {why}"
+                return f"{head}; {nothing}: {why}"
             if tri is Tri.YES:
                 why = f"{self._workloads[local].ref} looks {peer.name} up through Cilium's DNS proxy"
-            return Tri.MAYBE, f"toFQDNs {peer.text} may select {target}: {why}; {unnamed}"
+            return f"{head}; {why}"
         if not self._dns_servers:
-            return Tri.MAYBE, (f"toFQDNs {peer.text} may select {target}: the topology has no DNS server (a "
-                               "workload serving port 53), so the model cannot tell whether lookups pass Cilium's "
-                               f"DNS proxy; {unnamed}")
+            return (f"{head}; the topology has no DNS server (a workload serving port 53), so the model cannot tell "
+                    "whether lookups pass Cilium's DNS proxy")
         if self._proxied_dns_path(local):
-            return Tri.MAYBE, (f"toFQDNs {peer.text} may select {target}: {self._workloads[local].ref}'s DNS lookups "
-                               "pass Cilium's DNS proxy (an egress rule with DNS L7 rules allows them), and the IPs "
-                               f"the proxy learns for names matching the pattern are allowed; {unnamed}")
+            return (f"{head}; {self._workloads[local].ref}'s DNS lookups pass Cilium's DNS proxy (an egress rule "
+                    "with DNS L7 rules allows them)")
         other = next((i for i in range(len(self._workloads)) if i != local and self._proxied_dns_path(i)), None)
         if other is not None:
-            return Tri.MAYBE, (f"toFQDNs {peer.text} may select {target}: {self._workloads[other].ref}'s DNS lookups "
-                               "pass Cilium's DNS proxy, and IPs learnt on a node serve every pod there (the "
-                               f"topology does not say which node runs what); {unnamed}")
-        return Tri.NO, (f"{nothing}: no pod's DNS lookups pass an egress rule with DNS L7 rules, so Cilium's DNS "
-                        "proxy learns no IPs")
+            return (f"{head}; {self._workloads[other].ref}'s DNS lookups pass Cilium's DNS proxy, and IPs learnt on "
+                    "a node serve every pod there")
+        return (f"{head}; {nothing}: no pod's DNS lookups pass an egress rule with DNS L7 rules, so Cilium's DNS "
+                "proxy learns no IPs")
 
     def _proxied_dns_path(self, src: int) -> bool:
         """Whether some DNS lookup of ``src`` may pass Cilium's DNS proxy: an egress allow with DNS L7 rules

@@ -152,31 +152,89 @@ def test_to_fqdns_without_a_dns_server_in_the_topology_is_unknown() -> None:
     assert verdict(m, "default/app", "fqdn:api.example.com@203.0.113.7", 443) is Verdict.UNKNOWN
 
 
-def test_world_address_a_to_fqdns_rule_could_cover_is_unknown() -> None:
-    """§1.4/§7 step 5: toFQDNs selects the IPs Cilium's DNS proxy learnt from answers to proxied lookups
-    on the node. A flow to {entity: world, ip} does not say which name the address came from, so when
-    a proxied DNS path exists the address may be one of them: unknown, naming the toFQDNs rule."""
+# The DNS getting-started guide (Documentation/security/dns.rst): mediabot may reach GitHub and "shouldn't
+# have access to any other external service"; the policy is examples/kubernetes-dns/dns-pattern.yaml.
+MEDIABOT = topo(wl("default/mediabot", {"org": "empire", "class": "mediabot"}, ()),
+                wl("kube-system/coredns", {"k8s-app": "kube-dns"}, DNS_PORTS),
+                namespaces={"default": {}, "kube-system": {}})
+DNS_PATTERN_YAML = cnp("fqdn", """endpointSelector:
+  matchLabels:
+    org: empire
+    class: mediabot
+egress:
+- toFQDNs:
+  - matchPattern: "*.github.com"
+- toEndpoints:
+  - matchLabels:
+      "k8s:io.kubernetes.pod.namespace": kube-system
+      "k8s:k8s-app": kube-dns
+  toPorts:
+  - ports:
+    - port: "53"
+      protocol: ANY
+    rules:
+      dns:
+      - matchPattern: "*"
+""")
+
+
+def test_mediabot_reaches_github_names_but_not_a_raw_world_address() -> None:
+    """Documentation/security/dns.rst + examples/kubernetes-dns/dns-pattern.yaml: a github name's answer is
+    allowed; an address given without a name (not learnt from DNS) is dropped, and the drop names the
+    toFQDNs rule that would open it were it an answer for a name the pattern matches."""
+    m = model(MEDIABOT, DNS_PATTERN_YAML)
+    assert verdict(m, "default/mediabot", "fqdn:api.github.com@140.82.112.6", 443) is Verdict.ALLOWED
+    assert verdict(m, "default/mediabot", "fqdn:help.twitter.com@104.244.42.1", 443) is Verdict.DROPPED
+    d = decide(m, "default/mediabot", "world@8.8.8.8", 443)
+    assert d.verdict is Verdict.DROPPED, d
+    assert d.reasons[0] == ("CiliumNetworkPolicy default/fqdn egress: no rule allows TCP/443 to world (8.8.8.8) "
+                            "(default/mediabot is isolated for egress)")
+    note = d.reasons[1]
+    assert note.startswith("CiliumNetworkPolicy default/fqdn egress rule 0: toFQDNs matchPattern *.github.com does "
+                           "not select world (8.8.8.8): the flow names no FQDN"), d.reasons
+    assert "{fqdn: NAME, ip: 8.8.8.8}" in note
+    assert "default/mediabot's DNS lookups pass Cilium's DNS proxy" in note
+
+
+def test_world_address_is_decided_by_the_other_rules_when_a_to_fqdns_rule_names_the_port() -> None:
+    """§1.4/§7 step 5: toFQDNs selects only IPs a proxied DNS answer gave; an address given without a
+    name is not one, so a matchName rule does not select it (the note says how to judge the other case),
+    and a CIDR rule covering the address still allows it."""
     m = model(TOPOLOGY, egress(DNS_RULE + FQDN_RULE))
     d = decide(m, "default/app", "world@203.0.113.7", 443)
-    assert d.verdict is Verdict.UNKNOWN
-    assert d.reasons[0].startswith("CiliumNetworkPolicy default/egress egress rule 1: toFQDNs matchName "
-                                   "api.example.com may select world (203.0.113.7)")
+    assert d.verdict is Verdict.DROPPED
+    assert d.reasons[1].startswith("CiliumNetworkPolicy default/egress egress rule 1: toFQDNs matchName "
+                                   "api.example.com does not select world (203.0.113.7)")
+    assert "{fqdn: api.example.com, ip: 203.0.113.7}" in d.reasons[1]
+    assert "default/app looks api.example.com up through Cilium's DNS proxy" in d.reasons[1]
     assert verdict(m, "default/app", "world@203.0.113.7", 80) is Verdict.DROPPED  # the rule's port is 443
-    assert verdict(m, "default/app", "fqdn:api.example.com@203.0.113.7", 443) is Verdict.ALLOWED  # unchanged
-    pattern = egress(DNS_RULE + FQDN_RULE.replace("matchName: api.example.com", 'matchPattern: "*.example.com"'))
-    d = decide(model(TOPOLOGY, pattern), "default/app", "world", 443)
-    assert d.verdict is Verdict.UNKNOWN
-    assert "toFQDNs matchPattern *.example.com may select world" in d.reasons[0]
+    assert verdict(m, "default/app", "fqdn:api.example.com@203.0.113.7", 443) is Verdict.ALLOWED
+    with_cidr = model(TOPOLOGY, egress(DNS_RULE + FQDN_RULE + "  - toCIDR: [203.0.113.0/24]\n"))
+    assert verdict(with_cidr, "default/app", "world@203.0.113.7", 443) is Verdict.ALLOWED
+    d = decide(model(TOPOLOGY, egress(DNS_RULE + FQDN_RULE)), "default/app", "world", 443)
+    assert d.verdict is Verdict.DROPPED  # no address at all: still not a DNS answer
+    assert "{fqdn: api.example.com, ip: IP}" in d.reasons[1]
 
 
-def test_world_address_is_unknown_when_another_pod_has_the_proxied_dns_path() -> None:
-    """§1.4: 'IPs from responses to all pods managed by a Cilium instance are allowed'; another pod's
-    proxied lookups may have taught the node the address."""
+def test_world_address_is_dropped_even_when_another_pod_resolves_through_the_proxy() -> None:
+    """§1.4: IPs learnt from any pod's proxied lookup on the node serve every pod there; the note says
+    so, but an address given without a name is none of them."""
     other = cnp("resolver", f"endpointSelector: {{matchLabels: {{app: peer}}}}\negress:\n{DNS_RULE}")
     fqdn = FQDN_RULE.replace("matchName: api.example.com", 'matchPattern: "*.example.com"')
     d = decide(model(TOPOLOGY, egress(PLAIN_DNS_RULE + fqdn) + other), "default/app", "world@203.0.113.7", 443)
-    assert d.verdict is Verdict.UNKNOWN
-    assert "toFQDNs matchPattern *.example.com" in d.reasons[0] and "default/peer" in d.reasons[0]
+    assert d.verdict is Verdict.DROPPED
+    assert "toFQDNs matchPattern *.example.com does not select world (203.0.113.7)" in d.reasons[1]
+    assert "default/peer's DNS lookups pass Cilium's DNS proxy" in d.reasons[1]
+
+
+def test_world_address_without_a_dns_server_in_the_topology_is_dropped() -> None:
+    """The missing DNS server matters only to a flow that names its FQDN; the note says so."""
+    t = topo(wl("default/app", {"app": "app"}))
+    d = decide(model(t, egress(DNS_RULE + FQDN_RULE.replace("matchName: api.example.com",
+                                                            'matchPattern: "*.example.com"'))),
+               "default/app", "world@203.0.113.7", 443)
+    assert d.verdict is Verdict.DROPPED
+    assert "the topology has no DNS server" in d.reasons[1]
 
 
 def test_world_address_without_a_proxied_dns_path_stays_dropped_and_says_why() -> None:
