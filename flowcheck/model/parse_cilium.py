@@ -85,7 +85,21 @@ _UNSUPPORTED_PEERS = {
     "toNodes": "toNodes (node selectors)",
     "toServices": "toServices (Service-based peers)",
 }
-_REMOVED = {"fromRequires", "toRequires"}
+# Fields Cilium has removed, with the message a repository still carrying them gets instead of
+# "unknown field": "The previously deprecated FromRequires and ToRequires fields of the
+# CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy CRDs have been removed" (1.19 upgrade notes,
+# Documentation/operations/upgrade.rst). The notes name no replacement; what the fields did is
+# expressible in the peer selectors: Cilium appended the requirements to every fromEndpoints
+# (toEndpoints) selector of the rules selecting the same endpoints (pkg/policy/api/ingress.go
+# GetSourceEndpointSelectorsWithRequirements; "toRequires and fromRequires apply to all rules that
+# share the same endpoint selector", layer3.rst).
+REMOVED_FIELDS = {
+    key: (f"{key} was removed in Cilium 1.19 (deprecated since 1.17) and has no replacement field: add its "
+          f"label requirements to the {peers} selectors of every {direction} rule selecting these endpoints, "
+          "which is what Cilium did with them")
+    for key, peers, direction in (("fromRequires", "fromEndpoints", "ingress"),
+                                  ("toRequires", "toEndpoints", "egress"))
+}
 _PORT_RULE_KEYS = ("ports", "rules", "listener", "originatingTLS", "terminatingTLS", "serverNames")
 _PORT_KEYS = ("port", "endPort", "protocol")
 _PORT_PROTOCOLS = ("TCP", "UDP", "SCTP", "VRRP", "IGMP", "ANY")
@@ -202,8 +216,8 @@ def _parse_rule(raw: Any, field_: str, index: int, direction: Direction, deny: b
     if deny:
         allowed = [k for k in allowed if k != "toFQDNs"]
     for key in body:
-        if key in _REMOVED:
-            raise fail(f.join(field_, key), f"{key} was removed in Cilium 1.19 (deprecated since 1.17)")
+        if key in REMOVED_FIELDS:
+            raise fail(f.join(field_, key), REMOVED_FIELDS[key])
     f.known_keys(body, field_, allowed, fail)
     present = [k for k in l3_keys if k in body and k in allowed]
     if len(present) > 1:

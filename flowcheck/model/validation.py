@@ -28,6 +28,7 @@ from flowcheck.model.documents import SourceDocument, read_documents
 from flowcheck.model.fields import join, without_nulls
 from flowcheck.model.parse_cilium import API_VERSION as CILIUM_API_VERSION
 from flowcheck.model.parse_cilium import KINDS as CILIUM_KINDS
+from flowcheck.model.parse_cilium import REMOVED_FIELDS as CILIUM_REMOVED_FIELDS
 from flowcheck.model.parse_cilium import missing_spec
 
 # The Kubernetes minor of kind v0.31's default node image; NetworkPolicy's schema has been
@@ -131,6 +132,9 @@ def _to_policy_error(doc: SourceDocument, exc: jsonschema.ValidationError) -> Po
     if exc.validator == "additionalProperties" and isinstance(exc.instance, dict) and isinstance(exc.schema, dict):
         allowed = set(exc.schema.get("properties", {}))
         unknown = sorted((k for k in exc.instance if k not in allowed), key=str)  # YAML keys may be ints
+        removed = [k for k in unknown if k in CILIUM_REMOVED_FIELDS] if doc.kind in CILIUM_KINDS else []
+        if removed:  # a field Cilium removed: say so, and what to write instead
+            return doc.error(join(field, removed[0]), CILIUM_REMOVED_FIELDS[removed[0]])
         if unknown:
             # Not ``join``: an int key (YAML ``1: x``) must keep rendering as ``spec.1``, not ``spec[1]``.
             where = f"{field}.{unknown[0]}" if field else str(unknown[0])
