@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flowcheck.cluster.cilium import (
     OFFLINE_TEST_EXCLUSIONS,
     CiliumCli,
     junit_args,
+    number_repeated_attributes,
     parse_junit,
+    read_junit,
     parse_status_json,
 )
 from flowcheck.errors import ClusterError
@@ -38,9 +43,10 @@ def test_unhealthy_status_report_lists_each_problem() -> None:
     assert not report.healthy
     lines = report.problem_lines()
     assert lines[0] == "cilium (DaemonSet): 2/3 ready, 1 unavailable"
-    assert "cilium cilium: error: (an error whose text the JSON output does not include)" in lines
+    assert "cilium cilium: error: controller sync-host-ips is failing since 42s (7x): unable to list node IPs" in lines
     assert not any("hubble-relay" in line for line in lines)  # disabled component: not a problem
-    assert any(line.startswith("status collection error:") for line in lines)
+    assert "status collection error: (an error whose text the JSON output does not include)" in lines
+    assert len(lines) == 3
     assert report.image_tags() == {"v1.18.4"}
 
 
@@ -160,3 +166,63 @@ def test_connectivity_test_without_junit_is_an_error(tmp_path: Path) -> None:
 def test_invalid_junit_is_a_clear_error() -> None:
     with pytest.raises(ClusterError, match="not valid XML"):
         parse_junit("<testsuites><testcase")
+
+
+def test_a_test_with_two_failed_actions_keeps_both_failure_messages_in_order() -> None:
+    text = data("connectivity-junit-two-failed-actions.xml")
+    with pytest.raises(ET.ParseError, match="duplicate attribute"):
+        ET.fromstring(text)  # what a strict parser makes of Go's repeated attribute: the whole file lost
+    results, args = read_junit(text)
+    assert [(r.name, r.status) for r in results] == [("no-policies", "passed"), ("client-egress-l7", "failed")]
+    failed = results[1]
+    assert len(failed.failure_messages) == 2
+    assert failed.failure_messages[0].endswith("http://10.244.1.62:8080/\" failed: command terminated with exit code 28")
+    assert failed.failure_messages[1].endswith("http://10.244.2.71:8080/\" failed: command terminated with exit code 22")
+    assert failed.failure_text.splitlines() == [
+        *failed.failure_messages,
+        "client-egress-l7/pod-to-pod:curl-ipv4-0: cilium-test-1/client2-66475877c6-bghj6 (10.244.2.130) -> "
+        "cilium-test-1/echo-other-node-55cbc5fc57-bnhch (10.244.1.62:8080)",
+        "client-egress-l7/pod-to-pod:curl-ipv4-1: cilium-test-1/client2-66475877c6-bghj6 (10.244.2.130) -> "
+        "cilium-test-1/echo-same-node-798cc5d967-jh4jv (10.244.2.71:8080)"]
+    assert args[-2:] == ("--test", "!/pod-to-cidr")
+    assert junit_args(text) == args
+
+
+def test_a_single_failure_message_is_one_message() -> None:
+    (_, _, failed, _) = parse_junit(data("connectivity-junit.xml"))
+    assert len(failed.failure_messages) == 1 and "exit code 28" in failed.failure_messages[0]
+    (setup,) = parse_junit(data("connectivity-junit-provisioning-failure.xml"))
+    assert setup.failure_messages == ()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('<a x="1" x="2" x="3"/>', '<a x="1" x.2="2" x.3="3"/>'),
+    ("<a x='1' y=\"2\" x='&lt;b x=\"3\"&gt;'>t</a>", "<a x='1' y=\"2\" x.2='&lt;b x=\"3\"&gt;'>t</a>"),
+    ('<a\n  x = "1"\n  x="2"\n>', '<a\n  x = "1"\n  x.2="2"\n>'),
+    ('<!-- <a x="1" x="2"> --><b/>', '<!-- <a x="1" x="2"> --><b/>'),
+    ('<a><![CDATA[<b x="1" x="2">]]></a>', '<a><![CDATA[<b x="1" x="2">]]></a>'),
+    ('<?xml version="1.0" encoding="UTF-8"?><a x="1" y="2"></a>', '<?xml version="1.0" encoding="UTF-8"?><a x="1" y="2"></a>'),
+])
+def test_only_repeated_attributes_of_start_tags_are_renumbered(text: str, expected: str) -> None:
+    assert number_repeated_attributes(text) == expected
+
+
+_MESSAGES = st.lists(st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"), include_characters="\t\n\r"),
+                             max_size=20), min_size=1, max_size=4)
+
+
+def _go_escaped(value: str) -> str:
+    """Go's ``xml.EscapeString`` (what encoding/xml writes for an attribute value)."""
+    table = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;", "\t": "&#x9;", "\n": "&#xA;",
+             "\r": "&#xD;"}
+    return "".join(table.get(ch, ch) for ch in value)
+
+
+@given(_MESSAGES)
+def test_every_repeated_failure_message_survives_in_order(messages: list[str]) -> None:
+    """As Go's encoding/xml writes a []string attribute: once per element, each value escaped."""
+    repeated = "".join(f' failureMessage="{_go_escaped(m)}"' for m in messages)
+    text = (f'<testsuites><testsuite><testcase name="t" status="failed">'
+            f'<failure message="t failed"{repeated} type="failure">action</failure></testcase></testsuite></testsuites>')
+    (result,) = parse_junit(text)
+    assert result.failure_messages == tuple(messages)
