@@ -30,9 +30,11 @@ from flowcheck.model.parse_cilium import API_VERSION as CILIUM_API_VERSION
 from flowcheck.model.parse_cilium import KINDS as CILIUM_KINDS
 from flowcheck.model.parse_cilium import missing_spec
 
-# The Kubernetes minor of kind v0.31's default node image; NetworkPolicy's schema has been
-# stable since 1.8, so any recent minor gives the same answers for the kinds we care about.
-KUBERNETES_SCHEMA_VERSION = "1.35"
+# The Kubernetes minor of the pinned kind's default node image (kind v0.32: kindest/node v1.36.1);
+# NetworkPolicy's schema has been stable since 1.8, so any recent minor gives the same answers for
+# the kinds we care about. kubernetes-validate bundles a minor's schemas from its own 1.<minor>
+# release on (hence its floor in pyproject.toml).
+KUBERNETES_SCHEMA_VERSION = "1.36"
 
 _MAX_VALUE_CHARS = 80
 
