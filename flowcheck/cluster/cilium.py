@@ -28,8 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flowcheck.cluster.kind import control_plane_node
+from flowcheck.cluster import kube
+from flowcheck.cluster.kind import context_for, control_plane_node
+from flowcheck.cluster.kube import KubeClients
 from flowcheck.cluster.process import ProcessRunner, command_line, run_checked, tail
+from flowcheck.cluster.realization import CILIUM_NAMESPACE
 from flowcheck.cluster.versions import image_tag
 from flowcheck.errors import ClusterError
 
@@ -338,6 +341,40 @@ def _args(root: ET.Element) -> tuple[str, ...]:
 # The CLI
 
 
+# Where the running agents' configuration lives (the chart's ConfigMap) and the key that names the
+# cluster; Cilium's own default when none is set (``pkg/defaults``: ``ClusterName = "default"``).
+CILIUM_CONFIG_MAP = "cilium-config"
+CLUSTER_NAME_KEY = "cluster-name"
+CILIUM_DEFAULT_CLUSTER_NAME = "default"
+
+
+def kind_cilium_cluster_name(cluster_name: str) -> str:
+    """The ``cluster.name`` ``cilium install`` auto-detects on kind cluster ``cluster_name``: ``kind-<name>``.
+
+    cilium-cli's ``install/autodetect.go`` takes the kubeconfig cluster's name (kind writes
+    ``kind-<name>``) with ``_`` replaced by ``-``, and ``install/helm.go`` sets it as ``cluster.name``.
+    ``cilium upgrade`` does not: with ``--reset-values`` the chart default ``default`` comes back,
+    which changes every identity's ``io.cilium.k8s.policy.cluster`` label mid-check. So flowcheck
+    names the cluster itself, the same way, in every install and upgrade it runs.
+    """
+    return context_for(cluster_name).replace("_", "-")
+
+
+def running_cluster_name(clients: KubeClients) -> str | None:
+    """The cluster name the running Cilium uses: ``kube-system/cilium-config`` key ``cluster-name``.
+
+    ``None`` when that ConfigMap does not exist (no Cilium installed by its chart). A ConfigMap without
+    the key means the agents run with Cilium's default name, ``default``.
+    """
+    config = kube.read_or_none(clients, f"reading {CILIUM_NAMESPACE}/{CILIUM_CONFIG_MAP}",
+                               clients.core.read_namespaced_config_map, CILIUM_CONFIG_MAP, CILIUM_NAMESPACE)
+    if config is None:
+        return None
+    data = config.data or {}
+    name = data.get(CLUSTER_NAME_KEY)
+    return str(name) if name else CILIUM_DEFAULT_CLUSTER_NAME
+
+
 def kind_service_host(cluster_name: str) -> str:
     """``k8sServiceHost=<name>-control-plane``: where Cilium without kube-proxy finds a kind cluster's API server.
 
@@ -364,19 +401,24 @@ class CiliumCli:
             flags += ["--kubeconfig", self._kubeconfig]
         return flags
 
-    def install_argv(self, *, version: str, values: Path, cluster_name: str, upgrade: bool = False) -> list[str]:
+    def install_argv(self, *, version: str, values: Path, cluster_name: str, upgrade: bool = False,
+                     cilium_cluster_name: str | None = None) -> list[str]:
         """``cilium install|upgrade`` with the pinned chart version and flowcheck's Helm values.
 
         ``k8sServiceHost`` is the control-plane node's container name on kind's Docker network; the
         values file carries the default cluster name's, so it is set for the actual name.
+        ``cluster.name`` is always explicit: ``cilium_cluster_name`` (an upgrade keeps the name the
+        cluster runs with), else what ``cilium install`` would auto-detect (``kind_cilium_cluster_name``).
         """
+        name = cilium_cluster_name or kind_cilium_cluster_name(cluster_name)
         return [self._cilium, "upgrade" if upgrade else "install", *self._global(), "--version", version,
-                "--values", str(values), "--set", kind_service_host(cluster_name)]
+                "--values", str(values), "--set", kind_service_host(cluster_name), "--set", f"cluster.name={name}"]
 
-    def install(self, *, version: str, values: Path, cluster_name: str, upgrade: bool = False) -> None:
+    def install(self, *, version: str, values: Path, cluster_name: str, upgrade: bool = False,
+                cilium_cluster_name: str | None = None) -> None:
         verb = "upgrading" if upgrade else "installing"
         run_checked(self._runner, self.install_argv(version=version, values=values, cluster_name=cluster_name,
-                                                    upgrade=upgrade),
+                                                    upgrade=upgrade, cilium_cluster_name=cilium_cluster_name),
                     what=f"{verb} Cilium {version}", timeout_s=INSTALL_TIMEOUT_S)
 
     def status(self) -> CiliumStatusReport:

@@ -8,19 +8,22 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from kubernetes import client
 
 from flowcheck.cluster.cilium import (
     OFFLINE_TEST_EXCLUSIONS,
     CiliumCli,
     junit_args,
+    kind_cilium_cluster_name,
     number_repeated_attributes,
     parse_junit,
     parse_status_json,
     read_junit,
+    running_cluster_name,
 )
 from flowcheck.errors import ClusterError
 from flowcheck.probe.executor import CompletedExec
-from tests.cluster.fakes import FakeRunner, data
+from tests.cluster.fakes import FakeCluster, FakeRunner, data
 
 
 def cli(runner: FakeRunner) -> CiliumCli:
@@ -70,13 +73,25 @@ def test_install_uses_the_pinned_version_values_and_cluster_specific_api_host() 
     cli(runner).install(version="1.19.0", values=Path("manifests/cilium/values.yaml"), cluster_name="ci")
     assert runner.commands() == [["cilium", "install", "--context", "kind-flowcheck", "--version", "1.19.0",
                                   "--values", "manifests/cilium/values.yaml",
-                                  "--set", "k8sServiceHost=ci-control-plane"]]
+                                  "--set", "k8sServiceHost=ci-control-plane", "--set", "cluster.name=kind-ci"]]
 
 
 def test_upgrade_is_the_same_command_with_upgrade() -> None:
     argv = cli(FakeRunner()).install_argv(version="1.19.0", values=Path("v.yaml"), cluster_name="flowcheck",
                                           upgrade=True)
     assert argv[1] == "upgrade" and "k8sServiceHost=flowcheck-control-plane" in argv
+    assert argv[-2:] == ["--set", "cluster.name=kind-flowcheck"]  # `cilium upgrade` would not auto-detect it
+
+
+def test_an_upgrade_can_keep_the_name_a_cluster_runs_with() -> None:
+    argv = cli(FakeRunner()).install_argv(version="1.20.0", values=Path("v.yaml"), cluster_name="flowcheck",
+                                          upgrade=True, cilium_cluster_name="staging-eu1")
+    assert argv[-2:] == ["--set", "cluster.name=staging-eu1"]
+
+
+@pytest.mark.parametrize(("kind_name", "cilium_name"), [("flowcheck", "kind-flowcheck"), ("ci_2", "kind-ci-2")])
+def test_the_cluster_name_is_what_cilium_install_auto_detects_on_kind(kind_name: str, cilium_name: str) -> None:
+    assert kind_cilium_cluster_name(kind_name) == cilium_name
 
 
 def test_failed_install_quotes_the_cli() -> None:
@@ -226,3 +241,12 @@ def test_every_repeated_failure_message_survives_in_order(messages: list[str]) -
             'type="failure">action</failure></testcase></testsuite></testsuites>')
     (result,) = parse_junit(text)
     assert result.failure_messages == tuple(messages)
+
+
+def test_the_running_cluster_name_is_read_from_cilium_config() -> None:
+    cluster = FakeCluster()
+    assert running_cluster_name(cluster.clients()) is None  # no Cilium installed by its chart
+    cluster.config_maps[("kube-system", "cilium-config")] = client.V1ConfigMap(data={"cluster-name": "staging-eu1"})
+    assert running_cluster_name(cluster.clients()) == "staging-eu1"
+    cluster.config_maps[("kube-system", "cilium-config")] = client.V1ConfigMap(data={"cluster-id": "0"})
+    assert running_cluster_name(cluster.clients()) == "default"  # the agents' default when the key is absent
