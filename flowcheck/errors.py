@@ -3,8 +3,9 @@
 Every error that can reach a user names the thing to fix: the file, the document inside it,
 and the field (``PolicyError``), the tool that is missing and how to get it (``ToolMissing``),
 the kube context that was refused (``ContextRefused``). The command line turns a
-``FlowcheckError`` into a one-line message and exit code 2 (bad input) instead of a traceback;
-anything else is an internal error (exit 1).
+``FlowcheckError`` into a one-line message instead of a traceback: exit 2 for bad input
+(``InputError``, ``ContextRefused``), exit 1 for any other failure (a cluster or a tool that
+failed). Anything that is not a ``FlowcheckError`` is a flowcheck bug: an internal error, exit 3.
 """
 
 from __future__ import annotations
