@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,8 @@ import yaml
 from flowcheck import __version__, cli
 from flowcheck.cli import main
 from flowcheck.errors import ClusterError
-from tests.conftest import POLICIES_DIR
+from flowcheck.model.topology import load_topology
+from tests.conftest import POLICIES_DIR, REPO_ROOT
 
 
 def test_version_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -145,3 +148,23 @@ def test_distinct_notes_are_kept_in_order() -> None:
         "2 objects have no bundled schema; not validated: Foo x (a.yaml (document 0)), Foo y (b.yaml (document 1))",
         "free text note"]
     assert cli.summarize_notes(notes[:2]) == notes[:2]
+
+
+def test_the_readme_examples_of_topology_and_flows_files_are_read_as_they_say(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("## Topology and flows files", 1)[1].split("\n## ", 1)[0]
+    topology_text, flows_text = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    topology = load_topology(_write(tmp_path / "topology.yaml", topology_text))
+    assert topology.workload("kube-system/coredns").existing
+    ports = [p.describe() for p in topology.workload("default/my-api").ports]
+    assert ports == ["TCP/8080 (http)", "TCP/9090 (metrics)"]
+    flows = _write(tmp_path / "flows.yaml", flows_text)
+    assert main(["explain", "--topology", str(REPO_ROOT / "fixtures" / "topology.yaml"), "--policies",
+                 str(POLICIES_DIR), "--flows", str(flows), "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 5
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
