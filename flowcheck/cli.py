@@ -23,12 +23,18 @@ import json
 import os
 import re
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 
 from flowcheck import __version__
 from flowcheck.cluster.cleanup import add_cleanup_command
-from flowcheck.errors import ContextRefused, FlowcheckError, InputError, TopologyError
+from flowcheck.errors import EXIT_INTERNAL as EXIT_INTERNAL  # re-exported: 3 in this command's table too
+from flowcheck.errors import (
+    ContextRefused,
+    FlowcheckError,
+    InputError,
+    TopologyError,
+    report_internal_error,
+)
 from flowcheck.harness.preupgrade import add_preupgrade_command
 from flowcheck.model.engine import SEMANTICS, Model
 from flowcheck.model.explain import explain, explanations_text
@@ -47,7 +53,6 @@ from flowcheck.report.terminal import render_plan_table
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
-EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as the shell reports it
 EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE
 
@@ -311,11 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("flowcheck: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
-        if os.environ.get("FLOWCHECK_DEBUG"):
-            traceback.print_exc()
-        print(f"flowcheck: internal error (a flowcheck bug): {type(exc).__name__}: {exc} "
-              "(set FLOWCHECK_DEBUG=1 for the traceback)", file=sys.stderr)
-        return EXIT_INTERNAL
+        return report_internal_error(exc)
 
 
 if __name__ == "__main__":

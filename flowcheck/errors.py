@@ -10,6 +10,26 @@ failed). Anything that is not a ``FlowcheckError`` is a flowcheck bug: an intern
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
+
+# The exit code every flowcheck entry point gives its own bugs (README "The flowcheck command").
+EXIT_INTERNAL = 3
+
+
+def report_internal_error(exc: BaseException, prog: str = "flowcheck") -> int:
+    """Say on stderr, in one line, that ``exc`` is a flowcheck bug; return ``EXIT_INTERNAL``.
+
+    The traceback is printed only with ``FLOWCHECK_DEBUG=1``: a user needs to know it is not their
+    input and how to get the details for a bug report, not a page of frames.
+    """
+    if os.environ.get("FLOWCHECK_DEBUG"):
+        traceback.print_exception(exc)
+    print(f"{prog}: internal error (a flowcheck bug): {type(exc).__name__}: {exc} "
+          "(set FLOWCHECK_DEBUG=1 for the traceback)", file=sys.stderr)
+    return EXIT_INTERNAL
+
 
 class FlowcheckError(Exception):
     """Root of every error flowcheck raises on purpose."""
