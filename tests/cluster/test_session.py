@@ -437,3 +437,14 @@ def test_the_pinned_version_file_is_read_one_way_everywhere(tmp_path: Path) -> N
         world.bring_up()
     (tmp_path / "manifests" / "cilium" / "VERSION").write_text("v1.19.0\n")
     assert world.options().resolved_cilium_version() == "1.19.0"
+
+
+def test_a_bug_in_the_cluster_command_is_exit_3(monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise TypeError("unexpected keyword argument 'progress'")
+
+    monkeypatch.setattr(LiveCluster, "bring_up", broken)
+    monkeypatch.delenv("FLOWCHECK_DEBUG", raising=False)
+    assert cluster_main(["up", "--name", "flowcheck"]) == 3
+    assert "flowcheck: internal error (a flowcheck bug): TypeError" in capsys.readouterr().err

@@ -829,6 +829,19 @@ def test_a_malformed_target_version_exits_2(capsys: pytest.CaptureFixture[str]) 
     assert "TARGET_VERSION '1.20' is not a Cilium release version like 1.20.0" in capsys.readouterr().err
 
 
+def test_a_bug_in_the_check_is_exit_3_not_a_change(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(_self: PreUpgradeCheck) -> int:
+        raise AttributeError("'NoneType' object has no attribute 'minor_line'")
+
+    monkeypatch.setattr(PreUpgradeCheck, "run", broken)
+    monkeypatch.delenv("FLOWCHECK_DEBUG", raising=False)
+    assert preupgrade.main(["1.20.0"]) == 3
+    assert capsys.readouterr().err == ("pre-upgrade: internal error (a flowcheck bug): AttributeError: 'NoneType' "
+                                       "object has no attribute 'minor_line' (set FLOWCHECK_DEBUG=1 for the "
+                                       "traceback)\n")
+
+
 def test_main_refuses_a_foreign_context_without_running_anything(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "suites").mkdir()
