@@ -1,24 +1,40 @@
 """The ``flowcheck`` command.
 
 Subcommands compose the layers; each is a small function taking parsed arguments and returning an
-exit code. Exit codes are a contract scripts rely on (design §4): 0 done, 2 bad input (the message
-names the file, the document and the field), 1 anything else. A ``FlowcheckError`` becomes a
-one-line message on stderr, never a traceback; an unexpected exception is reported as an internal
-error (set ``FLOWCHECK_DEBUG=1`` to see its traceback).
+exit code. Exit codes are a contract scripts rely on (README "The flowcheck command"):
+
+    0    done (no failure, no change)
+    1    a failure or a change: a mismatch, a changed verdict, a cluster or tool that failed
+    2    bad input: the message names the file, the document and the field (or the option)
+    3    internal error: a flowcheck bug (set FLOWCHECK_DEBUG=1 for the traceback)
+    130  interrupted (Ctrl-C)
+    141  stdout was closed early (``flowcheck plan | head``): nothing more is printed, as a Unix
+         tool killed by SIGPIPE (128 + 13) would end
+
+A ``FlowcheckError`` becomes a one-line message on stderr, never a traceback, so CI can tell a
+policy regression (1) from a mistake in its input (2) and from a flowcheck bug (3).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import re
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 
 from flowcheck import __version__
 from flowcheck.cluster.cleanup import add_cleanup_command
-from flowcheck.errors import ContextRefused, FlowcheckError, InputError, TopologyError
+from flowcheck.errors import EXIT_INTERNAL as EXIT_INTERNAL  # re-exported: 3 in this command's table too
+from flowcheck.errors import (
+    ContextRefused,
+    FlowcheckError,
+    InputError,
+    TopologyError,
+    report_internal_error,
+)
 from flowcheck.harness.preupgrade import add_preupgrade_command
 from flowcheck.model.engine import SEMANTICS, Model
 from flowcheck.model.explain import explain, explanations_text
@@ -35,8 +51,18 @@ from flowcheck.report.records import CheckedFlow
 from flowcheck.report.terminal import render_plan_table
 
 EXIT_OK = 0
-EXIT_INTERNAL = 1
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as the shell reports it
+EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE
+
+# The topology and flows formats, briefly, for --help (README "Topology and flows files" has them in full).
+TOPOLOGY_HELP = ("the scenario's workloads (YAML): `namespaces: {NAME: {labels: {...}}}` and `workloads:` list "
+                 "of {name, namespace, labels, ports: [{port, protocol, name}], serviceAccount, ip, existing}; "
+                 "see fixtures/topology.yaml")
+FLOWS_HELP = ("YAML or JSON list of flows, each {from: NS/NAME, to: NS/NAME | {entity: world, ip: IP} | "
+              "{fqdn: NAME, ip: IP}, protocol: TCP|UDP|SCTP|ICMP, port: N, http: {method, path, headers}, "
+              "dns: {query: NAME}, icmp: {type: N}}")
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -84,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(a drop names the toFQDNs rule that would open it were it an answer for a name it matches).",
     )
     _add_model_arguments(explain_cmd)
-    explain_cmd.add_argument("--flows", metavar="FILE", help="YAML or JSON list of flows (design §3)")
+    explain_cmd.add_argument("--flows", metavar="FILE", help=FLOWS_HELP)
     explain_cmd.add_argument("--from", dest="source", metavar="EP", help="source endpoint")
     explain_cmd.add_argument("--to", dest="destination", metavar="EP", help="destination endpoint")
     explain_cmd.add_argument("--port", type=int, help="destination port (not for ICMP)")
@@ -106,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--topology", required=True, metavar="FILE", help="the scenario topology (design §2)")
+    parser.add_argument("--topology", required=True, metavar="FILE", help=TOPOLOGY_HELP)
     parser.add_argument("--policies", required=True, action="extend", nargs="+", metavar="PATH",
                         help="policy files or directories (recursive; multi-document YAML, List objects, "
                              "kustomization directories); repeatable")
@@ -117,8 +143,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def _load_model(args: argparse.Namespace) -> Model:
     topology = load_topology(args.topology)
     policies = load_policies(args.policies)
-    for note in policies.notes:
-        print(f"note: {note}", file=sys.stderr)
+    _print_notes(policies.notes)
     return Model(topology, policies, args.semantics)
 
 
@@ -214,12 +239,59 @@ def _endpoint_arg(text: str) -> str | dict[str, str]:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     report = validate_paths(args.paths)
-    for note in report.notes:
-        print(f"note: {note}", file=sys.stderr)
+    _print_notes(report.notes)
     for error in report.errors:
         print(f"error: {error}", file=sys.stderr)
     print(f"{len(report.checked)} objects checked, {len(report.errors)} errors")
     return EXIT_OK if report.ok else EXIT_BAD_INPUT
+
+
+# A note repeated for many objects ("<file> (document N): <Kind> <name> <what>", the shape the model's
+# notes have) is said once: what happened, how many objects, and the first few of them.
+_OBJECT_NOTE = re.compile(r"^(?P<where>.+? \(document \d+(?:, item \d+)?\)): (?P<object>\S+ \S+) (?P<what>.+)$")
+_NOTE_EXAMPLES = 5
+
+
+def summarize_notes(notes: Sequence[str]) -> list[str]:
+    """The notes to print: each distinct one once; one with a count for those repeated per object."""
+    groups: dict[str, list[str]] = {}
+    for note in notes:
+        match = _OBJECT_NOTE.match(note)
+        if match is None:
+            groups.setdefault(note, [])
+            continue
+        groups.setdefault(match["what"], []).append(note)
+    lines = []
+    for what, members in groups.items():
+        if len(members) <= 1:
+            lines.append(members[0] if members else what)
+            continue
+        objects = []
+        for member in members[:_NOTE_EXAMPLES]:
+            match = _OBJECT_NOTE.match(member)
+            assert match is not None
+            objects.append(f"{match['object']} ({match['where']})")
+        more = f", and {len(members) - _NOTE_EXAMPLES} more" if len(members) > _NOTE_EXAMPLES else ""
+        plural = "have " + what[len("has "):] if what.startswith("has ") else what
+        lines.append(f"{len(members)} objects {plural}: {', '.join(objects)}{more}")
+    return lines
+
+
+def _print_notes(notes: Sequence[str]) -> None:
+    for line in summarize_notes(notes):
+        print(f"note: {line}", file=sys.stderr)
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not complain about the closed pipe.
+
+    The recipe from Python's documentation of SIGPIPE (``signal`` module, "Note on SIGPIPE").
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # stdout is not a file descriptor (e.g. captured in-process): nothing will flush to it
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -230,22 +302,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     try:
-        return func(args)
+        code = func(args)
+        sys.stdout.flush()  # a reader that went away shows here, not as a complaint at interpreter exit
+        return code
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return EXIT_STDOUT_CLOSED
     except (InputError, ContextRefused) as exc:  # a refused context is the user's input to fix
         print(f"flowcheck: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except FlowcheckError as exc:
         print(f"flowcheck: error: {exc}", file=sys.stderr)
-        return EXIT_INTERNAL
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("flowcheck: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:
-        if os.environ.get("FLOWCHECK_DEBUG"):
-            traceback.print_exc()
-        print(f"flowcheck: internal error: {type(exc).__name__}: {exc} "
-              "(set FLOWCHECK_DEBUG=1 for the traceback)", file=sys.stderr)
-        return EXIT_INTERNAL
+        return report_internal_error(exc)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,32 @@
 Every error that can reach a user names the thing to fix: the file, the document inside it,
 and the field (``PolicyError``), the tool that is missing and how to get it (``ToolMissing``),
 the kube context that was refused (``ContextRefused``). The command line turns a
-``FlowcheckError`` into a one-line message and exit code 2 (bad input) instead of a traceback;
-anything else is an internal error (exit 1).
+``FlowcheckError`` into a one-line message instead of a traceback: exit 2 for bad input
+(``InputError``, ``ContextRefused``), exit 1 for any other failure (a cluster or a tool that
+failed). Anything that is not a ``FlowcheckError`` is a flowcheck bug: an internal error, exit 3.
 """
 
 from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+# The exit code every flowcheck entry point gives its own bugs (README "The flowcheck command").
+EXIT_INTERNAL = 3
+
+
+def report_internal_error(exc: BaseException, prog: str = "flowcheck") -> int:
+    """Say on stderr, in one line, that ``exc`` is a flowcheck bug; return ``EXIT_INTERNAL``.
+
+    The traceback is printed only with ``FLOWCHECK_DEBUG=1``: a user needs to know it is not their
+    input and how to get the details for a bug report, not a page of frames.
+    """
+    if os.environ.get("FLOWCHECK_DEBUG"):
+        traceback.print_exception(exc)
+    print(f"{prog}: internal error (a flowcheck bug): {type(exc).__name__}: {exc} "
+          "(set FLOWCHECK_DEBUG=1 for the traceback)", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 class FlowcheckError(Exception):

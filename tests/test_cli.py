@@ -1,16 +1,21 @@
-"""The `flowcheck` command: version, help, exit codes (design §4: 0 done, 2 bad input, 1 internal)."""
+"""The `flowcheck` command: version, help, exit codes (0 done, 1 a failure or a change, 2 bad input, 3 a bug)."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from flowcheck import __version__
+from flowcheck import __version__, cli
 from flowcheck.cli import main
-from tests.conftest import POLICIES_DIR
+from flowcheck.errors import ClusterError
+from flowcheck.model.topology import load_topology
+from tests.conftest import POLICIES_DIR, REPO_ROOT
 
 
 def test_version_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,3 +63,108 @@ def test_pre_upgrade_refuses_a_context_that_was_not_opted_in(capsys: pytest.Capt
     err = capsys.readouterr().err
     assert "step 'context guard' failed: refusing kube context 'staging'" in err
     assert "--allow-context staging" in err
+
+
+def test_help_describes_the_file_formats_without_pointing_to_an_internal_document() -> None:
+    for command in ([], ["plan"], ["explain"], ["validate"]):
+        result = subprocess.run([Path(sys.executable).parent / "flowcheck", *command, "--help"],
+                                capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+        assert "design" not in result.stdout and "§" not in result.stdout, result.stdout
+    explain = subprocess.run([Path(sys.executable).parent / "flowcheck", "explain", "--help"],
+                             capture_output=True, text=True, check=False).stdout
+    assert "fixtures/topology.yaml" in explain and "{entity: world, ip: IP}" in " ".join(explain.split())
+
+
+def test_an_internal_error_exits_3_and_says_how_to_see_the_traceback(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise KeyError("workload")
+
+    monkeypatch.setattr(cli, "validate_paths", broken)
+    monkeypatch.delenv("FLOWCHECK_DEBUG", raising=False)
+    assert main(["validate", str(POLICIES_DIR)]) == cli.EXIT_INTERNAL == 3
+    err = capsys.readouterr().err
+    assert err == ("flowcheck: internal error (a flowcheck bug): KeyError: 'workload' "
+                   "(set FLOWCHECK_DEBUG=1 for the traceback)\n")
+    monkeypatch.setenv("FLOWCHECK_DEBUG", "1")
+    assert main(["validate", str(POLICIES_DIR)]) == 3
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_a_failure_that_is_not_bad_input_exits_1(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    def unreachable(*_args: object, **_kwargs: object) -> None:
+        raise ClusterError("cannot reach the Kubernetes API server of context kind-flowcheck")
+
+    monkeypatch.setattr(cli, "validate_paths", unreachable)
+    assert main(["validate", str(POLICIES_DIR)]) == 1
+    assert capsys.readouterr().err == "flowcheck: error: cannot reach the Kubernetes API server of context " \
+                                      "kind-flowcheck\n"
+
+
+def test_a_closed_stdout_ends_quietly(tmp_path: Path) -> None:
+    """`flowcheck plan ... | head -1`: no complaint, and exit 141 as any tool killed by SIGPIPE."""
+    topology = tmp_path / "topology.yaml"
+    topology.write_text(yaml.safe_dump({"namespaces": {"default": {}}, "workloads": [
+        {"name": f"w{i}", "namespace": "default", "labels": {"app": f"w{i}"},
+         "ports": [{"port": 80}, {"port": 443}, {"port": 8080}]} for i in range(30)]}))
+    flowcheck = Path(sys.executable).parent / "flowcheck"
+    script = (f"set -o pipefail; '{flowcheck}' plan --topology '{topology}' --policies '{POLICIES_DIR}' "
+              "--format json | head -1")
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False, timeout=120)
+    assert result.stdout == "{\n"
+    assert result.stderr == ""
+    assert result.returncode == cli.EXIT_STDOUT_CLOSED == 141
+
+
+def test_a_note_repeated_for_every_object_is_said_once_with_a_count(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    for i in range(13):
+        (policies / f"p{i:02}.yaml").write_text(
+            f"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: deny-{i:02}}}\n"
+            "spec: {podSelector: {}, policyTypes: [Ingress]}\n")
+    (policies / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n")
+    topology = tmp_path / "topology.yaml"
+    topology.write_text("namespaces: {default: {}}\nworkloads: [{name: a, namespace: default, labels: {app: a}, "
+                        "ports: [{port: 80}]}]\n")
+    assert main(["plan", "--topology", str(topology), "--policies", str(policies), "--format", "json"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        f"note: {policies / 'cm.yaml'} (document 0): ConfigMap settings ignored (not a network policy)",
+        "note: 13 objects have no metadata.namespace; assumed 'default' (what kubectl apply does with the default "
+        f"context): NetworkPolicy deny-00 ({policies / 'p00.yaml'} (document 0)), NetworkPolicy deny-01 "
+        f"({policies / 'p01.yaml'} (document 0)), NetworkPolicy deny-02 ({policies / 'p02.yaml'} (document 0)), "
+        f"NetworkPolicy deny-03 ({policies / 'p03.yaml'} (document 0)), NetworkPolicy deny-04 "
+        f"({policies / 'p04.yaml'} (document 0)), and 8 more"]
+
+
+def test_distinct_notes_are_kept_in_order() -> None:
+    notes = ["a.yaml (document 0): Foo x has no bundled schema; not validated", "free text note",
+             "b.yaml (document 1): Foo y has no bundled schema; not validated"]
+    assert cli.summarize_notes(notes) == [
+        "2 objects have no bundled schema; not validated: Foo x (a.yaml (document 0)), Foo y (b.yaml (document 1))",
+        "free text note"]
+    assert cli.summarize_notes(notes[:2]) == notes[:2]
+
+
+def test_the_readme_examples_of_topology_and_flows_files_are_read_as_they_say(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("## Topology and flows files", 1)[1].split("\n## ", 1)[0]
+    topology_text, flows_text = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    topology = load_topology(_write(tmp_path / "topology.yaml", topology_text))
+    assert topology.workload("kube-system/coredns").existing
+    ports = [p.describe() for p in topology.workload("default/my-api").ports]
+    assert ports == ["TCP/8080 (http)", "TCP/9090 (metrics)"]
+    flows = _write(tmp_path / "flows.yaml", flows_text)
+    assert main(["explain", "--topology", str(REPO_ROOT / "fixtures" / "topology.yaml"), "--policies",
+                 str(POLICIES_DIR), "--flows", str(flows), "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 5
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

@@ -201,3 +201,31 @@ def test_non_string_keys_are_unknown_fields_not_a_crash(tmp_path: Path, extra: s
     [error] = validate_paths([path]).errors
     assert error.field == field
     assert error.message.startswith("unknown field 1 ")
+
+
+@pytest.mark.parametrize(("kind", "api_version", "field", "message"), [
+    ("a/b", "v1", "kind", "'a/b' is not a Kubernetes kind"),
+    ("Net\x00work", "v1", "kind", "'Net\\x00work' is not a Kubernetes kind"),
+    ("K" * 300, "v1", "kind", "'KKKK"),
+    ("Network Policy", "networking.k8s.io/v1", "kind", "'Network Policy' is not a Kubernetes kind"),
+    ("Foo", "a/b/c", "apiVersion", "'a/b/c' is not a Kubernetes apiVersion"),
+    ("Foo", "../../v1", "apiVersion", "is not a Kubernetes apiVersion"),
+    ("Foo", "x" * 300 + ".io/v1", "apiVersion", "is not a Kubernetes apiVersion"),
+    ("NetworkPolicy", "networking.k8s.io/v9", "apiVersion", "'networking.k8s.io/v9' is not served; NetworkPolicy "
+                                                            "is networking.k8s.io/v1"),
+])
+def test_a_kind_or_api_version_no_api_server_would_take_is_an_error(
+        tmp_path: Path, kind: str, api_version: str, field: str, message: str) -> None:
+    """Before kubernetes-validate builds a schema file name from them: '/', NUL and long names never get there."""
+    path = _write(tmp_path, yaml.safe_dump({"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}}))
+    report = validate_paths([path])
+    [error] = report.errors
+    assert (error.field, error.document) == (field, 0)
+    assert message in error.message and "\n" not in str(error) and len(error.message) < 200
+
+
+def test_an_unknown_but_well_formed_kind_is_still_a_note(tmp_path: Path) -> None:
+    path = _write(tmp_path, "apiVersion: example.com/v1alpha1\nkind: Widget\nmetadata: {name: w}\n")
+    report = validate_paths([path])
+    assert report.ok and report.notes == (f"{path} (document 0): Widget example.com/v1alpha1 has no bundled "
+                                          "schema; not validated",)

@@ -8,8 +8,10 @@ on failure, an off-hour schedule.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -124,3 +126,72 @@ def test_nightly_tool_versions_are_the_pinned_ones() -> None:
     assert cilium_cli["with"]["release-version"] == pins.tool("cilium").version
     assert cilium_cli["uses"].endswith("@" + pins.tool("cilium").version)
     assert _step_using(suites, "helm/kind-action")["with"]["version"] == pins.tool("kind").version
+
+
+def test_nightly_names_the_cluster_as_cilium_install_would() -> None:
+    runs = _runs(_load("nightly.yml")["jobs"]["suites"])
+    assert '--set "cluster.name=kind-${CLUSTER}"' in runs
+
+
+def _diagnostics_step() -> dict[str, Any]:
+    steps = _steps(_load("nightly.yml")["jobs"]["suites"])
+    [step] = [s for s in steps if "cilium sysdump" in str(s.get("run", ""))]
+    return step
+
+
+def _fake_tools(bin_dir: Path, *, kind_exit: int = 0) -> None:
+    """``cilium`` and ``kind`` that do what the real ones do with the paths they are given.
+
+    ``cilium sysdump --output-filename X`` creates ``X.zip`` without creating its directory (as
+    cilium-cli does: os.Create, no MkdirAll), so it fails when nothing made ``diagnostics/``.
+    """
+    bin_dir.mkdir()
+    cilium = bin_dir / "cilium"
+    cilium.write_text('#!/bin/sh\n'
+                      'case "$1" in\n'
+                      '  status) echo "Cilium: OK" ;;\n'
+                      '  sysdump) [ "$2" = --output-filename ] || exit 2\n'
+                      '           touch "$3.zip" 2>/dev/null \\\n'
+                      '             || { echo "open $3.zip: no such file or directory" >&2; exit 1; } ;;\n'
+                      '  *) exit 2 ;;\n'
+                      'esac\n')
+    kind = bin_dir / "kind"
+    kind.write_text(f'#!/bin/sh\n[ "$1 $2" = "export logs" ] || exit 2\nmkdir -p "$3"\nexit {kind_exit}\n')
+    for tool in (cilium, kind):
+        tool.chmod(0o755)
+
+
+def _run_diagnostics(tmp_path: Path, script: str, work: str = "work") -> subprocess.CompletedProcess[str]:
+    """Run the step's script as GitHub runs ``shell: bash {0}``, in a fresh directory ``work``."""
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+           "CILIUM_VERSION": "1.19.6", "CLUSTER": "flowcheck"}
+    step_file = tmp_path / f"{work}.sh"
+    step_file.write_text(script)
+    (tmp_path / work).mkdir()
+    return subprocess.run(["bash", str(step_file)], cwd=tmp_path / work, env=env, capture_output=True, text=True,
+                          check=False, timeout=60)
+
+
+def test_the_failure_diagnostics_create_their_directory_before_the_sysdump(tmp_path: Path) -> None:
+    step = _diagnostics_step()
+    assert step["shell"] == "bash {0}" and step["if"] == "failure()"
+    _fake_tools(tmp_path / "bin")
+    result = _run_diagnostics(tmp_path, step["run"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    diagnostics = tmp_path / "work" / "diagnostics"
+    assert (diagnostics / "cilium-sysdump-1.19.6.zip").is_file()
+    assert (diagnostics / "cilium-status.txt").read_text() == "Cilium: OK\n"
+    assert (diagnostics / "kind-logs").is_dir()
+    # the failing variant: without the mkdir the fake sysdump fails as cilium-cli's would, and says so
+    broken = _run_diagnostics(tmp_path, step["run"].replace("mkdir -p diagnostics", ":"), work="no-mkdir")
+    assert broken.returncode == 1
+    assert "::error title=diagnostics::cilium sysdump failed (exit 1)" in broken.stdout
+
+
+def test_a_failed_collector_fails_the_step_after_the_others_ran(tmp_path: Path) -> None:
+    _fake_tools(tmp_path / "bin", kind_exit=1)
+    result = _run_diagnostics(tmp_path, _diagnostics_step()["run"])
+    assert result.returncode == 1
+    assert (tmp_path / "work" / "diagnostics" / "cilium-sysdump-1.19.6.zip").is_file()
+    assert "::error title=diagnostics::kind export logs failed (exit 1)" in result.stdout
+    assert "::error title=diagnostics::not collected: kind export logs" in result.stdout

@@ -30,7 +30,7 @@ from flowcheck.cluster.kind import Kind
 from flowcheck.cluster.process import SubprocessRunner
 from flowcheck.cluster.session import ClusterOptions, LiveCluster
 from flowcheck.cluster.tools import default_bin_dirs
-from flowcheck.errors import FlowcheckError, InputError
+from flowcheck.errors import FlowcheckError, InputError, report_internal_error
 
 DEFAULT_NAME = os.environ.get("FLOWCHECK_CLUSTER_NAME", "flowcheck")
 
@@ -115,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("flowcheck: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a flowcheck bug: its own exit code, never 1 (a cluster that failed)
+        return report_internal_error(exc)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ notes; nothing here was run against a cluster. In particular:
 * ``cilium status --wait`` is the readiness gate: only with ``--wait`` do component errors change
   the exit code. ``cilium status -o json`` is parsed for the report; its shape comes from the Go
   struct tags of cilium-cli's ``status/status.go`` (no captured real sample exists), so the parser
-  reads the documented keys and tolerates anything else (e.g. Go ``error`` values that marshal as
-  ``{}`` inside ``errors``/``collection_errors``).
+  reads the documented keys and tolerates anything else. Each ``errors`` entry's ``Errors`` and
+  ``Warnings`` are lists of strings (``ErrorCount.MarshalJSON`` converts the Go ``error`` values, and
+  writes ``[]`` when there are none); ``collection_errors`` is a plain ``[]error``, whose values
+  marshal as ``{}`` and so carry no text.
 * ``cilium connectivity test --junit-file`` writes one ``<testcase>`` per test with ``status``
   passed/skipped/failed and the failed actions as the ``<failure>`` text; that file -- not the
   emoji console output -- is the result. ``--test '!/pod-to-world' --test '!/pod-to-cidr'`` skip
@@ -19,14 +21,18 @@ notes; nothing here was run against a cluster. In particular:
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flowcheck.cluster.kind import control_plane_node
+from flowcheck.cluster import kube
+from flowcheck.cluster.kind import context_for, control_plane_node
+from flowcheck.cluster.kube import KubeClients
 from flowcheck.cluster.process import ProcessRunner, command_line, run_checked, tail
+from flowcheck.cluster.realization import CILIUM_NAMESPACE
 from flowcheck.cluster.versions import image_tag
 from flowcheck.errors import ClusterError
 
@@ -129,7 +135,7 @@ def parse_status_json(text: str) -> CiliumStatusReport:
     for component, by_source in sorted(_mapping(data.get("errors")).items()):
         for source, counts in sorted(_mapping(by_source).items()):
             c = _mapping(counts)
-            # The Go struct has no json tags per the reference (CamelCase keys); accept lowercase too.
+            # ErrorCount's keys are its Go field names (CamelCase); accept lowercase too.
             problems.append(ComponentProblem(component, source, _texts(c.get("Errors", c.get("errors"))),
                                              _texts(c.get("Warnings", c.get("warnings"))),
                                              bool(c.get("Disabled", c.get("disabled", False)))))
@@ -160,7 +166,8 @@ def _int(value: Any) -> int:
 
 
 def _texts(value: Any) -> tuple[str, ...]:
-    """Error lists: strings, or Go ``error`` values that marshalled as objects (often ``{}``)."""
+    """Error lists: strings (``errors``), or Go ``error`` values marshalled as objects, usually ``{}``
+    (``collection_errors``); anything that is not a list (``null`` from an older CLI) is no errors."""
     if not isinstance(value, list):
         return ()
     out = []
@@ -180,13 +187,19 @@ def _texts(value: Any) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class ConnectivityTestResult:
-    """One ``<testcase>`` of the connectivity test's JUnit file (one per cilium test, not per action)."""
+    """One ``<testcase>`` of the connectivity test's JUnit file (one per cilium test, not per action).
+
+    ``failure_messages`` are the ``failureMessage`` attributes of the ``<failure>``, in file order
+    (one per failed action's error; see ``read_junit``); ``failure_text`` is those messages and the
+    failure's text (the failed action strings), one per line.
+    """
 
     name: str
     status: str  # passed | failed | skipped
     time_s: float
     message: str
     failure_text: str
+    failure_messages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,12 +224,77 @@ class ConnectivityReport:
                 f"{counts['skipped']} skipped (exit {self.returncode})")
 
 
-def parse_junit(text: str) -> tuple[ConnectivityTestResult, ...]:
-    """Parse cilium-cli's JUnit file (``<testsuites><testsuite><testcase status=...>``)."""
+# cilium-cli's writer (connectivity/internal/junit/junit.go) declares
+#     FailureMessages []string `xml:"failureMessage,attr,omitempty"`
+# and Go's encoding/xml writes one attribute per slice element, so a test with two failed actions
+# carries `failureMessage="..."` twice on one <failure>. XML forbids a repeated attribute and every
+# conforming parser (expat, hence ElementTree) rejects the whole file. Before parsing, the 2nd, 3rd,
+# ... occurrence of an attribute in a start tag is renamed `<name>.2`, `<name>.3`, ... (a valid XML
+# name Go never writes); `_attribute_values` reads them back in order. Only start tags are touched:
+# comments, CDATA sections, processing instructions and declarations are matched whole and kept as
+# they are, and text cannot hold a raw `<` in XML, so nothing else can look like a start tag.
+_MARKUP = re.compile(
+    r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|<![^>]*>"
+    r"|<(?P<tag>[^\s/>!?][^\s/>]*)(?P<attributes>(?:\s+[^\s=/>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*)(?P<end>\s*/?>)",
+    re.DOTALL)
+_ATTRIBUTE = re.compile(r"(?P<space>\s+)(?P<name>[^\s=/>]+)(?P<rest>\s*=\s*(?:\"[^\"]*\"|'[^']*'))")
+_REPEAT_SEPARATOR = "."
+
+
+def number_repeated_attributes(text: str) -> str:
+    """``<a x="1" x="2">`` -> ``<a x="1" x.2="2">``: XML a strict parser accepts, nothing lost."""
+
+    def start_tag(match: re.Match[str]) -> str:
+        attributes = match.group("attributes")
+        if match.group("tag") is None or not attributes:
+            return match.group(0)
+        seen: dict[str, int] = {}
+
+        def rename(attribute: re.Match[str]) -> str:
+            name = attribute.group("name")
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] == 1:
+                return attribute.group(0)
+            return f"{attribute.group('space')}{name}{_REPEAT_SEPARATOR}{seen[name]}{attribute.group('rest')}"
+
+        renamed = _ATTRIBUTE.sub(rename, attributes)
+        return f"<{match.group('tag')}{renamed}{match.group('end')}"
+
+    return _MARKUP.sub(start_tag, text)
+
+
+def _attribute_values(element: ET.Element, name: str) -> list[str]:
+    """Every value of ``name`` on ``element`` in file order, repeats included (see ``number_repeated_attributes``)."""
+    values = []
+    first = element.get(name)
+    if first is not None:
+        values.append(first)
+        index = 2
+        while (value := element.get(f"{name}{_REPEAT_SEPARATOR}{index}")) is not None:
+            values.append(value)
+            index += 1
+    return values
+
+
+def _junit_root(text: str) -> ET.Element:
     try:
-        root = ET.fromstring(text)
+        return ET.fromstring(number_repeated_attributes(text))
     except ET.ParseError as exc:
         raise ClusterError(f"the connectivity test's JUnit file is not valid XML: {exc}") from exc
+
+
+def read_junit(text: str) -> tuple[tuple[ConnectivityTestResult, ...], tuple[str, ...]]:
+    """The results and the ``Args`` property of cilium-cli's JUnit file, parsed once."""
+    root = _junit_root(text)
+    return _results(root), _args(root)
+
+
+def parse_junit(text: str) -> tuple[ConnectivityTestResult, ...]:
+    """Parse cilium-cli's JUnit file (``<testsuites><testsuite><testcase status=...>``)."""
+    return _results(_junit_root(text))
+
+
+def _results(root: ET.Element) -> tuple[ConnectivityTestResult, ...]:
     results = []
     for case in root.iter("testcase"):
         failure = case.find("failure")
@@ -227,26 +305,31 @@ def parse_junit(text: str) -> tuple[ConnectivityTestResult, ...]:
                                         "skipped" if skipped is not None else "passed")
         message = ""
         failure_text = ""
+        details: list[str] = []
         if failure is not None:
-            detail = failure.get("failureMessage") or ""
+            details = _attribute_values(failure, "failureMessage")
             message = failure.get("message") or ""
-            failure_text = "\n".join(t for t in (detail, (failure.text or "").strip()) if t)
+            failure_text = "\n".join(t for t in (*details, (failure.text or "").strip()) if t)
         elif skipped is not None:
             message = skipped.get("message") or ""
         try:
             time_s = float(case.get("time") or 0)
         except ValueError:
             time_s = 0.0
-        results.append(ConnectivityTestResult(case.get("name") or "", status, time_s, message, failure_text))
+        results.append(ConnectivityTestResult(case.get("name") or "", status, time_s, message, failure_text,
+                                              tuple(details)))
     return tuple(results)
 
 
 def junit_args(text: str) -> tuple[str, ...]:
     """The ``Args`` property (the arguments after ``cilium connectivity test``, joined by ``|``)."""
     try:
-        root = ET.fromstring(text)
-    except ET.ParseError:
+        return _args(_junit_root(text))
+    except ClusterError:
         return ()
+
+
+def _args(root: ET.Element) -> tuple[str, ...]:
     for prop in root.iter("property"):
         if prop.get("name") == "Args":
             value = prop.get("value") or ""
@@ -256,6 +339,40 @@ def junit_args(text: str) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------------------------------------
 # The CLI
+
+
+# Where the running agents' configuration lives (the chart's ConfigMap) and the key that names the
+# cluster; Cilium's own default when none is set (``pkg/defaults``: ``ClusterName = "default"``).
+CILIUM_CONFIG_MAP = "cilium-config"
+CLUSTER_NAME_KEY = "cluster-name"
+CILIUM_DEFAULT_CLUSTER_NAME = "default"
+
+
+def kind_cilium_cluster_name(cluster_name: str) -> str:
+    """The ``cluster.name`` ``cilium install`` auto-detects on kind cluster ``cluster_name``: ``kind-<name>``.
+
+    cilium-cli's ``install/autodetect.go`` takes the kubeconfig cluster's name (kind writes
+    ``kind-<name>``) with ``_`` replaced by ``-``, and ``install/helm.go`` sets it as ``cluster.name``.
+    ``cilium upgrade`` does not: with ``--reset-values`` the chart default ``default`` comes back,
+    which changes every identity's ``io.cilium.k8s.policy.cluster`` label mid-check. So flowcheck
+    names the cluster itself, the same way, in every install and upgrade it runs.
+    """
+    return context_for(cluster_name).replace("_", "-")
+
+
+def running_cluster_name(clients: KubeClients) -> str | None:
+    """The cluster name the running Cilium uses: ``kube-system/cilium-config`` key ``cluster-name``.
+
+    ``None`` when that ConfigMap does not exist (no Cilium installed by its chart). A ConfigMap without
+    the key means the agents run with Cilium's default name, ``default``.
+    """
+    config = kube.read_or_none(clients, f"reading {CILIUM_NAMESPACE}/{CILIUM_CONFIG_MAP}",
+                               clients.core.read_namespaced_config_map, CILIUM_CONFIG_MAP, CILIUM_NAMESPACE)
+    if config is None:
+        return None
+    data = config.data or {}
+    name = data.get(CLUSTER_NAME_KEY)
+    return str(name) if name else CILIUM_DEFAULT_CLUSTER_NAME
 
 
 def kind_service_host(cluster_name: str) -> str:
@@ -284,19 +401,24 @@ class CiliumCli:
             flags += ["--kubeconfig", self._kubeconfig]
         return flags
 
-    def install_argv(self, *, version: str, values: Path, cluster_name: str, upgrade: bool = False) -> list[str]:
+    def install_argv(self, *, version: str, values: Path, cluster_name: str, upgrade: bool = False,
+                     cilium_cluster_name: str | None = None) -> list[str]:
         """``cilium install|upgrade`` with the pinned chart version and flowcheck's Helm values.
 
         ``k8sServiceHost`` is the control-plane node's container name on kind's Docker network; the
         values file carries the default cluster name's, so it is set for the actual name.
+        ``cluster.name`` is always explicit: ``cilium_cluster_name`` (an upgrade keeps the name the
+        cluster runs with), else what ``cilium install`` would auto-detect (``kind_cilium_cluster_name``).
         """
+        name = cilium_cluster_name or kind_cilium_cluster_name(cluster_name)
         return [self._cilium, "upgrade" if upgrade else "install", *self._global(), "--version", version,
-                "--values", str(values), "--set", kind_service_host(cluster_name)]
+                "--values", str(values), "--set", kind_service_host(cluster_name), "--set", f"cluster.name={name}"]
 
-    def install(self, *, version: str, values: Path, cluster_name: str, upgrade: bool = False) -> None:
+    def install(self, *, version: str, values: Path, cluster_name: str, upgrade: bool = False,
+                cilium_cluster_name: str | None = None) -> None:
         verb = "upgrading" if upgrade else "installing"
         run_checked(self._runner, self.install_argv(version=version, values=values, cluster_name=cluster_name,
-                                                    upgrade=upgrade),
+                                                    upgrade=upgrade, cilium_cluster_name=cilium_cluster_name),
                     what=f"{verb} Cilium {version}", timeout_s=INSTALL_TIMEOUT_S)
 
     def status(self) -> CiliumStatusReport:
@@ -349,4 +471,5 @@ class CiliumCli:
         except OSError as exc:
             raise ClusterError(f"cilium connectivity test wrote no JUnit file {junit_file} "
                                f"(exit {result.returncode}){tail(result)}") from exc
-        return ConnectivityReport(parse_junit(text), result.returncode, str(junit_file), junit_args(text))
+        results, args = read_junit(text)
+        return ConnectivityReport(results, result.returncode, str(junit_file), args)

@@ -47,6 +47,7 @@ from flowcheck.cluster.cilium import (
     CiliumCli,
     CiliumStatusReport,
     ConnectivityReport,
+    running_cluster_name,
 )
 from flowcheck.cluster.deployed import DeployedPod, DeployedTopology
 from flowcheck.cluster.executor import PodExecutor
@@ -326,8 +327,11 @@ class LiveCluster:
             self._progress(f"installing Cilium {version} ({values})")
             self._cilium.install(version=version, values=values, cluster_name=self.options.cluster_name)
         elif self.options.upgrade_cilium:
+            # keep the name the cluster runs with: a new one would re-create every identity
+            running_name = running_cluster_name(self._clients.get())
             self._progress(f"upgrading Cilium to {version} ({values})")
-            self._cilium.install(version=version, values=values, cluster_name=self.options.cluster_name, upgrade=True)
+            self._cilium.install(version=version, values=values, cluster_name=self.options.cluster_name, upgrade=True,
+                                 cilium_cluster_name=running_name)
         else:
             self._progress("Cilium is installed; not upgrading it")
         self._progress(f"waiting for Cilium to be ready (cilium status --wait, up to {self.options.status_wait_s:g} s)")

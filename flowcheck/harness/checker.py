@@ -12,13 +12,17 @@ failure too, never a pass.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pytest
 
+from flowcheck.errors import TopologyError
 from flowcheck.harness.backends import LiveBackend
-from flowcheck.harness.expectations import Expectation, make_expectation, path_text
+from flowcheck.harness.expectations import Expectation, ExpectationError, make_expectation, path_text
 from flowcheck.harness.live import RETRY_WAIT_S, LiveItem, Observation, plan_probe, probe
 from flowcheck.model.engine import Decision, Model
 from flowcheck.model.matrix import PlannedFlow
@@ -59,11 +63,22 @@ class PathChecker:
         name) must end as ``verdict`` (``allowed``, ``dropped`` or ``l7-denied``). ``http="POST /x"``
         makes it an HTTP request (``headers``, ``host`` optional), ``dns="name"`` a DNS query
         (UDP/53 unless ``protocol``/``port`` say otherwise)."""
-        expectation = make_expectation(self._context.model.topology, source, destination, verdict=verdict,
-                                       port=port, protocol=protocol, http=http, headers=headers, host=host,
-                                       dns=dns, qtype=qtype)
-        self._pending.append(expectation)
-        return expectation
+        try:
+            expectation = make_expectation(self._context.model.topology, source, destination, verdict=verdict,
+                                           port=port, protocol=protocol, http=http, headers=headers, host=host,
+                                           dns=dns, qtype=qtype)
+        except (ExpectationError, TopologyError) as exc:
+            mistake = f"{exc.message} (topology {exc.path})" if isinstance(exc, TopologyError) else str(exc)
+        else:
+            self._pending.append(expectation)
+            return expectation
+        # A mistake in the suite, not in flowcheck: one line saying where and what, no traceback (and
+        # outside the except block, so pytest shows no chained exception either).
+        given = {"port": port, "protocol": protocol, "http": http, "headers": headers, "host": host, "dns": dns,
+                 "qtype": qtype if qtype != "A" else None, "verdict": verdict}
+        call = ", ".join([repr(source), repr(destination),
+                          *(f"{name}={value!r}" for name, value in given.items() if value is not None)])
+        pytest.fail(f"{_caller()}: paths.expect({call}): {mistake}", pytrace=False)
 
     def expect_planned(self, planned: Sequence[PlannedFlow]) -> None:
         """Probe the model's own predictions (the generated matrix): the model is the reference.
@@ -120,6 +135,15 @@ class PathChecker:
             attempts=observation.attempts if observation else 0,
             evidence=observation.evidence if observation else (), test=self._test,
         )
+
+
+def _caller() -> str:
+    """``file:line`` of the suite's ``paths.expect`` call (two frames up: ``expect``, then its caller)."""
+    frame = sys._getframe(2)
+    filename = frame.f_code.co_filename
+    with contextlib.suppress(ValueError):  # on another drive (Windows): keep the absolute path
+        filename = os.path.relpath(filename)
+    return f"{filename}:{frame.f_lineno}"
 
 
 def _model_reference(decision: Decision) -> Verdict | None:

@@ -98,11 +98,11 @@ def make_expectation(
     proto = (protocol or ("UDP" if dns is not None else "TCP")).upper()
     if proto not in ("TCP", "UDP", "SCTP", "ICMP"):
         raise ExpectationError(f"protocol={protocol!r}: expected TCP, UDP, SCTP or ICMP")
+    if http is not None and proto != "TCP":
+        raise ExpectationError(f"http={http!r} needs protocol TCP, not {proto}")
     number = _port_number(topology, destination, port, proto, default=DNS_PORT if dns is not None else None)
     request = None
     if http is not None:
-        if proto != "TCP":
-            raise ExpectationError(f"http={http!r} needs protocol TCP, not {proto}")
         method, path = parse_http(http)
         for name, value in (headers or {}).items():
             if not _HTTP_TOKEN.match(name) or any(ch in value for ch in "\r\n\0"):
@@ -135,6 +135,7 @@ def _port_number(topology: Topology, destination: str, port: int | str | None, p
     if port is None:
         if default is None:
             raise ExpectationError(f"port= is required for {protocol}")
+        _check_served(topology, destination, default, protocol)
         return default
     if isinstance(port, str):
         served = [p for p in topology.workload(destination).named_port(port) if p.protocol == protocol]
@@ -143,17 +144,29 @@ def _port_number(topology: Topology, destination: str, port: int | str | None, p
         return served[0].port
     if not 1 <= port <= 65535:
         raise ExpectationError(f"port={port}: expected 1-65535")
+    _check_served(topology, destination, port, protocol)
     return port
+
+
+def _check_served(topology: Topology, destination: str, port: int, protocol: str) -> None:
+    """A path to a port the destination does not serve can only be refused live: a mistake in the suite."""
+    served = topology.workload(destination).ports
+    if any(p.port == port and p.protocol == protocol for p in served):
+        return
+    serves = ", ".join(p.describe() for p in served) or "nothing"
+    raise ExpectationError(f"port={port}: {destination} does not serve {protocol}/{port} (it serves {serves}); "
+                           "a probe there could only be refused -- name a port it serves, or add this one to "
+                           "the topology")
 
 
 def _verdict(verdict: str | Verdict | None) -> Verdict | None:
     if verdict is None:
         return None
+    names = ", ".join(v.value for v in EXPECTABLE_VERDICTS)
     try:
         parsed = verdict if isinstance(verdict, Verdict) else Verdict.parse(verdict)
-    except ValueError as exc:
-        raise ExpectationError(str(exc)) from None
+    except ValueError:
+        raise ExpectationError(f"verdict={verdict!r}: unknown verdict; expected one of {names}") from None
     if parsed not in EXPECTABLE_VERDICTS:
-        names = ", ".join(v.value for v in EXPECTABLE_VERDICTS)
         raise ExpectationError(f"verdict={verdict!r}: an expectation names one of {names}")
     return parsed

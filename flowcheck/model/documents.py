@@ -88,7 +88,7 @@ def read_file(path: Path, namespace: str | None = None) -> Iterator[SourceDocume
     try:
         loaded = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
-        raise PolicyError(str(path), _yaml_error_document(text, exc), "", _yaml_error_text(exc)) from exc
+        raise PolicyError(str(path), _yaml_error_document(text, exc), "", yaml_error_text(exc)) from exc
     except RecursionError:
         raise PolicyError(str(path), None, "", "the YAML is nested too deeply to be a Kubernetes object") from None
     for index, body in enumerate(loaded):
@@ -179,9 +179,10 @@ def _override_namespace(doc: SourceDocument, namespace: str | None) -> SourceDoc
     return SourceDocument(doc.path, doc.index, doc.item, _with_namespace(doc.body, namespace))
 
 
-def _yaml_error_text(exc: yaml.YAMLError) -> str:
+def yaml_error_text(exc: yaml.YAMLError) -> str:
+    """A YAML syntax error in one line (PyYAML's own text spans several, quoting the line)."""
     mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
+    problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
     if mark is not None:
         return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
     return f"invalid YAML: {problem}"

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from flowcheck.errors import InputError
-from flowcheck.model.documents import type_name
+from flowcheck.model.documents import type_name, yaml_error_text
 
 Fail = Callable[[str, str], InputError]
 """``fail(field, message)`` builds the error to raise for a bad value at ``field``."""
@@ -129,6 +129,10 @@ def read_data_file(path: str | Path, fail: Fail) -> Any:
         raise fail("", f"cannot read file: {exc}") from exc
     try:
         return json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise fail("", f"invalid {'JSON' if name.endswith('.json') else 'YAML'}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise fail("", f"invalid JSON: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise fail("", yaml_error_text(exc)) from exc
+    except RecursionError:
+        raise fail("", "nested too deeply to be a topology or a list of flows") from None
 

@@ -13,6 +13,7 @@ is a missing field, not a type error). Every finding names the file, the documen
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, reduce
@@ -30,12 +31,24 @@ from flowcheck.model.parse_cilium import API_VERSION as CILIUM_API_VERSION
 from flowcheck.model.parse_cilium import KINDS as CILIUM_KINDS
 from flowcheck.model.parse_cilium import REMOVED_FIELDS as CILIUM_REMOVED_FIELDS
 from flowcheck.model.parse_cilium import missing_spec
+from flowcheck.model.parse_knp import API_VERSION as KNP_API_VERSION
 
-# The Kubernetes minor of kind v0.31's default node image; NetworkPolicy's schema has been
-# stable since 1.8, so any recent minor gives the same answers for the kinds we care about.
-KUBERNETES_SCHEMA_VERSION = "1.35"
+# The Kubernetes minor of the pinned kind's default node image (kind v0.32: kindest/node v1.36.1);
+# NetworkPolicy's schema has been stable since 1.8, so any recent minor gives the same answers for
+# the kinds we care about. kubernetes-validate bundles a minor's schemas from its own 1.<minor>
+# release on (hence its floor in pyproject.toml).
+KUBERNETES_SCHEMA_VERSION = "1.36"
 
 _MAX_VALUE_CHARS = 80
+
+# What the API server accepts as a kind and an apiVersion (a CRD's lower-cased kind and its version
+# names are DNS-1035 labels, its group a DNS-1123 subdomain). Checked before kubernetes-validate sees
+# them: it builds a schema file name from both, so anything else would reach the file system (a '/',
+# a NUL byte, a name longer than a file name may be) instead of being refused as bad input.
+_DNS1035_LABEL = r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?"
+_DNS1123_LABEL = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
+_KIND = re.compile(_DNS1035_LABEL)
+_API_VERSION = re.compile(rf"(?:(?=[^/]{{1,253}}/){_DNS1123_LABEL}(?:\.{_DNS1123_LABEL})*/)?{_DNS1035_LABEL}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +92,18 @@ def validate_document(doc: SourceDocument) -> tuple[list[PolicyError], str | Non
         return [doc.error("kind", "missing: every Kubernetes object needs a kind")], None
     if not isinstance(api_version, str) or not api_version:
         return [doc.error("apiVersion", "missing: every Kubernetes object needs an apiVersion")], None
+    if not _KIND.fullmatch(kind.lower()):
+        return [doc.error("kind", f"{_show(kind)} is not a Kubernetes kind (a letter, then letters, digits or '-'; "
+                                  "at most 63 characters)")], None
+    if not _API_VERSION.fullmatch(api_version):
+        return [doc.error("apiVersion", f"{_show(api_version)} is not a Kubernetes apiVersion (VERSION or "
+                                        "GROUP/VERSION, e.g. networking.k8s.io/v1)")], None
     if kind in CILIUM_KINDS:
         return _validate_cilium(doc, api_version), None
+    if kind == "NetworkPolicy" and api_version != KNP_API_VERSION:
+        # as for Cilium's kinds, and as the policy loader says: the one version the API server serves
+        served = f"{_show(api_version)} is not served; NetworkPolicy is {KNP_API_VERSION}"
+        return [doc.error("apiVersion", served)], None
     try:
         kubernetes_validate.validate(body, KUBERNETES_SCHEMA_VERSION, strict=True)
     except kubernetes_validate.SchemaNotFoundError:
@@ -155,6 +178,12 @@ def _to_policy_error(doc: SourceDocument, exc: jsonschema.ValidationError) -> Po
 def format_field_path(parts: Iterable[str | int]) -> str:
     """``['spec', 'ingress', 0, 'toPorts']`` -> ``spec.ingress[0].toPorts``."""
     return reduce(join, parts, "")
+
+
+def _show(value: str) -> str:
+    """A user's string in a one-line message: quoted (control characters escaped) and cut short."""
+    text = repr(value)
+    return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 3] + "..."
 
 
 def _shorten(message: str) -> str:

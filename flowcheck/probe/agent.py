@@ -50,18 +50,20 @@ Outcomes are raw facts, not verdicts (the library's ``flowcheck.probe.classify``
   connection that was established but never produced a (complete, well-formed) answer -- that is a
   stuck or broken server, *not* a drop, so it is never reported as ``timeout``.
 
-Extra fields: ``phase`` (where a failure happened: plan, resolve, connect, request, response, deadline),
+Extra fields: ``phase`` (where a failure happened: resolve, connect, request, response, deadline),
 ``connected`` (stream kinds), ``errno`` (the symbolic errno of a socket error); for http ``status``,
 ``reason``, ``body`` (first 256 bytes, decoded as UTF-8 with replacement), ``headers`` (response headers,
 names lower-cased), ``server`` (the identity a flowcheck probe server reported in its JSON body) and
 ``echo`` (the method, path and headers that server says it received); for udp ``reply`` and ``server``;
 for dns ``rcode`` (by name), ``answers``, ``truncated``, ``authoritative``, ``transport``.
 
-Exit status: 0 when every probe got its line (whatever the outcomes), 2 on a malformed plan (a message on
-stderr, nothing on stdout), 1 on an internal failure. A bad *probe* (unknown kind, missing or ill-typed
-field) is not a malformed plan: it gets an ``error`` line and the other probes still run. Only a probe
-without a usable ``id`` (or a duplicate id) makes the plan malformed, because its result could not be
-reported.
+Exit status: 0 when every probe got its line (whatever the outcomes), 2 on a malformed plan (one line on
+stderr, nothing on stdout, no probe run), 1 on an internal failure. A plan is malformed when it is not
+UTF-8 JSON, not an object, has an unknown or ill-typed field, ``probes`` is not a list, or any probe is
+bad: not an object, no usable or a duplicate ``id``, an unknown ``kind``, a missing or ill-typed field.
+Every probe is checked before the first one runs, so a mistake in the plan is reported once, as what it
+is, and never costs a probe round. (The library builds plans from checked expectations: a malformed plan
+is a bug in whoever wrote it.)
 """
 
 from __future__ import annotations
@@ -210,6 +212,16 @@ def json_loads(text: str) -> Any:
         value, end = scan(text, index)
     except StopIteration as stop:
         raise ValueError("Expecting value at char %d" % stop.value) from None
+    except (ValueError, RecursionError):
+        raise
+    except Exception:
+        # The C scanner reports most malformed documents by raising json.decoder.JSONDecodeError, which
+        # CPython <= 3.11 can only do once the json package is imported (otherwise a SystemError,
+        # "returned NULL without setting an exception"). On this error path only, let json itself
+        # parse the text: it raises the proper ValueError saying what is wrong and where.
+        import json
+
+        return json.loads(text)
     if text[end:].strip(_WHITESPACE):
         raise ValueError("Extra data at char %d" % end)
     return value
@@ -258,7 +270,7 @@ def parse_plan(raw: bytes) -> Dict[str, Any]:
         raise PlanError("the plan must be a JSON object, got %s" % type(plan).__name__)
     unknown = sorted(set(plan) - {"timeout", "concurrency", "deadline", "probes"})
     if unknown:
-        raise PlanError("unknown plan field(s): %s" % ", ".join(unknown))
+        raise PlanError("unknown plan field(s): %s" % ", ".join(_show(name) for name in unknown))
     timeout = _positive_seconds(plan.get("timeout", DEFAULT_TIMEOUT_S), "plan field 'timeout'", PlanError)
     concurrency = plan.get("concurrency", DEFAULT_CONCURRENCY)
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or not 1 <= concurrency <= MAX_CONCURRENCY:
@@ -268,6 +280,7 @@ def parse_plan(raw: bytes) -> Dict[str, Any]:
     if not isinstance(probes, list):
         raise PlanError("plan field 'probes' must be a list, got %s" % _show(probes))
     seen = set()
+    specs = []
     for index, probe in enumerate(probes):
         if not isinstance(probe, dict):
             raise PlanError("probes[%d] must be a JSON object, got %s" % (index, _show(probe)))
@@ -278,10 +291,14 @@ def parse_plan(raw: bytes) -> Dict[str, Any]:
         if probe_id in seen:
             raise PlanError("probes[%d]: duplicate id %s" % (index, _show(probe_id)))
         seen.add(probe_id)
+        try:
+            specs.append(validate_probe(probe, timeout))
+        except ProbeSpecError as exc:
+            raise PlanError("probes[%d] (id %s): %s" % (index, _show(probe_id), exc)) from None
     deadline = plan.get("deadline")
     if deadline is not None:
         deadline = _positive_seconds(deadline, "plan field 'deadline'", PlanError)
-    return {"timeout": timeout, "concurrency": concurrency, "deadline": deadline, "probes": probes}
+    return {"timeout": timeout, "concurrency": concurrency, "deadline": deadline, "probes": probes, "specs": specs}
 
 
 def _require(probe: Dict[str, Any], field: str) -> Any:
@@ -934,12 +951,9 @@ class Runner:
         self.write(json_dumps(line) + "\n")
 
     def default_deadline(self) -> float:
-        probes = self.plan["probes"]
-        longest = max(
-            [self.plan["timeout"]]
-            + [p["timeout"] for p in probes if _number(p.get("timeout")) and 0 < p["timeout"] <= MAX_TIMEOUT_S]
-        )
-        waves = max(1, math.ceil(len(probes) / int(self.plan["concurrency"])))
+        specs = self.plan["specs"]
+        longest = max([self.plan["timeout"]] + [spec["timeout"] for spec in specs])
+        waves = max(1, math.ceil(len(specs) / int(self.plan["concurrency"])))
         return float(longest) * waves + DEADLINE_MARGIN_S
 
     # -- the loop -------------------------------------------------------------------------------------
@@ -1030,12 +1044,8 @@ class Runner:
     def run(self) -> None:
         started = time.monotonic()
         run_deadline = started + (self.plan["deadline"] or self.default_deadline())
-        queued: List[Tuple[Dict[str, Any], Dict[str, Any]]] = []
-        for probe in self.plan["probes"]:
-            try:
-                queued.append((probe, validate_probe(probe, self.plan["timeout"])))
-            except ProbeSpecError as exc:
-                self.emit(probe, {"outcome": "error", "phase": "plan", "detail": str(exc)}, 0.0)
+        # zip(strict=) is Python 3.10+; parse_plan made one spec per probe
+        queued: List[Tuple[Dict[str, Any], Dict[str, Any]]] = list(zip(self.plan["probes"], self.plan["specs"]))  # noqa: B905
         outstanding = [probe for probe, _ in queued]
         concurrency = self.plan["concurrency"]
         next_up = 0

@@ -494,6 +494,12 @@ class FakeCoreV1Api(_Api):
         self.c.config_maps[(namespace, body.metadata.name)] = body
         return body
 
+    def read_namespaced_config_map(self, name: str, namespace: str) -> Any:
+        self.c.record("read_namespaced_config_map", name, namespace)
+        if (namespace, name) not in self.c.config_maps:
+            raise not_found("configmaps", name)
+        return copy.deepcopy(self.c.config_maps[(namespace, name)])
+
     def delete_namespaced_config_map(self, name: str, namespace: str) -> Any:
         self.c.record("delete_namespaced_config_map", name, namespace)
         if self.c.config_maps.pop((namespace, name), None) is None:

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from kubernetes import client
 
 from flowcheck.cluster.cilium import (
     OFFLINE_TEST_EXCLUSIONS,
     CiliumCli,
     junit_args,
+    kind_cilium_cluster_name,
+    number_repeated_attributes,
     parse_junit,
     parse_status_json,
+    read_junit,
+    running_cluster_name,
 )
 from flowcheck.errors import ClusterError
 from flowcheck.probe.executor import CompletedExec
-from tests.cluster.fakes import FakeRunner, data
+from tests.cluster.fakes import FakeCluster, FakeRunner, data
 
 
 def cli(runner: FakeRunner) -> CiliumCli:
@@ -38,9 +46,10 @@ def test_unhealthy_status_report_lists_each_problem() -> None:
     assert not report.healthy
     lines = report.problem_lines()
     assert lines[0] == "cilium (DaemonSet): 2/3 ready, 1 unavailable"
-    assert "cilium cilium: error: (an error whose text the JSON output does not include)" in lines
+    assert "cilium cilium: error: controller sync-host-ips is failing since 42s (7x): unable to list node IPs" in lines
     assert not any("hubble-relay" in line for line in lines)  # disabled component: not a problem
-    assert any(line.startswith("status collection error:") for line in lines)
+    assert "status collection error: (an error whose text the JSON output does not include)" in lines
+    assert len(lines) == 3
     assert report.image_tags() == {"v1.18.4"}
 
 
@@ -64,13 +73,25 @@ def test_install_uses_the_pinned_version_values_and_cluster_specific_api_host() 
     cli(runner).install(version="1.19.0", values=Path("manifests/cilium/values.yaml"), cluster_name="ci")
     assert runner.commands() == [["cilium", "install", "--context", "kind-flowcheck", "--version", "1.19.0",
                                   "--values", "manifests/cilium/values.yaml",
-                                  "--set", "k8sServiceHost=ci-control-plane"]]
+                                  "--set", "k8sServiceHost=ci-control-plane", "--set", "cluster.name=kind-ci"]]
 
 
 def test_upgrade_is_the_same_command_with_upgrade() -> None:
     argv = cli(FakeRunner()).install_argv(version="1.19.0", values=Path("v.yaml"), cluster_name="flowcheck",
                                           upgrade=True)
     assert argv[1] == "upgrade" and "k8sServiceHost=flowcheck-control-plane" in argv
+    assert argv[-2:] == ["--set", "cluster.name=kind-flowcheck"]  # `cilium upgrade` would not auto-detect it
+
+
+def test_an_upgrade_can_keep_the_name_a_cluster_runs_with() -> None:
+    argv = cli(FakeRunner()).install_argv(version="1.20.0", values=Path("v.yaml"), cluster_name="flowcheck",
+                                          upgrade=True, cilium_cluster_name="staging-eu1")
+    assert argv[-2:] == ["--set", "cluster.name=staging-eu1"]
+
+
+@pytest.mark.parametrize(("kind_name", "cilium_name"), [("flowcheck", "kind-flowcheck"), ("ci_2", "kind-ci-2")])
+def test_the_cluster_name_is_what_cilium_install_auto_detects_on_kind(kind_name: str, cilium_name: str) -> None:
+    assert kind_cilium_cluster_name(kind_name) == cilium_name
 
 
 def test_failed_install_quotes_the_cli() -> None:
@@ -160,3 +181,72 @@ def test_connectivity_test_without_junit_is_an_error(tmp_path: Path) -> None:
 def test_invalid_junit_is_a_clear_error() -> None:
     with pytest.raises(ClusterError, match="not valid XML"):
         parse_junit("<testsuites><testcase")
+
+
+def test_a_test_with_two_failed_actions_keeps_both_failure_messages_in_order() -> None:
+    text = data("connectivity-junit-two-failed-actions.xml")
+    with pytest.raises(ET.ParseError, match="duplicate attribute"):
+        ET.fromstring(text)  # what a strict parser makes of Go's repeated attribute: the whole file lost
+    results, args = read_junit(text)
+    assert [(r.name, r.status) for r in results] == [("no-policies", "passed"), ("client-egress-l7", "failed")]
+    failed = results[1]
+    assert len(failed.failure_messages) == 2
+    assert failed.failure_messages[0].endswith('10.244.1.62:8080/" failed: command terminated with exit code 28')
+    assert failed.failure_messages[1].endswith('10.244.2.71:8080/" failed: command terminated with exit code 22')
+    assert failed.failure_text.splitlines() == [
+        *failed.failure_messages,
+        "client-egress-l7/pod-to-pod:curl-ipv4-0: cilium-test-1/client2-66475877c6-bghj6 (10.244.2.130) -> "
+        "cilium-test-1/echo-other-node-55cbc5fc57-bnhch (10.244.1.62:8080)",
+        "client-egress-l7/pod-to-pod:curl-ipv4-1: cilium-test-1/client2-66475877c6-bghj6 (10.244.2.130) -> "
+        "cilium-test-1/echo-same-node-798cc5d967-jh4jv (10.244.2.71:8080)"]
+    assert args[-2:] == ("--test", "!/pod-to-cidr")
+    assert junit_args(text) == args
+
+
+def test_a_single_failure_message_is_one_message() -> None:
+    (_, _, failed, _) = parse_junit(data("connectivity-junit.xml"))
+    assert len(failed.failure_messages) == 1 and "exit code 28" in failed.failure_messages[0]
+    (setup,) = parse_junit(data("connectivity-junit-provisioning-failure.xml"))
+    assert setup.failure_messages == ()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('<a x="1" x="2" x="3"/>', '<a x="1" x.2="2" x.3="3"/>'),
+    ("<a x='1' y=\"2\" x='&lt;b x=\"3\"&gt;'>t</a>", "<a x='1' y=\"2\" x.2='&lt;b x=\"3\"&gt;'>t</a>"),
+    ('<a\n  x = "1"\n  x="2"\n>', '<a\n  x = "1"\n  x.2="2"\n>'),
+    ('<!-- <a x="1" x="2"> --><b/>', '<!-- <a x="1" x="2"> --><b/>'),
+    ('<a><![CDATA[<b x="1" x="2">]]></a>', '<a><![CDATA[<b x="1" x="2">]]></a>'),
+    ('<?xml version="1.0"?><a x="1" y="2"></a>', '<?xml version="1.0"?><a x="1" y="2"></a>'),
+])
+def test_only_repeated_attributes_of_start_tags_are_renumbered(text: str, expected: str) -> None:
+    assert number_repeated_attributes(text) == expected
+
+
+_MESSAGES = st.lists(st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"), include_characters="\t\n\r"),
+                             max_size=20), min_size=1, max_size=4)
+
+
+def _go_escaped(value: str) -> str:
+    """Go's ``xml.EscapeString`` (what encoding/xml writes for an attribute value)."""
+    table = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;", "\t": "&#x9;", "\n": "&#xA;",
+             "\r": "&#xD;"}
+    return "".join(table.get(ch, ch) for ch in value)
+
+
+@given(_MESSAGES)
+def test_every_repeated_failure_message_survives_in_order(messages: list[str]) -> None:
+    """As Go's encoding/xml writes a []string attribute: once per element, each value escaped."""
+    repeated = "".join(f' failureMessage="{_go_escaped(m)}"' for m in messages)
+    text = (f'<testsuites><testsuite><testcase name="t" status="failed"><failure message="t failed"{repeated} '
+            'type="failure">action</failure></testcase></testsuite></testsuites>')
+    (result,) = parse_junit(text)
+    assert result.failure_messages == tuple(messages)
+
+
+def test_the_running_cluster_name_is_read_from_cilium_config() -> None:
+    cluster = FakeCluster()
+    assert running_cluster_name(cluster.clients()) is None  # no Cilium installed by its chart
+    cluster.config_maps[("kube-system", "cilium-config")] = client.V1ConfigMap(data={"cluster-name": "staging-eu1"})
+    assert running_cluster_name(cluster.clients()) == "staging-eu1"
+    cluster.config_maps[("kube-system", "cilium-config")] = client.V1ConfigMap(data={"cluster-id": "0"})
+    assert running_cluster_name(cluster.clients()) == "default"  # the agents' default when the key is absent

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from flowcheck.cluster.kind import Kind, context_for, parse_clusters
 from flowcheck.errors import ClusterError
 from tests.cluster.fakes import FakeRunner, data
+from tests.conftest import REPO_ROOT as REPO
 
 
 def test_cluster_names_are_read_one_per_line() -> None:
@@ -58,3 +60,12 @@ def test_export_logs_never_raises(tmp_path: Path) -> None:
     assert Kind(runner, "kind", progress=said.append).export_logs("flowcheck", tmp_path) is None
     assert runner.commands() == [["kind", "export", "logs", str(tmp_path), "--name", "flowcheck"]]
     assert "could not export kind logs (exit 1)" in said[0]
+
+
+def test_the_kind_config_is_two_workers_without_cni_or_kube_proxy_on_kinds_default_subnets() -> None:
+    """kind's defaults (v0.31/v0.32 `pkg/apis/config/v1alpha4/default.go`): pods 10.244.0.0/16, services
+    10.96.0.0/16 -- the file's comment says it writes them down, so it must be exactly them."""
+    config = yaml.safe_load((REPO / "manifests" / "kind" / "cluster.yaml").read_text())
+    assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker"]
+    assert config["networking"] == {"disableDefaultCNI": True, "kubeProxyMode": "none",
+                                    "podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/16"}

@@ -203,7 +203,7 @@ def test_find_tool_missing(tmp_path: Path) -> None:
 
 def test_the_versions_file_pins_kind_and_the_cilium_cli() -> None:
     versions = read_tool_versions(REPO / "scripts" / "tool-versions")
-    assert versions.tool("kind").version == "v0.31.0"
+    assert versions.tool("kind").version == "v0.32.0"
     assert versions.tool("cilium").version == "v0.19.7"
     assert versions.tool("hubble").repository == "cilium/hubble"
     assert versions.tool("cilium").url("linux", "amd64") == (

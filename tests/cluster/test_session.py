@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from flowcheck.cluster import session as session_module
 from flowcheck.cluster.__main__ import main as cluster_main
@@ -128,7 +129,8 @@ def test_bring_up_creates_the_cluster_installs_cilium_and_waits(tmp_path: Path) 
         ["kind", "create", "cluster", "--name", "flowcheck", "--config", str(tmp_path / "manifests/kind/cluster.yaml")],
         ["kind", "get", "clusters"],
         ["cilium", "install", "--context", "kind-flowcheck", "--version", "1.19.0", "--values",
-         str(tmp_path / "manifests/cilium/values.yaml"), "--set", "k8sServiceHost=flowcheck-control-plane"],
+         str(tmp_path / "manifests/cilium/values.yaml"), "--set", "k8sServiceHost=flowcheck-control-plane",
+         "--set", "cluster.name=kind-flowcheck"],
         ["cilium", "status", "--context", "kind-flowcheck", "--wait", "--wait-duration", "600s", "--interactive=false"],
         ["cilium", "status", "--context", "kind-flowcheck", "-o", "json"]]
     assert world.api.names() == ["read_namespaced_daemon_set"]  # "is Cilium installed?" -- no other API call
@@ -147,8 +149,22 @@ def test_bring_up_reuses_a_cluster_and_leaves_its_cilium_alone(tmp_path: Path) -
 
 def test_bring_up_can_upgrade_cilium_to_the_pin(tmp_path: Path) -> None:
     world = World(tmp_path, cluster_exists=True, cilium_installed=True)
+    world.api.config_maps[("kube-system", "cilium-config")] = client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="cilium-config", namespace="kube-system"),
+        data={"cluster-name": "kind-flowcheck", "cluster-id": "0"})
     world.bring_up(upgrade_cilium=True)
-    assert ["cilium", "upgrade"] in [c[:2] for c in world.runner.commands()]
+    [upgrade] = [c for c in world.runner.commands() if c[:2] == ["cilium", "upgrade"]]
+    assert upgrade[-4:] == ["--set", "k8sServiceHost=flowcheck-control-plane", "--set", "cluster.name=kind-flowcheck"]
+
+
+def test_an_upgrade_keeps_the_cluster_name_the_cluster_runs_with(tmp_path: Path) -> None:
+    """Whatever installed it named the cluster otherwise: an upgrade must not rename it."""
+    world = World(tmp_path, cluster_exists=True, cilium_installed=True)
+    world.api.config_maps[("kube-system", "cilium-config")] = client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="cilium-config", namespace="kube-system"), data={})
+    world.bring_up(upgrade_cilium=True)
+    [upgrade] = [c for c in world.runner.commands() if c[:2] == ["cilium", "upgrade"]]
+    assert upgrade[-2:] == ["--set", "cluster.name=default"]  # no cluster-name key: Cilium's default
 
 
 def test_an_api_server_that_does_not_answer_fails_the_bring_up_with_one_clear_error(tmp_path: Path) -> None:
@@ -421,3 +437,14 @@ def test_the_pinned_version_file_is_read_one_way_everywhere(tmp_path: Path) -> N
         world.bring_up()
     (tmp_path / "manifests" / "cilium" / "VERSION").write_text("v1.19.0\n")
     assert world.options().resolved_cilium_version() == "1.19.0"
+
+
+def test_a_bug_in_the_cluster_command_is_exit_3(monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise TypeError("unexpected keyword argument 'progress'")
+
+    monkeypatch.setattr(LiveCluster, "bring_up", broken)
+    monkeypatch.delenv("FLOWCHECK_DEBUG", raising=False)
+    assert cluster_main(["up", "--name", "flowcheck"]) == 3
+    assert "flowcheck: internal error (a flowcheck bug): TypeError" in capsys.readouterr().err

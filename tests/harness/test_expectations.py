@@ -45,7 +45,8 @@ def test_unknown_workload_names_the_known_ones(topology: Topology) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"port": 8080, "verdict": "maybe"}, "unknown verdict 'maybe'"),
+        ({"port": 8080, "verdict": "maybe"}, "verdict='maybe': unknown verdict; expected one of allowed, dropped, "
+                                             "l7-denied$"),
         ({"port": 8080, "verdict": "unknown"}, "an expectation names one of allowed, dropped, l7-denied"),
         ({"verdict": "allowed"}, "port= is required for TCP"),
         ({"port": "grpc", "verdict": "allowed"}, "default/web serves no TCP port named 'grpc'"),
@@ -53,6 +54,10 @@ def test_unknown_workload_names_the_known_ones(topology: Topology) -> None:
         ({"port": 8080, "headers": {"a": "b"}, "verdict": "allowed"}, "only make sense with http="),
         ({"port": 70000, "verdict": "allowed"}, "expected 1-65535"),
         ({"port": 8080, "http": "GET orders", "verdict": "allowed"}, "expected 'METHOD /path'"),
+        ({"port": 22, "verdict": "dropped"}, r"port=22: default/web does not serve TCP/22 \(it serves TCP/8080 "
+                                             r"\(http\), TCP/9090 \(metrics\)\); a probe there could only be refused"),
+        ({"port": 8080, "protocol": "UDP", "verdict": "dropped"}, "default/web does not serve UDP/8080"),
+        ({"dns": "kubernetes.default", "verdict": "allowed"}, "default/web does not serve UDP/53"),
     ],
 )
 def test_meaningless_expectations_are_rejected(topology: Topology, kwargs: dict, message: str) -> None:  # type: ignore[type-arg]

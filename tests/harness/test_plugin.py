@@ -139,6 +139,37 @@ def test_intent_model_disagreement_fails_offline_with_a_readable_message(pyteste
     assert "Traceback" not in result.stdout.str()
 
 
+def test_a_mistake_in_a_suite_is_one_line_naming_the_call_not_a_traceback(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_mistakes="""
+        def test_bad_verdict(paths):
+            paths.expect("tenant/client", "default/web", port=8080, verdict="allowed")
+            paths.expect("tenant/client", "default/web", port=8080, verdict="denied")
+
+        def test_unknown_workload(paths):
+            paths.expect("tenant/client", "default/webb", port=8080, verdict="dropped")
+
+        def test_port_not_served(paths):
+            paths.expect("tenant/client", "default/my-api", port=8443, verdict="dropped")
+    """)
+    result = pytester.runpytest_subprocess(*SCENARIO_ARGS, "--cluster=none")
+    result.assert_outcomes(failed=3)
+    out = result.stdout.str()
+    mistakes = [line for line in out.splitlines() if line.startswith("test_mistakes.py:")]
+    assert mistakes == [
+        "test_mistakes.py:3: paths.expect('tenant/client', 'default/web', port=8080, verdict='denied'): "
+        "verdict='denied': unknown verdict; expected one of allowed, dropped, l7-denied",
+        "test_mistakes.py:6: paths.expect('tenant/client', 'default/webb', port=8080, verdict='dropped'): no "
+        "workload 'default/webb' in the topology (known: default/my-api, default/web, kube-system/coredns, "
+        f"monitoring/grafana, monitoring/prometheus, tenant/client) (topology {TOPOLOGY})",
+        "test_mistakes.py:9: paths.expect('tenant/client', 'default/my-api', port=8443, verdict='dropped'): "
+        "port=8443: default/my-api does not serve TCP/8443 (it serves TCP/8080 (http), TCP/9090 (metrics)); a "
+        "probe there could only be refused -- name a port it serves, or add this one to the topology"]
+    assert "Traceback" not in out and "flowcheck/harness" not in out and "another exception" not in out
+    # each failure section is the one line: the test's header, then the mistake
+    sections = out.split("=== FAILURES ===")[1].split("=== short test summary info ===")[0]
+    assert [line for line in sections.splitlines() if line.strip(" =") and not line.startswith("_")] == mistakes
+
+
 def test_a_broken_policy_errors_the_tests_that_need_the_model_naming_file_and_field(
         pytester: pytest.Pytester, policies_copy: Path) -> None:
     target = policies_copy / "allow-get-only.yaml"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from flowcheck.cluster.cilium import parse_status_json
 from flowcheck.cluster.process import DEFAULT_INTERRUPT_GRACE_S
@@ -93,6 +94,10 @@ class World:
             self.api.add_pod(NS, pod, {"k8s-app": "cilium"}, ip=f"172.18.0.{i + 2}",
                              node=f"{NAME}-worker{i + 1 if i else ''}", container="cilium-agent")
             self.api.pods[(NS, pod)].spec.containers[0].image = cilium_image("1.19.0")
+        # the running agents' configuration, as the chart renders it (cluster.name -> cluster-name)
+        self.api.config_maps[(NS, "cilium-config")] = client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name="cilium-config", namespace=NS),
+            data={"cluster-name": CTX, "cluster-id": "0", "kube-proxy-replacement": "true"})
         self.kind_clusters = [NAME] if cluster_exists else []
         self.before_status = data("cilium-status-healthy.json")
         self.upgraded = False
@@ -266,7 +271,8 @@ def report(world: World, *parts: str) -> str:
     return str(world.report_dir.joinpath(*parts))
 
 
-def expected_commands(world: World, *, context: str = CTX, existing: bool = False) -> list[list[str]]:
+def expected_commands(world: World, *, context: str = CTX, existing: bool = False,
+                      cluster_name: str = CTX) -> list[list[str]]:
     values = str(world.root / "manifests" / "cilium" / "values.yaml")
     if existing:
         target: list[str] = ["--cluster=existing", "--kube-context", context, "--allow-context", context]
@@ -291,7 +297,8 @@ def expected_commands(world: World, *, context: str = CTX, existing: bool = Fals
         ["helm", "uninstall", "cilium-preflight", "--namespace", "kube-system", "--kube-context", context],
         ["cilium", "upgrade", "--context", context, "--version", "1.20.0", "--reset-values",
          "--reset-then-reuse-values=false", "--values", values, "--set", "upgradeCompatibility=1.19",
-         *([] if existing else ["--set", f"k8sServiceHost={NAME}-control-plane"])],
+         *([] if existing else ["--set", f"k8sServiceHost={NAME}-control-plane"]),
+         "--set", f"cluster.name={cluster_name}"],
         status_wait, status_json,
         suites("after"),
     ]
@@ -427,12 +434,47 @@ def test_a_context_without_the_matching_opt_in_is_refused_before_anything_runs(
 def test_an_existing_cluster_named_twice_is_accepted(world: World) -> None:
     values = world.root / "staging-values.yaml"
     values.write_text("kubeProxyReplacement: false\nhubble:\n  enabled: true\n")
+    world.api.config_maps[(NS, "cilium-config")].data["cluster-name"] = "staging-eu1"
     assert world.run(context="staging", allow_context="staging", values=values) == 0, world.stderr
-    expected = expected_commands(world, context="staging", existing=True)
+    expected = expected_commands(world, context="staging", existing=True, cluster_name="staging-eu1")
     upgrade = next(i for i, c in enumerate(expected) if c[:2] == ["cilium", "upgrade"])
     expected[upgrade][expected[upgrade].index("--values") + 1] = str(values)
     assert world.commands() == expected
     assert "kind" not in world.tools_run()
+
+
+def test_the_upgrade_keeps_the_cluster_name_the_cluster_runs_with(world: World) -> None:
+    """`cilium upgrade --reset-values` would bring back the chart's `default` and re-create every identity."""
+    assert world.run() == 0, world.stderr
+    upgrade = next(c for c in world.commands() if c[:2] == ["cilium", "upgrade"])
+    assert upgrade[-2:] == ["--set", "cluster.name=kind-fc"]
+    assert "cluster.name=kind-fc" in world.stdout
+
+
+def test_a_values_file_that_would_rename_a_live_cluster_is_refused_before_the_upgrade(world: World) -> None:
+    values = world.root / "staging-values.yaml"
+    values.write_text("kubeProxyReplacement: false\ncluster:\n  name: default\n  id: 0\n")
+    world.api.config_maps[(NS, "cilium-config")].data["cluster-name"] = "staging-eu1"
+    assert world.run(context="staging", allow_context="staging", values=values) == 2
+    assert step_failed(world, "Cilium before")
+    assert (f"{values} sets cluster.name: default, but the cluster runs as 'staging-eu1' (kube-system/cilium-config "
+            "key cluster-name); renaming it would re-create every identity") in world.stderr
+    assert "python -m pytest" not in world.tools_run() and "cilium upgrade" not in world.tools_run()
+
+
+def test_a_values_file_naming_the_running_cluster_is_fine(world: World) -> None:
+    values = world.root / "staging-values.yaml"
+    values.write_text("kubeProxyReplacement: false\ncluster:\n  name: staging-eu1\n")
+    world.api.config_maps[(NS, "cilium-config")].data["cluster-name"] = "staging-eu1"
+    assert world.run(context="staging", allow_context="staging", values=values) == 0, world.stderr
+
+
+def test_a_cluster_without_the_cilium_config_map_is_not_upgraded_blind(world: World) -> None:
+    del world.api.config_maps[(NS, "cilium-config")]
+    assert world.run() == 1
+    assert step_failed(world, "Cilium before")
+    assert "kube-system/cilium-config does not exist" in world.stderr
+    assert "cilium upgrade" not in world.tools_run()
 
 
 def test_an_existing_cluster_without_kube_proxy_gets_its_api_address_from_the_values(world: World) -> None:
@@ -785,6 +827,19 @@ def test_the_default_report_dir_is_timestamped() -> None:
 def test_a_malformed_target_version_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert preupgrade.main(["1.20"]) == 2
     assert "TARGET_VERSION '1.20' is not a Cilium release version like 1.20.0" in capsys.readouterr().err
+
+
+def test_a_bug_in_the_check_is_exit_3_not_a_change(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(_self: PreUpgradeCheck) -> int:
+        raise AttributeError("'NoneType' object has no attribute 'minor_line'")
+
+    monkeypatch.setattr(PreUpgradeCheck, "run", broken)
+    monkeypatch.delenv("FLOWCHECK_DEBUG", raising=False)
+    assert preupgrade.main(["1.20.0"]) == 3
+    assert capsys.readouterr().err == ("pre-upgrade: internal error (a flowcheck bug): AttributeError: 'NoneType' "
+                                       "object has no attribute 'minor_line' (set FLOWCHECK_DEBUG=1 for the "
+                                       "traceback)\n")
 
 
 def test_main_refuses_a_foreign_context_without_running_anything(

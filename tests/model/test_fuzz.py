@@ -3,7 +3,8 @@
 Every generated document is a valid one (this repository's policies and topology) with one part
 replaced by junk, deleted, or given an unknown sibling. ``flowcheck plan`` must then either succeed
 (exit 0: the mutation happened to be valid) or exit 2 with a message naming the file and where in
-it -- never exit 1 (an internal error) and never raise.
+it -- never exit 3 (an internal error: a flowcheck bug) and never raise. ``flowcheck validate`` gets
+the same documents.
 """
 
 from __future__ import annotations
@@ -47,7 +48,16 @@ specs:
 """)]
 TOPOLOGY_DOC = yaml.safe_load(TOPOLOGY_FILE.read_text())
 
-JUNK = st.one_of(st.none(), st.booleans(), st.integers(-5, 70000), st.text(max_size=8),
+# What a real repository's mistakes and a hostile file look like: wrong types, empty and very long
+# strings, NUL bytes and path separators (kind and apiVersion end up in schema file names), versions
+# that do not exist, numbers beyond every range.
+NASTY_TEXT = st.one_of(
+    st.text(max_size=8),
+    st.text(st.characters(codec="utf-8"), min_size=200, max_size=400),
+    st.builds(lambda a, b: a + "\x00" + b, st.text(max_size=4), st.text(max_size=4)),
+    st.sampled_from(["a/b", "../../etc/passwd", "v1/", "/v1", "networking.k8s.io/v9", "cilium.io/v3", "v2",
+                     "networking.k8s.io/v1beta1", "apps/v1", "x" * 300, "Network Policy", "\n", "-1"]))
+JUNK = st.one_of(st.none(), st.booleans(), st.integers(-5, 70000), st.integers(), st.floats(), NASTY_TEXT,
                  st.lists(st.integers(0, 3), max_size=2),
                  st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
                  st.sampled_from(["", "*", "0", "http", "10.0.0.0/99", "ANY", "Ingress", "[", "In", {}, [], [{}]]))
@@ -97,17 +107,45 @@ FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=[HealthChe
 @FUZZ
 @given(st.data())
 def test_malformed_policy_exits_2_naming_file_and_field(data: st.DataObject) -> None:
+    """The same mutated documents through `plan` and `validate`: bad input, never a flowcheck bug."""
     docs = [*POLICY_DOCS, *EXTRA_DOCS]
     index = data.draw(st.integers(0, len(docs) - 1))
     docs[index] = data.draw(mutated(docs[index]))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "policies.yaml"
         path.write_text(yaml.safe_dump_all(docs))
-        code, err = _run(["plan", "--topology", str(TOPOLOGY_FILE), "--policies", str(path), "--format", "json"])
-    assert code in (0, 2), err
-    if code == 2:
-        assert f"{path} (document {index}" in err, err
-        assert "Traceback" not in err
+        for args in (["plan", "--topology", str(TOPOLOGY_FILE), "--policies", str(path), "--format", "json"],
+                     ["validate", str(path)]):
+            code, err = _run(args)
+            assert code in (0, 2), err
+            assert "Traceback" not in err and "internal error" not in err
+            if code == 2:
+                assert f"{path} (document {index}" in err, err
+
+
+KIND_OR_VERSION = st.one_of(JUNK, st.sampled_from(["NetworkPolicy", "CiliumNetworkPolicy", "Deployment", "Namespace"]))
+
+
+@FUZZ
+@given(kind=KIND_OR_VERSION, api_version=KIND_OR_VERSION, which=st.integers(0, len(POLICY_DOCS) - 1))
+def test_any_kind_and_api_version_is_checked_or_refused_by_validate_and_plan(kind: Any, api_version: Any,
+                                                                            which: int) -> None:
+    """kind and apiVersion name a schema file inside kubernetes-validate: no string may reach the file system."""
+    doc = copy.deepcopy(POLICY_DOCS[which])
+    doc["kind"], doc["apiVersion"] = kind, api_version
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "policy.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        for args in (["validate", str(path)],
+                     ["plan", "--topology", str(TOPOLOGY_FILE), "--policies", str(path), "--format", "json"]):
+            code, err = _run(args)
+            assert code in (0, 2), err
+            assert "Traceback" not in err and "internal error" not in err
+            if code == 2 and args[0] == "plan":
+                assert err.startswith(f"flowcheck: error: {path} (document 0), field "), err
+                assert err.count("\n") == 1, err
+            elif code == 2:
+                assert err.startswith(f"error: {path} (document 0), field "), err
 
 
 @FUZZ
@@ -143,3 +181,25 @@ def test_malformed_flows_exit_2_naming_file_and_field(data: st.DataObject) -> No
     assert code in (0, 2), err
     if code == 2:
         assert f"flowcheck: error: {path}, field " in err, err
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(content=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode),
+                         st.integers(1, 1200).map(lambda n: b"[" * n + b"]" * n),
+                         st.integers(1, 3000).map(lambda n: b"a: " * n + b"1")),
+       suffix=st.sampled_from([".yaml", ".json"]))
+def test_any_file_content_is_read_or_refused_by_validate_and_plan(content: bytes, suffix: str) -> None:
+    """Whatever a file holds -- binary, broken YAML or JSON, absurd nesting -- it is bad input, never a bug."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"file{suffix}"
+        path.write_bytes(content)
+        runs = [["validate", str(path)],
+                ["plan", "--topology", str(TOPOLOGY_FILE), "--policies", str(path), "--format", "json"],
+                ["plan", "--topology", str(path), "--policies", str(POLICIES_DIR), "--format", "json"],
+                ["explain", "--topology", str(TOPOLOGY_FILE), "--policies", str(POLICIES_DIR), "--flows", str(path)]]
+        for args in runs:
+            code, err = _run(args)
+            assert code in (0, 2), (args, err)
+            assert "Traceback" not in err and "internal error" not in err, err
+            if code == 2 and args[0] != "validate":
+                assert err.startswith(f"flowcheck: error: {path}") and err.count("\n") == 1, err

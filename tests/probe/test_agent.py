@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -295,15 +296,24 @@ def test_silent_udp_peer_is_a_timeout() -> None:
 @pytest.mark.parametrize(("stdin", "message"), [
     (b"", "no plan on stdin"),
     (b"not json", "not valid JSON"),
+    (b"{not json", "not valid JSON: Expecting property name enclosed in double quotes"),
+    (b'{"a', "not valid JSON: Unterminated string"),
+    (b"{1: 2}", "not valid JSON"),
+    (b"[", "not valid JSON"),
+    (b'{"probes": [' + b"[" * 100000 + b"]" * 100000 + b"]}", "not valid JSON"),
+    (b'{"timeout": 1' + b"0" * 5000 + b', "probes": []}', "not valid JSON"),
+    (b'"just a string"', "must be a JSON object, got str"),
+    (b"null", "must be a JSON object, got NoneType"),
     (b"\xff\xfe", "not UTF-8"),
     (b"[1, 2]", "must be a JSON object"),
     (b'{"probes": {}}', "'probes' must be a list"),
     (b'{"timeout": -1, "probes": []}', "'timeout' must be a number"),
     (b'{"timeout": "2", "probes": []}', "'timeout' must be a number"),
     (b'{"concurrency": 0, "probes": []}', "'concurrency' must be an integer"),
-    (b'{"probes": [], "bogus": 1}', "unknown plan field(s): bogus"),
+    (b'{"probes": [], "bogus": 1}', "unknown plan field(s): \"bogus\""),
     (b'{"probes": [{"kind": "tcp"}]}', "probes[0] has no usable 'id'"),
-    (b'{"probes": [{"id": "a", "kind": "tcp"}, {"id": "a", "kind": "tcp"}]}', "duplicate id"),
+    (b'{"probes": [{"id": "a", "kind": "tcp", "host": "h", "port": 1}, {"id": "a", "kind": "tcp"}]}',
+     'probes[1]: duplicate id "a"'),
     (b'{"probes": ["tcp"]}', "probes[0] must be a JSON object"),
 ])
 def test_malformed_plan_is_exit_2_with_a_message_and_nothing_on_stdout(stdin: bytes, message: str) -> None:
@@ -313,34 +323,27 @@ def test_malformed_plan_is_exit_2_with_a_message_and_nothing_on_stdout(stdin: by
     assert message in run.stderr
 
 
-def test_bad_probes_get_an_error_line_and_the_others_still_run(local_server: LocalServer) -> None:
-    run = run_agent({"timeout": 2, "probes": [
-        {"id": "unknown-kind", "kind": "icmp", "host": LOOPBACK},
-        {"id": "no-kind", "host": LOOPBACK, "port": 80},
-        {"id": "no-port", "kind": "tcp", "host": LOOPBACK},
-        {"id": "bad-port", "kind": "tcp", "host": LOOPBACK, "port": 70000},
-        {"id": "bad-timeout", "kind": "tcp", "host": LOOPBACK, "port": 80, "timeout": "soon"},
-        {"id": "bad-headers", "kind": "http", "host": LOOPBACK, "port": 80, "headers": {"X": 1}},
-        {"id": "header-injection", "kind": "http", "host": LOOPBACK, "port": 80, "headers": {"X": "1\r\nY: 2"}},
-        {"id": "no-name", "kind": "dns", "server": LOOPBACK},
-        {"id": "bad-qtype", "kind": "dns", "server": LOOPBACK, "name": "a.lab", "qtype": "AXFR"},
-        {"id": "good", "kind": "tcp", "host": LOOPBACK, "port": local_server.tcp},
-    ]})
-    assert run.returncode == 0
-    got = run.by_id()
-    assert len(got) == 10
-    assert got["good"]["outcome"] == "ok"
-    details = {pid: r["detail"] for pid, r in got.items() if pid != "good"}
-    assert all(got[pid]["outcome"] == "error" and got[pid]["phase"] == "plan" for pid in details)
-    assert "unknown probe kind \"icmp\"" in details["unknown-kind"]
-    assert "'kind' is missing" in details["no-kind"]
-    assert "'port' is missing" in details["no-port"]
-    assert "[1, 65535]" in details["bad-port"]
-    assert "'timeout'" in details["bad-timeout"]
-    assert "'headers'" in details["bad-headers"]
-    assert "CR, LF" in details["header-injection"]
-    assert "'name' is missing" in details["no-name"]
-    assert "unsupported DNS qtype" in details["bad-qtype"]
+@pytest.mark.parametrize(("probe", "message"), [
+    ({"kind": "icmp", "host": LOOPBACK}, 'probes[1] (id "p"): unknown probe kind "icmp"; expected one of dns, '
+                                         "http, tcp, udp"),
+    ({"host": LOOPBACK, "port": 80}, "probe field 'kind' is missing"),
+    ({"kind": "tcp", "host": LOOPBACK}, "probe field 'port' is missing"),
+    ({"kind": "tcp", "host": LOOPBACK, "port": 70000}, "must be an integer in [1, 65535], got 70000"),
+    ({"kind": "tcp", "host": LOOPBACK, "port": 80, "timeout": "soon"}, "probe field 'timeout' must be a number"),
+    ({"kind": "http", "host": LOOPBACK, "port": 80, "headers": {"X": 1}}, "probe field 'headers' must be an object"),
+    ({"kind": "http", "host": LOOPBACK, "port": 80, "headers": {"X": "1\r\nY: 2"}}, "must not contain CR, LF or NUL"),
+    ({"kind": "dns", "server": LOOPBACK}, "probe field 'name' is missing"),
+    ({"kind": "dns", "server": LOOPBACK, "name": "a.lab", "qtype": "AXFR"}, "unsupported DNS qtype"),
+    ({"kind": "dns", "server": LOOPBACK, "name": "a..lab"}, "has an empty label"),
+])
+def test_a_bad_probe_makes_the_plan_malformed_and_nothing_runs(local_server: LocalServer, probe: dict[str, Any],
+                                                               message: str) -> None:
+    run = run_agent({"timeout": 2, "probes": [{"id": "good", "kind": "tcp", "host": LOOPBACK,
+                                               "port": local_server.tcp}, {"id": "p", **probe}]})
+    assert run.returncode == 2
+    assert run.results == []  # not even the good probe: the plan is refused before anything runs
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith("flowcheck agent: malformed plan: probes[1]")
+    assert message in run.stderr
 
 
 def test_empty_plan_is_fine() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.netlab import AGENT_PATH, SERVER_PATH
 from tests.netlab.lab import REPO_ROOT
-from tests.probe.conftest import PY39, has_py39, run_agent, start_server, stop_server
+from tests.probe.conftest import PY39, free_port, has_py39, run_agent, start_server, stop_server
 
 POD_FILES = [AGENT_PATH, SERVER_PATH]
 
@@ -62,9 +62,11 @@ def test_agent_runs_without_site_packages(tmp_path: Path) -> None:
 
 
 def test_agent_runs_as_a_module() -> None:
-    run = run_agent({"probes": [{"id": "1", "kind": "nope"}]}, argv=[sys.executable, "-m", "flowcheck.probe.agent"],
-                    cwd=REPO_ROOT)
-    assert run.returncode == 0 and run.results[0]["outcome"] == "error"
+    run = run_agent({"probes": [{"id": "1", "kind": "tcp", "host": "127.0.0.1", "port": free_port()}]},
+                    argv=[sys.executable, "-m", "flowcheck.probe.agent"], cwd=REPO_ROOT)
+    assert run.returncode == 0 and run.results[0]["outcome"] == "refused"
+    malformed = run_agent(b"{not json", argv=[sys.executable, "-m", "flowcheck.probe.agent"], cwd=REPO_ROOT)
+    assert malformed.returncode == 2 and "malformed plan: the plan is not valid JSON" in malformed.stderr
 
 
 @pytest.mark.skipif(not has_py39(), reason=f"no Python 3.9 interpreter at {PY39}")
@@ -80,8 +82,8 @@ def test_agent_and_server_work_under_python_3_9(tmp_path: Path, local_resolver_p
             {"id": "udp", "kind": "udp", "host": "127.0.0.1", "port": server.udp},
             {"id": "dns", "kind": "dns", "server": "127.0.0.1", "port": local_resolver_port, "name": "refused.lab",
              "transport": "tcp"},
-            {"id": "bad", "kind": "icmp"},
         ]}, python=str(PY39))
+        malformed = run_agent(b"{not json", python=str(PY39))  # 3.9's C scanner needs json imported to say why
     finally:
         assert stop_server(server) == 0
     got = run.by_id()
@@ -89,4 +91,6 @@ def test_agent_and_server_work_under_python_3_9(tmp_path: Path, local_resolver_p
     assert got["http"]["server"] == "default/api" and got["http"]["echo"]["headers"]["X-Token"] == "42"
     assert got["udp"]["server"] == "default/api"
     assert got["dns"]["rcode"] == "REFUSED"
-    assert got["bad"]["outcome"] == "error"
+    assert malformed.returncode == 2
+    assert malformed.stderr == ("flowcheck agent: malformed plan: the plan is not valid JSON: Expecting property name "
+                                "enclosed in double quotes: line 1 column 2 (char 1)\n")

@@ -15,6 +15,8 @@ failure names the step, says what went wrong and what to look at, and stops the 
 3. **Cilium before** -- ``cilium status --wait`` then ``-o json``: which version runs (the agents'
    image tag). On kind it must be the pinned one (``manifests/cilium/VERSION``); the target must be
    newer and at most one minor version ahead (the upgrade guide tests consecutive minors only).
+   The cluster name the agents run with is read from ``kube-system/cilium-config`` (key
+   ``cluster-name``); a values file naming the cluster otherwise is refused (exit 2).
 4. **suites before** -- ``pytest suites/`` live (the suites include ``cilium connectivity test``)
    into ``DIR/before``. A red start stops here: a pre-upgrade check needs a green starting point.
 5. **baseline before** -- ``DIR/before/matrix.json`` recorded as ``DIR/baseline-before.json``.
@@ -25,7 +27,9 @@ failure names the step, says what went wrong and what to look at, and stops the 
    DaemonSet desires and the Deployment is 1/1 (read from the Kubernetes API). If it is not ready in
    time, the validator's log is quoted. The release is always uninstalled afterwards, also on failure.
 7. **upgrade** -- ``cilium upgrade`` to the target with ``--reset-values`` and the reviewed values
-   file, ``upgradeCompatibility`` set to the minor version that ran before (see ``upgrade_argv``).
+   file, ``upgradeCompatibility`` set to the minor version that ran before, and ``cluster.name``
+   set to the name read in step 3 -- ``--reset-values`` would otherwise bring back the chart's
+   ``default`` and re-create every identity mid-check (see ``upgrade_argv``).
 8. **rollout** -- ``cilium status --wait``, then ``cilium status -o json`` polled until every agent
    runs the target image and the ``cilium`` DaemonSet is Desired == Ready == Available. The guide
    says traffic through the L7 proxy is disrupted while agents roll, so no L7 check may run before.

@@ -15,7 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from flowcheck.cluster import kube
-from flowcheck.cluster.cilium import INSTALL_TIMEOUT_S, CiliumCli, CiliumStatusReport, kind_service_host
+from flowcheck.cluster.cilium import (
+    CILIUM_CONFIG_MAP,
+    CLUSTER_NAME_KEY,
+    INSTALL_TIMEOUT_S,
+    CiliumCli,
+    CiliumStatusReport,
+    kind_service_host,
+    running_cluster_name,
+)
 from flowcheck.cluster.guard import check_context
 from flowcheck.cluster.kind import Kind, context_for
 from flowcheck.cluster.kube import ApiFactory, KubeClients
@@ -115,6 +123,7 @@ class PreUpgradeCheck:
         self._step_index = 0
         self.context = ""
         self.before_version: CiliumVersion | None = None
+        self.cilium_cluster_name = ""  # the cluster.name the running Cilium uses, read before the upgrade
         self._values: HelmValues | None = None
         self._clients: KubeClients | None = None
         self._cilium: CiliumCli | None = None
@@ -268,8 +277,30 @@ class PreUpgradeCheck:
                                  f"between consecutive minor versions only; upgrade to the latest "
                                  f"{version.major}.{version.minor + 1} release first")
             self.before_version = version
+            self.cilium_cluster_name = self._running_cluster_name()
             self._say(f"  Cilium {version} runs ({report.summary()}); upgrading to {target}, "
-                      f"upgradeCompatibility={version.minor_line}")
+                      f"upgradeCompatibility={version.minor_line}, cluster.name={self.cilium_cluster_name}")
+
+    def _running_cluster_name(self) -> str:
+        """The ``cluster.name`` the upgrade must keep: the one the running agents use.
+
+        ``cilium upgrade --reset-values`` does not carry it over (only ``cilium install`` detects it),
+        and a new name re-creates every identity mid-check -- on a staging cluster, a production-like
+        outage. So it is read from the running configuration and set explicitly, and a values file
+        that names the cluster otherwise is refused rather than obeyed.
+        """
+        config = f"{CILIUM_NAMESPACE}/{CILIUM_CONFIG_MAP}"
+        name = running_cluster_name(self._kube())
+        if name is None:
+            raise ClusterError(f"{config} does not exist, so the cluster name the running Cilium uses cannot be "
+                               "read, and an upgrade with --reset-values would reset it")
+        assert self._values is not None
+        wanted = self._values.cluster_name
+        if wanted is not None and wanted != name:
+            raise InputError(f"{self._values.path} sets cluster.name: {wanted}, but the cluster runs as {name!r} "
+                             f"({config} key {CLUSTER_NAME_KEY}); renaming it would re-create every identity. Remove "
+                             f"cluster.name from the values file or set it to {name!r}")
+        return name
 
     # -----------------------------------------------------------------------------------------
     # Steps 4, 5, 9, 10: the suites, the baselines, the comparison
@@ -472,14 +503,15 @@ class PreUpgradeCheck:
         the new chart keeps that version's defaults where they changed.
         """
         o = self.options
-        assert self.before_version is not None and self._values is not None
+        assert self.before_version is not None and self._values is not None and self.cilium_cluster_name
         argv = [self._tool("cilium"), "upgrade", "--context", self.context, "--version", str(o.target),
                 "--reset-values", "--reset-then-reuse-values=false", "--values", str(self._values.path),
                 "--set", f"upgradeCompatibility={self.before_version.minor_line}"]
         if not o.existing:
             # as CiliumCli.install_argv: the values file names the default cluster's control-plane node
             argv += ["--set", kind_service_host(o.cluster_name)]
-        return argv
+        # the name the cluster runs with (see _running_cluster_name), never the chart's `default`
+        return [*argv, "--set", f"cluster.name={self.cilium_cluster_name}"]
 
     def _upgrade(self) -> None:
         argv = self.upgrade_argv()

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flowcheck.errors import InputError
+from flowcheck.errors import InputError, report_internal_error
 from flowcheck.harness.preupgrade.check import EXIT_BAD_INPUT, PreUpgradeCheck
 from flowcheck.harness.preupgrade.options import DEFAULT_CLUSTER_NAME, PreUpgradeOptions, default_report_dir
 from flowcheck.harness.preupgrade.versions import CiliumVersion
@@ -113,3 +113,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("flowcheck: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a flowcheck bug: its own exit code, never 1 ("a change")
+        return report_internal_error(exc, "pre-upgrade")

@@ -1,8 +1,9 @@
 """The few Helm values the check needs, read from the values file the upgrade will use.
 
 The whole file goes to ``cilium upgrade --values`` untouched; the check only reads what decides how
-the preflight release is installed (without kube-proxy its pods need the API server's address) and
-refuses a file that cannot be read before anything runs.
+the preflight release is installed (without kube-proxy its pods need the API server's address), the
+``cluster.name`` it would set (which must be the name the cluster runs with), and refuses a file that
+cannot be read before anything runs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class HelmValues:
     kube_proxy_replacement: bool
     k8s_service_host: str | None
     k8s_service_port: str | None
+    cluster_name: str | None = None  # `cluster.name`, when the file sets it
 
 
 def read_values(path: Path) -> HelmValues:
@@ -40,5 +42,8 @@ def read_values(path: Path) -> HelmValues:
     kpr = data.get("kubeProxyReplacement")
     host = data.get("k8sServiceHost")
     port = data.get("k8sServicePort")
+    cluster = data.get("cluster")
+    name = cluster.get("name") if isinstance(cluster, dict) else None
     return HelmValues(path, str(kpr).lower() in ("true", "strict"),
-                      str(host) if host not in (None, "") else None, str(port) if port not in (None, "") else None)
+                      str(host) if host not in (None, "") else None, str(port) if port not in (None, "") else None,
+                      str(name) if name not in (None, "") else None)
