@@ -51,7 +51,9 @@ Outcomes are raw facts, not verdicts (the library's ``flowcheck.probe.classify``
   stuck or broken server, *not* a drop, so it is never reported as ``timeout``.
 
 Extra fields: ``phase`` (where a failure happened: plan, resolve, connect, request, response, deadline),
-``connected`` (stream kinds), ``errno`` (the symbolic errno of a socket error); for http ``status``,
+``connected`` (stream kinds), ``errno`` (the symbolic errno of a socket error); ``saddr`` and ``sport``
+(the local address and port the probe's socket used, for every probe that sent anything -- whatever its
+outcome -- so its packets can be matched on the 5-tuple); for http ``status``,
 ``reason``, ``body`` (first 256 bytes, decoded as UTF-8 with replacement), ``headers`` (response headers,
 names lower-cased), ``server`` (the identity a flowcheck probe server reported in its JSON body) and
 ``echo`` (the method, path and headers that server says it received); for udp ``reply`` and ``server``;
@@ -426,6 +428,7 @@ def open_socket(host: str, port: int, socktype: int, state: ProbeState) -> Step[
     try:
         sock.setblocking(False)
         error = sock.connect_ex(address)
+        _note_source(sock, state)
         if error in IN_PROGRESS:
             yield WRITE, sock
             error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -437,6 +440,23 @@ def open_socket(host: str, port: int, socktype: int, state: ProbeState) -> Step[
     if socktype == socket.SOCK_STREAM:
         state.connected = True
     return sock
+
+
+def _note_source(sock: socket.socket, state: ProbeState) -> None:
+    """Record the local address and port of the probe's socket (``saddr``, ``sport``), so the probe's packets
+    can be told apart from every other probe's -- in Hubble flows, in a server's log -- by their 5-tuple.
+
+    ``connect`` binds them: for TCP as it sends the SYN (so a probe whose SYN is dropped still knows its
+    port), for UDP when it fixes the peer. A connect that failed before binding (no route) leaves port 0:
+    nothing was sent from any port, and nothing is reported.
+    """
+    try:
+        address = sock.getsockname()
+    except OSError:
+        return
+    if address[1]:
+        state.extra["saddr"] = address[0]
+        state.extra["sport"] = address[1]
 
 
 def recv(sock: socket.socket, size: int) -> Step[bytes]:

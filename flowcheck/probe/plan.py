@@ -255,6 +255,9 @@ class ProbeResult:
 
     Field meanings are the agent's (design §5, ``agent.py`` docstring); ``raw`` keeps the agent's line
     as evidence for reports, empty when the result was made up here because the agent gave none.
+    ``saddr``/``sport`` are the local address and port the probe's socket used (None when the agent sent
+    nothing, or is older than these fields): with the destination and protocol, the 5-tuple that picks
+    this probe's packets out of Hubble's flows.
     """
 
     id: str
@@ -276,6 +279,8 @@ class ProbeResult:
     answers: tuple[DnsAnswer, ...] = ()
     truncated: bool | None = None
     transport: str | None = None
+    saddr: str | None = None
+    sport: int | None = None
     raw: str = ""
 
 
@@ -327,6 +332,9 @@ def result_from_agent(kind: ProbeKind, obj: Mapping[str, Any], raw: str = "") ->
         answers.append(DnsAnswer(name=str(item.get("name", "")), type=str(item.get("type", "")),
                                  ttl=ttl if isinstance(ttl, int) else 0, data=str(item.get("data", ""))))
     elapsed = _opt(obj, "elapsed", (int, float))
+    sport = _opt(obj, "sport", int)
+    if sport is not None and not 1 <= sport <= 65535:
+        raise _Unreadable(f"field 'sport' is not a port number: {sport!r}")
     return ProbeResult(
         id=probe_id,
         kind=kind,
@@ -347,6 +355,8 @@ def result_from_agent(kind: ProbeKind, obj: Mapping[str, Any], raw: str = "") ->
         answers=tuple(answers),
         truncated=_opt(obj, "truncated", bool),
         transport=_opt(obj, "transport", str),
+        saddr=_opt(obj, "saddr", str),
+        sport=sport,
         raw=raw,
     )
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -165,6 +166,52 @@ def test_http_method_and_headers_arrive_at_the_server_as_sent(clean_lab: NetLab)
     assert logged[0]["method"] == "PUT" and logged[0]["client"].startswith(clean_lab.address_of(CLIENT) + ":")
     assert {name: logged[0]["headers"][name] for name in headers} == headers
     assert logged[0]["body_bytes"] == len("payload")
+
+
+def logged_clients(lab: NetLab, pod: str) -> list[dict[str, Any]]:
+    """The JSON lines the processes of ``pod`` (probe server, resolver) logged, one per request."""
+    lines = [line for process in lab.processes if process.pod == pod for line in process.log().splitlines()]
+    return [entry for entry in map(json.loads, filter(None, lines)) if "client" in entry]
+
+
+def test_reported_source_ports_are_what_the_destinations_saw(clean_lab: NetLab) -> None:
+    """Every kind, two probes per destination and kind in one batch, answered or dropped: the (address, port)
+    each probe reports is the one its packets carried -- as the probe server and the resolver logged them,
+    and, for dropped SYNs nothing answers, as an nft set on the destination recorded them."""
+    api, dns, client = clean_lab.address_of(API), clean_lab.address_of(DNS), clean_lab.address_of(CLIENT)
+    specs: list[ProbeSpec] = []
+    for n in (1, 2):
+        specs += [TcpProbe(f"tcp{n}", api, API_TCP), HttpProbe(f"http{n}", api, API_HTTP),
+                  UdpProbe(f"udp{n}", api, API_UDP), TcpProbe(f"dropped{n}", api, 9100),
+                  DnsProbe(f"dns-udp{n}", dns, "api.lab"), DnsProbe(f"dns-tcp{n}", dns, "api.lab", transport="tcp")]
+    clean_lab.nft(API, "\n".join([
+        "add set inet flowcheck_lab sources { type ipv4_addr . inet_service ; flags dynamic ; }",
+        "add rule inet flowcheck_lab ingress tcp dport 9100 update @sources { ip saddr . tcp sport }",
+        "add rule inet flowcheck_lab ingress tcp dport 9100 drop"]))
+    try:
+        results, _ = probe(clean_lab, specs)
+        listed = clean_lab.exec(API, ["nft", "-j", "list", "set", "inet", "flowcheck_lab", "sources"]).stdout
+    finally:
+        clean_lab.clear_rules(API)
+        clean_lab.nft(API, "delete set inet flowcheck_lab sources")
+    assert all(r.outcome is (Outcome.TIMEOUT if pid.startswith("dropped") else Outcome.OK)
+               for pid, r in results.items()), results
+    assert {r.saddr for r in results.values()} == {client}
+    reported = {pid: f"{r.saddr}:{r.sport}" for pid, r in results.items()}
+    over_udp = {pid for pid in reported if pid.startswith(("udp", "dns-udp"))}
+    for group in (over_udp, set(reported) - over_udp):  # TCP and UDP ports are separate numberings
+        assert len({reported[pid] for pid in group}) == len(group)
+    seen_by_server = {(entry["proto"], entry["client"]) for entry in logged_clients(clean_lab, API)}
+    seen_by_resolver = {(entry["transport"], entry["client"]) for entry in logged_clients(clean_lab, DNS)}
+    [nft_set] = [item["set"] for item in json.loads(listed)["nftables"] if "set" in item]
+    seen_by_nft = {f"{addr}:{port}" for addr, port in (elem["concat"] for elem in nft_set["elem"])}
+    for n in "12":
+        assert ("tcp", reported["tcp" + n]) in seen_by_server
+        assert ("http", reported["http" + n]) in seen_by_server
+        assert ("udp", reported["udp" + n]) in seen_by_server
+        assert ("udp", reported["dns-udp" + n]) in seen_by_resolver
+        assert ("tcp", reported["dns-tcp" + n]) in seen_by_resolver
+    assert seen_by_nft == {reported["dropped1"], reported["dropped2"]}
 
 
 def test_200_probes_with_50_dropped_take_about_one_timeout(clean_lab: NetLab) -> None:
