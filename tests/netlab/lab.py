@@ -320,6 +320,13 @@ class NetLab:
     def address_of(self, name: str) -> str:
         return self.pod(name).address
 
+    def tmp_dir(self, name: str) -> Path:
+        """The pod's own writable scratch directory (what ``/tmp``, an emptyDir, is in a probe pod)."""
+        assert self._workdir is not None
+        path = self._workdir / f"{self.pod(name).netns}-tmp"
+        path.mkdir(mode=0o700, exist_ok=True)
+        return path
+
     # -- running things in pods -----------------------------------------------------------------------
 
     def command(self, pod: str, argv: Sequence[str | os.PathLike[str]]) -> list[str]:
