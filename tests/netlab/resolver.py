@@ -67,8 +67,13 @@ class QueryLogger(DNSLogger):
                     "name": str(request.q.qname)})
 
 
+_STDERR_LOCK = threading.Lock()  # the UDP and TCP servers log from two threads: one whole line at a time
+
+
 def _print_json(entry: dict[str, Any]) -> None:
-    print(json.dumps(entry, separators=(",", ":")), file=sys.stderr, flush=True)
+    with _STDERR_LOCK:
+        sys.stderr.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        sys.stderr.flush()
 
 
 def start_resolver(port: int, address: str = "0.0.0.0",
