@@ -462,16 +462,16 @@ class Server:
                 handler = self.handlers.get(fd)
                 if handler is not None:
                     handler(events)
+            now = time.monotonic()
+            if now >= next_sweep:
+                self._sweep_idle(now)
+                next_sweep = now + IDLE_SWEEP_S
             self.flush_log()
             while self.after_log:
                 actions, self.after_log = self.after_log, []
                 for action in actions:
                     action()
                 self.flush_log()  # what those actions logged (errors, pipelined answers) before their answers
-            now = time.monotonic()
-            if now >= next_sweep:
-                self._sweep_idle(now)
-                next_sweep = now + IDLE_SWEEP_S
 
     def close(self) -> None:
         for conn in list(self.connections.values()):
