@@ -285,6 +285,34 @@ def test_lab_tears_everything_down_on_failure_and_interrupt(interruption: type[B
     assert labs[0].leftovers() == []
 
 
+def permanent_neighbours(lab: NetLab, pod: str) -> dict[str, str]:
+    shown = subprocess.run(["ip", "-n", lab.pod(pod).netns, "neigh", "show", "nud", "permanent"],
+                           capture_output=True, text=True, check=True).stdout
+    return {line.split()[0]: line.split()[line.split().index("lladdr") + 1] for line in shown.splitlines() if line}
+
+
+@pytest.mark.usefixtures("lab_possible")
+def test_pinned_neighbours_cover_every_pair_and_pods_added_later() -> None:
+    """Large labs pin ARP entries (the host-wide neighbour table would overflow): every pod gets a permanent
+    entry for every other pod, with its real MAC, also for pods added after pinning -- and traffic flows."""
+    with NetLab() as lab:
+        lab.add_pod("default/a", tcp=[9000])
+        lab.add_pod("default/b")
+        lab.pin_neighbours()
+        lab.add_pod("default/c", tcp=[9000])
+        pods = ["default/a", "default/b", "default/c"]
+        for pod in pods:
+            assert permanent_neighbours(lab, pod) == {lab.address_of(other): lab.pod(other).mac
+                                                      for other in pods if other != pod}, pod
+            link = subprocess.run(["ip", "-n", lab.pod(pod).netns, "link", "show", "eth0"], capture_output=True,
+                                  text=True, check=True).stdout
+            assert f"link/ether {lab.pod(pod).mac} " in link
+        specs: list[ProbeSpec] = [TcpProbe("a", lab.address_of("default/a"), 9000),
+                                  TcpProbe("c", lab.address_of("default/c"), 9000)]
+        results, _ = probe(lab, specs, source="default/b")
+        assert {r.outcome for r in results.values()} == {Outcome.OK}
+
+
 @pytest.mark.usefixtures("lab_possible")
 def test_sweep_removes_namespaces_of_dead_runs_only() -> None:
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
