@@ -284,6 +284,9 @@ class ProbeResult:
     raw: str = ""
 
 
+_OUTCOMES = frozenset(member.value for member in Outcome)
+
+
 class _Unreadable(ValueError):
     """An agent line that is JSON but not a well-formed result."""
 
@@ -314,7 +317,7 @@ def result_from_agent(kind: ProbeKind, obj: Mapping[str, Any], raw: str = "") ->
     if reported_kind is not None and reported_kind != kind.value:
         raise _Unreadable(f"the agent reported kind {reported_kind!r} for a {kind.value} probe")
     raw_outcome = obj.get("outcome")
-    if not isinstance(raw_outcome, str) or raw_outcome not in {member.value for member in Outcome}:
+    if not isinstance(raw_outcome, str) or raw_outcome not in _OUTCOMES:
         raise _Unreadable(f"unknown outcome {raw_outcome!r}")
     outcome = Outcome(raw_outcome)
     echo = None
