@@ -135,6 +135,7 @@ class Sample:
     servers_cpu_s: float
     agents_cpu_s: float
     harness_cpu_s: float
+    wrong_outcomes: int
 
 
 def _cpu_of(pids: Sequence[int]) -> float:
@@ -164,6 +165,7 @@ def mode_a(lab: NetLab, executor: LabExecutor, n: int, wrong: list[str]) -> Samp
             check((s, d, p), result.outcome, "A", wrong)
 
     load = os.getloadavg()[0]
+    wrong_before = len(wrong)
     servers_before = _cpu_of(servers)
     agents_before = _rusage_s(resource.RUSAGE_CHILDREN)
     harness_before = _rusage_s(resource.RUSAGE_SELF)
@@ -172,7 +174,7 @@ def mode_a(lab: NetLab, executor: LabExecutor, n: int, wrong: list[str]) -> Samp
         list(pool.map(run, range(n)))
     wall = time.monotonic() - started
     return Sample(wall, load, _cpu_of(servers) - servers_before, _rusage_s(resource.RUSAGE_CHILDREN) - agents_before,
-                  _rusage_s(resource.RUSAGE_SELF) - harness_before)
+                  _rusage_s(resource.RUSAGE_SELF) - harness_before, len(wrong) - wrong_before)
 
 
 def mode_b(lab: NetLab, executor: LabExecutor, n: int, wrong: list[str]) -> float:
@@ -252,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for index, sample in enumerate(samples, start=1):
                 print(f"    run {index}: {sample.wall_s:.2f} s   load before {sample.load_before:5.2f}   CPU s: "
                       f"servers {sample.servers_cpu_s:.2f}, agents + ip {sample.agents_cpu_s:.2f}, "
-                      f"harness {sample.harness_cpu_s:.2f}")
+                      f"harness {sample.harness_cpu_s:.2f}; {sample.wrong_outcomes} outcomes wrong")
             print(f"  mode A median: {a:.2f} s   all: {' '.join(f'{sample.wall_s:.2f}' for sample in samples)}")
             print(f"  mode B (one process per probe, {MODE_B_WORKERS} workers): {b:.2f} s   load before {load_b:.2f}"
                   f"   floor (dropped x timeout / workers) {floor_b:.2f} s")
