@@ -17,12 +17,14 @@ from flowcheck.cluster.podexec import ExecStartError, PodTarget, exec_in_pod
 from flowcheck.cluster.workloads import AGENT_PATH
 from flowcheck.errors import ClusterError
 from flowcheck.probe.executor import CompletedExec
+from flowcheck.probe.launch import agent_argv
 
-AGENT_ARGV = ("python3", AGENT_PATH)
+# Imported from cached bytecode in the pod's /tmp, not run as a script: see flowcheck.probe.launch.
+AGENT_ARGV = tuple(agent_argv(AGENT_PATH))
 
 
 class PodExecutor:
-    """Runs ``python3 /flowcheck/agent.py`` with the plan on stdin in a workload's probe pod."""
+    """Runs the agent (``/flowcheck/agent.py``, see ``AGENT_ARGV``) with the plan on stdin in a workload's probe pod."""
 
     def __init__(self, deployed: DeployedTopology, api_factory: ApiFactory, *,
                  clock: Callable[[], float] = time.monotonic) -> None:

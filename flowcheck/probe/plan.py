@@ -255,6 +255,9 @@ class ProbeResult:
 
     Field meanings are the agent's (design §5, ``agent.py`` docstring); ``raw`` keeps the agent's line
     as evidence for reports, empty when the result was made up here because the agent gave none.
+    ``saddr``/``sport`` are the local address and port the probe's socket used (None when the agent sent
+    nothing, or is older than these fields): with the destination and protocol, the 5-tuple that picks
+    this probe's packets out of Hubble's flows.
     """
 
     id: str
@@ -276,7 +279,12 @@ class ProbeResult:
     answers: tuple[DnsAnswer, ...] = ()
     truncated: bool | None = None
     transport: str | None = None
+    saddr: str | None = None
+    sport: int | None = None
     raw: str = ""
+
+
+_OUTCOMES = frozenset(member.value for member in Outcome)
 
 
 class _Unreadable(ValueError):
@@ -309,7 +317,7 @@ def result_from_agent(kind: ProbeKind, obj: Mapping[str, Any], raw: str = "") ->
     if reported_kind is not None and reported_kind != kind.value:
         raise _Unreadable(f"the agent reported kind {reported_kind!r} for a {kind.value} probe")
     raw_outcome = obj.get("outcome")
-    if not isinstance(raw_outcome, str) or raw_outcome not in {member.value for member in Outcome}:
+    if not isinstance(raw_outcome, str) or raw_outcome not in _OUTCOMES:
         raise _Unreadable(f"unknown outcome {raw_outcome!r}")
     outcome = Outcome(raw_outcome)
     echo = None
@@ -327,6 +335,9 @@ def result_from_agent(kind: ProbeKind, obj: Mapping[str, Any], raw: str = "") ->
         answers.append(DnsAnswer(name=str(item.get("name", "")), type=str(item.get("type", "")),
                                  ttl=ttl if isinstance(ttl, int) else 0, data=str(item.get("data", ""))))
     elapsed = _opt(obj, "elapsed", (int, float))
+    sport = _opt(obj, "sport", int)
+    if sport is not None and not 1 <= sport <= 65535:
+        raise _Unreadable(f"field 'sport' is not a port number: {sport!r}")
     return ProbeResult(
         id=probe_id,
         kind=kind,
@@ -347,6 +358,8 @@ def result_from_agent(kind: ProbeKind, obj: Mapping[str, Any], raw: str = "") ->
         answers=tuple(answers),
         truncated=_opt(obj, "truncated", bool),
         transport=_opt(obj, "transport", str),
+        saddr=_opt(obj, "saddr", str),
+        sport=sport,
         raw=raw,
     )
 

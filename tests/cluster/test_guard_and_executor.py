@@ -117,7 +117,12 @@ def test_run_agent_execs_the_agent_with_the_plan_on_stdin(cluster: FakeCluster) 
     assert result.returncode == 0 and result.stdout.startswith('{"id": "1", "outcome": "timeout"')
     (call,) = cluster.exec_calls
     assert (call["namespace"], call["pod"], call["container"]) == ("tenant", "client", "probe")
-    assert call["command"] == ["python3", "/flowcheck/agent.py"] and call["stdin"] == '{"probes": [{"id": "1"}]}'
+    assert call["stdin"] == '{"probes": [{"id": "1"}]}'
+    # the agent from /flowcheck (the ConfigMap), its bytecode cached in the pod's /tmp (flowcheck.probe.launch)
+    python, no_site, dash_c, code = call["command"]
+    assert (python, no_site, dash_c) == ("python3", "-S", "-c")
+    assert "sys.path[0]='/flowcheck'" in code and "import agent as agent" in code
+    assert "sys.pycache_prefix='/tmp/flowcheck-pycache'" in code
 
 
 def test_a_malformed_plan_is_a_result_not_an_exception(cluster: FakeCluster) -> None:

@@ -17,28 +17,28 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from flowcheck.errors import ClusterError
 from flowcheck.probe.executor import CompletedExec
+from flowcheck.probe.launch import agent_argv
 from tests.netlab.lab import AGENT_PATH, LabError, NetLab
 
 
 class LabExecutor:
     """Runs the probe agent in lab pods named ``namespace/name`` (see ``NetLab.add_pod``).
 
-    The agent runs as ``python -S agent.py``: the agent is standard library only (tested), and the
-    development venv's site hooks (an editable-install finder, setuptools' distutils hack) cost ~17 ms
-    per interpreter start that a stock pod interpreter does not pay -- ``-S`` keeps the lab's start-up
-    cost close to a pod's. Pass ``python_args=()`` to run with ``site``.
+    The agent starts as it does in a probe pod (``flowcheck.probe.launch.agent_argv``: ``python -S``,
+    imported from cached bytecode), with the bytecode cache in the pod's own scratch directory
+    (``NetLab.tmp_dir``, the lab's stand-in for a pod's ``/tmp``): the first run in each pod compiles the
+    agent, later runs there do not -- as in a cluster, where every pod has its own ``/tmp``. ``-S`` also
+    keeps the development venv's site hooks (an editable-install finder, setuptools' distutils hack, ~17 ms
+    per interpreter start) out of the lab's figures.
     """
 
-    def __init__(self, lab: NetLab, *, python: str | None = None, python_args: Sequence[str] = ("-S",),
-                 agent_path: Path = AGENT_PATH) -> None:
+    def __init__(self, lab: NetLab, *, python: str | None = None, agent_path: Path = AGENT_PATH) -> None:
         self.lab = lab
         self.python = python or lab.python or sys.executable
-        self.python_args = tuple(python_args)
         self.agent_path = agent_path
 
     def address_of(self, workload: str) -> str:
@@ -48,14 +48,16 @@ class LabExecutor:
             raise ClusterError(str(exc)) from None
 
     def run_agent(self, source: str, plan_json: str, *, timeout_s: float) -> CompletedExec:
-        """Run ``python -S agent.py`` inside ``source`` with the plan on stdin.
+        """Run the agent inside ``source`` with the plan on stdin.
 
         Like the Kubernetes executor: a non-zero exit is returned, not raised; an agent still running
         after ``timeout_s`` is killed and returned with returncode ``-SIGKILL`` and whatever it printed.
         ``ClusterError`` only when the agent cannot be started at all (unknown pod, no ``ip``).
         """
         try:
-            command = self.lab.command(source, [self.python, *self.python_args, self.agent_path])
+            argv = agent_argv(str(self.agent_path), python=self.python,
+                              pycache_dir=str(self.lab.tmp_dir(source) / "flowcheck-pycache"))
+            command = self.lab.command(source, argv)
         except LabError as exc:
             raise ClusterError(f"cannot run the agent in {source!r}: {exc}") from None
         try:

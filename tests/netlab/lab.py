@@ -10,13 +10,22 @@ Layout (nothing is created in the caller's own network namespace, so the host is
 parallel labs cannot collide on interface names or addresses)::
 
     <prefix>-hub     bridge br0, one port p<i> per pod (no address: the hub only switches)
-    <prefix>-p<i>    the pod: lo + eth0 (veth to p<i>) with 198.18.1.<i+1>/16 (then 198.18.2.x, ...), no
-                     route beyond the lab subnet; nft table ``inet flowcheck_lab`` with chain ``ingress``
+    <prefix>-p<i>    the pod: lo + eth0 (veth to p<i>) with 198.18.1.<i+1>/16 (then 198.18.2.x, ...) and
+                     MAC 02:66:63:00:<i>, no route beyond the lab subnet; nft table ``inet flowcheck_lab``
+                     with chain ``ingress``
 
 Addresses: 198.18.0.0/16, out of the RFC 2544 benchmarking range (198.18.0.0/15) -- reserved for network
 test labs, never routed, and clear of the ranges kind/Cilium/Docker use (10.244/16, 10.96/12, 172.17/16,
 192.168/16). Since every lab has its own hub namespace, parallel labs reuse the same addresses safely.
 Names: ``fcl<pid>x<4 hex>-...``; the pid lets a later lab sweep namespaces left by a dead process.
+
+Large labs: pods find each other by ARP, and the kernel's neighbour table is *shared by every network
+namespace* (``net.ipv4.neigh.default.gc_thresh3``, 1024 entries by default, host-wide). A lab of N pods
+that all talk to each other needs N x (N - 1) entries: at 50 pods (2,450) the table overflows, the kernel
+logs "neighbor table overflow!" and silently drops the packets of new flows -- which looks exactly like a
+policy drop. ``pin_neighbours`` gives every pod a permanent entry for every other pod (permanent entries
+are exempt from that limit) and so also spares a large lab the ARP broadcast storm of its first probes; a
+cluster has no such storm either (Cilium answers ARP for the gateway, and pods route through it).
 
 Always tear down: use it as a context manager (``with NetLab() as lab:``); teardown runs on normal exit,
 on test failure and on KeyboardInterrupt, kills every process started in the lab's namespaces and deletes
@@ -52,6 +61,7 @@ LAB_NETWORK = ipaddress.IPv4Network("198.18.0.0/16")  # RFC 2544 benchmarking ra
 NAME_PREFIX = "fcl"
 _NAME_RE = re.compile(rf"^{NAME_PREFIX}(\d+)x[0-9a-f]{{4}}-")
 NFT_TABLE = "flowcheck_lab"
+MAC_PREFIX = "02:66:63"  # locally administered, "fc": pod i's eth0 is 02:66:63:00:<i, 2 bytes> (unique per lab)
 READY_TIMEOUT_S = 15.0  # a python server starting on a loaded 2-core machine
 STOP_GRACE_S = 3.0
 
@@ -192,6 +202,10 @@ class LabPod:
     server: LabProcess | None = None
     nft_ready: bool = field(default=False, repr=False)
 
+    @property
+    def mac(self) -> str:
+        return f"{MAC_PREFIX}:00:{self.index >> 8 & 0xFF:02x}:{self.index & 0xFF:02x}"
+
 
 class NetLab:
     """Network namespaces joined by a bridge, with the real probe server and real nftables rules.
@@ -218,6 +232,7 @@ class NetLab:
         self._namespaces: list[str] = []
         self._workdir: Path | None = None
         self._closed = False
+        self._neighbours_pinned = False
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -284,8 +299,10 @@ class NetLab:
             raise LabError("the lab subnet is full")
         netns = f"{self.prefix}-p{index}"
         self._add_netns(netns)
-        _run(["ip", "link", "add", "eth0", "netns", netns, "type", "veth", "peer", "name", f"p{index}",
-              "netns", self.hub])
+        pod = LabPod(name=name, index=index, netns=netns, address=address,
+                     http=tuple(http), tcp=tuple(tcp), udp=tuple(udp))
+        _run(["ip", "link", "add", "eth0", "netns", netns, "address", pod.mac, "type", "veth", "peer", "name",
+              f"p{index}", "netns", self.hub])
         self._ip(self.hub, "link", "set", f"p{index}", "master", "br0", "up")
         self._ip(netns, "addr", "add", f"{address}/{LAB_NETWORK.prefixlen}", "dev", "eth0")
         self._ip(netns, "link", "set", "eth0", "up")
@@ -293,9 +310,12 @@ class NetLab:
         # Reject rules answer with ICMP; the kernel's default rate limit (1/s per peer) would turn most
         # of a burst of rejected probes into silent timeouts and make the tests flaky.
         _run(["ip", "netns", "exec", netns, "sysctl", "-qw", "net.ipv4.icmp_ratelimit=0"])
-        pod = LabPod(name=name, index=index, netns=netns, address=address,
-                     http=tuple(http), tcp=tuple(tcp), udp=tuple(udp))
+        others = list(self.pods.values())
         self.pods[name] = pod
+        if self._neighbours_pinned:
+            self._pin(pod, others)
+            for other in others:
+                self._pin(other, [pod])
         if pod.http or pod.tcp or pod.udp:
             argv = [self.python, str(self.server_path), "--name", name]
             for flag, ports in (("--http", pod.http), ("--tcp", pod.tcp), ("--udp", pod.udp)):
@@ -305,6 +325,24 @@ class NetLab:
             if wait:
                 pod.server.wait_for('"event":"ready"')
         return pod
+
+    def pin_neighbours(self) -> None:
+        """Give every pod a permanent neighbour entry for every other pod, now and for pods added later.
+
+        Needed for labs of more than ~30 pods that all talk to each other (see the module docstring: the
+        host-wide neighbour table overflows and new flows' packets are dropped silently); one ``ip -batch``
+        per pod.
+        """
+        self._neighbours_pinned = True
+        pods = list(self.pods.values())
+        for pod in pods:
+            self._pin(pod, [other for other in pods if other is not pod])
+
+    def _pin(self, pod: LabPod, others: Sequence[LabPod]) -> None:
+        if others:
+            _run(["ip", "-n", pod.netns, "-batch", "-"],
+                 input="".join(f"neigh replace {other.address} lladdr {other.mac} dev eth0 nud permanent\n"
+                               for other in others))
 
     def wait_ready(self) -> None:
         for pod in self.pods.values():
@@ -319,6 +357,13 @@ class NetLab:
 
     def address_of(self, name: str) -> str:
         return self.pod(name).address
+
+    def tmp_dir(self, name: str) -> Path:
+        """The pod's own writable scratch directory (what ``/tmp``, an emptyDir, is in a probe pod)."""
+        assert self._workdir is not None
+        path = self._workdir / f"{self.pod(name).netns}-tmp"
+        path.mkdir(mode=0o700, exist_ok=True)
+        return path
 
     # -- running things in pods -----------------------------------------------------------------------
 

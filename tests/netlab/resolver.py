@@ -11,14 +11,20 @@ report exactly:
 - ``nxdomain.*`` → NXDOMAIN
 - ``servfail.*`` → SERVFAIL
 - anything else  → NOERROR with an A (192.0.2.10), AAAA (2001:db8::10) or TXT ("flowcheck") answer
+
+Run as a program it logs one JSON line per query on stderr, with the client's address and port
+(``{"event": "query", "transport": "udp", "client": "198.18.1.2:40100", "name": "api.lab."}``), like the
+probe server does, so tests can check the source port a DNS probe reports against what the server saw.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from dnslib import AAAA, QTYPE, RCODE, RR, TXT, A, DNSRecord
@@ -48,10 +54,37 @@ class RcodeByNameResolver(BaseResolver):
         return reply
 
 
-def start_resolver(port: int, address: str = "0.0.0.0") -> list[DNSServer]:
-    """Start UDP and TCP servers in background threads; stop them with ``server.stop()``."""
-    quiet = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
-    servers = [DNSServer(RcodeByNameResolver(), address=address, port=port, tcp=tcp, logger=quiet)
+class QueryLogger(DNSLogger):
+    """Hands one dict per query (transport, client ``ip:port``, name) to ``write``; logs nothing else."""
+
+    def __init__(self, write: Callable[[dict[str, Any]], None]) -> None:
+        super().__init__(log="request", prefix=False)  # every other hook becomes a no-op
+        self.write = write
+
+    def log_request(self, handler: Any, request: DNSRecord) -> None:
+        host, port = handler.client_address[:2]
+        self.write({"event": "query", "transport": handler.protocol, "client": f"{host}:{port}",
+                    "name": str(request.q.qname)})
+
+
+_STDERR_LOCK = threading.Lock()  # the UDP and TCP servers log from two threads: one whole line at a time
+
+
+def _print_json(entry: dict[str, Any]) -> None:
+    with _STDERR_LOCK:
+        sys.stderr.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        sys.stderr.flush()
+
+
+def start_resolver(port: int, address: str = "0.0.0.0",
+                   log: Callable[[dict[str, Any]], None] | None = None) -> list[DNSServer]:
+    """Start UDP and TCP servers in background threads; stop them with ``server.stop()``.
+
+    ``log`` gets one dict per query (see ``QueryLogger``); without it nothing is logged.
+    """
+    logger = QueryLogger(log) if log is not None else DNSLogger(
+        log="-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
+    servers = [DNSServer(RcodeByNameResolver(), address=address, port=port, tcp=tcp, logger=logger)
                for tcp in (False, True)]
     for server in servers:
         server.start_thread()
@@ -63,7 +96,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=53)
     parser.add_argument("--address", default="0.0.0.0")
     args = parser.parse_args()
-    servers = start_resolver(args.port, args.address)
+    servers = start_resolver(args.port, args.address, log=_print_json)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print('{"event":"ready"}', file=sys.stderr, flush=True)

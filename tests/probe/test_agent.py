@@ -43,6 +43,39 @@ def test_tcp_http_and_udp_to_the_probe_server_are_ok(local_server: LocalServer) 
     assert '"payload":"hello"' in got["udp"]["reply"]
 
 
+def test_each_probe_reports_the_source_port_the_server_saw(local_server: LocalServer) -> None:
+    """Two probes of each kind to one destination in one run: each reports its own local port, and it is
+    the port the server logged for that request -- what lets evidence be matched to one probe."""
+    ports = {"tcp": local_server.tcp, "http": local_server.http, "udp": local_server.udp}
+    run = run_agent({"timeout": 2, "probes": [
+        {"id": f"{kind}{n}", "kind": kind, "host": LOOPBACK, "port": port} for kind, port in ports.items()
+        for n in (1, 2)]})
+    got = run.by_id()
+    assert {result["outcome"] for result in got.values()} == {"ok"}
+    assert {result["saddr"] for result in got.values()} == {LOOPBACK}
+    assert len({(result["kind"], result["sport"]) for result in got.values()}) == 6
+    seen: dict[str, list[str]] = {"tcp": [], "http": [], "udp": []}
+    for entry in local_server.log_lines():
+        if entry.get("proto") in seen:
+            seen[entry["proto"]].append(entry["client"])
+    for kind in ports:
+        assert sorted(seen[kind]) == sorted(f"{LOOPBACK}:{got[kind + n]['sport']}" for n in "12"), kind
+
+
+def test_a_refused_probe_reports_its_source_port_and_a_probe_without_a_socket_none() -> None:
+    run = run_agent({"timeout": 2, "probes": [
+        {"id": "refused", "kind": "tcp", "host": LOOPBACK, "port": closed_port()},
+        {"id": "udp", "kind": "udp", "host": LOOPBACK, "port": closed_port(socket.SOCK_DGRAM)},
+        {"id": "unresolved", "kind": "tcp", "host": "no-such-host.invalid", "port": 80},
+    ]})
+    got = run.by_id()
+    assert got["refused"]["outcome"] == "refused" and got["refused"]["saddr"] == LOOPBACK
+    assert isinstance(got["refused"]["sport"], int) and got["refused"]["sport"] > 0
+    assert got["udp"]["outcome"] == "refused" and got["udp"]["sport"] > 0
+    assert got["unresolved"]["outcome"] in ("error", "timeout")  # the name never resolves: no socket was opened
+    assert "sport" not in got["unresolved"] and "saddr" not in got["unresolved"]
+
+
 def test_http_method_path_and_headers_arrive_as_sent(local_server: LocalServer) -> None:
     run = run_agent({"timeout": 2, "probes": [
         {"id": "1", "kind": "http", "host": LOOPBACK, "port": local_server.http, "method": "PATCH",

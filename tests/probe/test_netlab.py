@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -167,6 +168,52 @@ def test_http_method_and_headers_arrive_at_the_server_as_sent(clean_lab: NetLab)
     assert logged[0]["body_bytes"] == len("payload")
 
 
+def logged_clients(lab: NetLab, pod: str) -> list[dict[str, Any]]:
+    """The JSON lines the processes of ``pod`` (probe server, resolver) logged, one per request."""
+    lines = [line for process in lab.processes if process.pod == pod for line in process.log().splitlines()]
+    return [entry for entry in map(json.loads, filter(None, lines)) if "client" in entry]
+
+
+def test_reported_source_ports_are_what_the_destinations_saw(clean_lab: NetLab) -> None:
+    """Every kind, two probes per destination and kind in one batch, answered or dropped: the (address, port)
+    each probe reports is the one its packets carried -- as the probe server and the resolver logged them,
+    and, for dropped SYNs nothing answers, as an nft set on the destination recorded them."""
+    api, dns, client = clean_lab.address_of(API), clean_lab.address_of(DNS), clean_lab.address_of(CLIENT)
+    specs: list[ProbeSpec] = []
+    for n in (1, 2):
+        specs += [TcpProbe(f"tcp{n}", api, API_TCP), HttpProbe(f"http{n}", api, API_HTTP),
+                  UdpProbe(f"udp{n}", api, API_UDP), TcpProbe(f"dropped{n}", api, 9100),
+                  DnsProbe(f"dns-udp{n}", dns, "api.lab"), DnsProbe(f"dns-tcp{n}", dns, "api.lab", transport="tcp")]
+    clean_lab.nft(API, "\n".join([
+        "add set inet flowcheck_lab sources { type ipv4_addr . inet_service ; flags dynamic ; }",
+        "add rule inet flowcheck_lab ingress tcp dport 9100 update @sources { ip saddr . tcp sport }",
+        "add rule inet flowcheck_lab ingress tcp dport 9100 drop"]))
+    try:
+        results, _ = probe(clean_lab, specs)
+        listed = clean_lab.exec(API, ["nft", "-j", "list", "set", "inet", "flowcheck_lab", "sources"]).stdout
+    finally:
+        clean_lab.clear_rules(API)
+        clean_lab.nft(API, "delete set inet flowcheck_lab sources")
+    assert all(r.outcome is (Outcome.TIMEOUT if pid.startswith("dropped") else Outcome.OK)
+               for pid, r in results.items()), results
+    assert {r.saddr for r in results.values()} == {client}
+    reported = {pid: f"{r.saddr}:{r.sport}" for pid, r in results.items()}
+    over_udp = {pid for pid in reported if pid.startswith(("udp", "dns-udp"))}
+    for group in (over_udp, set(reported) - over_udp):  # TCP and UDP ports are separate numberings
+        assert len({reported[pid] for pid in group}) == len(group)
+    seen_by_server = {(entry["proto"], entry["client"]) for entry in logged_clients(clean_lab, API)}
+    seen_by_resolver = {(entry["transport"], entry["client"]) for entry in logged_clients(clean_lab, DNS)}
+    [nft_set] = [item["set"] for item in json.loads(listed)["nftables"] if "set" in item]
+    seen_by_nft = {f"{addr}:{port}" for addr, port in (elem["concat"] for elem in nft_set["elem"])}
+    for n in "12":
+        assert ("tcp", reported["tcp" + n]) in seen_by_server
+        assert ("http", reported["http" + n]) in seen_by_server
+        assert ("udp", reported["udp" + n]) in seen_by_server
+        assert ("udp", reported["dns-udp" + n]) in seen_by_resolver
+        assert ("tcp", reported["dns-tcp" + n]) in seen_by_resolver
+    assert seen_by_nft == {reported["dropped1"], reported["dropped2"]}
+
+
 def test_200_probes_with_50_dropped_take_about_one_timeout(clean_lab: NetLab) -> None:
     api = clean_lab.address_of(API)
     specs: list[ProbeSpec] = []
@@ -236,6 +283,34 @@ def test_lab_tears_everything_down_on_failure_and_interrupt(interruption: type[B
     server = labs[0].pod("default/a").server
     assert server is not None and server.popen.returncode is not None
     assert labs[0].leftovers() == []
+
+
+def permanent_neighbours(lab: NetLab, pod: str) -> dict[str, str]:
+    shown = subprocess.run(["ip", "-n", lab.pod(pod).netns, "neigh", "show", "nud", "permanent"],
+                           capture_output=True, text=True, check=True).stdout
+    return {line.split()[0]: line.split()[line.split().index("lladdr") + 1] for line in shown.splitlines() if line}
+
+
+@pytest.mark.usefixtures("lab_possible")
+def test_pinned_neighbours_cover_every_pair_and_pods_added_later() -> None:
+    """Large labs pin ARP entries (the host-wide neighbour table would overflow): every pod gets a permanent
+    entry for every other pod, with its real MAC, also for pods added after pinning -- and traffic flows."""
+    with NetLab() as lab:
+        lab.add_pod("default/a", tcp=[9000])
+        lab.add_pod("default/b")
+        lab.pin_neighbours()
+        lab.add_pod("default/c", tcp=[9000])
+        pods = ["default/a", "default/b", "default/c"]
+        for pod in pods:
+            assert permanent_neighbours(lab, pod) == {lab.address_of(other): lab.pod(other).mac
+                                                      for other in pods if other != pod}, pod
+            link = subprocess.run(["ip", "-n", lab.pod(pod).netns, "link", "show", "eth0"], capture_output=True,
+                                  text=True, check=True).stdout
+            assert f"link/ether {lab.pod(pod).mac} " in link
+        specs: list[ProbeSpec] = [TcpProbe("a", lab.address_of("default/a"), 9000),
+                                  TcpProbe("c", lab.address_of("default/c"), 9000)]
+        results, _ = probe(lab, specs, source="default/b")
+        assert {r.outcome for r in results.values()} == {Outcome.OK}
 
 
 @pytest.mark.usefixtures("lab_possible")

@@ -110,6 +110,31 @@ def test_clean_run_gives_typed_results_in_plan_order() -> None:
     assert results["4"].raw.startswith('{"id": "4"')
 
 
+def test_source_address_and_port_are_typed_and_older_agents_lines_still_parse() -> None:
+    plan = build_plan(SPECS[:2], timeout_s=1.0)
+    stdout = "\n".join([
+        line(id="1", kind="tcp", outcome="timeout", saddr="10.244.1.7", sport=43122, connected=False),
+        line(id="2", kind="udp", outcome="ok", reply="x"),  # an agent from before saddr/sport
+    ])
+    results = parse_results(plan, CompletedExec(0, stdout, ""))
+    assert (results["1"].saddr, results["1"].sport) == ("10.244.1.7", 43122)
+    assert results["2"].outcome is Outcome.OK and (results["2"].saddr, results["2"].sport) == (None, None)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("sport", 0, "'sport' is not a port number"),
+    ("sport", 70000, "'sport' is not a port number"),
+    ("sport", "43122", "'sport' has the wrong type"),
+    ("sport", True, "'sport' has the wrong type"),
+    ("saddr", 10, "'saddr' has the wrong type"),
+])
+def test_a_malformed_source_address_or_port_makes_the_line_unreadable(field: str, value: object,
+                                                                       message: str) -> None:
+    plan = build_plan(SPECS[:1], timeout_s=1.0)
+    result = parse_results(plan, CompletedExec(0, line(id="1", kind="tcp", outcome="ok", **{field: value}), ""))["1"]
+    assert result.outcome is Outcome.ERROR and message in result.detail
+
+
 def test_probe_without_a_line_is_an_error_with_the_stderr_tail() -> None:
     plan = build_plan(SPECS[:2], timeout_s=1.0)
     results = parse_results(plan, CompletedExec(0, line(id="1", kind="tcp", outcome="ok") + "\n", "warning: x\n"))

@@ -9,13 +9,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from flowcheck.probe import server as probe_server
 from tests.netlab import SERVER_PATH
-from tests.probe.conftest import LocalServer, start_server, stop_server
+from tests.probe.conftest import LocalServer, free_port, start_server, stop_server
 
 LOOPBACK = "127.0.0.1"
 
@@ -73,6 +75,61 @@ def test_slow_client_does_not_block_others(local_server: LocalServer) -> None:
         started = time.monotonic()
         assert request(local_server, "GET", "/")[0] == 200
         assert time.monotonic() - started < 1
+
+
+def exchange(server: LocalServer, data: bytes) -> bytes:
+    """Send ``data`` on one connection, half-close it, and read everything the server answers."""
+    with socket.create_connection((LOOPBACK, server.http), timeout=5) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    return reply
+
+
+def bodies(reply: bytes) -> list[dict[str, object]]:
+    """The JSON documents of every response in ``reply`` (the server always sends Content-Length)."""
+    documents = []
+    while reply:
+        head, _, rest = reply.partition(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")))
+        documents.append(json.loads(rest[:length]))
+        reply = rest[length:]
+    return documents
+
+
+def test_request_bodies_are_read_whole_and_counted(local_server: LocalServer) -> None:
+    chunked = (b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n")
+    sized = b"PUT /s HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd"
+    answers = bodies(exchange(local_server, chunked + sized))  # pipelined: both on one connection
+    assert [(a["path"], a["body_bytes"]) for a in answers] == [("/c", 11), ("/s", 4)]
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 70000, "request head too large"),
+    (b"POST / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n", "request body too large or negative"),
+    (b"POST / HTTP/1.1\r\nContent-Length: many\r\n\r\n", "malformed Content-Length"),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "malformed chunk size"),
+    (b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc", "connection closed mid-body"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n", "connection closed mid-request"),
+])
+def test_bad_or_cut_off_requests_get_400_and_a_log_line(local_server: LocalServer, data: bytes,
+                                                          reason: str) -> None:
+    reply = exchange(local_server, data)
+    assert reply.startswith(b"HTTP/1.1 400 ") and reason.encode() in reply
+    time.sleep(0.2)
+    assert any(entry.get("status") == 400 and entry.get("detail") == reason for entry in local_server.log_lines())
+    assert request(local_server, "GET", "/")[0] == 200
+
+
+def test_a_connection_closed_without_a_request_is_not_an_error(local_server: LocalServer) -> None:
+    assert exchange(local_server, b"") == b""
+    assert request(local_server, "GET", "/after")[0] == 200
+    time.sleep(0.2)
+    assert not any(entry.get("status") == 400 for entry in local_server.log_lines())
 
 
 def test_tcp_port_accepts_and_closes(local_server: LocalServer) -> None:
@@ -133,3 +190,27 @@ def test_server_can_be_stopped_after_many_connections(tmp_path: Path) -> None:
         with socket.create_connection((LOOPBACK, server.tcp), timeout=5):
             pass
     assert stop_server(server) == 0
+
+
+def test_an_idle_connection_is_dropped_and_logged(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """In-process, with the idle timeout shortened: a client that connects and sends nothing is closed."""
+    monkeypatch.setattr(probe_server, "IDLE_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(probe_server, "IDLE_SWEEP_S", 0.1)
+    port = free_port()
+    instance = probe_server.Server("default/idle")
+    instance.listen(port, "http")
+    runner = threading.Thread(target=instance.run)
+    runner.start()
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=5) as sock:
+            started = time.monotonic()
+            assert sock.recv(10) == b""  # closed by the server ...
+            assert 0.4 < time.monotonic() - started < 3  # ... after about the idle timeout
+    finally:
+        instance.stop_signal = signal.SIGTERM
+        runner.join(5)
+        instance.close()
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [entry["event"] for entry in logged] == ["idle-timeout"]
+    assert logged[0]["client"].startswith(f"{LOOPBACK}:")
