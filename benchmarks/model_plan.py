@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from flowcheck.model.documents import SourceDocument
+from flowcheck.manifests.documents import SourceDocument
 from flowcheck.model.engine import Model
 from flowcheck.model.matrix import plan
 from flowcheck.model.policies import parse_document

@@ -36,6 +36,7 @@ from flowcheck.errors import (
     report_internal_error,
 )
 from flowcheck.harness.preupgrade import add_preupgrade_command
+from flowcheck.manifests.validation import validate_paths
 from flowcheck.model.engine import SEMANTICS, Model
 from flowcheck.model.explain import explain, explanations_text
 from flowcheck.model.flows import FLOW_PROTOCOLS, Flow, load_flows, parse_flow
@@ -43,7 +44,6 @@ from flowcheck.model.matrix import plan
 from flowcheck.model.policies import load_policies
 from flowcheck.model.render import plan_json
 from flowcheck.model.topology import Topology, load_topology
-from flowcheck.model.validation import validate_paths
 from flowcheck.report.baseline_cli import add_baseline_command
 from flowcheck.report.flow_list import render_flow_markdown, render_flow_table
 from flowcheck.report.html_page import render_plan_html

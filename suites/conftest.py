@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flowcheck.errors import FlowcheckError
-from flowcheck.model.documents import list_manifest_files
+from flowcheck.manifests.documents import list_manifest_files
 from flowcheck.model.topology import load_topology
 from flowcheck.plugin import settings_key
 

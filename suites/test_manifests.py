@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowcheck.model.documents import KUSTOMIZATION_FILES, list_manifest_files, read_documents
-from flowcheck.model.validation import validate_paths
+from flowcheck.manifests.documents import KUSTOMIZATION_FILES, list_manifest_files, read_documents
+from flowcheck.manifests.validation import validate_paths
 from flowcheck.plugin import FlowcheckSettings
 
 

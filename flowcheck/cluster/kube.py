@@ -41,15 +41,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowcheck.errors import ClusterError
-from flowcheck.model.documents import SourceDocument
+from flowcheck.manifests.documents import SourceDocument
+from flowcheck.manifests.kinds import (
+    CILIUM_API_VERSION,
+    CILIUM_CLUSTERWIDE_POLICY_KIND,
+    CILIUM_NETWORK_POLICY_KIND,
+    NETWORK_POLICY_KIND,
+    POLICY_API_VERSIONS,
+)
 
 RUN_LABEL = "flowcheck.io/run"
 ADDED_LABELS_ANNOTATION_PREFIX = "flowcheck.io/added-labels."
 REPLACED_ORIGINAL_ANNOTATION = "flowcheck.io/replaced-original"
 IMPLIED_NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
 MERGE_PATCH = "application/merge-patch+json"
-CILIUM_GROUP = "cilium.io"
-CILIUM_VERSION = "v2"
+CILIUM_GROUP, CILIUM_VERSION = CILIUM_API_VERSION.split("/")  # the custom objects API takes them apart
 NAMESPACE_GONE_TIMEOUT_S = 180.0
 REPLACE_ATTEMPTS = 3  # a replace can race another writer (409 on a stale resourceVersion)
 
@@ -422,10 +428,10 @@ class PolicyKind:
 
 
 POLICY_KINDS: dict[str, PolicyKind] = {
-    "NetworkPolicy": PolicyKind("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", True),
-    "CiliumNetworkPolicy": PolicyKind("CiliumNetworkPolicy", "cilium.io/v2", "ciliumnetworkpolicies", True),
-    "CiliumClusterwideNetworkPolicy": PolicyKind("CiliumClusterwideNetworkPolicy", "cilium.io/v2",
-                                                 "ciliumclusterwidenetworkpolicies", False),
+    kind: PolicyKind(kind, POLICY_API_VERSIONS[kind], plural, namespaced)
+    for kind, plural, namespaced in ((NETWORK_POLICY_KIND, "networkpolicies", True),
+                                     (CILIUM_NETWORK_POLICY_KIND, "ciliumnetworkpolicies", True),
+                                     (CILIUM_CLUSTERWIDE_POLICY_KIND, "ciliumclusterwidenetworkpolicies", False))
 }
 
 

@@ -74,7 +74,7 @@ from flowcheck.cluster.workloads import (
     wait_for_pods_ready,
 )
 from flowcheck.errors import ClusterError
-from flowcheck.model.documents import SourceDocument
+from flowcheck.manifests.documents import SourceDocument
 
 Progress = Callable[[str], None]
 STATE_FORMAT = 1

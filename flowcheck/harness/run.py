@@ -20,7 +20,7 @@ from flowcheck.errors import FlowcheckError
 from flowcheck.harness.backends import BackendProvider, LiveBackend, SetupRequest
 from flowcheck.harness.checker import HarnessContext
 from flowcheck.harness.run_state import RunOnce
-from flowcheck.model.documents import SourceDocument, read_documents
+from flowcheck.manifests.documents import SourceDocument, read_documents
 from flowcheck.model.engine import Model
 from flowcheck.model.policies import parse_policies
 from flowcheck.model.topology import load_topology

@@ -17,7 +17,7 @@ from flowcheck.cluster.__main__ import main as cluster_main
 from flowcheck.cluster.cleanup import add_cleanup_command, cleanup, run_cleanup_command
 from flowcheck.cluster.kube import apply_policy, ensure_namespace, plan_policy
 from flowcheck.errors import ContextRefused
-from flowcheck.model.documents import read_documents
+from flowcheck.manifests.documents import read_documents
 from tests.cluster.fakes import FakeCluster, FakeRunner, data
 
 REPO = Path(__file__).resolve().parents[2]

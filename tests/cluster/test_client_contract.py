@@ -29,7 +29,7 @@ from flowcheck.cluster.kube import KubeClients, apply_policy, plan_policy
 from flowcheck.cluster.podexec import ExecStartError, PodTarget, exec_in_pod
 from flowcheck.cluster.workloads import wait_for_pods_ready
 from flowcheck.errors import ClusterError
-from flowcheck.model.documents import read_documents
+from flowcheck.manifests.documents import read_documents
 from tests.cluster.fakes import FakeClock, data
 
 REPO = Path(__file__).resolve().parents[2]

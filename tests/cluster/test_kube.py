@@ -12,7 +12,7 @@ from kubernetes.client.exceptions import ApiException
 from flowcheck.cluster import kube
 from flowcheck.cluster.kube import PerThreadClients, api_message, apply_policy, plan_policy, remove_policy
 from flowcheck.errors import ClusterError
-from flowcheck.model.documents import SourceDocument, read_documents
+from flowcheck.manifests.documents import SourceDocument, read_documents
 from tests.cluster.fakes import FakeClock, FakeCluster, data
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ import yaml
 
 from flowcheck.cluster.session import ClusterOptions, LiveCluster
 from flowcheck.cluster.workloads import NamespaceInput, PodSpecInput, TopologyInput
-from flowcheck.model.documents import read_documents
+from flowcheck.manifests.documents import read_documents
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ from flowcheck.cluster.deployed import DeployedTopology
 from flowcheck.cluster.session import STATE_FORMAT, ClusterOptions, LiveCluster
 from flowcheck.cluster.workloads import NamespaceInput, PodSpecInput, TopologyInput
 from flowcheck.errors import ClusterError, ContextRefused, InputError
-from flowcheck.model.documents import read_documents
+from flowcheck.manifests.documents import read_documents
 from flowcheck.probe.executor import CompletedExec
 from tests.cluster.fakes import (
     ExecReply,

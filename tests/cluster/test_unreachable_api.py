@@ -22,7 +22,7 @@ from flowcheck.cluster.podexec import ExecStartError, PodTarget, exec_in_pod
 from flowcheck.cluster.realization import RevisionReader, agent_pods, wait_for_revisions
 from flowcheck.cluster.workloads import PodSpecInput, build_pod, create_probe_pod, wait_for_pods_ready
 from flowcheck.errors import ClusterError
-from flowcheck.model.documents import read_documents
+from flowcheck.manifests.documents import read_documents
 from tests.cluster.fakes import (
     ExecReply,
     FakeClock,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flowcheck.model.documents import read_documents
-from flowcheck.model.validation import validate_paths
+from flowcheck.manifests.documents import read_documents
+from flowcheck.manifests.validation import validate_paths
 from tests.conftest import POLICIES_DIR, REPO_ROOT
 
 CNP = """\
