@@ -87,16 +87,44 @@ class ToolMissing(FlowcheckError):
 
 
 class ClusterError(FlowcheckError):
-    """Talking to the cluster (or to kind, cilium, Hubble) failed."""
+    """Talking to the cluster (or to kind, cilium, Hubble) failed.
+
+    Besides the one-line message a user reads, it carries the facts a caller may act on:
+    ``action`` (what flowcheck was doing, e.g. ``deleting pod tenant/client``) and ``context``
+    (the kube context, when one was involved). Subclasses add their own: the Kubernetes API's
+    status (``flowcheck.cluster.api_errors``), a command's exit code (``CommandFailed``).
+    """
+
+    def __init__(self, message: str, *, action: str = "", context: str = "") -> None:
+        self.action = action
+        self.context = context
+        super().__init__(message)
 
 
-class ContextRefused(ClusterError):
-    """The kube context is not a kind cluster flowcheck created, and was not explicitly allowed."""
+class CommandFailed(ClusterError):
+    """A local command (kind, cilium, helm, ...) exited non-zero: which one, its exit code and output."""
+
+    def __init__(self, message: str, *, argv: tuple[str, ...], returncode: int, stdout: str = "", stderr: str = "",
+                 action: str = "", context: str = "") -> None:
+        self.argv = argv
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        super().__init__(message, action=action, context=context)
+
+
+class ContextRefused(ClusterError, InputError):
+    """The kube context is not a kind cluster flowcheck created, and was not explicitly allowed.
+
+    Both a ``ClusterError`` (it is about a cluster) and an ``InputError``: which context to use is
+    the user's choice, so it is theirs to fix, and the command line exits 2.
+    """
 
     def __init__(self, context: str, reason: str) -> None:
         self.context = context
         self.reason = reason
         super().__init__(
             f"refusing kube context {context!r}: {reason}. flowcheck only touches kind clusters it "
-            f"created or reused; to run against this context anyway pass --allow-context {context}"
+            f"created or reused; to run against this context anyway pass --allow-context {context}",
+            context=context,
         )

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from flowcheck.cluster import kube
+from flowcheck.cluster.api_errors import ApiError, NotFound
 from flowcheck.cluster.guard import check_context_asking_kind
 from flowcheck.cluster.kind import Kind, context_for
-from flowcheck.cluster.kube import ApiFactory, AppliedPolicy, KubeClients, PolicyRef
+from flowcheck.cluster.kube import ApiFactory, AppliedPolicy, KubeClients, PolicyObjectRef
 from flowcheck.cluster.process import ProcessRunner, SubprocessRunner
 from flowcheck.cluster.tools import default_bin_dirs
 from flowcheck.errors import ClusterError
@@ -97,15 +98,10 @@ def _list(clients: KubeClients, report: CleanupReport, what: str, fn: Callable[.
     type does not exist, e.g. Cilium's CRDs are not installed) is None without a problem.
     """
     try:
-        return fn(*args, **kwargs)
-    except Exception as exc:
-        if missing_ok and kube.is_api_error(exc, 404):
-            return None
-        if kube.is_unreachable(exc):
-            raise kube.api_failure(clients, f"listing {what}", exc) from exc
-        if not kube.is_api_error(exc):
-            raise
-        report.problems.append(str(kube.api_failure(clients, f"listing {what}", exc)))
+        return kube.call(clients, f"listing {what}", fn, *args, **kwargs)
+    except ApiError as exc:  # ApiUnreachable is not one: it ends the cleanup
+        if not (missing_ok and isinstance(exc, NotFound)):
+            report.problems.append(str(exc))
         return None
 
 
@@ -137,7 +133,7 @@ def _leftover_policies(clients: KubeClients, report: CleanupReport, selector: st
 
 def _leftover(kind: str, namespace: str | None, name: str, obj: Any) -> AppliedPolicy:
     original = kube.original_from_annotation(obj)
-    return AppliedPolicy(PolicyRef(kind, namespace, name), "leftover", "cleanup",
+    return AppliedPolicy(PolicyObjectRef(kind, namespace, name), "leftover", "cleanup",
                          json.dumps(original, sort_keys=True) if original is not None else None)
 
 

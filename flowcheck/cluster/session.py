@@ -54,7 +54,7 @@ from flowcheck.cluster.executor import PodExecutor
 from flowcheck.cluster.guard import check_context, check_context_asking_kind
 from flowcheck.cluster.hubble import FlowRecord, collect_flows
 from flowcheck.cluster.kind import Kind, context_for
-from flowcheck.cluster.kube import ApiFactory, AppliedPolicy, NamespaceOutcome, PerThreadClients, PolicyRef
+from flowcheck.cluster.kube import ApiFactory, AppliedPolicy, NamespaceOutcome, PerThreadClients, PolicyObjectRef
 from flowcheck.cluster.process import ProcessRunner, SubprocessRunner
 from flowcheck.cluster.realization import POLICY_WAIT_TIMEOUT_S, RevisionReader, agent_pods, wait_for_revisions
 from flowcheck.cluster.tools import default_bin_dirs, find_tool
@@ -162,8 +162,8 @@ class _Ledger:
             namespaces=[NamespaceOutcome(str(n["name"]), bool(n["created"]), tuple(n.get("added_labels", ())))
                         for n in data.get("namespaces", [])],
             config_maps=pairs("config_maps"), service_accounts=pairs("service_accounts"), pods=pairs("pods"),
-            policies=[AppliedPolicy(PolicyRef(str(p["kind"]), p.get("namespace"), str(p["name"])), str(p["outcome"]),
-                                    str(p.get("source", "")), p.get("original_json"))
+            policies=[AppliedPolicy(PolicyObjectRef(str(p["kind"]), p.get("namespace"), str(p["name"])),
+                                    str(p["outcome"]), str(p.get("source", "")), p.get("original_json"))
                       for p in data.get("policies", [])],
         )
 
@@ -407,16 +407,16 @@ class LiveCluster:
         All documents are checked (policy kinds, apiVersions, names) before the first is applied.
         """
         self._require_owner("apply policies")
-        plans = [kube.plan_policy(doc, self.run_id) for doc in documents]
-        if not plans:
+        prepared = [kube.prepare_policy(doc, self.run_id) for doc in documents]
+        if not prepared:
             return AppliedPolicies((), {}, {})
         clients = self._clients.get()
         agents = agent_pods(clients)
         reader = RevisionReader(self._clients.get)
         before = reader.read_all(agents)
         applied = []
-        for plan in plans:
-            result = kube.apply_policy(clients, plan)
+        for policy in prepared:
+            result = kube.apply_policy(clients, policy)
             self._ledger.policies.append(result)
             applied.append(result)
             self._progress(f"{result.outcome} {result.ref}")

@@ -37,10 +37,9 @@ from flowcheck.cluster.deployed import DeployedPod
 from flowcheck.cluster.kube import (
     RUN_LABEL,
     KubeClients,
+    api_error,
     call,
     create_or_conflict,
-    is_api_error,
-    is_unreachable,
     read_or_none,
 )
 from flowcheck.errors import ClusterError
@@ -443,7 +442,7 @@ def _watch_until_ready(clients: KubeClients, namespace: str, selector: str, reso
     except ClusterError:
         raise
     except Exception as exc:
-        if not (is_api_error(exc) or is_unreachable(exc)):
+        if api_error(clients, f"watching the probe pods in {namespace}", exc) is None:
             raise ClusterError(f"watching the probe pods in {namespace} failed: {type(exc).__name__}: {exc}") from exc
         return False
     finally:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from flowcheck.errors import InputError
 from flowcheck.model.engine import Decision
 from flowcheck.model.flows import DnsQuery, Flow, HttpRequest
 from flowcheck.model.topology import Topology
@@ -23,8 +24,9 @@ DEFAULT_DNS_QUERY = "kubernetes.default.svc.cluster.local"
 _HTTP_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 token: methods and header names
 
 
-class ExpectationError(ValueError):
-    """An expectation that cannot mean anything (unknown workload, missing port, bad verdict)."""
+class ExpectationError(InputError):
+    """An expectation that cannot mean anything (unknown workload, missing port, bad verdict): a
+    mistake in the suite, the user's input to fix."""
 
 
 @dataclass(frozen=True, slots=True)

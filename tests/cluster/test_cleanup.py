@@ -15,7 +15,7 @@ import pytest
 from flowcheck.cluster import kube
 from flowcheck.cluster.__main__ import main as cluster_main
 from flowcheck.cluster.cleanup import add_cleanup_command, cleanup, run_cleanup_command
-from flowcheck.cluster.kube import apply_policy, ensure_namespace, plan_policy
+from flowcheck.cluster.kube import apply_policy, ensure_namespace, prepare_policy
 from flowcheck.errors import ContextRefused
 from flowcheck.manifests.documents import read_documents
 from tests.cluster.fakes import FakeCluster, FakeRunner, data
@@ -42,7 +42,7 @@ def leftovers() -> FakeCluster:
         "metadata": {"name": "allow-get-only", "namespace": "default", "resourceVersion": "3"},
         "spec": {"endpointSelector": {"matchLabels": {"app": "original"}}}}
     for doc in docs:
-        apply_policy(clients, plan_policy(doc, OLD))
+        apply_policy(clients, prepare_policy(doc, OLD))
     c.calls.clear()
     return c
 
