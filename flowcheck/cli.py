@@ -40,7 +40,7 @@ from flowcheck.manifests.validation import validate_paths
 from flowcheck.model.engine import SEMANTICS, Model
 from flowcheck.model.explain import explain, explanations_text
 from flowcheck.model.flows import FLOW_PROTOCOLS, Flow, load_flows, parse_flow
-from flowcheck.model.matrix import plan
+from flowcheck.model.matrix import decide_matrix
 from flowcheck.model.policies import load_policies
 from flowcheck.model.render import plan_json
 from flowcheck.model.topology import Topology, load_topology
@@ -149,7 +149,7 @@ def _load_model(args: argparse.Namespace) -> Model:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     model = _load_model(args)
-    planned = plan(model, port=args.port, protocol=args.protocol)
+    planned = decide_matrix(model, port=args.port, protocol=args.protocol)
     if args.format == "json":
         print(json.dumps(plan_json(planned), indent=2))
         return EXIT_OK

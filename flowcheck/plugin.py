@@ -30,14 +30,17 @@ from pathlib import Path
 
 import pytest
 
+from flowcheck.cluster.kind import DEFAULT_CLUSTER_NAME
+from flowcheck.cluster.workloads import DEFAULT_PROBE_IMAGE
 from flowcheck.errors import FlowcheckError
 from flowcheck.harness import hookspecs
 from flowcheck.harness.backends import BackendProvider, LiveBackend
 from flowcheck.harness.checker import PathChecker
 from flowcheck.harness.run import FlowcheckRun, RunSettings
 from flowcheck.harness.run_state import RunOnce
-from flowcheck.model.engine import Model
-from flowcheck.model.matrix import PlannedFlow, plan
+from flowcheck.model.engine import SEMANTICS, Model
+from flowcheck.model.matrix import PlannedFlow, decide_matrix
+from flowcheck.probe.plan import DEFAULT_PROBE_TIMEOUT_S
 from flowcheck.report.baseline import compare_baselines, read_baseline, record_baseline, render_diff
 from flowcheck.report.files import write_report_dir
 from flowcheck.report.markdown import append_step_summary
@@ -45,13 +48,9 @@ from flowcheck.report.records import CheckedFlow, MatrixReport
 from flowcheck.report.terminal import render_table
 
 CLUSTER_MODES = ("auto", "kind", "existing", "none")
-SEMANTICS = ("cilium", "kubernetes")
 
 DEFAULT_POLICIES = "manifests/network-policies"
 DEFAULT_TOPOLOGY = "fixtures/topology.yaml"
-DEFAULT_CLUSTER_NAME = "flowcheck"
-DEFAULT_PROBE_TIMEOUT_S = 2.0
-DEFAULT_PROBE_IMAGE = "python:3-alpine"
 DOCKER_INFO_TIMEOUT_S = 20.0
 
 MARKERS = {
@@ -347,7 +346,7 @@ def flowcheck_model(pytestconfig: pytest.Config) -> Model:
 def flowcheck_plan(flowcheck_model: Model) -> tuple[PlannedFlow, ...]:
     """The model's whole matrix (every workload to every workload on every served port, with the model's
     decision), planned once per session; filter it and pass it to ``paths.expect_planned``."""
-    return tuple(plan(flowcheck_model))
+    return tuple(decide_matrix(flowcheck_model))
 
 
 @pytest.fixture(scope="session")

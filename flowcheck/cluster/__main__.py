@@ -26,13 +26,13 @@ from pathlib import Path
 
 from flowcheck.cluster.cilium import OFFLINE_TEST_EXCLUSIONS
 from flowcheck.cluster.cleanup import add_cleanup_command
-from flowcheck.cluster.kind import Kind
+from flowcheck.cluster.kind import DEFAULT_CLUSTER_NAME, Kind
 from flowcheck.cluster.process import SubprocessRunner
 from flowcheck.cluster.session import ClusterOptions, LiveCluster
 from flowcheck.cluster.tools import default_bin_dirs
 from flowcheck.errors import FlowcheckError, InputError, report_internal_error
 
-DEFAULT_NAME = os.environ.get("FLOWCHECK_CLUSTER_NAME", "flowcheck")
+DEFAULT_NAME = os.environ.get("FLOWCHECK_CLUSTER_NAME", DEFAULT_CLUSTER_NAME)
 
 
 def _say(line: str) -> None:

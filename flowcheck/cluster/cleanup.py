@@ -23,13 +23,11 @@ from typing import Any, TextIO
 from flowcheck.cluster import kube
 from flowcheck.cluster.api_errors import ApiError, NotFound
 from flowcheck.cluster.guard import check_context_asking_kind
-from flowcheck.cluster.kind import Kind, context_for
+from flowcheck.cluster.kind import DEFAULT_CLUSTER_NAME, Kind, context_for
 from flowcheck.cluster.kube import ApiFactory, AppliedPolicy, KubeClients, PolicyObjectRef
 from flowcheck.cluster.process import ProcessRunner, SubprocessRunner
 from flowcheck.cluster.tools import default_bin_dirs
 from flowcheck.errors import ClusterError
-
-DEFAULT_CLUSTER_NAME = "flowcheck"
 
 
 @dataclass

@@ -53,14 +53,14 @@ from flowcheck.cluster.deployed import DeployedPod, DeployedTopology
 from flowcheck.cluster.executor import PodExecutor
 from flowcheck.cluster.guard import check_context, check_context_asking_kind
 from flowcheck.cluster.hubble import FlowRecord, collect_flows
-from flowcheck.cluster.kind import Kind, context_for
+from flowcheck.cluster.kind import DEFAULT_CLUSTER_NAME, Kind, context_for
 from flowcheck.cluster.kube import ApiFactory, AppliedPolicy, NamespaceOutcome, PerThreadClients, PolicyObjectRef
 from flowcheck.cluster.process import ProcessRunner, SubprocessRunner
 from flowcheck.cluster.realization import POLICY_WAIT_TIMEOUT_S, RevisionReader, agent_pods, wait_for_revisions
 from flowcheck.cluster.tools import default_bin_dirs, find_tool
 from flowcheck.cluster.versions import CiliumVersion, read_pinned_version
 from flowcheck.cluster.workloads import (
-    DEFAULT_IMAGE,
+    DEFAULT_PROBE_IMAGE,
     POD_READY_TIMEOUT_S,
     PodResources,
     TopologyInput,
@@ -89,7 +89,7 @@ def new_run_id() -> str:
 class ClusterOptions:
     """Everything ``LiveCluster`` needs to know; paths default to the repository layout."""
 
-    cluster_name: str = "flowcheck"
+    cluster_name: str = DEFAULT_CLUSTER_NAME
     context: str | None = None  # None: flowcheck manages kind cluster `cluster_name`; else use this context
     allow_context: str | None = None  # explicit opt-in for a context that is not flowcheck's kind cluster
     kubeconfig: str | None = None  # None: $KUBECONFIG or ~/.kube/config
@@ -99,7 +99,7 @@ class ClusterOptions:
     repo_root: Path = field(default_factory=Path.cwd)
     kind_config: Path | None = None  # None: <repo>/manifests/kind/cluster.yaml
     cilium_values: Path | None = None  # None: <repo>/manifests/cilium/values.yaml
-    image: str = DEFAULT_IMAGE
+    image: str = DEFAULT_PROBE_IMAGE
     load_images: tuple[str, ...] = ()  # local Docker images to `kind load` into the nodes (`up --load-image`)
     logs_dir: Path | None = None  # None: <repo>/flowcheck-report/kind-logs-<run id>
     status_wait_s: float = STATUS_WAIT_S

@@ -44,7 +44,7 @@ from flowcheck.cluster.kube import (
 )
 from flowcheck.errors import ClusterError
 
-DEFAULT_IMAGE = "python:3-alpine"
+DEFAULT_PROBE_IMAGE = "python:3-alpine"
 PROBE_CONTAINER = "probe"
 PROBE_DIR = "/flowcheck"
 AGENT_PATH = f"{PROBE_DIR}/agent.py"
@@ -183,7 +183,7 @@ def server_command(spec: PodSpecInput) -> list[str]:
     return argv
 
 
-def build_pod(spec: PodSpecInput, *, run_id: str, image: str = DEFAULT_IMAGE,
+def build_pod(spec: PodSpecInput, *, run_id: str, image: str = DEFAULT_PROBE_IMAGE,
               resources_: PodResources | None = None) -> Any:
     """The ``V1Pod`` standing for ``spec`` (see the module docstring for every choice)."""
     from kubernetes import client

@@ -23,7 +23,7 @@ import pytest
 from flowcheck.errors import TopologyError
 from flowcheck.harness.backends import LiveBackend
 from flowcheck.harness.expectations import Expectation, ExpectationError, make_expectation, path_text
-from flowcheck.harness.live import RETRY_WAIT_S, LiveItem, Observation, plan_probe, probe
+from flowcheck.harness.live import RETRY_WAIT_S, LiveItem, Observation, live_item_for, probe
 from flowcheck.model.engine import Decision, Model
 from flowcheck.model.matrix import PlannedFlow
 from flowcheck.report.records import CheckedFlow
@@ -114,11 +114,11 @@ class PathChecker:
         not_probed: dict[int, str] = {}
         for index, (expectation, decision) in enumerate(zip(expectations, decisions, strict=True)):
             reference = expectation.verdict if expectation.verdict is not None else _model_reference(decision)
-            planned = plan_probe(live, expectation, self._context.next_key(), reference)
-            if isinstance(planned, str):
-                not_probed[index] = f"not probed: {planned}"
+            item = live_item_for(live, expectation, self._context.next_key(), reference)
+            if isinstance(item, str):
+                not_probed[index] = f"not probed: {item}"
             else:
-                items[index] = planned
+                items[index] = item
         results = probe(live, list(items.values()), timeout_s=self._context.probe_timeout_s,
                         retry_wait_s=self._context.retry_wait_s)
         return {index: results[item.key] for index, item in items.items()}, not_probed

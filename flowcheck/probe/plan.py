@@ -24,13 +24,13 @@ from __future__ import annotations
 import enum
 import json
 import math
-import re
 import signal
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from flowcheck.probe.executor import CompletedExec
+from flowcheck.vocabulary import DNS_PORT, HTTP_TOKEN
 
 DEFAULT_PROBE_TIMEOUT_S = 2.0
 DEFAULT_CONCURRENCY = 256
@@ -40,7 +40,6 @@ AGENT_DEADLINE_MARGIN_S = 2.0  # the agent adds this to its default run deadline
 AGENT_STARTUP_ALLOWANCE_S = 10.0  # exec set-up + interpreter start on a busy node, on top of the deadline
 STDERR_TAIL_CHARS = 500
 DNS_QTYPES = frozenset({"A", "AAAA", "TXT", "CNAME", "MX", "NS", "PTR", "SRV"})
-_HTTP_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
 class ProbeKind(enum.StrEnum):
@@ -109,12 +108,12 @@ class HttpProbe:
     def __post_init__(self) -> None:
         _check_common(self.id, self.timeout_s)
         _check_target(self.id, self.host, self.port)
-        if not _HTTP_TOKEN.match(self.method):
+        if not HTTP_TOKEN.match(self.method):
             raise ValueError(f"probe {self.id}: method {self.method!r} is not an HTTP token")
         if not self.path or any(ch.isspace() or ch == "\0" for ch in self.path):
             raise ValueError(f"probe {self.id}: path {self.path!r} must be non-empty without whitespace")
         for name, value in self.headers.items():
-            if not _HTTP_TOKEN.match(name):
+            if not HTTP_TOKEN.match(name):
                 raise ValueError(f"probe {self.id}: header name {name!r} is not an HTTP token")
             if any(ch in value for ch in "\r\n\0"):
                 raise ValueError(f"probe {self.id}: header {name} value must not contain CR, LF or NUL")
@@ -157,7 +156,7 @@ class DnsProbe:
     name: str
     qtype: str = "A"
     transport: str = "udp"
-    port: int = 53
+    port: int = DNS_PORT
     timeout_s: float | None = None
     kind: ClassVar[ProbeKind] = ProbeKind.DNS
 

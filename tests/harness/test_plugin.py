@@ -108,12 +108,12 @@ def test_offline_runs_model_checks_and_skips_live_ones_saying_why_once(pytester:
 
 def test_flowcheck_plan_is_the_models_whole_matrix_planned_once_per_session(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("""
-        from flowcheck.model.matrix import plan
+        from flowcheck.model.matrix import decide_matrix
 
         seen = []
 
         def test_it_is_the_whole_matrix(flowcheck_plan, flowcheck_model):
-            assert flowcheck_plan == tuple(plan(flowcheck_model))
+            assert flowcheck_plan == tuple(decide_matrix(flowcheck_model))
             seen.append(flowcheck_plan)
 
         def test_every_test_gets_the_same_plan(flowcheck_plan):

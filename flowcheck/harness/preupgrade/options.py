@@ -18,7 +18,7 @@ from flowcheck.cluster.kind import context_for
 from flowcheck.cluster.process import DEFAULT_INTERRUPT_GRACE_S
 from flowcheck.harness.preupgrade.versions import CiliumVersion
 
-DEFAULT_CLUSTER_NAME = os.environ.get("FLOWCHECK_CLUSTER_NAME", "flowcheck")
+DEFAULT_CLUSTER_NAME = os.environ.get("FLOWCHECK_CLUSTER_NAME", kind.DEFAULT_CLUSTER_NAME)
 DEFAULT_REPORT_ROOT = Path("flowcheck-report")
 
 BRING_UP_TIMEOUT_S = 2400.0  # kind create (up to 15 min) + cilium install (15) + status --wait (10)
