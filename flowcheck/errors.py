@@ -2,33 +2,21 @@
 
 Every error that can reach a user names the thing to fix: the file, the document inside it,
 and the field (``PolicyError``), the tool that is missing and how to get it (``ToolMissing``),
-the kube context that was refused (``ContextRefused``). The command line turns a
-``FlowcheckError`` into a one-line message instead of a traceback: exit 2 for bad input
-(``InputError``, ``ContextRefused``), exit 1 for any other failure (a cluster or a tool that
-failed). Anything that is not a ``FlowcheckError`` is a flowcheck bug: an internal error, exit 3.
+the kube context that was refused (``ContextRefused``). The command line prints a
+``FlowcheckError`` as one line instead of a traceback, and its class decides the exit code --
+the one mapping, implemented by ``flowcheck.cli.exit_codes``:
+
+* ``InputError`` (``PolicyError``, ``TopologyError``, an expectation or a semantics that means
+  nothing, ``ContextRefused``): exit 2, bad input -- the user's to fix;
+* every other ``FlowcheckError`` (``ClusterError`` with its API and command failures,
+  ``ToolMissing``, a failed pre-upgrade step): exit 1, a failure;
+* anything that is not a ``FlowcheckError``: exit 3, a flowcheck bug (an internal error).
+
+A command that finds a mismatch or a changed verdict exits 1 without raising; Ctrl-C is 130 and
+a closed stdout 141 (``flowcheck plan | head``).
 """
 
 from __future__ import annotations
-
-import os
-import sys
-import traceback
-
-# The exit code every flowcheck entry point gives its own bugs (README "The flowcheck command").
-EXIT_INTERNAL = 3
-
-
-def report_internal_error(exc: BaseException, prog: str = "flowcheck") -> int:
-    """Say on stderr, in one line, that ``exc`` is a flowcheck bug; return ``EXIT_INTERNAL``.
-
-    The traceback is printed only with ``FLOWCHECK_DEBUG=1``: a user needs to know it is not their
-    input and how to get the details for a bug report, not a page of frames.
-    """
-    if os.environ.get("FLOWCHECK_DEBUG"):
-        traceback.print_exception(exc)
-    print(f"{prog}: internal error (a flowcheck bug): {type(exc).__name__}: {exc} "
-          "(set FLOWCHECK_DEBUG=1 for the traceback)", file=sys.stderr)
-    return EXIT_INTERNAL
 
 
 class FlowcheckError(Exception):

@@ -23,8 +23,8 @@ from kubernetes import client, stream, watch
 from kubernetes.client.rest import RESTResponse
 from urllib3.exceptions import ProtocolError
 
+from flowcheck.cli import main
 from flowcheck.cluster import kube
-from flowcheck.cluster.__main__ import main as cluster_main
 from flowcheck.cluster.kube import KubeClients, apply_policy, prepare_policy
 from flowcheck.cluster.podexec import ExecStartError, PodTarget, exec_in_pod
 from flowcheck.cluster.workloads import wait_for_pods_ready
@@ -228,7 +228,7 @@ def test_a_real_exec_to_a_dead_api_server_names_the_context(dead_kubeconfig: tup
 def test_python_m_flowcheck_cluster_reports_a_dead_api_server_in_one_line(
         dead_kubeconfig: tuple[str, int], capsys: pytest.CaptureFixture[str]) -> None:
     kubeconfig, _port = dead_kubeconfig
-    code = cluster_main(["cleanup", "--context", "staging", "--allow-context", "staging", "--kubeconfig", kubeconfig])
+    code = main(["cleanup", "--context", "staging", "--allow-context", "staging", "--kubeconfig", kubeconfig])
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("flowcheck: error: listing pods: cannot reach the Kubernetes API server of context staging")

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from flowcheck.cli import main
 from flowcheck.cluster import session as session_module
-from flowcheck.cluster.__main__ import main as cluster_main
 from flowcheck.cluster.deployed import DeployedTopology
 from flowcheck.cluster.session import STATE_FORMAT, ClusterOptions, LiveCluster
 from flowcheck.cluster.workloads import NamespaceInput, PodSpecInput, TopologyInput
@@ -383,8 +383,8 @@ def test_unreadable_state_is_refused(tmp_path: Path) -> None:
         LiveCluster.from_state(world.options(), {"format": 7}, runner=world.runner, api_factory=world.api.clients)
 
 
-def _module_cli_on(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``python -m flowcheck.cluster`` bring the cluster up on ``world`` (its fake tools and API)."""
+def _cluster_command_on(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``flowcheck cluster`` bring the cluster up on ``world`` (its fake tools and API)."""
     real_bring_up = LiveCluster.bring_up.__func__  # type: ignore[attr-defined]
 
     def bring_up(cls: type[LiveCluster], options: ClusterOptions, **_kwargs: Any) -> LiveCluster:
@@ -396,10 +396,10 @@ def _module_cli_on(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(LiveCluster, "bring_up", classmethod(bring_up))
 
 
-def test_the_module_cli_connectivity_test_keeps_the_internet_exclusions_with_test_filters(
+def test_the_cluster_command_connectivity_test_keeps_the_internet_exclusions_with_test_filters(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     world = World(tmp_path, cluster_exists=True, cilium_installed=True)
-    _module_cli_on(world, monkeypatch)
+    _cluster_command_on(world, monkeypatch)
 
     def connectivity(argv: list[str]) -> CompletedExec:
         Path(argv[argv.index("--junit-file") + 1]).write_text(data("connectivity-junit.xml"))
@@ -407,19 +407,21 @@ def test_the_module_cli_connectivity_test_keeps_the_internet_exclusions_with_tes
 
     world.runner.on("cilium", "connectivity", "test", result=connectivity)
     junit = tmp_path / "out" / "junit.xml"
-    cluster_main(["connectivity-test", "--name", "flowcheck", "--junit-file", str(junit), "--test", "client-egress"])
+    assert main(["cluster", "connectivity-test", "--name", "flowcheck", "--junit-file", str(junit), "--test",
+                 "client-egress"]) == 1  # the recorded run has a failed test
     (argv,) = [c for c in world.runner.commands() if c[1:3] == ["connectivity", "test"]]
     filters = [argv[i + 1] for i, word in enumerate(argv) if word == "--test"]
     assert filters == ["!/pod-to-world", "!/pod-to-cidr", "client-egress"]
     assert "cilium connectivity test:" in capsys.readouterr().out + "\n".join(world.progress)
 
 
-def test_the_module_cli_up_loads_local_images_into_the_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cluster_command_up_loads_local_images_into_the_nodes(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     world = World(tmp_path)
-    _module_cli_on(world, monkeypatch)
+    _cluster_command_on(world, monkeypatch)
     world.runner.on("kind", "load", "docker-image")
-    assert cluster_main(["up", "--name", "flowcheck", "--load-image", "flowcheck-probe:dev",
-                         "--load-image", "python:3-alpine"]) == 0
+    assert main(["cluster", "up", "--name", "flowcheck", "--load-image", "flowcheck-probe:dev",
+                 "--load-image", "python:3-alpine"]) == 0
     commands = world.runner.commands()
     loads = [c for c in commands if c[1:3] == ["load", "docker-image"]]
     assert loads == [["kind", "load", "docker-image", "flowcheck-probe:dev", "--name", "flowcheck"],
@@ -446,5 +448,5 @@ def test_a_bug_in_the_cluster_command_is_exit_3(monkeypatch: pytest.MonkeyPatch,
 
     monkeypatch.setattr(LiveCluster, "bring_up", broken)
     monkeypatch.delenv("FLOWCHECK_DEBUG", raising=False)
-    assert cluster_main(["up", "--name", "flowcheck"]) == 3
+    assert main(["cluster", "up", "--name", "flowcheck"]) == 3
     assert "flowcheck: internal error (a flowcheck bug): TypeError" in capsys.readouterr().err

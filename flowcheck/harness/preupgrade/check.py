@@ -1,14 +1,16 @@
-"""The check itself: ``PreUpgradeCheck`` runs the named steps in order and turns a failure into an exit code.
+"""The check itself: ``PreUpgradeCheck`` runs the named steps in order; a failure stops it.
 
 The steps and what each one does are described in the package docstring. Each step is a ``with
 self._step(...)`` block: it prints one progress line, and any ``FlowcheckError`` inside it becomes a
-``StepFailed`` naming the step and what to look at, which stops the sequence. Processes, the
+``StepFailed`` naming the step and what to look at (``StepRejected`` when it was bad input: a
+refused context, a wrong option or values file), which stops the sequence. ``run()`` returns the
+comparison when nothing changed and raises otherwise; the command line prints and maps to an exit
+code (``flowcheck.cli.preupgrade``). Processes, the
 Kubernetes API, tool lookup and time are all injected, so tests run the whole sequence on fakes.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -50,12 +52,15 @@ from flowcheck.harness.preupgrade.preflight import (
 from flowcheck.harness.preupgrade.values import HelmValues, read_values
 from flowcheck.harness.preupgrade.versions import CiliumVersion, rollout_pending, running_version, runs_version
 from flowcheck.probe.executor import CompletedExec
-from flowcheck.report.baseline import Baseline, compare_baselines, record_baseline, render_diff, write_baseline
+from flowcheck.report.baseline import (
+    Baseline,
+    BaselineDiff,
+    compare_baselines,
+    record_baseline,
+    render_diff,
+    write_baseline,
+)
 from flowcheck.report.files import MATRIX_FILE, read_matrix
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 
 SUITES_DIR = "suites/"
 
@@ -73,11 +78,10 @@ ToolLookup = Callable[[str], str]
 class StepFailed(FlowcheckError):
     """A step of the check failed: which one, why, and what to look at."""
 
-    def __init__(self, step: str, message: str, look_at: str = "", exit_code: int = EXIT_FAILED) -> None:
+    def __init__(self, step: str, message: str, look_at: str = "") -> None:
         self.step = step
         self.message = message
         self.look_at = look_at
-        self.exit_code = exit_code
         super().__init__(self.render())
 
     def render(self) -> str:
@@ -86,19 +90,20 @@ class StepFailed(FlowcheckError):
         return text + (f"\n  look at: {self.look_at}" if self.look_at else "")
 
 
+class StepRejected(StepFailed, InputError):
+    """A step refused its input -- a kube context that was not opted in, an option, a values file --
+    before it changed anything: the user's to fix (the command line exits 2)."""
+
+
 def _print(line: str) -> None:
     print(line, flush=True)
-
-
-def _print_error(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 class PreUpgradeCheck:
     """Runs the steps in order (see the package docstring); ``run()`` returns the exit code.
 
     ``repo_root`` (default: the current directory) must be the directory the runner runs commands
-    in: ``pytest suites/`` and ``python -m flowcheck.cluster up`` are relative to it, as in
+    in: ``pytest suites/`` and ``python -m flowcheck cluster up`` are relative to it, as in
     ``scripts/pre-upgrade-check``. Commands' output is captured, not streamed: each long-running
     command's output is kept next to the reports (``DIR/<phase>/pytest-output.txt``,
     ``DIR/bring-up.log``) and the end of it is quoted when the command fails. Interrupted (Ctrl-C, or
@@ -108,7 +113,7 @@ class PreUpgradeCheck:
 
     def __init__(self, options: PreUpgradeOptions, *, runner: ProcessRunner | None = None,
                  api_factory: ApiFactory | None = None, tool: ToolLookup | None = None,
-                 repo_root: Path | None = None, progress: Progress = _print, error: Progress = _print_error,
+                 repo_root: Path | None = None, progress: Progress = _print,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.options = options
         self.repo_root = repo_root or Path.cwd()
@@ -117,7 +122,6 @@ class PreUpgradeCheck:
         bin_dirs = default_bin_dirs(self.repo_root)
         self._tool = tool or (lambda name: find_tool(name, bin_dirs=bin_dirs))
         self._say = progress
-        self._error = error
         self._clock = clock
         self._sleep = sleep
         self._step_index = 0
@@ -131,13 +135,14 @@ class PreUpgradeCheck:
     # -----------------------------------------------------------------------------------------
     # Driver
 
-    def run(self) -> int:
-        try:
-            self._validate()
-            return self._run_steps()
-        except StepFailed as failure:
-            self._error(failure.render())
-            return failure.exit_code
+    def run(self) -> BaselineDiff:
+        """Every step in order; the comparison of before and after when no verdict changed.
+
+        Raises ``StepFailed`` (``StepRejected`` for bad input) naming the step that failed, also
+        for a change: the comparison has then been printed.
+        """
+        self._validate()
+        return self._run_steps()
 
     def _validate(self) -> None:
         """Everything that can be checked without running anything; the context guard's static part first."""
@@ -153,12 +158,12 @@ class PreUpgradeCheck:
                 check_context(o.context, cluster_name=o.cluster_name, kind_clusters=None,
                               allow_context=o.allow_context)
         except ContextRefused as exc:
-            raise StepFailed("context guard", str(exc), "the kube context: an existing cluster needs both "
-                             "--context NAME and --allow-context NAME", EXIT_BAD_INPUT) from None
+            raise StepRejected("context guard", str(exc), "the kube context: an existing cluster needs both "
+                               "--context NAME and --allow-context NAME") from None
         try:
             self._validate_inputs()
         except InputError as exc:
-            raise StepFailed("", str(exc), "the command line (flowcheck pre-upgrade --help)", EXIT_BAD_INPUT) from None
+            raise StepRejected("", str(exc), "the command line (flowcheck pre-upgrade --help)") from None
 
     def _validate_inputs(self) -> None:
         o = self.options
@@ -183,7 +188,7 @@ class PreUpgradeCheck:
                 raise InputError(f"{o.report_dir / phase} already exists (a previous check's results); choose a "
                                  "new --report-dir")
 
-    def _run_steps(self) -> int:
+    def _run_steps(self) -> BaselineDiff:
         self._guard()
         self._cilium_before()
         self._suites("before")
@@ -204,7 +209,7 @@ class PreUpgradeCheck:
         except StepFailed:
             raise
         except (ContextRefused, InputError) as exc:
-            raise StepFailed(name, str(exc), look_at, EXIT_BAD_INPUT) from exc
+            raise StepRejected(name, str(exc), look_at) from exc
         except FlowcheckError as exc:
             raise StepFailed(name, str(exc), look_at) from exc
         except OSError as exc:  # writing a report, a baseline or a log next to them
@@ -235,11 +240,11 @@ class PreUpgradeCheck:
         if name in clusters:
             with self._step("bring-up", f"kind cluster {name} exists; using it as it is"):
                 return
-        argv = [o.python, "-m", "flowcheck.cluster", "up", "--name", name]
+        argv = [o.python, "-m", "flowcheck", "cluster", "up", "--name", name]
         log = o.report_dir / "bring-up.log"
         with self._step("bring-up", f"no kind cluster {name}: creating it with the pinned Cilium "
                                     f"(`{command_line(argv)}`, several minutes)",
-                        f"{log}; `python -m flowcheck.cluster up --name {name}` on its own"):
+                        f"{log}; `flowcheck cluster up --name {name}` on its own"):
             result = self._runner.run(argv, timeout_s=o.bring_up_timeout_s,
                                       interrupt_grace_s=o.bring_up_interrupt_grace_s)
             self._write_log(log, argv, result)
@@ -267,7 +272,7 @@ class PreUpgradeCheck:
                     raise ClusterError(
                         f"the kind cluster {o.cluster_name} runs Cilium {version}, not the pinned {pinned} "
                         f"(manifests/cilium/VERSION): the check starts from the pinned version. Delete the cluster "
-                        f"(`python -m flowcheck.cluster down --name {o.cluster_name}`) and run the check again")
+                        f"(`flowcheck cluster down --name {o.cluster_name}`) and run the check again")
             target = o.target
             if target.release < version.release or target == version:
                 raise InputError(f"the target {target} is not newer than the Cilium that runs ({version}): nothing "
@@ -370,7 +375,7 @@ class PreUpgradeCheck:
             write_baseline(baseline, target)
         return baseline
 
-    def _compare(self, before: Baseline, after_result: CompletedExec) -> int:
+    def _compare(self, before: Baseline, after_result: CompletedExec) -> BaselineDiff:
         o = self.options
         target = o.report_dir / "baseline-after.json"
         after_look_at = f"{o.report_dir / 'after' / 'report.html'}, {o.report_dir / 'after' / 'junit.xml'}"
@@ -399,8 +404,8 @@ class PreUpgradeCheck:
                   f"({diff.compared} flows compared); reports in {o.report_dir}")
         if not o.existing:
             self._say(f"pre-upgrade: the kind cluster {o.cluster_name} now runs Cilium {o.target}; delete it with "
-                      f"`python -m flowcheck.cluster down --name {o.cluster_name}`")
-        return EXIT_OK
+                      f"`flowcheck cluster down --name {o.cluster_name}`")
+        return diff
 
     # -----------------------------------------------------------------------------------------
     # Step 6: the upgrade guide's pre-flight check

@@ -1,13 +1,12 @@
 """What a pre-upgrade check is asked to do, and the defaults the command line and the check share.
 
-One frozen ``PreUpgradeOptions`` is built at the edge (by ``command.options_from_args`` or by a
+One frozen ``PreUpgradeOptions`` is built at the edge (by ``flowcheck.cli.preupgrade`` or by a
 test) and read by every step. The timeouts are options, not constants in the steps, so tests can
 shrink them and a slow cluster can be given more time without touching the code.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +17,6 @@ from flowcheck.cluster.kind import context_for
 from flowcheck.cluster.process import DEFAULT_INTERRUPT_GRACE_S
 from flowcheck.harness.preupgrade.versions import CiliumVersion
 
-DEFAULT_CLUSTER_NAME = os.environ.get("FLOWCHECK_CLUSTER_NAME", kind.DEFAULT_CLUSTER_NAME)
 DEFAULT_REPORT_ROOT = Path("flowcheck-report")
 
 BRING_UP_TIMEOUT_S = 2400.0  # kind create (up to 15 min) + cilium install (15) + status --wait (10)
@@ -38,7 +36,7 @@ POLL_INTERVAL_S = 5.0
 TEARDOWN_API_CALLS_S = 120.0
 SUITES_INTERRUPT_GRACE_S = (DEFAULT_INTERRUPT_GRACE_S + kind.EXPORT_LOGS_TIMEOUT_S + TEARDOWN_API_CALLS_S
                             + kube.NAMESPACE_GONE_TIMEOUT_S)  # 610 s
-# `python -m flowcheck.cluster up` interrupted while creating the cluster: `kind create` gets the
+# `flowcheck cluster up` interrupted while creating the cluster: `kind create` gets the
 # default grace, then the half-created cluster is listed, its logs exported and it is deleted.
 BRING_UP_INTERRUPT_GRACE_S = (DEFAULT_INTERRUPT_GRACE_S + kind.QUERY_TIMEOUT_S + kind.EXPORT_LOGS_TIMEOUT_S
                               + kind.DELETE_TIMEOUT_S)  # 670 s
@@ -49,7 +47,7 @@ class PreUpgradeOptions:
     """What to check. ``context`` None: flowcheck's kind cluster ``cluster_name``."""
 
     target: CiliumVersion
-    cluster_name: str = DEFAULT_CLUSTER_NAME
+    cluster_name: str = kind.DEFAULT_CLUSTER_NAME
     context: str | None = None
     allow_context: str | None = None
     values: Path | None = None  # None: manifests/cilium/values.yaml (kind only)

@@ -1,7 +1,10 @@
-"""The command line: ``flowcheck pre-upgrade``, and ``python -m flowcheck.harness.preupgrade`` for the script.
+"""``flowcheck pre-upgrade TARGET_VERSION``: does any flow's verdict change when Cilium is upgraded?
 
-Both entry points share one argument set, one usage text and one handler, so the subcommand and the
-wrapper script cannot drift apart. Everything after the first ``--`` goes to both pytest runs.
+``scripts/pre-upgrade-check`` runs this (``python -m flowcheck pre-upgrade``). Everything after the
+first ``--`` goes to both ``pytest suites/`` runs. The steps are ``flowcheck.harness.preupgrade``'s;
+this module turns the command line into ``PreUpgradeOptions`` and a failed step into its one
+message and exit code (0 nothing changed, 1 a change or a failed step, 2 bad input or a refused
+context).
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flowcheck.errors import InputError, report_internal_error
-from flowcheck.harness.preupgrade.check import EXIT_BAD_INPUT, PreUpgradeCheck
-from flowcheck.harness.preupgrade.options import DEFAULT_CLUSTER_NAME, PreUpgradeOptions, default_report_dir
+from flowcheck.cli.common import default_cluster_name
+from flowcheck.cli.exit_codes import ExitCode, exit_code_for
+from flowcheck.errors import InputError
+from flowcheck.harness.preupgrade import PreUpgradeCheck, PreUpgradeOptions, StepFailed, default_report_dir
 from flowcheck.harness.preupgrade.versions import CiliumVersion
 
 
@@ -39,23 +43,6 @@ class _ExtraArgsAfterDoubleDash(argparse.ArgumentParser):
         return parsed, rest
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", metavar="TARGET_VERSION", help="the Cilium version to upgrade to, e.g. 1.20.0")
-    parser.add_argument("--cluster-name", default=DEFAULT_CLUSTER_NAME,
-                        help=f"flowcheck's kind cluster (default {DEFAULT_CLUSTER_NAME}; created with the pinned "
-                             "Cilium when absent)")
-    parser.add_argument("--context", metavar="NAME", default=None,
-                        help="an existing cluster's kube context instead of the kind cluster (needs --allow-context)")
-    parser.add_argument("--allow-context", metavar="NAME", default=None,
-                        help="the explicit opt-in to run against --context NAME (the same name)")
-    parser.add_argument("--values", metavar="FILE", type=Path, default=None,
-                        help="Helm values for the upgrade (default manifests/cilium/values.yaml on kind; required "
-                             "for an existing cluster)")
-    parser.add_argument("--report-dir", metavar="DIR", type=Path, default=None,
-                        help="where the runs' reports and baselines go (default flowcheck-report/pre-upgrade-<time>)")
-    parser.set_defaults(pytest_args=[])  # filled from what follows `--` (_ExtraArgsAfterDoubleDash)
-
-
 USAGE = ("%(prog)s TARGET_VERSION [--cluster-name N] [--context C --allow-context C] [--values FILE] "
          "[--report-dir DIR] [-- PYTEST_ARG ...]")
 DESCRIPTION = ("Run the suites on the current Cilium, run the upgrade guide's preflight check for TARGET_VERSION, "
@@ -65,8 +52,7 @@ DESCRIPTION = ("Run the suites on the current Cilium, run the upgrade guide's pr
                "an existing one.")
 
 
-def add_preupgrade_command(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``pre-upgrade`` to ``subparsers`` (what ``ArgumentParser.add_subparsers()`` returned)."""
+def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "pre-upgrade",
         help="check that no flow's verdict changes when Cilium is upgraded to TARGET_VERSION",
@@ -75,9 +61,21 @@ def add_preupgrade_command(subparsers: Any) -> argparse.ArgumentParser:
     )
     # The subparser's class is chosen by whoever created `subparsers`; only its `--` handling is changed.
     parser.__class__ = _ExtraArgsAfterDoubleDash
-    _add_arguments(parser)
-    parser.set_defaults(func=_cmd_pre_upgrade)
-    return parser
+    name = default_cluster_name()
+    parser.add_argument("target", metavar="TARGET_VERSION", help="the Cilium version to upgrade to, e.g. 1.20.0")
+    parser.add_argument("--cluster-name", default=name,
+                        help=f"flowcheck's kind cluster (default {name}, or $FLOWCHECK_CLUSTER_NAME; created with "
+                             "the pinned Cilium when absent)")
+    parser.add_argument("--context", metavar="NAME", default=None,
+                        help="an existing cluster's kube context instead of the kind cluster (needs --allow-context)")
+    parser.add_argument("--allow-context", metavar="NAME", default=None,
+                        help="the explicit opt-in to run against --context NAME (the same name)")
+    parser.add_argument("--values", metavar="FILE", type=Path, default=None,
+                        help="Helm values for the upgrade (default manifests/cilium/values.yaml on kind; required "
+                             "for an existing cluster)")
+    parser.add_argument("--report-dir", metavar="DIR", type=Path, default=None,
+                        help="where the runs' reports and baselines go (default flowcheck-report/pre-upgrade-<time>)")
+    parser.set_defaults(pytest_args=[], func=run)  # pytest_args: what follows `--` (_ExtraArgsAfterDoubleDash)
 
 
 def options_from_args(args: argparse.Namespace, *, python: str = sys.executable,
@@ -93,25 +91,11 @@ def options_from_args(args: argparse.Namespace, *, python: str = sys.executable,
                              pytest_args=tuple(args.pytest_args), python=python)
 
 
-def _cmd_pre_upgrade(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    options = options_from_args(args)
     try:
-        options = options_from_args(args)
-    except InputError as exc:
-        print(f"flowcheck: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return PreUpgradeCheck(options).run()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m flowcheck.harness.preupgrade TARGET_VERSION [...]`` (what scripts/pre-upgrade-check runs)."""
-    parser = _ExtraArgsAfterDoubleDash(prog="pre-upgrade-check", usage=USAGE,
-                                       description=DESCRIPTION)
-    _add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return _cmd_pre_upgrade(args)
-    except KeyboardInterrupt:
-        print("flowcheck: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # a flowcheck bug: its own exit code, never 1 ("a change")
-        return report_internal_error(exc, "pre-upgrade")
+        PreUpgradeCheck(options).run()
+    except StepFailed as failure:  # it names the step and what to look at: printed as it renders itself
+        print(failure.render(), file=sys.stderr, flush=True)
+        return exit_code_for(failure)
+    return ExitCode.OK
