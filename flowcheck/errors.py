@@ -113,6 +113,7 @@ class ContextRefused(ClusterError, InputError):
         self.reason = reason
         super().__init__(
             f"refusing kube context {context!r}: {reason}. flowcheck only touches kind clusters it "
-            f"created or reused; to run against this context anyway pass --allow-context {context}",
+            f"created or reused; to run against this context anyway pass --allow-context {context} "
+            f"(to pytest: --flowcheck-allow-context {context})",
             context=context,
         )

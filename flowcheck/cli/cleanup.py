@@ -9,8 +9,9 @@ from typing import Any, TextIO
 
 from flowcheck.cli.common import default_cluster_name
 from flowcheck.cli.exit_codes import ExitCode
-from flowcheck.cluster.cleanup import CleanupTarget, clean_up_cluster
+from flowcheck.cluster.cleanup import clean_up_cluster
 from flowcheck.cluster.kube import ApiFactory
+from flowcheck.cluster.options import ClusterTarget
 from flowcheck.cluster.process import ProcessRunner
 
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace, *, runner: ProcessRunner | None = None, api_fa
     """0 when everything found was removed (or nothing was left over); 1, listing them, when some
     removals failed."""
     stream = out or sys.stdout
-    target = CleanupTarget(cluster_name=args.cluster_name, context=args.context, allow_context=args.allow_context,
+    target = ClusterTarget(name=args.cluster_name, context=args.context, allow_context=args.allow_context,
                            kubeconfig=args.kubeconfig)
     outcome = clean_up_cluster(target, run_id=args.run_id, dry_run=args.dry_run,
                                progress=lambda line: print(f"flowcheck cleanup: {line}", file=stream),

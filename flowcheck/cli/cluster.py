@@ -23,8 +23,9 @@ from flowcheck.cli.common import default_cluster_name, say
 from flowcheck.cli.exit_codes import ExitCode
 from flowcheck.cluster.cilium import OFFLINE_TEST_EXCLUSIONS
 from flowcheck.cluster.kind import Kind, context_for
+from flowcheck.cluster.options import ClusterOptions, ClusterSetup, ClusterTarget
 from flowcheck.cluster.process import SubprocessRunner
-from flowcheck.cluster.session import ClusterOptions, LiveCluster
+from flowcheck.cluster.session import LiveCluster
 from flowcheck.cluster.tools import default_bin_dirs
 
 
@@ -68,8 +69,10 @@ def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
 
 
 def run_up(args: argparse.Namespace) -> int:
-    options = ClusterOptions(cluster_name=args.name, kubeconfig=args.kubeconfig, keep_cluster=True,
-                             upgrade_cilium=not args.no_upgrade, load_images=tuple(args.load_images))
+    options = ClusterOptions(target=ClusterTarget(name=args.name, kubeconfig=args.kubeconfig),
+                             setup=ClusterSetup(upgrade_cilium=not args.no_upgrade,
+                                                load_images=tuple(args.load_images)),
+                             keep_cluster=True)
     LiveCluster.bring_up(options, progress=say)  # nothing deployed: there is nothing to tear down
     say(f"cluster {args.name} is ready (context {context_for(args.name)})")
     return ExitCode.OK
@@ -87,7 +90,7 @@ def run_down(args: argparse.Namespace) -> int:
 
 
 def run_connectivity_test(args: argparse.Namespace) -> int:
-    options = ClusterOptions(cluster_name=args.name, kubeconfig=args.kubeconfig, keep_cluster=True)
+    options = ClusterOptions(target=ClusterTarget(name=args.name, kubeconfig=args.kubeconfig), keep_cluster=True)
     live = LiveCluster.bring_up(options, progress=say)
     report = live.connectivity_test(args.junit_file, tests=tuple(args.test))  # + OFFLINE_TEST_EXCLUSIONS, always
     for result in report.with_status("failed"):

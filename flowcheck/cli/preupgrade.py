@@ -18,6 +18,7 @@ from typing import Any
 
 from flowcheck.cli.common import default_cluster_name
 from flowcheck.cli.exit_codes import ExitCode, exit_code_for
+from flowcheck.cluster.options import ClusterTarget
 from flowcheck.errors import InputError
 from flowcheck.harness.preupgrade import PreUpgradeCheck, PreUpgradeOptions, StepFailed, default_report_dir
 from flowcheck.harness.preupgrade.versions import CiliumVersion
@@ -85,10 +86,10 @@ def options_from_args(args: argparse.Namespace, *, python: str = sys.executable,
     if target is None:
         raise InputError(f"TARGET_VERSION {args.target!r} is not a Cilium release version like 1.20.0 "
                          "(MAJOR.MINOR.PATCH, optionally v-prefixed or with a -pre.N suffix)")
-    return PreUpgradeOptions(target=target, cluster_name=args.cluster_name, context=args.context,
-                             allow_context=args.allow_context, values=args.values,
-                             report_dir=args.report_dir or default_report_dir(now),
-                             pytest_args=tuple(args.pytest_args), python=python)
+    return PreUpgradeOptions(target=target, values=args.values, pytest_args=tuple(args.pytest_args), python=python,
+                             cluster=ClusterTarget(name=args.cluster_name, context=args.context,
+                                                   allow_context=args.allow_context),
+                             report_dir=args.report_dir or default_report_dir(now))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,8 +21,9 @@ from typing import Any
 from flowcheck.cluster import kube
 from flowcheck.cluster.api_errors import ApiError, NotFound
 from flowcheck.cluster.guard import check_context_asking_kind
-from flowcheck.cluster.kind import DEFAULT_CLUSTER_NAME, Kind, context_for
+from flowcheck.cluster.kind import Kind, context_for
 from flowcheck.cluster.kube import ApiFactory, AppliedPolicy, KubeClients, PolicyObjectRef
+from flowcheck.cluster.options import ClusterTarget
 from flowcheck.cluster.process import ProcessRunner, SubprocessRunner
 from flowcheck.cluster.tools import default_bin_dirs
 from flowcheck.errors import ClusterError
@@ -134,17 +135,6 @@ def _leftover(kind: str, namespace: str | None, name: str, obj: Any) -> AppliedP
 
 
 @dataclass(frozen=True, slots=True)
-class CleanupTarget:
-    """Which cluster to clean: flowcheck's kind cluster ``cluster_name`` (context ``kind-<name>``), or
-    ``context`` -- which the guard lets through only when it is that kind cluster or ``allow_context``."""
-
-    cluster_name: str = DEFAULT_CLUSTER_NAME
-    context: str | None = None
-    allow_context: str | None = None
-    kubeconfig: str | None = None  # None: $KUBECONFIG or ~/.kube/config
-
-
-@dataclass(frozen=True, slots=True)
 class CleanupOutcome:
     """The context that was cleaned and what was (or, with ``dry_run``, would be) done there."""
 
@@ -152,14 +142,18 @@ class CleanupOutcome:
     report: CleanupReport
 
 
-def clean_up_cluster(target: CleanupTarget, *, run_id: str | None = None, dry_run: bool = False,
+def clean_up_cluster(target: ClusterTarget, *, run_id: str | None = None, dry_run: bool = False,
                      progress: Callable[[str], None] = lambda _line: None, runner: ProcessRunner | None = None,
                      api_factory: ApiFactory | None = None, repo_root: Path | None = None) -> CleanupOutcome:
-    """Pass the context guard, then ``cleanup`` that context. Raises ``ContextRefused`` for a context
-    that is not flowcheck's and not allowed, ``ClusterError`` when the cluster cannot be reached."""
+    """Pass the context guard, then ``cleanup`` the target's context (flowcheck's kind cluster
+    ``target.name`` unless ``target.context`` names another, which needs ``allow_context``).
+
+    Raises ``ContextRefused`` for a context that is not flowcheck's and not allowed, ``ClusterError``
+    when the cluster cannot be reached.
+    """
     bin_dirs = default_bin_dirs(repo_root or Path.cwd())
     context, _kind = check_context_asking_kind(
-        target.context or context_for(target.cluster_name), cluster_name=target.cluster_name,
+        target.context or context_for(target.name), cluster_name=target.name,
         allow_context=target.allow_context,
         kind=lambda: Kind.find(runner or SubprocessRunner(), bin_dirs=bin_dirs, kubeconfig=target.kubeconfig))
     clients = (api_factory or kube.client_factory(context, target.kubeconfig))()

@@ -1,7 +1,7 @@
-"""``paths``: the object suites declare intended paths on, and the two checks each one gets.
+"""``flowcheck_paths``: the object suites declare intended paths on, and the two checks each one gets.
 
-A suite calls ``paths.expect(...)`` for every path it cares about; at the end of the test (or at an
-explicit ``paths.check()``) every expectation is checked against the policy model -- always, no
+A suite calls ``flowcheck_paths.expect(...)`` for every path it cares about; at the end of the test (or at an
+explicit ``flowcheck_paths.check()``) every expectation is checked against the policy model -- always, no
 cluster needed -- and, when a live back end is attached, probed on the cluster. The test fails
 when intent and model disagree (that fails in every pull request), or when the cluster did
 something else (that fails nightly and before upgrades), and the message shows all three views
@@ -32,7 +32,7 @@ from flowcheck.verdict import Verdict
 
 @dataclass(slots=True)
 class HarnessContext:
-    """What every ``paths`` object of a run shares."""
+    """What every ``flowcheck_paths`` object of a run shares."""
 
     model: Model
     live: LiveBackend | None
@@ -44,7 +44,7 @@ class HarnessContext:
 
 
 class PathChecker:
-    """The ``paths`` fixture: declare intended paths, then ``check()`` them (done for you at test end)."""
+    """The ``flowcheck_paths`` fixture: declare intended paths, then ``check()`` them (done for you at test end)."""
 
     def __init__(self, context: HarnessContext, test: str) -> None:
         self._context = context
@@ -78,7 +78,7 @@ class PathChecker:
                  "qtype": qtype if qtype != "A" else None, "verdict": verdict}
         call = ", ".join([repr(source), repr(destination),
                           *(f"{name}={value!r}" for name, value in given.items() if value is not None)])
-        pytest.fail(f"{_caller()}: paths.expect({call}): {mistake}", pytrace=False)
+        pytest.fail(f"{_caller()}: flowcheck_paths.expect({call}): {mistake}", pytrace=False)
 
     def expect_planned(self, planned: Sequence[PlannedFlow]) -> None:
         """Probe the model's own predictions (the generated matrix): the model is the reference.
@@ -138,7 +138,7 @@ class PathChecker:
 
 
 def _caller() -> str:
-    """``file:line`` of the suite's ``paths.expect`` call (two frames up: ``expect``, then its caller)."""
+    """``file:line`` of the suite's ``flowcheck_paths.expect`` call (two frames up: ``expect``, then its caller)."""
     frame = sys._getframe(2)
     filename = frame.f_code.co_filename
     with contextlib.suppress(ValueError):  # on another drive (Windows): keep the absolute path

@@ -1,7 +1,7 @@
 """What a suite declares: one intended path and the verdict its author expects.
 
 ``make_expectation`` turns the readable call a suite makes --
-``paths.expect("tenant/client", "default/my-api", port=8080, http="POST /", verdict="l7-denied")`` --
+``flowcheck_paths.expect("tenant/client", "default/my-api", port=8080, http="POST /", verdict="l7-denied")``
 into a model ``Flow`` plus the expected ``Verdict``, checking every argument against the topology so
 a typo fails the test at once with a message naming the workload, port or verdict that is wrong.
 """

@@ -14,7 +14,8 @@ from kubernetes import client
 from flowcheck.cli import main
 from flowcheck.cluster import session as session_module
 from flowcheck.cluster.deployed import DeployedTopology
-from flowcheck.cluster.session import STATE_FORMAT, ClusterOptions, LiveCluster
+from flowcheck.cluster.options import ClusterOptions, ClusterSetup, ClusterTarget
+from flowcheck.cluster.session import STATE_FORMAT, LiveCluster
 from flowcheck.cluster.workloads import NamespaceInput, PodSpecInput, TopologyInput
 from flowcheck.errors import ClusterError, ContextRefused, InputError
 from flowcheck.manifests.documents import read_documents
@@ -104,8 +105,11 @@ class World:
             return ExecReply(stdout=data("hubble-flows-probes.jsonl") if pod == "cilium-4xk2p" else "")
         raise AssertionError(f"unexpected exec {argv} in {ns}/{pod}")
 
-    def options(self, **kwargs: Any) -> ClusterOptions:
-        return ClusterOptions(repo_root=self.root, run_id=RUN, **kwargs)
+    def options(self, *, context: str | None = None, allow_context: str | None = None, upgrade_cilium: bool = False,
+                keep_cluster: bool = False) -> ClusterOptions:
+        return ClusterOptions(target=ClusterTarget(context=context, allow_context=allow_context),
+                              setup=ClusterSetup(repo_root=self.root, upgrade_cilium=upgrade_cilium),
+                              keep_cluster=keep_cluster, run_id=RUN)
 
     def bring_up(self, **kwargs: Any) -> LiveCluster:
         return LiveCluster.bring_up(self.options(**kwargs), runner=self.runner, api_factory=self.api.clients,
@@ -388,7 +392,8 @@ def _cluster_command_on(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     real_bring_up = LiveCluster.bring_up.__func__  # type: ignore[attr-defined]
 
     def bring_up(cls: type[LiveCluster], options: ClusterOptions, **_kwargs: Any) -> LiveCluster:
-        options = dataclasses.replace(options, repo_root=world.root, run_id=RUN)
+        options = dataclasses.replace(options, setup=dataclasses.replace(options.setup, repo_root=world.root),
+                                      run_id=RUN)
         live: LiveCluster = real_bring_up(cls, options, runner=world.runner, api_factory=world.api.clients,
                                           progress=world.progress.append, clock=world.clock, sleep=world.clock.sleep)
         return live
@@ -438,7 +443,7 @@ def test_the_pinned_version_file_is_read_one_way_everywhere(tmp_path: Path) -> N
                                          r"like 1\.19\.0"):
         world.bring_up()
     (tmp_path / "manifests" / "cilium" / "VERSION").write_text("v1.19.0\n")
-    assert world.options().resolved_cilium_version() == "1.19.0"
+    assert world.options().setup.resolved_cilium_version() == "1.19.0"
 
 
 def test_a_bug_in_the_cluster_command_is_exit_3(monkeypatch: pytest.MonkeyPatch,

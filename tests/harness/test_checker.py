@@ -31,7 +31,7 @@ def model() -> Model:
 
 def _checker(model: Model, backend: FakeBackend | None, recorded: list[CheckedFlow]) -> PathChecker:
     counter = itertools.count()
-    context = HarnessContext(model=model, live=backend, offline_reason="--cluster=none", probe_timeout_s=0.5,
+    context = HarnessContext(model=model, live=backend, offline_reason="--flowcheck-cluster=none", probe_timeout_s=0.5,
                              record=recorded.append, next_key=lambda: next(counter), retry_wait_s=0.0)
     return PathChecker(context, "tests/harness/test_checker.py::demo")
 
@@ -49,7 +49,7 @@ def test_offline_checks_the_model_and_records_why_nothing_was_probed(model: Mode
     paths.expect("tenant/client", "default/my-api", port=8080, http="POST /", verdict="l7-denied")
     [record] = paths.check()
     assert (record.expected, record.model, record.observed) == (Verdict.L7_DENIED, Verdict.L7_DENIED, None)
-    assert record.observed_detail == "not probed: --cluster=none"
+    assert record.observed_detail == "not probed: --flowcheck-cluster=none"
     assert recorded == [record]
 
 

@@ -28,6 +28,7 @@ from flowcheck.cli import preupgrade as preupgrade_command
 from flowcheck.cli.exit_codes import exit_code_for
 from flowcheck.cli.preupgrade import options_from_args
 from flowcheck.cluster.cilium import parse_status_json
+from flowcheck.cluster.options import ClusterTarget
 from flowcheck.cluster.process import DEFAULT_INTERRUPT_GRACE_S
 from flowcheck.cluster.tools import how_to_get
 from flowcheck.errors import ToolMissing
@@ -41,7 +42,11 @@ from flowcheck.harness.preupgrade import (
     rollout_pending,
     running_version,
 )
-from flowcheck.harness.preupgrade.options import BRING_UP_INTERRUPT_GRACE_S, SUITES_INTERRUPT_GRACE_S
+from flowcheck.harness.preupgrade.options import (
+    BRING_UP_INTERRUPT_GRACE_S,
+    SUITES_INTERRUPT_GRACE_S,
+    PreUpgradeTimeouts,
+)
 from flowcheck.probe.executor import CompletedExec
 from flowcheck.report.records import CheckedFlow, MatrixReport
 from flowcheck.verdict import Verdict
@@ -129,11 +134,13 @@ class World:
 
     # --- the check ------------------------------------------------------------------------
 
-    def check(self, target: str = "1.20.0", **options: Any) -> PreUpgradeCheck:
+    def check(self, target: str = "1.20.0", *, context: str | None = None, allow_context: str | None = None,
+              **options: Any) -> PreUpgradeCheck:
         parsed = CiliumVersion.parse(target)
         assert parsed is not None
-        opts = PreUpgradeOptions(target=parsed, cluster_name=NAME, report_dir=self.report_dir, python=PY,
-                                 poll_interval_s=5.0, **options)
+        opts = PreUpgradeOptions(target=parsed, report_dir=self.report_dir, python=PY,
+                                 cluster=ClusterTarget(name=NAME, context=context, allow_context=allow_context),
+                                 timeouts=PreUpgradeTimeouts(poll_interval_s=5.0), **options)
         return PreUpgradeCheck(opts, runner=self.runner, api_factory=self.api.clients,
                                tool=self.tool, repo_root=self.root,
                                progress=self.progress.append, clock=self.clock, sleep=self.sleep)
@@ -251,7 +258,8 @@ class World:
         phase = report.name
         assert (argv[argv.index("--junitxml") + 1]) == str(report / "junit.xml")
         if self.write_matrix[phase]:
-            context = argv[argv.index("--kube-context") + 1] if "--kube-context" in argv else CTX
+            context = (argv[argv.index("--flowcheck-kube-context") + 1] if "--flowcheck-kube-context" in argv
+                       else CTX)
             flows = tuple(
                 CheckedFlow(source=key[0], destination=key[1], protocol=key[2], port=key[3], request=key[4],
                             model=FLOWS[key], expected=FLOWS[key], observed=verdict, attempts=1,
@@ -262,7 +270,7 @@ class World:
             if self.mode == "live":
                 metadata["cluster"] = context
             else:
-                metadata["offline_reason"] = "--cluster=none: offline mode requested"
+                metadata["offline_reason"] = "--flowcheck-cluster=none: offline mode requested"
             report.mkdir(parents=True, exist_ok=True)
             (report / "matrix.json").write_text(json.dumps(MatrixReport(flows, metadata).to_json(), indent=2))
         code = self.pytest_exit[phase]
@@ -283,9 +291,10 @@ def expected_commands(world: World, *, context: str = CTX, existing: bool = Fals
                       cluster_name: str = CTX) -> list[list[str]]:
     values = str(world.root / "manifests" / "cilium" / "values.yaml")
     if existing:
-        target: list[str] = ["--cluster=existing", "--kube-context", context, "--allow-context", context]
+        target: list[str] = ["--flowcheck-cluster=existing", "--flowcheck-kube-context", context,
+                             "--flowcheck-allow-context", context]
     else:
-        target = ["--cluster=kind", "--cluster-name", NAME, "--keep-cluster"]
+        target = ["--flowcheck-cluster=kind", "--flowcheck-cluster-name", NAME, "--flowcheck-keep-cluster"]
 
     def suites(phase: str) -> list[str]:
         return ["python", "-m", "pytest", "suites/", *target, "--flowcheck-report", report(world, phase),
@@ -366,7 +375,7 @@ def test_interrupted_pytest_and_bring_up_children_get_time_to_tear_down(tmp_path
     world = World(tmp_path, cluster_exists=False)
     assert world.run() == 0, world.stderr
     graces = {" ".join(argv[:5]): grace for argv, grace in zip(world.commands(), world.runner.graces, strict=True)}
-    assert graces["python -m pytest suites/ --cluster=kind"] == SUITES_INTERRUPT_GRACE_S == 610.0
+    assert graces["python -m pytest suites/ --flowcheck-cluster=kind"] == SUITES_INTERRUPT_GRACE_S == 610.0
     assert graces["python -m flowcheck cluster up"] == BRING_UP_INTERRUPT_GRACE_S == 670.0
     others = {grace for argv, grace in zip(world.commands(), world.runner.graces, strict=True) if argv[0] != "python"}
     assert others == {DEFAULT_INTERRUPT_GRACE_S}
@@ -592,7 +601,8 @@ def test_an_offline_run_is_no_baseline(world: World) -> None:
     world.mode = "offline"
     assert world.run() == 1
     assert step_failed(world, "baseline before")
-    assert "the suites did not run live (mode 'offline': --cluster=none: offline mode requested)" in world.stderr
+    assert ("the suites did not run live (mode 'offline': --flowcheck-cluster=none: offline mode requested)"
+            in world.stderr)
     assert "helm repo" not in world.tools_run()
 
 
@@ -747,7 +757,8 @@ def test_a_report_dir_holding_a_previous_check_is_refused(world: World) -> None:
     assert world.runner.calls == []
 
 
-@pytest.mark.parametrize("arg", ["--cluster=none", "--flowcheck-report=x", "--junitxml", "--kube-context"])
+@pytest.mark.parametrize("arg", ["--flowcheck-cluster=none", "--flowcheck-report=x", "--junitxml",
+                                 "--flowcheck-kube-context", "--flowcheck-baseline=b.json"])
 def test_extra_pytest_arguments_cannot_redirect_the_runs(world: World, arg: str) -> None:
     assert world.run(pytest_args=(arg,)) == 2
     assert "the pre-upgrade check sets" in world.stderr
@@ -815,7 +826,7 @@ def test_the_subcommand_parses_context_values_and_extra_pytest_arguments(tmp_pat
                  "v.yaml", "--report-dir", "out", "--", "-k", "dns")
     options = options_from_args(args, python=PY)
     assert options.target == CiliumVersion(1, 20, 0)
-    assert (options.context, options.allow_context, options.existing) == ("staging", "staging", True)
+    assert (options.cluster.context, options.cluster.allow_context, options.existing) == ("staging", "staging", True)
     assert options.values == Path("v.yaml")
     assert options.report_dir == Path("out")
     assert options.pytest_args == ("-k", "dns")
@@ -828,7 +839,7 @@ def test_the_default_report_dir_is_timestamped() -> None:
     args = parse("pre-upgrade", "1.20.0")
     options = options_from_args(args, now=datetime(2026, 8, 27, 14, 30, 12, tzinfo=UTC))
     assert options.report_dir == Path("flowcheck-report/pre-upgrade-20260827-143012")
-    assert options.cluster_name == "flowcheck"
+    assert options.cluster.name == "flowcheck"
     assert not options.existing
 
 

@@ -68,7 +68,7 @@ from __future__ import annotations
 # instantiates) to prove that no process runs before the context guard.
 from flowcheck.cluster.process import SubprocessRunner as SubprocessRunner
 from flowcheck.harness.preupgrade.check import STEPS, PreUpgradeCheck, StepFailed, StepRejected
-from flowcheck.harness.preupgrade.options import PreUpgradeOptions, default_report_dir
+from flowcheck.harness.preupgrade.options import PreUpgradeOptions, PreUpgradeTimeouts, default_report_dir
 from flowcheck.harness.preupgrade.preflight import PreflightState
 from flowcheck.harness.preupgrade.values import read_values
 from flowcheck.harness.preupgrade.versions import CiliumVersion, image_tag, rollout_pending, running_version
@@ -78,6 +78,7 @@ __all__ = [
     "CiliumVersion",
     "PreUpgradeCheck",
     "PreUpgradeOptions",
+    "PreUpgradeTimeouts",
     "PreflightState",
     "StepFailed",
     "StepRejected",

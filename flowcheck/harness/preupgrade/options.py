@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flowcheck.cluster import kind, kube
-from flowcheck.cluster.kind import context_for
+from flowcheck.cluster.options import ClusterTarget
 from flowcheck.cluster.process import DEFAULT_INTERRUPT_GRACE_S
 from flowcheck.harness.preupgrade.versions import CiliumVersion
 
@@ -43,30 +43,41 @@ BRING_UP_INTERRUPT_GRACE_S = (DEFAULT_INTERRUPT_GRACE_S + kind.QUERY_TIMEOUT_S +
 
 
 @dataclass(frozen=True, slots=True)
-class PreUpgradeOptions:
-    """What to check. ``context`` None: flowcheck's kind cluster ``cluster_name``."""
+class PreUpgradeTimeouts:
+    """How long each step may take, and how long an interrupted child may take to undo what it did."""
 
-    target: CiliumVersion
-    cluster_name: str = kind.DEFAULT_CLUSTER_NAME
-    context: str | None = None
-    allow_context: str | None = None
-    values: Path | None = None  # None: manifests/cilium/values.yaml (kind only)
-    report_dir: Path = field(default_factory=lambda: default_report_dir())
-    pytest_args: tuple[str, ...] = ()
-    python: str = sys.executable
-    bring_up_timeout_s: float = BRING_UP_TIMEOUT_S
-    suites_timeout_s: float = SUITES_TIMEOUT_S
-    preflight_timeout_s: float = PREFLIGHT_TIMEOUT_S
+    bring_up_s: float = BRING_UP_TIMEOUT_S
+    suites_s: float = SUITES_TIMEOUT_S
+    preflight_s: float = PREFLIGHT_TIMEOUT_S
     status_wait_s: float = STATUS_WAIT_S
-    rollout_timeout_s: float = ROLLOUT_TIMEOUT_S
+    rollout_s: float = ROLLOUT_TIMEOUT_S
     poll_interval_s: float = POLL_INTERVAL_S
     suites_interrupt_grace_s: float = SUITES_INTERRUPT_GRACE_S
     bring_up_interrupt_grace_s: float = BRING_UP_INTERRUPT_GRACE_S
 
+
+@dataclass(frozen=True, slots=True)
+class PreUpgradeOptions:
+    """What to check, where, how long it may take, and where the results go.
+
+    What: the upgrade to ``target`` with the Helm ``values`` (None: manifests/cilium/values.yaml,
+    kind only), the suites run with ``pytest_args`` by ``python``. Where: ``cluster`` -- flowcheck's
+    kind cluster ``cluster.name`` unless ``cluster.context`` names an existing one (allowed with
+    ``cluster.allow_context``). How long: ``timeouts``. Output: ``report_dir``.
+    """
+
+    target: CiliumVersion
+    values: Path | None = None
+    pytest_args: tuple[str, ...] = ()
+    python: str = sys.executable
+    cluster: ClusterTarget = field(default_factory=ClusterTarget)
+    timeouts: PreUpgradeTimeouts = field(default_factory=PreUpgradeTimeouts)
+    report_dir: Path = field(default_factory=lambda: default_report_dir())
+
     @property
     def existing(self) -> bool:
         """An explicitly allowed existing cluster rather than flowcheck's kind cluster."""
-        return self.context is not None and self.context != context_for(self.cluster_name)
+        return self.cluster.existing
 
 
 def default_report_dir(now: datetime | None = None) -> Path:
