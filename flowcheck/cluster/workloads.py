@@ -172,7 +172,7 @@ def build_config_map(namespace: str, run_id: str, files: Mapping[str, str]) -> A
 
 
 def server_command(spec: PodSpecInput) -> list[str]:
-    """The probe server's argv for ``spec`` (design §6)."""
+    """The probe server's argv for ``spec`` (docs/contracts.md, "The probe server")."""
     argv = ["python3", SERVER_PATH, "--name", spec.workload]
     tcp = spec.ports_of("TCP")
     udp = spec.ports_of("UDP")
