@@ -1,4 +1,5 @@
-"""Typed probe specs → the agent's plan (design §5), and the agent's output → typed results.
+"""Typed probe specs → the agent's plan, and the agent's output → typed results.
+(Contract: docs/contracts.md, "The probe agent".)
 
 The harness's probing pipeline is::
 
@@ -50,7 +51,8 @@ class ProbeKind(enum.StrEnum):
 
 
 class Outcome(enum.StrEnum):
-    """The agent's raw outcome of one probe (design §5); ``classify`` turns it into a verdict."""
+    """The agent's raw outcome of one probe (docs/contracts.md, "The probe agent"); ``classify``
+    turns it into a verdict."""
 
     OK = "ok"
     TIMEOUT = "timeout"
@@ -193,7 +195,8 @@ def build_plan(
     *,
     deadline_s: float | None = None,
 ) -> str:
-    """The JSON plan (design §5) the agent reads on stdin. Raises ``ValueError`` on duplicate ids or bad limits.
+    """The JSON plan the agent reads on stdin (docs/contracts.md, "The probe agent").
+    Raises ``ValueError`` on duplicate ids or bad limits.
 
     ``deadline_s`` bounds the agent's whole run; left out, the agent uses the longest timeout times the
     number of concurrency waves plus a margin (``agent_budget_s`` knows the same rule).
@@ -241,7 +244,8 @@ class DnsAnswer:
 
 @dataclass(frozen=True, slots=True)
 class HttpEcho:
-    """What a flowcheck probe server says it received (design §6): proof of method, path and headers."""
+    """What a flowcheck probe server says it received (docs/contracts.md, "The probe server"):
+    proof of method, path and headers."""
 
     method: str
     path: str
@@ -252,7 +256,8 @@ class HttpEcho:
 class ProbeResult:
     """One probe's raw result, typed. ``kind`` comes from the plan (the agent's echo is only checked).
 
-    Field meanings are the agent's (design §5, ``agent.py`` docstring); ``raw`` keeps the agent's line
+    Field meanings are the agent's (docs/contracts.md, "The probe agent"; ``agent.py`` docstring);
+    ``raw`` keeps the agent's line
     as evidence for reports, empty when the result was made up here because the agent gave none.
     """
 
