@@ -1,4 +1,4 @@
-"""The ``paths`` checker against a fake live back end: batching, retries, failures, records.
+"""The ``flowcheck_paths`` checker against a fake live back end: batching, retries, failures, records.
 
 The fake executor answers plans the way the real agent prints results, so the library's real plan
 building, result parsing and classification run here; only the cluster is scripted.
