@@ -18,6 +18,7 @@ import json
 import sys
 from typing import Any
 
+from flowcheck.cli.common import missing_action
 from flowcheck.cli.exit_codes import ExitCode
 from flowcheck.errors import InputError
 from flowcheck.report.baseline import (
@@ -38,7 +39,7 @@ def register(subparsers: Any) -> None:
         description="Record what every flow did in a run (from its matrix.json) and compare two such "
                     "baselines: exit 1 when any flow's verdict changed, a flow is new or a flow was removed.",
     )
-    baseline.set_defaults(func=lambda _args: _missing_subcommand(baseline))
+    baseline.set_defaults(func=lambda _args: missing_action(baseline))
     actions = baseline.add_subparsers(dest="baseline_command", metavar="ACTION")
 
     record = actions.add_parser(
@@ -72,11 +73,6 @@ def _key_value(text: str) -> tuple[str, str]:
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key.strip(), value
-
-
-def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return ExitCode.BAD_INPUT
 
 
 def run_record(args: argparse.Namespace) -> int:

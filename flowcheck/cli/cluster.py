@@ -15,11 +15,10 @@ Cilium install, ``cilium status --wait``, the context guard.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from flowcheck.cli.common import default_cluster_name, say
+from flowcheck.cli.common import default_cluster_name, missing_action, say
 from flowcheck.cli.exit_codes import ExitCode
 from flowcheck.cluster.cilium import OFFLINE_TEST_EXCLUSIONS
 from flowcheck.cluster.kind import Kind, context_for
@@ -33,7 +32,7 @@ def register(subparsers: Any) -> None:
     cluster: argparse.ArgumentParser = subparsers.add_parser(
         "cluster", help="create, delete or test flowcheck's kind + Cilium cluster (what scripts/cluster-up runs)",
         description="Manage flowcheck's kind + Cilium cluster outside pytest.")
-    cluster.set_defaults(func=lambda _args: _missing_subcommand(cluster))
+    cluster.set_defaults(func=lambda _args: missing_action(cluster))
     actions = cluster.add_subparsers(dest="cluster_command", metavar="ACTION")
     name = default_cluster_name()
 
@@ -61,11 +60,6 @@ def register(subparsers: Any) -> None:
                       help="cilium --test filter, repeatable; added to the exclusion of the tests that need the "
                            f"internet, which is always kept ({' '.join(OFFLINE_TEST_EXCLUSIONS)})")
     test.set_defaults(func=run_connectivity_test)
-
-
-def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return ExitCode.BAD_INPUT
 
 
 def run_up(args: argparse.Namespace) -> int:

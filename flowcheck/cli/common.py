@@ -8,6 +8,7 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 
+from flowcheck.cli.exit_codes import ExitCode
 from flowcheck.cluster.kind import DEFAULT_CLUSTER_NAME
 from flowcheck.model.engine import SEMANTICS, Model
 from flowcheck.model.policies import load_policies
@@ -33,6 +34,12 @@ def default_cluster_name(environ: Mapping[str, str] | None = None) -> str:
 def say(line: str) -> None:
     """A progress line on stdout, flushed (long steps must show they are alive)."""
     print(f"flowcheck: {line}", flush=True)
+
+
+def missing_action(parser: argparse.ArgumentParser) -> int:
+    """A command group (``baseline``, ``cluster``) given without its action: its help, and bad input."""
+    parser.print_help(sys.stderr)
+    return ExitCode.BAD_INPUT
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
