@@ -22,9 +22,7 @@ from flowcheck.cli.common import default_cluster_name, missing_action, say
 from flowcheck.cli.exit_codes import ExitCode
 from flowcheck.cluster.cilium import OFFLINE_TEST_EXCLUSIONS
 from flowcheck.cluster.kind import Kind, context_for
-from flowcheck.cluster.options import ClusterOptions, ClusterSetup, ClusterTarget
 from flowcheck.cluster.process import SubprocessRunner
-from flowcheck.cluster.session import LiveCluster
 from flowcheck.cluster.tools import default_bin_dirs
 
 
@@ -63,6 +61,10 @@ def register(subparsers: Any) -> None:
 
 
 def run_up(args: argparse.Namespace) -> int:
+    # imported here: the live-cluster machinery is only needed by these commands, not at every start
+    from flowcheck.cluster.options import ClusterOptions, ClusterSetup, ClusterTarget
+    from flowcheck.cluster.session import LiveCluster
+
     options = ClusterOptions(target=ClusterTarget(name=args.name, kubeconfig=args.kubeconfig),
                              setup=ClusterSetup(upgrade_cilium=not args.no_upgrade,
                                                 load_images=tuple(args.load_images)),
@@ -84,6 +86,9 @@ def run_down(args: argparse.Namespace) -> int:
 
 
 def run_connectivity_test(args: argparse.Namespace) -> int:
+    from flowcheck.cluster.options import ClusterOptions, ClusterTarget
+    from flowcheck.cluster.session import LiveCluster
+
     options = ClusterOptions(target=ClusterTarget(name=args.name, kubeconfig=args.kubeconfig), keep_cluster=True)
     live = LiveCluster.bring_up(options, progress=say)
     report = live.connectivity_test(args.junit_file, tests=tuple(args.test))  # + OFFLINE_TEST_EXCLUSIONS, always
