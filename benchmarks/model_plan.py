@@ -20,9 +20,9 @@ import sys
 import time
 from typing import Any
 
-from flowcheck.model.documents import SourceDocument
+from flowcheck.manifests.documents import SourceDocument
 from flowcheck.model.engine import Model
-from flowcheck.model.matrix import plan
+from flowcheck.model.matrix import decide_matrix
 from flowcheck.model.policies import parse_document
 from flowcheck.model.policy import PolicySet
 from flowcheck.model.topology import Port, Topology, Workload
@@ -111,7 +111,7 @@ def run(n: int, m: int) -> tuple[int, int, int, float, float]:
     topology = synthetic_topology(n)
     policies = synthetic_policies(m, len(topology.namespaces))
     start, cpu_start = time.perf_counter(), time.process_time()
-    planned = plan(Model(topology, policies))
+    planned = decide_matrix(Model(topology, policies))
     return n, n * n, len(planned), time.perf_counter() - start, time.process_time() - cpu_start
 
 

@@ -1,7 +1,7 @@
 """Verdicts: the shared vocabulary of the model, the probe classifier and the reports.
 
-A *verdict* says what policy did to a flow (design §1): ``allowed``, ``dropped`` at L3/L4,
-``l7-denied`` by Cilium's proxy, or ``unknown`` when the model cannot decide. Live probing adds
+A *verdict* says what policy did to a flow (docs/contracts.md, "Verdicts"): ``allowed``,
+``dropped`` at L3/L4, ``l7-denied`` by Cilium's proxy, or ``unknown`` when the model cannot decide. Live probing adds
 two *outcomes* that are not policy verdicts and can never count as a pass: ``refused`` (an RST:
 nothing listens, a set-up bug) and ``error`` (the probe itself failed). Both the model and the
 probe layers import this module; it imports nothing of flowcheck, so the layers stay independent.

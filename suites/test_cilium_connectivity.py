@@ -4,7 +4,8 @@ Cilium's suite exercises the datapath with its own workloads and policies in its
 (`cilium-test-1`); flowcheck's checks exercise *this repository's* policies. Run together, a
 broken datapath and a broken policy are told apart. The internet-dependent scenarios
 (`pod-to-world`, `pod-to-cidr`) are always excluded -- kind in CI has no guaranteed egress -- and
-`--cilium-test REGEX` narrows the run further (and is the opt-in on an `--cluster=existing` cluster).
+`--flowcheck-cilium-test REGEX` narrows the run further (and is the opt-in on a
+`--flowcheck-cluster=existing` cluster).
 cilium keeps its `cilium-test-*` namespaces for the next run. Note: a CiliumClusterwideNetworkPolicy
 among the repository's policies also acts on cilium's test pods while this runs.
 """
@@ -14,9 +15,9 @@ from __future__ import annotations
 import pytest
 
 from flowcheck.harness.backends import LiveBackend
-from flowcheck.plugin import FlowcheckSettings
+from flowcheck.plugin.settings import FlowcheckSettings
 
-pytestmark = pytest.mark.live
+pytestmark = pytest.mark.flowcheck_live
 
 
 @pytest.mark.slow
@@ -25,12 +26,13 @@ def test_cilium_connectivity(flowcheck_live: LiveBackend | None, flowcheck_setti
     run = getattr(flowcheck_live, "connectivity_test", None)
     if run is None:
         pytest.skip("the live back end is not a Cilium cluster: there is no `cilium connectivity test` to run")
-    if flowcheck_settings.cluster == "existing" and not flowcheck_settings.cilium_tests:
-        pytest.skip("not run on an existing cluster unless asked with --cilium-test REGEX: Cilium's docs warn "
-                    "against running the connectivity test on clusters with real workloads, and it leaves its "
-                    "cilium-test-* namespaces behind")
-    report_dir = flowcheck_settings.report_dir or tmp_path_factory.mktemp("cilium")
-    report = run(report_dir / "cilium-connectivity-junit.xml", tests=flowcheck_settings.cilium_tests)
+    cluster = flowcheck_settings.cluster
+    if cluster.mode == "existing" and not cluster.connectivity_tests:
+        pytest.skip("not run on an existing cluster unless asked with --flowcheck-cilium-test REGEX: Cilium's "
+                    "docs warn against running the connectivity test on clusters with real workloads, and it leaves "
+                    "its cilium-test-* namespaces behind")
+    report_dir = flowcheck_settings.output.report_dir or tmp_path_factory.mktemp("cilium")
+    report = run(report_dir / "cilium-connectivity-junit.xml", tests=cluster.connectivity_tests)
     assert report.results, f"`cilium connectivity test` wrote no results (exit {report.returncode})"
     for result in report.results:
         with subtests.test(msg=result.name):

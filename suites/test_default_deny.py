@@ -17,29 +17,29 @@ OUTSIDE_DEFAULT = ("tenant/client", "monitoring/grafana", "monitoring/prometheus
 
 
 @pytest.mark.parametrize("destination", ["default/my-api", "default/web"])
-def test_only_prometheus_reaches_the_metrics_port(paths: PathChecker, destination: str) -> None:
-    paths.expect("monitoring/prometheus", destination, port="metrics", verdict="allowed")
-    paths.expect("monitoring/grafana", destination, port="metrics", verdict="dropped")
-    paths.expect("tenant/client", destination, port="metrics", verdict="dropped")
+def test_only_prometheus_reaches_the_metrics_port(flowcheck_paths: PathChecker, destination: str) -> None:
+    flowcheck_paths.expect("monitoring/prometheus", destination, port="metrics", verdict="allowed")
+    flowcheck_paths.expect("monitoring/grafana", destination, port="metrics", verdict="dropped")
+    flowcheck_paths.expect("tenant/client", destination, port="metrics", verdict="dropped")
 
 
-def test_web_accepts_nothing_on_its_http_port(paths: PathChecker) -> None:
+def test_web_accepts_nothing_on_its_http_port(flowcheck_paths: PathChecker) -> None:
     for source in OUTSIDE_DEFAULT:
-        paths.expect(source, "default/web", port=8080, verdict="dropped")
+        flowcheck_paths.expect(source, "default/web", port=8080, verdict="dropped")
 
 
-def test_my_api_http_port_is_open_at_l4_to_any_peer(paths: PathChecker) -> None:
+def test_my_api_http_port_is_open_at_l4_to_any_peer(flowcheck_paths: PathChecker) -> None:
     """allow-get-only names no peer, so a TCP connection from anywhere is accepted (by Cilium's
     proxy); what it may *send* is judged per request (test_l7_http.py)."""
     for source in OUTSIDE_DEFAULT:
-        paths.expect(source, "default/my-api", port=8080, verdict="allowed")
+        flowcheck_paths.expect(source, "default/my-api", port=8080, verdict="allowed")
 
 
-def test_pods_inside_default_cannot_reach_each_other(paths: PathChecker) -> None:
+def test_pods_inside_default_cannot_reach_each_other(flowcheck_paths: PathChecker) -> None:
     """allow-dns-egress isolates default's egress: only UDP/53 to kube-system leaves a default pod,
     so even my-api's port 8080, open to everyone else, is dropped at the sender."""
-    paths.expect("default/web", "default/my-api", port=8080, verdict="dropped")
-    paths.expect("default/web", "default/my-api", port=8080, http="GET /", verdict="dropped")
-    paths.expect("default/web", "default/my-api", port="metrics", verdict="dropped")
-    paths.expect("default/my-api", "default/web", port=8080, verdict="dropped")
-    paths.expect("default/my-api", "default/web", port="metrics", verdict="dropped")
+    flowcheck_paths.expect("default/web", "default/my-api", port=8080, verdict="dropped")
+    flowcheck_paths.expect("default/web", "default/my-api", port=8080, http="GET /", verdict="dropped")
+    flowcheck_paths.expect("default/web", "default/my-api", port="metrics", verdict="dropped")
+    flowcheck_paths.expect("default/my-api", "default/web", port=8080, verdict="dropped")
+    flowcheck_paths.expect("default/my-api", "default/web", port="metrics", verdict="dropped")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowcheck.model.documents import KUSTOMIZATION_FILES, list_manifest_files, read_documents
-from flowcheck.model.validation import validate_paths
-from flowcheck.plugin import FlowcheckSettings
+from flowcheck.manifests.documents import KUSTOMIZATION_FILES, list_manifest_files, read_documents
+from flowcheck.manifests.validation import validate_paths
+from flowcheck.plugin.settings import FlowcheckSettings
 
 
 def test_manifest_is_valid(manifest_file: Path) -> None:
@@ -25,9 +25,9 @@ def test_manifest_is_valid(manifest_file: Path) -> None:
 def test_every_policy_file_is_applied(flowcheck_settings: FlowcheckSettings) -> None:
     """Every policy file on disk is read when the directories are applied as Flux applies them
     (through their kustomization's ``resources``): a file left out would sit in git, never applied."""
-    applied = {Path(doc.path).resolve() for doc in read_documents(flowcheck_settings.policies)}
-    assert applied, f"no policies under {', '.join(map(str, flowcheck_settings.policies))}"
-    on_disk = {f.resolve() for f in list_manifest_files(flowcheck_settings.policies)
+    applied = {Path(doc.path).resolve() for doc in read_documents(flowcheck_settings.check.policies)}
+    assert applied, f"no policies under {', '.join(map(str, flowcheck_settings.check.policies))}"
+    on_disk = {f.resolve() for f in list_manifest_files(flowcheck_settings.check.policies)
                if f.name not in KUSTOMIZATION_FILES}
     never_applied = sorted(map(str, on_disk - applied))
     assert not never_applied, "policy files no kustomization lists:\n" + "\n".join(never_applied)

@@ -14,10 +14,11 @@ import pytest
 from flowcheck.harness.checker import PathChecker
 from flowcheck.model.matrix import PlannedFlow
 
-pytestmark = pytest.mark.live
+pytestmark = pytest.mark.flowcheck_live
 
 
-def test_matrix_from_source(paths: PathChecker, flowcheck_plan: tuple[PlannedFlow, ...], matrix_source: str) -> None:
-    planned = [p for p in flowcheck_plan if p.flow.source.describe() == matrix_source]
+def test_matrix_from_source(flowcheck_paths: PathChecker, flowcheck_matrix: tuple[PlannedFlow, ...],
+                            matrix_source: str) -> None:
+    planned = [p for p in flowcheck_matrix if p.flow.source.describe() == matrix_source]
     assert planned, f"{matrix_source} has nothing to probe"
-    paths.expect_planned(planned)
+    flowcheck_paths.expect_planned(planned)

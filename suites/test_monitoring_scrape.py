@@ -17,17 +17,17 @@ SCRAPED = ("default/my-api", "default/web")
 
 
 @pytest.mark.parametrize("target", SCRAPED)
-def test_prometheus_scrapes_metrics(paths: PathChecker, target: str) -> None:
-    paths.expect("monitoring/prometheus", target, port="metrics", http="GET /metrics", verdict="allowed")
+def test_prometheus_scrapes_metrics(flowcheck_paths: PathChecker, target: str) -> None:
+    flowcheck_paths.expect("monitoring/prometheus", target, port="metrics", http="GET /metrics", verdict="allowed")
 
 
 @pytest.mark.parametrize("target", SCRAPED)
-def test_scrape_needs_both_the_namespace_and_the_label(paths: PathChecker, target: str) -> None:
-    paths.expect("monitoring/grafana", target, port="metrics", http="GET /metrics", verdict="dropped")
-    paths.expect("tenant/client", target, port="metrics", http="GET /metrics", verdict="dropped")
+def test_scrape_needs_both_the_namespace_and_the_label(flowcheck_paths: PathChecker, target: str) -> None:
+    flowcheck_paths.expect("monitoring/grafana", target, port="metrics", http="GET /metrics", verdict="dropped")
+    flowcheck_paths.expect("tenant/client", target, port="metrics", http="GET /metrics", verdict="dropped")
 
 
-def test_prometheus_gets_no_other_port(paths: PathChecker) -> None:
-    paths.expect("monitoring/prometheus", "default/web", port=8080, verdict="dropped")
-    paths.expect("monitoring/prometheus", "default/my-api", port=8080, http="GET /", verdict="allowed")
-    paths.expect("monitoring/prometheus", "default/my-api", port=8080, http="POST /", verdict="l7-denied")
+def test_prometheus_gets_no_other_port(flowcheck_paths: PathChecker) -> None:
+    flowcheck_paths.expect("monitoring/prometheus", "default/web", port=8080, verdict="dropped")
+    flowcheck_paths.expect("monitoring/prometheus", "default/my-api", port=8080, http="GET /", verdict="allowed")
+    flowcheck_paths.expect("monitoring/prometheus", "default/my-api", port=8080, http="POST /", verdict="l7-denied")

@@ -9,8 +9,10 @@ on failure, an off-hour schedule.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +65,7 @@ def test_pull_requests_run_tests_and_the_suites_offline() -> None:
     assert "pull_request" in workflow[True]  # YAML 1.1 reads the key `on` as True
     runs = _runs(workflow["jobs"]["test"])
     assert "pytest tests/" in runs
-    assert "pytest suites/ --cluster=none" in runs
+    assert "pytest suites/ --flowcheck-cluster=none" in runs
     assert "ruff check" in runs and "mypy" in runs and "scripts/actionlint" in runs
 
 
@@ -195,3 +197,26 @@ def test_a_failed_collector_fails_the_step_after_the_others_ran(tmp_path: Path) 
     assert (tmp_path / "work" / "diagnostics" / "cilium-sysdump-1.19.6.zip").is_file()
     assert "::error title=diagnostics::kind export logs failed (exit 1)" in result.stdout
     assert "::error title=diagnostics::not collected: kind export logs" in result.stdout
+
+
+def _pytest_options(command: str) -> set[str]:
+    """The ``--long`` options of the ``pytest suites/`` command lines in ``command`` (a run block or a script)."""
+    joined = command.replace("\\\n", " ")
+    options: set[str] = set()
+    for line in joined.splitlines():
+        if "pytest suites/" in line:
+            options.update(word.split("=", 1)[0] for word in line.split() if word.startswith("--") and word != "--")
+    return options
+
+
+def test_every_pytest_option_the_workflows_and_scripts_pass_exists() -> None:
+    """The plugin's options are namespaced (--flowcheck-...); a stale generic name would stop a nightly run."""
+    sources = [_runs(job) for path in WORKFLOWS.glob("*.yml") for job in _load(path.name)["jobs"].values()]
+    sources += [path.read_text() for path in (REPO_ROOT / "scripts").iterdir() if path.is_file()]
+    used = set().union(*(_pytest_options(text) for text in sources))
+    assert "--flowcheck-cluster" in used and "--flowcheck-report" in used
+    help_text = subprocess.run([sys.executable, "-m", "pytest", "--help"], capture_output=True, text=True, check=True,
+                               cwd=REPO_ROOT).stdout
+    known = set(re.findall(r"(?<![\w-])(--[\w-]+)", help_text)) | {"--junitxml"}  # --junit-xml's other spelling
+    unknown = sorted(used - known)
+    assert not unknown, f"options pytest does not know: {unknown}"

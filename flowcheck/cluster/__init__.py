@@ -9,12 +9,12 @@ the process/API boundary -- never verified on a cluster here.
 Modules, by what they do:
 
 * ``session``     -- ``LiveCluster``: bring-up, deploy, apply policies, probe, evidence, teardown;
-                     the entry point for the pytest plugin (``python -m flowcheck.cluster`` for scripts).
+                     what the pytest plugin and ``flowcheck cluster up|down`` use.
 * ``process``     -- the one place local processes run (``ProcessRunner``).
 * ``tools``       -- finding kind/cilium/hubble/docker in ``.bin/`` or on PATH (``scripts/install-tools``).
 * ``kind``        -- the kind CLI; ``cilium`` -- install/upgrade, ``status --wait``, connectivity test + JUnit.
 * ``kube``        -- API clients (one per thread), namespaces, applying and removing policies, and
-                     API errors -- an unreachable API server included -- as ``ClusterError``.
+                     client exceptions turned into ``api_errors`` (typed by status; unreachable).
 * ``podexec``     -- ``exec_in_pod``: exec with stdin, exit code from the error channel.
 * ``workloads``   -- probe pod specs, the probe-files ConfigMap, readiness, existing pods.
 * ``deployed``    -- ``DeployedTopology``: pods, IPs, nodes; part of ``LiveCluster.state()``.
@@ -24,5 +24,5 @@ Modules, by what they do:
 * ``versions``    -- ``CiliumVersion``, the pinned version, image tags (also the pre-upgrade check's).
 * ``hubble``      -- collecting, parsing and matching Hubble flows; one-line summaries.
 * ``guard``       -- the kube-context guard (``ContextRefused``).
-* ``cleanup``     -- ``flowcheck cleanup``: leftovers found by the ``flowcheck.io/run`` label.
+* ``cleanup``     -- leftovers found by the ``flowcheck.io/run`` label (``flowcheck cleanup``).
 """

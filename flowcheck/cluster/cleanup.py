@@ -12,23 +12,21 @@ context guard applies as for the suites: a kind cluster flowcheck manages, or ``
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from flowcheck.cluster import kube
+from flowcheck.cluster.api_errors import ApiError, NotFound
 from flowcheck.cluster.guard import check_context_asking_kind
 from flowcheck.cluster.kind import Kind, context_for
-from flowcheck.cluster.kube import ApiFactory, AppliedPolicy, KubeClients, PolicyRef
+from flowcheck.cluster.kube import ApiFactory, AppliedPolicy, KubeClients, PolicyObjectRef
+from flowcheck.cluster.options import ClusterTarget
 from flowcheck.cluster.process import ProcessRunner, SubprocessRunner
 from flowcheck.cluster.tools import default_bin_dirs
 from flowcheck.errors import ClusterError
-
-DEFAULT_CLUSTER_NAME = "flowcheck"
 
 
 @dataclass
@@ -97,15 +95,10 @@ def _list(clients: KubeClients, report: CleanupReport, what: str, fn: Callable[.
     type does not exist, e.g. Cilium's CRDs are not installed) is None without a problem.
     """
     try:
-        return fn(*args, **kwargs)
-    except Exception as exc:
-        if missing_ok and kube.is_api_error(exc, 404):
-            return None
-        if kube.is_unreachable(exc):
-            raise kube.api_failure(clients, f"listing {what}", exc) from exc
-        if not kube.is_api_error(exc):
-            raise
-        report.problems.append(str(kube.api_failure(clients, f"listing {what}", exc)))
+        return kube.call(clients, f"listing {what}", fn, *args, **kwargs)
+    except ApiError as exc:  # ApiUnreachable is not one: it ends the cleanup
+        if not (missing_ok and isinstance(exc, NotFound)):
+            report.problems.append(str(exc))
         return None
 
 
@@ -137,53 +130,31 @@ def _leftover_policies(clients: KubeClients, report: CleanupReport, selector: st
 
 def _leftover(kind: str, namespace: str | None, name: str, obj: Any) -> AppliedPolicy:
     original = kube.original_from_annotation(obj)
-    return AppliedPolicy(PolicyRef(kind, namespace, name), "leftover", "cleanup",
+    return AppliedPolicy(PolicyObjectRef(kind, namespace, name), "leftover", "cleanup",
                          json.dumps(original, sort_keys=True) if original is not None else None)
 
 
-# ---------------------------------------------------------------------------------------------
-# Command line (wired into `flowcheck` by flowcheck.cli)
+@dataclass(frozen=True, slots=True)
+class CleanupOutcome:
+    """The context that was cleaned and what was (or, with ``dry_run``, would be) done there."""
+
+    context: str
+    report: CleanupReport
 
 
-def add_cleanup_command(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``cleanup`` to the ``flowcheck`` command's subparsers (``parser.add_subparsers()``)."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "cleanup",
-        help="remove what flowcheck runs left in a cluster (objects labelled flowcheck.io/run)",
-        description="Find and remove leftovers of flowcheck runs: namespaces, pods, ConfigMaps, service accounts "
-                    "and policies labelled flowcheck.io/run (restoring policies they replaced and removing labels "
-                    "they added to pre-existing namespaces). Only a kind cluster flowcheck manages is touched, "
-                    "unless --allow-context names the context.",
-    )
-    parser.add_argument("--cluster-name", default=DEFAULT_CLUSTER_NAME,
-                        help=f"kind cluster name (default {DEFAULT_CLUSTER_NAME}; its context is kind-NAME)")
-    parser.add_argument("--context", default=None, help="kube context (default: kind-<cluster name>)")
-    parser.add_argument("--allow-context", metavar="NAME", default=None,
-                        help="opt in to cleaning a context that is not a kind cluster flowcheck manages")
-    parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
-    parser.add_argument("--run", dest="run_id", metavar="ID", default=None,
-                        help="only this run's leftovers (default: every flowcheck run's)")
-    parser.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
-    parser.set_defaults(func=run_cleanup_command)
-    return parser
+def clean_up_cluster(target: ClusterTarget, *, run_id: str | None = None, dry_run: bool = False,
+                     progress: Callable[[str], None] = lambda _line: None, runner: ProcessRunner | None = None,
+                     api_factory: ApiFactory | None = None, repo_root: Path | None = None) -> CleanupOutcome:
+    """Pass the context guard, then ``cleanup`` the target's context (flowcheck's kind cluster
+    ``target.name`` unless ``target.context`` names another, which needs ``allow_context``).
 
-
-def run_cleanup_command(args: argparse.Namespace, *, runner: ProcessRunner | None = None,
-                        api_factory: ApiFactory | None = None, out: TextIO | None = None,
-                        repo_root: Path | None = None) -> int:
-    """``flowcheck cleanup``: 0 when everything found was removed; a ``ClusterError`` otherwise."""
-    stream = out or sys.stdout
+    Raises ``ContextRefused`` for a context that is not flowcheck's and not allowed, ``ClusterError``
+    when the cluster cannot be reached.
+    """
     bin_dirs = default_bin_dirs(repo_root or Path.cwd())
     context, _kind = check_context_asking_kind(
-        args.context or context_for(args.cluster_name), cluster_name=args.cluster_name,
-        allow_context=args.allow_context,
-        kind=lambda: Kind.find(runner or SubprocessRunner(), bin_dirs=bin_dirs, kubeconfig=args.kubeconfig))
-    clients = (api_factory or kube.client_factory(context, args.kubeconfig))()
-    report = cleanup(clients, run_id=args.run_id, dry_run=args.dry_run,
-                     progress=lambda line: print(f"flowcheck cleanup: {line}", file=stream))
-    scope = f"run {args.run_id}" if args.run_id else "any flowcheck run"
-    if not report.actions and not report.problems:
-        print(f"flowcheck cleanup: nothing left over from {scope} in {context}", file=stream)
-    if report.problems:
-        raise ClusterError("cleanup incomplete:\n" + "\n".join(f"  {p}" for p in report.problems))
-    return 0
+        target.context or context_for(target.name), cluster_name=target.name,
+        allow_context=target.allow_context,
+        kind=lambda: Kind.find(runner or SubprocessRunner(), bin_dirs=bin_dirs, kubeconfig=target.kubeconfig))
+    clients = (api_factory or kube.client_factory(context, target.kubeconfig))()
+    return CleanupOutcome(context, cleanup(clients, run_id=run_id, dry_run=dry_run, progress=progress))

@@ -57,8 +57,9 @@ class FlowEndpoint:
 
 
 @dataclass(frozen=True, slots=True)
-class PolicyRef:
-    """An entry of ``*_allowed_by`` / ``*_denied_by``."""
+class HubblePolicy:
+    """A policy as a Hubble flow names it: one entry of ``*_allowed_by`` / ``*_denied_by`` (the policy
+    that allowed or denied the flow, at the revision the agent enforced)."""
 
     name: str
     namespace: str
@@ -122,19 +123,19 @@ class FlowRecord:
     latency_ns: int | None
     trace_observation_point: str
     policy_match_type: int | None
-    egress_allowed_by: tuple[PolicyRef, ...]
-    ingress_allowed_by: tuple[PolicyRef, ...]
-    egress_denied_by: tuple[PolicyRef, ...]
-    ingress_denied_by: tuple[PolicyRef, ...]
+    egress_allowed_by: tuple[HubblePolicy, ...]
+    ingress_allowed_by: tuple[HubblePolicy, ...]
+    egress_denied_by: tuple[HubblePolicy, ...]
+    ingress_denied_by: tuple[HubblePolicy, ...]
     summary_text: str  # Hubble's own (deprecated) Summary field
     raw: str
 
     @property
-    def denied_by(self) -> tuple[PolicyRef, ...]:
+    def denied_by(self) -> tuple[HubblePolicy, ...]:
         return self.ingress_denied_by + self.egress_denied_by
 
     @property
-    def allowed_by(self) -> tuple[PolicyRef, ...]:
+    def allowed_by(self) -> tuple[HubblePolicy, ...]:
         return self.ingress_allowed_by + self.egress_allowed_by
 
     def summary(self) -> str:
@@ -313,13 +314,13 @@ def _endpoint(value: Any) -> FlowEndpoint:
                         _strs(e.get("labels")))
 
 
-def _policies(value: Any) -> tuple[PolicyRef, ...]:
+def _policies(value: Any) -> tuple[HubblePolicy, ...]:
     if not isinstance(value, list):
         return ()
     out = []
     for item in value:
         p = _map(item)
-        out.append(PolicyRef(str(p.get("name") or ""), str(p.get("namespace") or ""), str(p.get("kind") or ""),
+        out.append(HubblePolicy(str(p.get("name") or ""), str(p.get("namespace") or ""), str(p.get("kind") or ""),
                              _opt_int(p.get("revision"))))
     return tuple(out)
 

@@ -16,6 +16,9 @@ from flowcheck.cluster.process import ProcessRunner, run_checked, tail
 from flowcheck.cluster.tools import find_tool
 from flowcheck.errors import ClusterError
 
+DEFAULT_CLUSTER_NAME = "flowcheck"
+"""The kind cluster flowcheck manages when no name is given (its kube context: ``kind-flowcheck``)."""
+
 # kind prints this (through its logger, on stderr) instead of a list when there are no clusters.
 NO_CLUSTERS_MESSAGE = "No kind clusters found."
 

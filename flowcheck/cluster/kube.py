@@ -18,20 +18,22 @@ Why it is shaped like this:
   they lack are added and recorded in a ``flowcheck.io/added-labels.<run>`` annotation, and removed
   again afterwards; a label the namespace carries with a *different* value is an error (flowcheck
   does not rewrite labels other policies may select on).
-* API errors become ``ClusterError``s naming the object (kind, namespace/name, source file) and
-  quoting the API server's own message (from the ``Status`` body), never an ``ApiException`` dump.
-  An API server that cannot be reached raises no ``ApiException`` at all: the REST calls and watches
-  raise urllib3's ``HTTPError`` subclasses (``MaxRetryError`` when nothing answers the connection,
-  ``ProtocolError`` when it breaks, ``ReadTimeoutError``), and exec wraps its websocket's connection
-  error in an ``ApiException`` without a status. Both become a ``ClusterError`` naming what was
-  being done, the kube context and the server (``api_failure``). Every API call goes through
-  ``call``, ``create_or_conflict``, ``delete_ignoring_missing``, ``read_or_none`` or
-  ``api_failure``, so a caller -- and a retry loop waiting on ``ClusterError`` -- never sees a raw
-  client exception.
+* API errors become typed ``ClusterError``s (``flowcheck.cluster.api_errors``: ``NotFound``,
+  ``Conflict``, ``Invalid``, ... by status, with the ``Status`` body) naming what was being done
+  and quoting the API server's own message, never an ``ApiException`` dump. An API server that
+  cannot be reached raises no ``ApiException`` at all: the REST calls and watches raise urllib3's
+  ``HTTPError`` subclasses (``MaxRetryError`` when nothing answers the connection, ``ProtocolError``
+  when it breaks, ``ReadTimeoutError``), and exec wraps its websocket's connection error in an
+  ``ApiException`` without a status. Both become ``ApiUnreachable`` naming what was being done, the
+  kube context and the server. Every API call goes through ``call`` (or ``create_or_conflict``,
+  ``delete_ignoring_missing``, ``read_or_none`` built on it), and code that must call the client
+  itself (exec, watches) translates with ``api_error``, so a caller -- and a retry loop waiting on
+  ``ClusterError`` -- never sees a raw client exception and never tests a status number.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import threading
@@ -40,16 +42,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flowcheck.cluster.api_errors import ApiError, ApiUnreachable, Conflict, NotFound
 from flowcheck.errors import ClusterError
-from flowcheck.model.documents import SourceDocument
+from flowcheck.manifests.documents import SourceDocument
+from flowcheck.manifests.kinds import (
+    CILIUM_API_VERSION,
+    CILIUM_CLUSTERWIDE_POLICY_KIND,
+    CILIUM_NETWORK_POLICY_KIND,
+    NETWORK_POLICY_KIND,
+    POLICY_API_VERSIONS,
+)
 
 RUN_LABEL = "flowcheck.io/run"
 ADDED_LABELS_ANNOTATION_PREFIX = "flowcheck.io/added-labels."
 REPLACED_ORIGINAL_ANNOTATION = "flowcheck.io/replaced-original"
 IMPLIED_NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
 MERGE_PATCH = "application/merge-patch+json"
-CILIUM_GROUP = "cilium.io"
-CILIUM_VERSION = "v2"
+CILIUM_GROUP, CILIUM_VERSION = CILIUM_API_VERSION.split("/")  # the custom objects API takes them apart
 NAMESPACE_GONE_TIMEOUT_S = 180.0
 REPLACE_ATTEMPTS = 3  # a replace can race another writer (409 on a stale resourceVersion)
 
@@ -123,14 +132,14 @@ def _api_exception_type() -> type[BaseException]:
     return exc_type
 
 
-def _api_errors() -> tuple[type[BaseException], ...]:
+def _client_errors() -> tuple[type[BaseException], ...]:
     """What a failed API call raises: the API server's answer, or urllib3's connection errors."""
     from urllib3.exceptions import HTTPError
 
     return (_api_exception_type(), HTTPError)
 
 
-def is_unreachable(exc: BaseException) -> bool:
+def _is_unreachable(exc: BaseException) -> bool:
     """True when ``exc`` means no answer came from the API server (see the module docstring)."""
     from urllib3.exceptions import HTTPError
 
@@ -152,19 +161,21 @@ def is_unreachable(exc: BaseException) -> bool:
     return False
 
 
-def is_api_error(exc: BaseException, *statuses: int) -> bool:
-    """True when the API server answered with an error (with one of ``statuses``, if given)."""
-    if not isinstance(exc, _api_exception_type()) or is_unreachable(exc):
-        return False
-    return not statuses or getattr(exc, "status", None) in statuses
-
-
-def api_message(exc: BaseException) -> str:
-    """The API server's message from the ``Status`` body of an ``ApiException``, with its code and reason."""
-    status = getattr(exc, "status", None)
-    reason = getattr(exc, "reason", None) or ""
+def api_error(clients: KubeClients, action: str, exc: BaseException) -> ApiError | ApiUnreachable | None:
+    """The typed error for a failed API call (``action``: what was being done), or None when ``exc``
+    is not one (a bug, a ``ValueError`` from the client's own checks, ...): the one place client
+    exceptions are read."""
+    if _is_unreachable(exc):
+        pool = getattr(exc, "pool", None)  # MaxRetryError and the timeouts name the server they tried
+        server = f"{pool.scheme}://{pool.host}:{pool.port}" if pool is not None else clients.server
+        return ApiUnreachable(action, context=clients.context, server=server, problem=_connection_problem(exc))
+    if not isinstance(exc, _api_exception_type()):
+        return None
+    status = int(getattr(exc, "status", None) or 0)
+    reason = str(getattr(exc, "reason", None) or "")
     body = getattr(exc, "body", None)
     message = ""
+    payload: dict[str, Any] | None = None
     if body:
         try:
             parsed = json.loads(body)
@@ -172,21 +183,10 @@ def api_message(exc: BaseException) -> str:
             message = str(body).strip()
         else:
             if isinstance(parsed, dict):
+                payload = parsed
                 message = str(parsed.get("message") or "")
                 reason = str(parsed.get("reason") or reason)
-    head = " ".join(str(p) for p in (status, reason) if p)
-    if not message:
-        return head or str(exc)
-    return f"{head}: {message}" if head else message
-
-
-def unreachable_message(clients: KubeClients, exc: BaseException) -> str:
-    """``cannot reach the Kubernetes API server of context C (https://...): <why>``."""
-    where = f"context {clients.context}" if clients.context else "the kube context"
-    pool = getattr(exc, "pool", None)  # MaxRetryError and the timeouts name the server they tried
-    server = f"{pool.scheme}://{pool.host}:{pool.port}" if pool is not None else clients.server
-    return (f"cannot reach the Kubernetes API server of {where}" + (f" ({server})" if server else "")
-            + f": {_connection_problem(exc)}")
+    return ApiError.for_status(status)(action, status, reason, message, payload=payload, context=clients.context)
 
 
 def _connection_problem(exc: BaseException) -> str:
@@ -202,58 +202,47 @@ def _connection_problem(exc: BaseException) -> str:
     return rest if sep and "(host=" in head else (text or type(exc).__name__)
 
 
-def api_failure(clients: KubeClients, what: str, exc: BaseException) -> ClusterError:
-    """The ``ClusterError`` for a failed API call: ``<what>: <the API server's message>``, or which
-    context and server could not be reached, and why."""
-    if is_unreachable(exc):
-        return ClusterError(f"{what}: {unreachable_message(clients, exc)}")
-    return ClusterError(f"{what}: {api_message(exc)}")
-
-
 def call(clients: KubeClients, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call an API method; a failure becomes ``ClusterError("<what>: ...")`` (``api_failure``)."""
+    """Call an API method; a failure becomes an ``ApiError`` subclass or ``ApiUnreachable`` (``api_error``)."""
     try:
         return fn(*args, **kwargs)
-    except _api_errors() as exc:
-        raise api_failure(clients, what, exc) from exc
+    except _client_errors() as exc:
+        error = api_error(clients, what, exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
 def delete_ignoring_missing(clients: KubeClients, what: str, fn: Callable[..., Any], *args: Any,
                             **kwargs: Any) -> bool:
     """Delete something; False when it was already gone (404)."""
     try:
-        fn(*args, **kwargs)
-    except _api_errors() as exc:
-        if is_api_error(exc, 404):
-            return False
-        raise api_failure(clients, what, exc) from exc
+        call(clients, what, fn, *args, **kwargs)
+    except NotFound:
+        return False
     return True
 
 
 def create_or_conflict(clients: KubeClients, what: str, fn: Callable[..., Any], *args: Any,
-                       **kwargs: Any) -> BaseException | None:
+                       **kwargs: Any) -> Conflict | None:
     """Create something; None when it was created, the API server's 409 when it already exists.
 
     The conflict is returned, not raised, so that each caller decides what "already there" means
     (as good, a clash to explain, a concurrent create) and can still quote or chain it.
     """
     try:
-        fn(*args, **kwargs)
-    except _api_errors() as exc:
-        if is_api_error(exc, 409):
-            return exc
-        raise api_failure(clients, what, exc) from exc
+        call(clients, what, fn, *args, **kwargs)
+    except Conflict as conflict:
+        return conflict
     return None
 
 
 def read_or_none(clients: KubeClients, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Read something; None when it does not exist (404)."""
     try:
-        return fn(*args, **kwargs)
-    except _api_errors() as exc:
-        if is_api_error(exc, 404):
-            return None
-        raise api_failure(clients, what, exc) from exc
+        return call(clients, what, fn, *args, **kwargs)
+    except NotFound:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,7 +348,7 @@ def ensure_namespace(clients: KubeClients, name: str, labels: Mapping[str, str],
             return NamespaceOutcome(name, created=True)
         existing = _read_namespace(clients, name)  # created concurrently: treat as pre-existing
         if existing is None:
-            raise api_failure(clients, f"creating namespace {name}", conflict) from conflict
+            raise conflict
     current = labels_of(existing)
     conflicts = sorted(k for k, v in wanted.items() if k in current and current[k] != v)
     if conflicts:
@@ -379,11 +368,9 @@ def remove_added_labels(clients: KubeClients, name: str, keys: tuple[str, ...], 
     """Undo ``ensure_namespace``'s labelling of a pre-existing namespace (merge patch: null deletes)."""
     patch: dict[str, Any] = {"metadata": {"labels": dict.fromkeys(keys),
                                           "annotations": {added_labels_annotation(run_id): None}}}
-    try:
-        clients.core.patch_namespace(name, patch, _content_type=MERGE_PATCH)
-    except _api_errors() as exc:
-        if not is_api_error(exc, 404):  # a namespace that is gone has no labels left to remove
-            raise api_failure(clients, f"removing flowcheck's labels from namespace {name}", exc) from exc
+    with contextlib.suppress(NotFound):  # a namespace that is gone has no labels left to remove
+        call(clients, f"removing flowcheck's labels from namespace {name}", clients.core.patch_namespace, name,
+             patch, _content_type=MERGE_PATCH)
 
 
 def delete_namespace(clients: KubeClients, name: str) -> bool:
@@ -422,16 +409,16 @@ class PolicyKind:
 
 
 POLICY_KINDS: dict[str, PolicyKind] = {
-    "NetworkPolicy": PolicyKind("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", True),
-    "CiliumNetworkPolicy": PolicyKind("CiliumNetworkPolicy", "cilium.io/v2", "ciliumnetworkpolicies", True),
-    "CiliumClusterwideNetworkPolicy": PolicyKind("CiliumClusterwideNetworkPolicy", "cilium.io/v2",
-                                                 "ciliumclusterwidenetworkpolicies", False),
+    kind: PolicyKind(kind, POLICY_API_VERSIONS[kind], plural, namespaced)
+    for kind, plural, namespaced in ((NETWORK_POLICY_KIND, "networkpolicies", True),
+                                     (CILIUM_NETWORK_POLICY_KIND, "ciliumnetworkpolicies", True),
+                                     (CILIUM_CLUSTERWIDE_POLICY_KIND, "ciliumclusterwidenetworkpolicies", False))
 }
 
 
 @dataclass(frozen=True, slots=True)
-class PolicyRef:
-    """A policy object in the cluster."""
+class PolicyObjectRef:
+    """Which policy object in the cluster's API: kind, namespace (None when cluster-scoped) and name."""
 
     kind: str
     namespace: str | None
@@ -445,7 +432,7 @@ class PolicyRef:
 class AppliedPolicy:
     """One policy flowcheck applied: created, or replaced (``original`` is set when it was not flowcheck's)."""
 
-    ref: PolicyRef
+    ref: PolicyObjectRef
     outcome: str  # "created" | "replaced"
     source: str
     original_json: str | None = None
@@ -456,16 +443,16 @@ class AppliedPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class PolicyPlan:
-    """A validated policy document, ready to apply."""
+class PreparedPolicy:
+    """A policy document checked to be one flowcheck can apply, labelled with the run, ready to apply."""
 
-    ref: PolicyRef
+    ref: PolicyObjectRef
     policy_kind: PolicyKind
     body: dict[str, Any]
     source: str
 
 
-def plan_policy(doc: SourceDocument, run_id: str) -> PolicyPlan:
+def prepare_policy(doc: SourceDocument, run_id: str) -> PreparedPolicy:
     """Check that ``doc`` is a policy flowcheck can apply and add the run label (no API call)."""
     where = f"{doc.path} (document {doc.index}{'' if doc.item is None else f', item {doc.item}'})"
     kind = POLICY_KINDS.get(doc.kind)
@@ -491,37 +478,39 @@ def plan_policy(doc: SourceDocument, run_id: str) -> PolicyPlan:
     else:
         meta.pop("namespace", None)
     meta["labels"] = {**(meta.get("labels") or {}), RUN_LABEL: run_id}
-    return PolicyPlan(PolicyRef(kind.kind, namespace, meta["name"]), kind, body, where)
+    return PreparedPolicy(PolicyObjectRef(kind.kind, namespace, meta["name"]), kind, body, where)
 
 
-def apply_policy(clients: KubeClients, plan: PolicyPlan) -> AppliedPolicy:
+def apply_policy(clients: KubeClients, prepared: PreparedPolicy) -> AppliedPolicy:
     """Create the policy, or replace it on 409 with the live ``resourceVersion`` (see module doc)."""
     try:
-        _create(clients, plan)
-    except _api_errors() as exc:
-        if not is_api_error(exc, 409):
-            raise _apply_error(clients, plan, exc) from exc
+        _create(clients, prepared)
+    except Conflict:
+        pass
+    except ApiError as exc:
+        raise _rejected(prepared, exc) from exc
     else:
-        return AppliedPolicy(plan.ref, "created", plan.source)
-    last: BaseException | None = None
+        return AppliedPolicy(prepared.ref, "created", prepared.source)
+    last: Conflict | None = None
     for _attempt in range(REPLACE_ATTEMPTS):
-        live = _get(clients, plan)
+        live = _get(clients, prepared)
         original = _original_to_keep(clients, live)
-        body = copy.deepcopy(plan.body)
+        body = copy.deepcopy(prepared.body)
         meta = body["metadata"]
         meta["resourceVersion"] = resource_version_of(live)
         if original is not None:
             meta["annotations"] = {**(meta.get("annotations") or {}), REPLACED_ORIGINAL_ANNOTATION: original}
         try:
-            _replace(clients, plan, body)
-        except _api_errors() as exc:
-            if not is_api_error(exc, 409):
-                raise _apply_error(clients, plan, exc) from exc
-            last = exc
+            _replace(clients, prepared, body)
+        except Conflict as conflict:
+            last = conflict
             continue
-        return AppliedPolicy(plan.ref, "replaced", plan.source, original)
-    raise ClusterError(f"{plan.ref} ({plan.source}): still conflicting after {REPLACE_ATTEMPTS} replace attempts: "
-                       f"{api_message(last) if last else ''}")
+        except ApiError as exc:
+            raise _rejected(prepared, exc) from exc
+        return AppliedPolicy(prepared.ref, "replaced", prepared.source, original)
+    raise ClusterError(f"{prepared.ref} ({prepared.source}): still conflicting after {REPLACE_ATTEMPTS} replace "
+                       f"attempts: {last.summary if last else ''}", action=_applying(prepared),
+                       context=clients.context)
 
 
 def remove_policy(clients: KubeClients, applied: AppliedPolicy) -> str:
@@ -566,31 +555,37 @@ def _original_to_keep(clients: KubeClients, live: Any) -> str | None:
     return json.dumps(snapshot, sort_keys=True)
 
 
-def _apply_error(clients: KubeClients, plan: PolicyPlan, exc: BaseException) -> ClusterError:
-    if is_unreachable(exc):
-        return ClusterError(f"applying {plan.ref} ({plan.source}): {unreachable_message(clients, exc)}")
-    return ClusterError(f"{plan.ref} ({plan.source}) was rejected by the API server: {api_message(exc)}")
+def _applying(prepared: PreparedPolicy) -> str:
+    return f"applying {prepared.ref} ({prepared.source})"
 
 
-def _create(clients: KubeClients, plan: PolicyPlan) -> None:
+def _rejected(prepared: PreparedPolicy, exc: ApiError) -> ApiError:
+    """The same typed error, worded for a policy the API server refused."""
+    return type(exc)(exc.action, exc.status, exc.reason, exc.api_message, payload=exc.payload, context=exc.context,
+                     text=f"{prepared.ref} ({prepared.source}) was rejected by the API server: {exc.summary}")
+
+
+def _create(clients: KubeClients, prepared: PreparedPolicy) -> None:
     try:
-        _create_fn(clients, plan.policy_kind, plan.ref)(body=plan.body)
+        call(clients, _applying(prepared), _create_fn(clients, prepared.policy_kind, prepared.ref), body=prepared.body)
     except ValueError as exc:  # the typed client validates bodies itself (pydantic) before sending
-        raise ClusterError(f"{plan.ref} ({plan.source}) is not a valid {plan.ref.kind}: {exc}") from exc
+        raise ClusterError(f"{prepared.ref} ({prepared.source}) is not a valid {prepared.ref.kind}: {exc}",
+                           action=_applying(prepared), context=clients.context) from exc
 
 
-def _replace(clients: KubeClients, plan: PolicyPlan, body: dict[str, Any]) -> None:
+def _replace(clients: KubeClients, prepared: PreparedPolicy, body: dict[str, Any]) -> None:
     try:
-        _replace_fn(clients, plan.policy_kind, plan.ref)(body=body)
+        call(clients, _applying(prepared), _replace_fn(clients, prepared.policy_kind, prepared.ref), body=body)
     except ValueError as exc:
-        raise ClusterError(f"{plan.ref} ({plan.source}) is not a valid {plan.ref.kind}: {exc}") from exc
+        raise ClusterError(f"{prepared.ref} ({prepared.source}) is not a valid {prepared.ref.kind}: {exc}",
+                           action=_applying(prepared), context=clients.context) from exc
 
 
-def _get(clients: KubeClients, plan: PolicyPlan) -> Any:
-    return call(clients, f"reading {plan.ref}", _get_ref, clients, plan.policy_kind, plan.ref)
+def _get(clients: KubeClients, prepared: PreparedPolicy) -> Any:
+    return call(clients, f"reading {prepared.ref}", _get_ref, clients, prepared.policy_kind, prepared.ref)
 
 
-def _get_ref(clients: KubeClients, kind: PolicyKind, ref: PolicyRef) -> Any:
+def _get_ref(clients: KubeClients, kind: PolicyKind, ref: PolicyObjectRef) -> Any:
     if kind.kind == "NetworkPolicy":
         return clients.networking.read_namespaced_network_policy(ref.name, ref.namespace)
     if kind.namespaced:
@@ -599,7 +594,7 @@ def _get_ref(clients: KubeClients, kind: PolicyKind, ref: PolicyRef) -> Any:
     return clients.custom.get_cluster_custom_object(CILIUM_GROUP, CILIUM_VERSION, kind.plural, ref.name)
 
 
-def _create_fn(clients: KubeClients, kind: PolicyKind, ref: PolicyRef) -> Callable[..., Any]:
+def _create_fn(clients: KubeClients, kind: PolicyKind, ref: PolicyObjectRef) -> Callable[..., Any]:
     if kind.kind == "NetworkPolicy":
         return lambda body: clients.networking.create_namespaced_network_policy(ref.namespace, body)
     if kind.namespaced:
@@ -608,7 +603,7 @@ def _create_fn(clients: KubeClients, kind: PolicyKind, ref: PolicyRef) -> Callab
     return lambda body: clients.custom.create_cluster_custom_object(CILIUM_GROUP, CILIUM_VERSION, kind.plural, body)
 
 
-def _replace_fn(clients: KubeClients, kind: PolicyKind, ref: PolicyRef) -> Callable[..., Any]:
+def _replace_fn(clients: KubeClients, kind: PolicyKind, ref: PolicyObjectRef) -> Callable[..., Any]:
     if kind.kind == "NetworkPolicy":
         return lambda body: clients.networking.replace_namespaced_network_policy(ref.name, ref.namespace, body)
     if kind.namespaced:
@@ -618,7 +613,7 @@ def _replace_fn(clients: KubeClients, kind: PolicyKind, ref: PolicyRef) -> Calla
                                                                      ref.name, body)
 
 
-def _delete_fn(clients: KubeClients, kind: PolicyKind, ref: PolicyRef) -> Callable[[], Any]:
+def _delete_fn(clients: KubeClients, kind: PolicyKind, ref: PolicyObjectRef) -> Callable[[], Any]:
     if kind.kind == "NetworkPolicy":
         return lambda: clients.networking.delete_namespaced_network_policy(ref.name, ref.namespace)
     if kind.namespaced:

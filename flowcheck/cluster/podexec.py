@@ -27,7 +27,8 @@ from typing import Any
 
 import yaml
 
-from flowcheck.cluster.kube import KubeClients, api_failure, api_message, is_api_error, is_unreachable
+from flowcheck.cluster.api_errors import ApiError, ApiUnreachable
+from flowcheck.cluster.kube import KubeClients, api_error
 from flowcheck.cluster.process import command_line
 from flowcheck.errors import ClusterError
 from flowcheck.probe.executor import CompletedExec
@@ -69,10 +70,12 @@ def exec_in_pod(clients: KubeClients, pod: PodTarget, argv: Sequence[str], *, st
     except Exception as exc:
         if isinstance(exc.__context__, KeyboardInterrupt):  # the client wraps even Ctrl-C in an ApiException
             raise KeyboardInterrupt from exc
-        if is_unreachable(exc):  # not an ExecStartError: no other command would fare better
-            raise api_failure(clients, f"cannot exec {what}", exc) from exc
-        if is_api_error(exc):
-            raise ExecStartError(f"cannot exec {what}: {api_message(exc)}") from exc
+        error = api_error(clients, f"cannot exec {what}", exc)
+        if isinstance(error, ApiUnreachable):  # not an ExecStartError: no other command would fare better
+            raise error from exc
+        if isinstance(error, ApiError):
+            raise ExecStartError(f"cannot exec {what}: {error.summary}", action=error.action,
+                                 context=clients.context) from exc
         raise
     try:
         return _converse(resp, what, stdin, timeout_s, clock)

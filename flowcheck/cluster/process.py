@@ -5,7 +5,7 @@ env=..., interrupt_grace_s=...)`` returns a ``CompletedExec(returncode, stdout, 
 same shape as a command run inside a pod -- and never raises for a non-zero exit, like
 ``subprocess.run(check=False)``. Tests swap the runner for a fake that answers from recorded real
 outputs, so the code around the tools is exercised without a Docker engine. ``run_checked`` is the
-convenience most callers want: a non-zero exit becomes a ``ClusterError`` naming the step and
+convenience most callers want: a non-zero exit becomes a ``CommandFailed`` naming the step and
 quoting the end of stderr.
 
 Stopping a child is shaped by what the children do when stopped. A child may be a whole
@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from flowcheck.errors import ClusterError, ToolMissing
+from flowcheck.errors import ClusterError, CommandFailed, ToolMissing
 from flowcheck.probe.executor import CompletedExec
 
 # How much of a failing tool's output an error message quotes: enough for kind's or cilium's
@@ -184,10 +184,12 @@ def run_checked(
     env: Mapping[str, str] | None = None,
     interrupt_grace_s: float = DEFAULT_INTERRUPT_GRACE_S,
 ) -> CompletedExec:
-    """Run ``argv`` and raise ``ClusterError`` (``what`` failed, exit code, stderr tail) unless it exits 0."""
+    """Run ``argv`` and raise ``CommandFailed`` (``what`` failed, exit code, stderr tail) unless it exits 0."""
     result = runner.run(argv, stdin=stdin, timeout_s=timeout_s, env=env, interrupt_grace_s=interrupt_grace_s)
     if result.returncode != 0:
-        raise ClusterError(f"{what} failed (exit {result.returncode}: `{command_line(argv)}`){tail(result)}")
+        raise CommandFailed(f"{what} failed (exit {result.returncode}: `{command_line(argv)}`){tail(result)}",
+                            argv=tuple(str(a) for a in argv), returncode=result.returncode, stdout=result.stdout,
+                            stderr=result.stderr, action=what)
     return result
 
 

@@ -1,16 +1,16 @@
 """``LiveCluster``: the orchestration the pytest plugin calls, from cluster up to teardown.
 
-    with LiveCluster.bring_up(ClusterOptions(cluster_name="flowcheck"), progress=print) as live:
+    with LiveCluster.bring_up(ClusterOptions(), progress=print) as live:
         deployed = live.deploy(topology_input)          # namespaces, ConfigMaps, pods, readiness
         live.apply_policies(read_documents(paths))      # with the policy-realization wait
         executor = live.executor(deployed)              # a ProbeExecutor for the probe pipeline
         flows = live.hubble_flows(since=t0, until=t1)   # evidence
     # leaving the block tears down everything the run created -- also on failure and Ctrl-C
 
-Two modes. Without ``options.context`` flowcheck manages a kind cluster: tools checked, the cluster
+Two modes. Without ``options.target.context`` flowcheck manages a kind cluster: tools checked, the cluster
 created from ``manifests/kind/cluster.yaml`` or reused, the context guard passed (``kind-<name>``
 listed by ``kind get clusters``), Cilium installed when absent (upgraded only when asked), then
-``cilium status --wait``. With ``options.context`` it uses that existing cluster as it is: the
+``cilium status --wait``. With ``options.target.context`` it uses that existing cluster as it is: the
 guard requires it to be a kind cluster flowcheck manages or to be named by ``allow_context``; it is
 never created, deleted, or given a CNI; only ``cilium status --wait`` is run as the gate. The guard
 runs before anything is changed in the cluster.
@@ -43,7 +43,6 @@ from typing import Any
 from flowcheck.cluster import kube
 from flowcheck.cluster.cilium import (
     OFFLINE_TEST_EXCLUSIONS,
-    STATUS_WAIT_S,
     CiliumCli,
     CiliumStatusReport,
     ConnectivityReport,
@@ -54,15 +53,13 @@ from flowcheck.cluster.executor import PodExecutor
 from flowcheck.cluster.guard import check_context, check_context_asking_kind
 from flowcheck.cluster.hubble import FlowRecord, collect_flows
 from flowcheck.cluster.kind import Kind, context_for
-from flowcheck.cluster.kube import ApiFactory, AppliedPolicy, NamespaceOutcome, PerThreadClients, PolicyRef
+from flowcheck.cluster.kube import ApiFactory, AppliedPolicy, NamespaceOutcome, PerThreadClients, PolicyObjectRef
+from flowcheck.cluster.options import ClusterOptions
 from flowcheck.cluster.process import ProcessRunner, SubprocessRunner
-from flowcheck.cluster.realization import POLICY_WAIT_TIMEOUT_S, RevisionReader, agent_pods, wait_for_revisions
+from flowcheck.cluster.realization import RevisionReader, agent_pods, wait_for_revisions
 from flowcheck.cluster.tools import default_bin_dirs, find_tool
-from flowcheck.cluster.versions import CiliumVersion, read_pinned_version
+from flowcheck.cluster.versions import CiliumVersion
 from flowcheck.cluster.workloads import (
-    DEFAULT_IMAGE,
-    POD_READY_TIMEOUT_S,
-    PodResources,
     TopologyInput,
     build_config_map,
     build_pod,
@@ -74,7 +71,7 @@ from flowcheck.cluster.workloads import (
     wait_for_pods_ready,
 )
 from flowcheck.errors import ClusterError
-from flowcheck.model.documents import SourceDocument
+from flowcheck.manifests.documents import SourceDocument
 
 Progress = Callable[[str], None]
 STATE_FORMAT = 1
@@ -83,44 +80,6 @@ STATE_FORMAT = 1
 def new_run_id() -> str:
     """A run id usable as a label value: UTC time plus randomness (``20260827-143012-9f3a1c``)."""
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterOptions:
-    """Everything ``LiveCluster`` needs to know; paths default to the repository layout."""
-
-    cluster_name: str = "flowcheck"
-    context: str | None = None  # None: flowcheck manages kind cluster `cluster_name`; else use this context
-    allow_context: str | None = None  # explicit opt-in for a context that is not flowcheck's kind cluster
-    kubeconfig: str | None = None  # None: $KUBECONFIG or ~/.kube/config
-    keep_cluster: bool = False  # keep a kind cluster flowcheck created (a reused one is always kept)
-    upgrade_cilium: bool = False  # `cilium upgrade` an existing installation to the pinned version
-    cilium_version: str | None = None  # None: manifests/cilium/VERSION
-    repo_root: Path = field(default_factory=Path.cwd)
-    kind_config: Path | None = None  # None: <repo>/manifests/kind/cluster.yaml
-    cilium_values: Path | None = None  # None: <repo>/manifests/cilium/values.yaml
-    image: str = DEFAULT_IMAGE
-    load_images: tuple[str, ...] = ()  # local Docker images to `kind load` into the nodes (`up --load-image`)
-    logs_dir: Path | None = None  # None: <repo>/flowcheck-report/kind-logs-<run id>
-    status_wait_s: float = STATUS_WAIT_S
-    pod_ready_timeout_s: float = POD_READY_TIMEOUT_S
-    policy_wait_timeout_s: float = POLICY_WAIT_TIMEOUT_S
-    namespace_gone_timeout_s: float = kube.NAMESPACE_GONE_TIMEOUT_S
-    resources: PodResources = field(default_factory=PodResources)
-    run_id: str | None = None  # None: a new one
-
-    @property
-    def manages_cluster(self) -> bool:
-        return self.context is None
-
-    def resolved_kind_config(self) -> Path:
-        return self.kind_config or self.repo_root / "manifests" / "kind" / "cluster.yaml"
-
-    def resolved_cilium_values(self) -> Path:
-        return self.cilium_values or self.repo_root / "manifests" / "cilium" / "values.yaml"
-
-    def resolved_cilium_version(self) -> str:
-        return self.cilium_version or str(read_pinned_version(self.repo_root))
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +121,8 @@ class _Ledger:
             namespaces=[NamespaceOutcome(str(n["name"]), bool(n["created"]), tuple(n.get("added_labels", ())))
                         for n in data.get("namespaces", [])],
             config_maps=pairs("config_maps"), service_accounts=pairs("service_accounts"), pods=pairs("pods"),
-            policies=[AppliedPolicy(PolicyRef(str(p["kind"]), p.get("namespace"), str(p["name"])), str(p["outcome"]),
-                                    str(p.get("source", "")), p.get("original_json"))
+            policies=[AppliedPolicy(PolicyObjectRef(str(p["kind"]), p.get("namespace"), str(p["name"])),
+                                    str(p["outcome"]), str(p.get("source", "")), p.get("original_json"))
                       for p in data.get("policies", [])],
         )
 
@@ -175,8 +134,8 @@ class LiveCluster:
                  runner: ProcessRunner, progress: Progress, kind: Kind | None, cilium: CiliumCli | None,
                  created_cluster: bool, owner: bool = True, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        """``api_factory`` None: API clients for ``context`` from ``options.kubeconfig``."""
-        api_factory = api_factory or kube.client_factory(context, options.kubeconfig)
+        """``api_factory`` None: API clients for ``context`` from ``options.target.kubeconfig``."""
+        api_factory = api_factory or kube.client_factory(context, options.target.kubeconfig)
         self.options = options
         self.context = context
         self.run_id = run_id
@@ -209,26 +168,27 @@ class LiveCluster:
         runner = runner or SubprocessRunner()
         say = progress or (lambda _line: None)
         run_id = options.run_id or new_run_id()
-        bin_dirs = default_bin_dirs(options.repo_root)
+        bin_dirs = default_bin_dirs(options.setup.repo_root)
         say(f"run id {run_id}")
-        if not options.manages_cluster:
+        if not options.target.manages_cluster:
             return cls._use_existing(options, run_id, runner, api_factory, say, bin_dirs, clock, sleep)
 
-        name = options.cluster_name
-        kind = Kind.find(runner, bin_dirs=bin_dirs, kubeconfig=options.kubeconfig, progress=say)
+        name = options.target.name
+        kind = Kind.find(runner, bin_dirs=bin_dirs, kubeconfig=options.target.kubeconfig, progress=say)
         find_tool("docker", bin_dirs=bin_dirs)
         cilium_path = find_tool("cilium", bin_dirs=bin_dirs)
-        if options.allow_context is not None and options.allow_context != context_for(name):
+        if options.target.allow_context is not None and options.target.allow_context != context_for(name):
             # refuse before creating anything: the guard below would refuse after the fact
-            check_context(context_for(name), cluster_name=name, kind_clusters=None, allow_context=options.allow_context)
+            check_context(context_for(name), cluster_name=name, kind_clusters=None,
+                          allow_context=options.target.allow_context)
         clusters = kind.clusters()
         created = False
         if name in clusters:
             say(f"reusing kind cluster {name}")
         else:
-            say(f"creating kind cluster {name} ({options.resolved_kind_config()})")
+            say(f"creating kind cluster {name} ({options.setup.resolved_kind_config()})")
             try:
-                kind.create(name, options.resolved_kind_config())
+                kind.create(name, options.setup.resolved_kind_config())
             except BaseException:
                 if name in _safe_clusters(kind):
                     kind.export_logs(name, _logs_dir(options, run_id))
@@ -238,13 +198,13 @@ class LiveCluster:
             created = True
             clusters = kind.clusters()
         context = check_context(context_for(name), cluster_name=name, kind_clusters=clusters,
-                                allow_context=options.allow_context)
-        cilium = CiliumCli(runner, cilium_path, context=context, kubeconfig=options.kubeconfig, progress=say)
+                                allow_context=options.target.allow_context)
+        cilium = CiliumCli(runner, cilium_path, context=context, kubeconfig=options.target.kubeconfig, progress=say)
         session = cls(options, context=context, run_id=run_id,
                       api_factory=api_factory, runner=runner, progress=say, kind=kind, cilium=cilium,
                       created_cluster=created, clock=clock, sleep=sleep)
         try:
-            for image in options.load_images:
+            for image in options.setup.load_images:
                 say(f"loading image {image} into the kind nodes")
                 kind.load_image(name, image)
             session._ensure_cilium()
@@ -258,22 +218,22 @@ class LiveCluster:
                       api_factory: ApiFactory | None, say: Progress, bin_dirs: Sequence[Path],
                       clock: Callable[[], float], sleep: Callable[[float], None]) -> LiveCluster:
         context, kind = check_context_asking_kind(
-            options.context or "", cluster_name=options.cluster_name, allow_context=options.allow_context,
-            kind=lambda: Kind.find(runner, bin_dirs=bin_dirs, kubeconfig=options.kubeconfig, progress=say))
+            options.target.context or "", cluster_name=options.target.name, allow_context=options.target.allow_context,
+            kind=lambda: Kind.find(runner, bin_dirs=bin_dirs, kubeconfig=options.target.kubeconfig, progress=say))
         cilium = CiliumCli(runner, find_tool("cilium", bin_dirs=bin_dirs), context=context,
-                           kubeconfig=options.kubeconfig, progress=say)
+                           kubeconfig=options.target.kubeconfig, progress=say)
         session = cls(options, context=context, run_id=run_id,
                       api_factory=api_factory, runner=runner, progress=say, kind=kind, cilium=cilium,
                       created_cluster=False, clock=clock, sleep=sleep)
         say(f"using existing context {context}; waiting for Cilium (cilium status --wait)")
-        session.cilium_status = cilium.wait_ready(options.status_wait_s)
+        session.cilium_status = cilium.wait_ready(options.timeouts.status_wait_s)
         say(session.cilium_status.summary())
         return session
 
     def state(self) -> dict[str, Any]:
         """JSON-serialisable state: enough for another process to probe (``from_state``) or tear down."""
         return {"format": STATE_FORMAT, "run_id": self.run_id, "context": self.context,
-                "cluster_name": self.options.cluster_name, "created_cluster": self.created_cluster,
+                "cluster_name": self.options.target.name, "created_cluster": self.created_cluster,
                 "description": self.description,
                 "deployed": self.deployed.to_dict() if self.deployed is not None else None,
                 "ledger": self._ledger.to_dict()}
@@ -294,12 +254,12 @@ class LiveCluster:
             raise ClusterError(f"unreadable cluster state (format {found!r}, expected {STATE_FORMAT})")
         runner = runner or SubprocessRunner()
         say = progress or (lambda _line: None)
-        cluster_name = str(state.get("cluster_name") or options.cluster_name)
+        cluster_name = str(state.get("cluster_name") or options.target.name)
         context, kind = check_context_asking_kind(
-            str(state["context"]), cluster_name=cluster_name, allow_context=options.allow_context,
-            kind=lambda: Kind.find(runner, bin_dirs=default_bin_dirs(options.repo_root), kubeconfig=options.kubeconfig,
-                                   progress=say),
-            need_kind=owner and options.manages_cluster)  # a teardown may delete the kind cluster
+            str(state["context"]), cluster_name=cluster_name, allow_context=options.target.allow_context,
+            kind=lambda: Kind.find(runner, bin_dirs=default_bin_dirs(options.setup.repo_root),
+                                   kubeconfig=options.target.kubeconfig, progress=say),
+            need_kind=owner and options.target.manages_cluster)  # a teardown may delete the kind cluster
         session = cls(options, context=context, run_id=str(state["run_id"]),
                       api_factory=api_factory, runner=runner, progress=say, kind=kind if owner else None, cilium=None,
                       created_cluster=bool(state.get("created_cluster")), owner=owner, clock=clock, sleep=sleep)
@@ -314,28 +274,30 @@ class LiveCluster:
         """One line for reports, e.g. ``kind cluster flowcheck (context kind-flowcheck), Cilium 1.19.0``."""
         if self._description:
             return self._description
-        where = (f"kind cluster {self.options.cluster_name} (context {self.context})" if self.options.manages_cluster
+        target = self.options.target
+        where = (f"kind cluster {target.name} (context {self.context})" if target.manages_cluster
                  else f"context {self.context}")
         version = self.cilium_status.helm_chart_version if self.cilium_status is not None else ""
         return f"{where}, Cilium {version}" if version else where
 
     def _ensure_cilium(self) -> None:
         assert self._cilium is not None
-        version = self.options.resolved_cilium_version()
-        values = self.options.resolved_cilium_values()
+        version = self.options.setup.resolved_cilium_version()
+        values = self.options.setup.resolved_cilium_values()
         if not self._cilium_installed():
             self._progress(f"installing Cilium {version} ({values})")
-            self._cilium.install(version=version, values=values, cluster_name=self.options.cluster_name)
-        elif self.options.upgrade_cilium:
+            self._cilium.install(version=version, values=values, cluster_name=self.options.target.name)
+        elif self.options.setup.upgrade_cilium:
             # keep the name the cluster runs with: a new one would re-create every identity
             running_name = running_cluster_name(self._clients.get())
             self._progress(f"upgrading Cilium to {version} ({values})")
-            self._cilium.install(version=version, values=values, cluster_name=self.options.cluster_name, upgrade=True,
+            self._cilium.install(version=version, values=values, cluster_name=self.options.target.name, upgrade=True,
                                  cilium_cluster_name=running_name)
         else:
             self._progress("Cilium is installed; not upgrading it")
-        self._progress(f"waiting for Cilium to be ready (cilium status --wait, up to {self.options.status_wait_s:g} s)")
-        self.cilium_status = self._cilium.wait_ready(self.options.status_wait_s)
+        wait_s = self.options.timeouts.status_wait_s
+        self._progress(f"waiting for Cilium to be ready (cilium status --wait, up to {wait_s:g} s)")
+        self.cilium_status = self._cilium.wait_ready(wait_s)
         self._progress(self.cilium_status.summary())
         tags = self.cilium_status.image_tags("cilium")
         if tags and not any(CiliumVersion.parse(t) == CiliumVersion.parse(version) for t in tags):
@@ -360,11 +322,11 @@ class LiveCluster:
         clients = self._clients.get()
         to_deploy = [w for w in topology.workloads if not w.existing]
         files = load_probe_files() if to_deploy else {}
-        manifests = {w.workload: build_pod(w, run_id=self.run_id, image=self.options.image,
-                                           resources_=self.options.resources) for w in to_deploy}
+        manifests = {w.workload: build_pod(w, run_id=self.run_id, image=self.options.setup.image,
+                                           resources_=self.options.setup.resources) for w in to_deploy}
         for name, labels in sorted(topology.namespace_labels().items()):
             outcome = kube.ensure_namespace(clients, name, labels, self.run_id, clock=self._clock, sleep=self._sleep,
-                                            gone_timeout_s=self.options.namespace_gone_timeout_s)
+                                            gone_timeout_s=self.options.timeouts.namespace_gone_timeout_s)
             if outcome.created or outcome.added_labels:
                 self._ledger.namespaces.append(outcome)
             if outcome.created:
@@ -384,9 +346,10 @@ class LiveCluster:
             self._ledger.pods.append((w.namespace, w.name))
         if to_deploy:
             self._progress(f"waiting for {len(to_deploy)} probe pod(s) to be ready "
-                           f"(up to {self.options.pod_ready_timeout_s:g} s)")
+                           f"(up to {self.options.timeouts.pod_ready_timeout_s:g} s)")
         ready = wait_for_pods_ready(clients, [(w.namespace, w.name) for w in to_deploy], self.run_id,
-                                    timeout_s=self.options.pod_ready_timeout_s, clock=self._clock, sleep=self._sleep)
+                                    timeout_s=self.options.timeouts.pod_ready_timeout_s, clock=self._clock,
+                                    sleep=self._sleep)
         pods: list[DeployedPod] = []
         for w in topology.workloads:
             if w.existing:
@@ -407,16 +370,16 @@ class LiveCluster:
         All documents are checked (policy kinds, apiVersions, names) before the first is applied.
         """
         self._require_owner("apply policies")
-        plans = [kube.plan_policy(doc, self.run_id) for doc in documents]
-        if not plans:
+        prepared = [kube.prepare_policy(doc, self.run_id) for doc in documents]
+        if not prepared:
             return AppliedPolicies((), {}, {})
         clients = self._clients.get()
         agents = agent_pods(clients)
         reader = RevisionReader(self._clients.get)
         before = reader.read_all(agents)
         applied = []
-        for plan in plans:
-            result = kube.apply_policy(clients, plan)
+        for policy in prepared:
+            result = kube.apply_policy(clients, policy)
             self._ledger.policies.append(result)
             applied.append(result)
             self._progress(f"{result.outcome} {result.ref}")
@@ -425,8 +388,9 @@ class LiveCluster:
         if created:
             targets = {pod: rev + created for pod, rev in before.items()}
             self._progress(f"waiting for {len(agents)} cilium agent(s) to import {created} new polic"
-                           f"{'y' if created == 1 else 'ies'} (up to {self.options.policy_wait_timeout_s:g} s)")
-            after = wait_for_revisions(reader, targets, timeout_s=self.options.policy_wait_timeout_s,
+                           f"{'y' if created == 1 else 'ies'} "
+                           f"(up to {self.options.timeouts.policy_wait_timeout_s:g} s)")
+            after = wait_for_revisions(reader, targets, timeout_s=self.options.timeouts.policy_wait_timeout_s,
                                        clock=self._clock, sleep=self._sleep)
         return AppliedPolicies(tuple(applied), before, after)
 
@@ -473,9 +437,9 @@ class LiveCluster:
     def _cilium_cli(self) -> CiliumCli:
         """The session's cilium CLI; a session rebuilt by ``from_state`` finds the tool on first use."""
         if self._cilium is None:
-            path = find_tool("cilium", bin_dirs=default_bin_dirs(self.options.repo_root))
-            self._cilium = CiliumCli(self._runner, path, context=self.context, kubeconfig=self.options.kubeconfig,
-                                     progress=self._progress)
+            path = find_tool("cilium", bin_dirs=default_bin_dirs(self.options.setup.repo_root))
+            self._cilium = CiliumCli(self._runner, path, context=self.context,
+                                     kubeconfig=self.options.target.kubeconfig, progress=self._progress)
         return self._cilium
 
     # -----------------------------------------------------------------------------------------
@@ -500,9 +464,9 @@ class LiveCluster:
             return
         self._torn_down = True
         problems: list[str] = []
-        name = self.options.cluster_name
+        name = self.options.target.name
         try:
-            if failed and self._kind is not None and self.options.manages_cluster:
+            if failed and self._kind is not None and self.options.target.manages_cluster:
                 self._kind.export_logs(name, _logs_dir(self.options, self.run_id))
             if self.created_cluster and not self.options.keep_cluster and self._kind is not None:
                 self._progress(f"deleting kind cluster {name}")
@@ -561,7 +525,7 @@ class LiveCluster:
         self._progress(f"{kube.remove_policy(self._clients.get(), applied)} {applied.ref}")
 
     def _wait_namespaces_gone(self, names: list[str]) -> None:
-        kube.wait_namespaces_gone(self._clients.get(), names, timeout_s=self.options.namespace_gone_timeout_s,
+        kube.wait_namespaces_gone(self._clients.get(), names, timeout_s=self.options.timeouts.namespace_gone_timeout_s,
                                   clock=self._clock, sleep=self._sleep)
 
     def _step(self, problems: list[str], what: str, action: Callable[..., object], *args: Any) -> None:
@@ -583,7 +547,7 @@ class LiveCluster:
 
 
 def _logs_dir(options: ClusterOptions, run_id: str) -> Path:
-    return options.logs_dir or options.repo_root / "flowcheck-report" / f"kind-logs-{run_id}"
+    return options.logs_dir or options.setup.repo_root / "flowcheck-report" / f"kind-logs-{run_id}"
 
 
 def _safe_clusters(kind: Kind) -> list[str]:

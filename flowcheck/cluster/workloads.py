@@ -37,15 +37,14 @@ from flowcheck.cluster.deployed import DeployedPod
 from flowcheck.cluster.kube import (
     RUN_LABEL,
     KubeClients,
+    api_error,
     call,
     create_or_conflict,
-    is_api_error,
-    is_unreachable,
     read_or_none,
 )
 from flowcheck.errors import ClusterError
 
-DEFAULT_IMAGE = "python:3-alpine"
+DEFAULT_PROBE_IMAGE = "python:3-alpine"
 PROBE_CONTAINER = "probe"
 PROBE_DIR = "/flowcheck"
 AGENT_PATH = f"{PROBE_DIR}/agent.py"
@@ -173,7 +172,7 @@ def build_config_map(namespace: str, run_id: str, files: Mapping[str, str]) -> A
 
 
 def server_command(spec: PodSpecInput) -> list[str]:
-    """The probe server's argv for ``spec`` (design §6)."""
+    """The probe server's argv for ``spec`` (docs/contracts.md, "The probe server")."""
     argv = ["python3", SERVER_PATH, "--name", spec.workload]
     tcp = spec.ports_of("TCP")
     udp = spec.ports_of("UDP")
@@ -184,7 +183,7 @@ def server_command(spec: PodSpecInput) -> list[str]:
     return argv
 
 
-def build_pod(spec: PodSpecInput, *, run_id: str, image: str = DEFAULT_IMAGE,
+def build_pod(spec: PodSpecInput, *, run_id: str, image: str = DEFAULT_PROBE_IMAGE,
               resources_: PodResources | None = None) -> Any:
     """The ``V1Pod`` standing for ``spec`` (see the module docstring for every choice)."""
     from kubernetes import client
@@ -443,7 +442,7 @@ def _watch_until_ready(clients: KubeClients, namespace: str, selector: str, reso
     except ClusterError:
         raise
     except Exception as exc:
-        if not (is_api_error(exc) or is_unreachable(exc)):
+        if api_error(clients, f"watching the probe pods in {namespace}", exc) is None:
             raise ClusterError(f"watching the probe pods in {namespace} failed: {type(exc).__name__}: {exc}") from exc
         return False
     finally:

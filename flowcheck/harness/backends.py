@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from flowcheck.model.documents import SourceDocument
+from flowcheck.manifests.documents import SourceDocument
 from flowcheck.model.topology import Topology
 from flowcheck.probe.executor import ProbeExecutor
 

@@ -1,7 +1,7 @@
-"""``paths``: the object suites declare intended paths on, and the two checks each one gets.
+"""``flowcheck_paths``: the object suites declare intended paths on, and the two checks each one gets.
 
-A suite calls ``paths.expect(...)`` for every path it cares about; at the end of the test (or at an
-explicit ``paths.check()``) every expectation is checked against the policy model -- always, no
+A suite calls ``flowcheck_paths.expect(...)`` for every path it cares about; at the end of the test (or at an
+explicit ``flowcheck_paths.check()``) every expectation is checked against the policy model -- always, no
 cluster needed -- and, when a live back end is attached, probed on the cluster. The test fails
 when intent and model disagree (that fails in every pull request), or when the cluster did
 something else (that fails nightly and before upgrades), and the message shows all three views
@@ -23,7 +23,7 @@ import pytest
 from flowcheck.errors import TopologyError
 from flowcheck.harness.backends import LiveBackend
 from flowcheck.harness.expectations import Expectation, ExpectationError, make_expectation, path_text
-from flowcheck.harness.live import RETRY_WAIT_S, LiveItem, Observation, plan_probe, probe
+from flowcheck.harness.live import RETRY_WAIT_S, LiveItem, Observation, live_item_for, probe
 from flowcheck.model.engine import Decision, Model
 from flowcheck.model.matrix import PlannedFlow
 from flowcheck.report.records import CheckedFlow
@@ -32,7 +32,7 @@ from flowcheck.verdict import Verdict
 
 @dataclass(slots=True)
 class HarnessContext:
-    """What every ``paths`` object of a run shares."""
+    """What every ``flowcheck_paths`` object of a run shares."""
 
     model: Model
     live: LiveBackend | None
@@ -44,7 +44,7 @@ class HarnessContext:
 
 
 class PathChecker:
-    """The ``paths`` fixture: declare intended paths, then ``check()`` them (done for you at test end)."""
+    """The ``flowcheck_paths`` fixture: declare intended paths, then ``check()`` them (done for you at test end)."""
 
     def __init__(self, context: HarnessContext, test: str) -> None:
         self._context = context
@@ -78,7 +78,7 @@ class PathChecker:
                  "qtype": qtype if qtype != "A" else None, "verdict": verdict}
         call = ", ".join([repr(source), repr(destination),
                           *(f"{name}={value!r}" for name, value in given.items() if value is not None)])
-        pytest.fail(f"{_caller()}: paths.expect({call}): {mistake}", pytrace=False)
+        pytest.fail(f"{_caller()}: flowcheck_paths.expect({call}): {mistake}", pytrace=False)
 
     def expect_planned(self, planned: Sequence[PlannedFlow]) -> None:
         """Probe the model's own predictions (the generated matrix): the model is the reference.
@@ -114,11 +114,11 @@ class PathChecker:
         not_probed: dict[int, str] = {}
         for index, (expectation, decision) in enumerate(zip(expectations, decisions, strict=True)):
             reference = expectation.verdict if expectation.verdict is not None else _model_reference(decision)
-            planned = plan_probe(live, expectation, self._context.next_key(), reference)
-            if isinstance(planned, str):
-                not_probed[index] = f"not probed: {planned}"
+            item = live_item_for(live, expectation, self._context.next_key(), reference)
+            if isinstance(item, str):
+                not_probed[index] = f"not probed: {item}"
             else:
-                items[index] = planned
+                items[index] = item
         results = probe(live, list(items.values()), timeout_s=self._context.probe_timeout_s,
                         retry_wait_s=self._context.retry_wait_s)
         return {index: results[item.key] for index, item in items.items()}, not_probed
@@ -138,7 +138,7 @@ class PathChecker:
 
 
 def _caller() -> str:
-    """``file:line`` of the suite's ``paths.expect`` call (two frames up: ``expect``, then its caller)."""
+    """``file:line`` of the suite's ``flowcheck_paths.expect`` call (two frames up: ``expect``, then its caller)."""
     frame = sys._getframe(2)
     filename = frame.f_code.co_filename
     with contextlib.suppress(ValueError):  # on another drive (Windows): keep the absolute path

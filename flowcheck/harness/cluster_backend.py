@@ -17,7 +17,8 @@ from typing import Any
 from flowcheck.cluster.cilium import ConnectivityReport
 from flowcheck.cluster.deployed import DeployedTopology
 from flowcheck.cluster.hubble import ProbeFacts, match
-from flowcheck.cluster.session import ClusterOptions, LiveCluster
+from flowcheck.cluster.options import ClusterOptions
+from flowcheck.cluster.session import LiveCluster
 from flowcheck.cluster.workloads import NamespaceInput, PodSpecInput, TopologyInput
 from flowcheck.harness.backends import EvidenceQuery, SetupRequest
 from flowcheck.model.topology import Topology

@@ -1,30 +1,30 @@
 """What a suite declares: one intended path and the verdict its author expects.
 
 ``make_expectation`` turns the readable call a suite makes --
-``paths.expect("tenant/client", "default/my-api", port=8080, http="POST /", verdict="l7-denied")`` --
+``flowcheck_paths.expect("tenant/client", "default/my-api", port=8080, http="POST /", verdict="l7-denied")``
 into a model ``Flow`` plus the expected ``Verdict``, checking every argument against the topology so
 a typo fails the test at once with a message naming the workload, port or verdict that is wrong.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from flowcheck.errors import InputError
 from flowcheck.model.engine import Decision
 from flowcheck.model.flows import DnsQuery, Flow, HttpRequest
 from flowcheck.model.topology import Topology
 from flowcheck.probe.plan import DNS_QTYPES
 from flowcheck.verdict import EXPECTABLE_VERDICTS, Verdict
+from flowcheck.vocabulary import DNS_PORT, HTTP_TOKEN
 
-DNS_PORT = 53
 DEFAULT_DNS_QUERY = "kubernetes.default.svc.cluster.local"
-_HTTP_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 token: methods and header names
 
 
-class ExpectationError(ValueError):
-    """An expectation that cannot mean anything (unknown workload, missing port, bad verdict)."""
+class ExpectationError(InputError):
+    """An expectation that cannot mean anything (unknown workload, missing port, bad verdict): a
+    mistake in the suite, the user's input to fix."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +69,9 @@ def path_text(source: str, destination: str, protocol: str, port: int | None, re
 def parse_http(text: str) -> tuple[str, str]:
     """``"POST /orders"`` -> ``("POST", "/orders")``; a bare method means path ``/``."""
     parts = text.split()
-    if len(parts) == 1 and _HTTP_TOKEN.match(parts[0]):
+    if len(parts) == 1 and HTTP_TOKEN.match(parts[0]):
         return parts[0].upper(), "/"
-    if len(parts) == 2 and _HTTP_TOKEN.match(parts[0]) and parts[1].startswith("/"):
+    if len(parts) == 2 and HTTP_TOKEN.match(parts[0]) and parts[1].startswith("/"):
         return parts[0].upper(), parts[1]
     raise ExpectationError(f"http={text!r}: expected 'METHOD /path', e.g. 'POST /orders'")
 
@@ -105,7 +105,7 @@ def make_expectation(
     if http is not None:
         method, path = parse_http(http)
         for name, value in (headers or {}).items():
-            if not _HTTP_TOKEN.match(name) or any(ch in value for ch in "\r\n\0"):
+            if not HTTP_TOKEN.match(name) or any(ch in value for ch in "\r\n\0"):
                 raise ExpectationError(f"header {name!r}: {value!r} is not a valid HTTP header")
         request = HttpRequest.make(method, path, headers, host)
     elif headers or host:

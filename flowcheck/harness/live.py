@@ -22,7 +22,7 @@ from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
 
 from flowcheck.errors import FlowcheckError
 from flowcheck.harness.backends import EvidenceQuery, LiveBackend
-from flowcheck.harness.expectations import DEFAULT_DNS_QUERY, DNS_PORT, Expectation
+from flowcheck.harness.expectations import DEFAULT_DNS_QUERY, Expectation
 from flowcheck.probe.classify import Classification, classify
 from flowcheck.probe.plan import (
     DnsProbe,
@@ -35,6 +35,7 @@ from flowcheck.probe.plan import (
     parse_results,
 )
 from flowcheck.verdict import Verdict
+from flowcheck.vocabulary import DNS_PORT
 
 MAX_ROUNDS = 3  # first probe + at most two re-probes of a disagreeing path
 RETRY_WAIT_S = 1.0  # between rounds: long enough for an identity/ipcache update to land
@@ -76,7 +77,7 @@ class Observation:
     evidence: tuple[str, ...] = ()
 
 
-def plan_probe(backend: LiveBackend, expectation: Expectation, key: int,
+def live_item_for(backend: LiveBackend, expectation: Expectation, key: int,
                reference: Verdict | None) -> LiveItem | str:
     """The probe for one expectation, or the reason it cannot be probed live."""
     flow = expectation.flow

@@ -20,22 +20,12 @@ from flowcheck.errors import FlowcheckError
 from flowcheck.harness.backends import BackendProvider, LiveBackend, SetupRequest
 from flowcheck.harness.checker import HarnessContext
 from flowcheck.harness.run_state import RunOnce
-from flowcheck.model.documents import SourceDocument, read_documents
+from flowcheck.harness.settings import RunSettings
+from flowcheck.manifests.documents import SourceDocument, read_documents
 from flowcheck.model.engine import Model
 from flowcheck.model.policies import parse_policies
 from flowcheck.model.topology import load_topology
 from flowcheck.report.records import CheckedFlow
-
-
-@dataclass(frozen=True, slots=True)
-class RunSettings:
-    """The options the harness needs (the plugin resolves them from the command line and ini)."""
-
-    policies: tuple[Path, ...]
-    topology: Path
-    semantics: str
-    probe_timeout_s: float
-    repo_root: Path
 
 
 @dataclass(slots=True)
@@ -60,16 +50,16 @@ class FlowcheckRun:
             raise self._model_error
         if self._model is None:
             try:
-                topology = load_topology(self.settings.topology)
+                topology = load_topology(self.settings.check.topology)
                 read: list[SourceDocument] = []
 
                 def reading() -> Iterator[SourceDocument]:  # parse as they are read; keep them for set-up
-                    for document in read_documents(list(self.settings.policies)):
+                    for document in read_documents(list(self.settings.check.policies)):
                         read.append(document)
                         yield document
 
                 policies = parse_policies(reading())
-                self._model = Model(topology, policies, self.settings.semantics)
+                self._model = Model(topology, policies, self.settings.check.semantics)
                 self._documents = tuple(read)
             except FlowcheckError as exc:
                 self._model_error = exc
@@ -95,7 +85,7 @@ class FlowcheckRun:
 
     def context(self) -> HarnessContext:
         return HarnessContext(model=self.model(), live=self.live(), offline_reason=self.offline_reason,
-                              probe_timeout_s=self.settings.probe_timeout_s, record=self.record,
+                              probe_timeout_s=self.settings.probe.timeout_s, record=self.record,
                               next_key=lambda: next(self._keys))
 
     def record(self, flow: CheckedFlow) -> None:

@@ -18,17 +18,12 @@ from typing import Any
 import yaml
 
 from flowcheck.errors import InputError
-from flowcheck.model.documents import type_name, yaml_error_text
+from flowcheck.manifests.documents import type_name, yaml_error_text
+from flowcheck.manifests.field_path import join as join
+from flowcheck.manifests.kinds import without_nulls as without_nulls
 
 Fail = Callable[[str, str], InputError]
 """``fail(field, message)`` builds the error to raise for a bad value at ``field``."""
-
-
-def join(path: str, part: str | int) -> str:
-    """``join("spec", "ingress")`` -> ``spec.ingress``; ``join("spec.ingress", 0)`` -> ``spec.ingress[0]``."""
-    if isinstance(part, int):
-        return f"{path}[{part}]"
-    return f"{path}.{part}" if path else part
 
 
 def mapping(value: Any, field: str, fail: Fail) -> dict[str, Any]:
@@ -97,20 +92,6 @@ def string_map(value: Any, field: str, fail: Fail) -> dict[str, str]:
                                          "(quote numbers and booleans in labels)")
         out[key] = item
     return out
-
-
-def without_nulls(value: Any) -> Any:
-    """``value`` with every ``key: null`` of every mapping in it dropped (list items are kept).
-
-    What the API server does to a custom resource: it prunes nulls of fields its structural schema
-    does not declare ``nullable`` (the Cilium CRDs declare none), so ``fromEndpoints:`` with no value
-    is stored -- and enforced -- as a missing field. A null list item is not pruned (and not valid).
-    """
-    if isinstance(value, dict):
-        return {key: without_nulls(item) for key, item in value.items() if item is not None}
-    if isinstance(value, list):
-        return [without_nulls(item) for item in value]
-    return value
 
 
 def known_keys(value: dict[str, Any], field: str, allowed: Collection[str], fail: Fail) -> None:

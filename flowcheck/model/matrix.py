@@ -22,7 +22,7 @@ class PlannedFlow:
     decision: Decision
 
 
-def plan(model: Model, *, port: int | None = None, protocol: str | None = None) -> list[PlannedFlow]:
+def decide_matrix(model: Model, *, port: int | None = None, protocol: str | None = None) -> list[PlannedFlow]:
     """Every workload -> every workload on every served port (or only ``port``/``protocol``).
 
     Ordered by source, destination, then the destination's port order, as in the topology. With

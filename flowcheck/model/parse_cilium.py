@@ -31,9 +31,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowcheck.errors import PolicyError
+from flowcheck.manifests.documents import SourceDocument
+from flowcheck.manifests.kinds import CILIUM_REMOVED_FIELDS as REMOVED_FIELDS
+from flowcheck.manifests.kinds import missing_cilium_spec as missing_spec
 from flowcheck.model import fields as f
-from flowcheck.model.documents import SourceDocument
 from flowcheck.model.http_regex import HttpRegex, RegexError
 from flowcheck.model.identity import NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX, Entity
 from flowcheck.model.parse_common import (
@@ -69,8 +70,6 @@ from flowcheck.model.policy import (
 )
 from flowcheck.model.selectors import K8S_SOURCE, RESERVED_SOURCE, LabelSelector
 
-API_VERSION = "cilium.io/v2"
-KINDS = frozenset({"CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"})
 _SPEC_KEYS = ("endpointSelector", "nodeSelector", "ingress", "ingressDeny", "egress", "egressDeny",
               "enableDefaultDeny", "labels", "description", "log")
 _L3_KEYS = {
@@ -84,21 +83,6 @@ _UNSUPPORTED_PEERS = {
     "fromNodes": "fromNodes (node selectors)",
     "toNodes": "toNodes (node selectors)",
     "toServices": "toServices (Service-based peers)",
-}
-# Fields Cilium has removed, with the message a repository still carrying them gets instead of
-# "unknown field": "The previously deprecated FromRequires and ToRequires fields of the
-# CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy CRDs have been removed" (1.19 upgrade notes,
-# Documentation/operations/upgrade.rst). The notes name no replacement; what the fields did is
-# expressible in the peer selectors: Cilium appended the requirements to every fromEndpoints
-# (toEndpoints) selector of the rules selecting the same endpoints (pkg/policy/api/ingress.go
-# GetSourceEndpointSelectorsWithRequirements; "toRequires and fromRequires apply to all rules that
-# share the same endpoint selector", layer3.rst).
-REMOVED_FIELDS = {
-    key: (f"{key} was removed in Cilium 1.19 (deprecated since 1.17) and has no replacement field: add its "
-          f"label requirements to the {peers} selectors of every {direction} rule selecting these endpoints, "
-          "which is what Cilium did with them")
-    for key, peers, direction in (("fromRequires", "fromEndpoints", "ingress"),
-                                  ("toRequires", "toEndpoints", "egress"))
 }
 _PORT_RULE_KEYS = ("ports", "rules", "listener", "originatingTLS", "terminatingTLS", "serverNames")
 _PORT_KEYS = ("port", "endPort", "protocol")
@@ -145,17 +129,6 @@ def parse_cilium_policy(doc: SourceDocument, namespace: str | None) -> Policy:
         for i, raw in enumerate(f.sequence(body["specs"], "specs", fail)):
             entries.append((f"specs[{i}]", raw, f"specs[{i}]"))
     return Policy(ref, tuple(_parse_spec(raw, field_, label, ref, fail) for field_, raw, label in entries))
-
-
-def missing_spec(doc: SourceDocument, body: dict[str, Any]) -> PolicyError | None:
-    """The error for a Cilium policy with neither ``spec`` nor ``specs`` (``body`` with nulls pruned).
-
-    Cilium refuses such an object although its CRD schema does not (every field there is optional),
-    so schema validation and the parser both apply this one rule.
-    """
-    if "spec" in body or "specs" in body:
-        return None
-    return doc.error("spec", f"missing: a {doc.kind} needs `spec` (one rule) or `specs` (a list)")
 
 
 def _parse_spec(raw: Any, field_: str, label: str, ref: PolicyRef, fail: f.Fail) -> PolicySpec:

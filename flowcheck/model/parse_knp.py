@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flowcheck.manifests.documents import SourceDocument
 from flowcheck.model import fields as f
-from flowcheck.model.documents import SourceDocument
 from flowcheck.model.identity import NAMESPACE_LABELS_PREFIX
 from flowcheck.model.parse_common import in_any_namespace, in_namespace, parse_cidr_block, parse_selector, port_value
 from flowcheck.model.policy import (
@@ -39,7 +39,6 @@ from flowcheck.model.policy import (
     SelectorPeer,
 )
 
-API_VERSION = "networking.k8s.io/v1"
 _SPEC_KEYS = ("podSelector", "policyTypes", "ingress", "egress")
 _PEER_KEYS = ("podSelector", "namespaceSelector", "ipBlock")
 _PORT_KEYS = ("protocol", "port", "endPort")

@@ -14,17 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from flowcheck.manifests.documents import SourceDocument, read_documents
+from flowcheck.manifests.kinds import POLICY_API_VERSIONS as _POLICY_KINDS
+from flowcheck.manifests.validation import validate_document
 from flowcheck.model import parse_cilium, parse_knp
-from flowcheck.model.documents import SourceDocument, read_documents
 from flowcheck.model.policy import Policy, PolicySet
-from flowcheck.model.validation import validate_document
 
 DEFAULT_NAMESPACE = "default"
-_POLICY_KINDS = {
-    "NetworkPolicy": parse_knp.API_VERSION,
-    "CiliumNetworkPolicy": parse_cilium.API_VERSION,
-    "CiliumClusterwideNetworkPolicy": parse_cilium.API_VERSION,
-}
 
 
 def load_policies(paths: Sequence[str | Path], *, validate: bool = True) -> PolicySet:

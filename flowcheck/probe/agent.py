@@ -7,7 +7,7 @@ Shipped into probe pods in a ConfigMap and started as ``python3 agent.py`` (also
 Why one process per source pod with every probe concurrent inside it: peers (cyclonus, the Kubernetes
 e2e netpol suite) start one process per probe, so every dropped flow costs a full timeout *serially per
 worker*; here all probes of a source share one exec and a run with any number of drops costs about one
-timeout (design §5, DEVELOPERS.md "Fast, honest probing").
+timeout (docs/contracts.md, "The probe agent", DEVELOPERS.md "Fast, honest probing").
 
 Why a small event loop of its own and not asyncio: the agent's start-up is paid once per source pod, all
 at once, when a harness probes every source concurrently -- so start-up CPU is the agent's main cost.
@@ -32,7 +32,7 @@ type checkers). Run as a script, the agent also compiles itself on every start (
 import it from cached bytecode instead (``flowcheck.probe.launch``), so it starts in little more than the
 interpreter's own start-up.
 
-Contract (design §5): one JSON plan on stdin::
+Contract (docs/contracts.md, "The probe agent"): one JSON plan on stdin::
 
     {"timeout": 2.0, "concurrency": 256, "deadline": 30.0, "probes": [{"id": "1", "kind": "tcp", ...}, ...]}
 
@@ -113,7 +113,7 @@ DEFAULT_CONCURRENCY = 256
 MAX_TIMEOUT_S = 3600.0  # a plan asking for more is a mistake, not a probe
 MAX_CONCURRENCY = 10000
 DEADLINE_MARGIN_S = 2.0  # slack on top of the computed default run deadline
-BODY_EXCERPT_BYTES = 256  # design §5: "body (first 256 bytes)"
+BODY_EXCERPT_BYTES = 256  # docs/contracts.md, "The probe agent": "body (first 256 bytes)"
 MAX_HEAD_BYTES = 65536  # an HTTP response head larger than this is not something we probe for
 MAX_BODY_BYTES = 65536  # read at most this much of a body (enough for the server's identity JSON)
 MAX_REPLY_BYTES = 512  # how much of a UDP reply is reported
@@ -667,7 +667,8 @@ def _read_body(reader: StreamReader, headers: Dict[str, str]) -> Step[Tuple[byte
                            % len(exc.partial)) from None
 
 def _identity(body: bytes) -> Optional[Dict[str, Any]]:
-    """The JSON a flowcheck probe server answers with, if this body is one (design §6)."""
+    """The JSON a flowcheck probe server answers with, if this body is one.
+    (docs/contracts.md, "The probe server")."""
     try:
         document = json_loads(body.decode("utf-8"))
     except (ValueError, RecursionError):

@@ -1,10 +1,11 @@
 """From what the agent observed to what policy did: one ``ProbeResult`` → one ``Classification``.
 
-The agent reports raw facts (design §5); this module is the single place that decides what they mean
-(design §1). The rule it never breaks: **an observation that does not positively show a verdict is not
-a verdict.** Anything ambiguous becomes ``error`` (or ``refused``), with a detail that says what was
-seen and why it was not taken as a verdict -- those can never count as a pass, so an ambiguity shows up
-as a failure to look at, not as a silent pass of the wrong kind.
+The agent reports raw facts (docs/contracts.md, "The probe agent"); this module is the single
+place that decides what they mean (docs/contracts.md, "Verdicts"). The rule it never breaks: **an
+observation that does not positively show a verdict is not a verdict.** Anything ambiguous becomes
+``error`` (or ``refused``), with a detail that says what was seen and why it was not taken as a
+verdict -- those can never count as a pass, so an ambiguity shows up as a failure to look at, not as
+a silent pass of the wrong kind.
 
 The rules, with the facts behind them (Cilium's behaviour as documented in its docs and source:
 ``cilium/l7policy.cc`` in cilium/proxy, ``pkg/fqdn/dnsproxy/proxy.go`` and

@@ -1,7 +1,7 @@
 """The seam between "what to probe" and "where the agent runs".
 
-The harness builds one plan per source workload (design §5) and hands it to a ``ProbeExecutor``,
-which runs ``python3 agent.py`` *inside* that source -- a pod through the Kubernetes exec API
+The harness builds one plan per source workload (docs/contracts.md, "The probe agent") and hands
+it to a ``ProbeExecutor``, which runs ``python3 agent.py`` *inside* that source -- a pod through the Kubernetes exec API
 (``flowcheck.cluster``), or a network namespace through ``ip netns exec`` (the test lab) -- and
 returns what the agent printed, untouched. Parsing the JSON lines and classifying them stays in
 the library, so every executor is thin and the same pipeline runs against both.

@@ -1,4 +1,5 @@
-"""Typed probe specs → the agent's plan (design §5), and the agent's output → typed results.
+"""Typed probe specs → the agent's plan, and the agent's output → typed results.
+(Contract: docs/contracts.md, "The probe agent".)
 
 The harness's probing pipeline is::
 
@@ -24,13 +25,13 @@ from __future__ import annotations
 import enum
 import json
 import math
-import re
 import signal
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from flowcheck.probe.executor import CompletedExec
+from flowcheck.vocabulary import DNS_PORT, HTTP_TOKEN
 
 DEFAULT_PROBE_TIMEOUT_S = 2.0
 DEFAULT_CONCURRENCY = 256
@@ -40,7 +41,6 @@ AGENT_DEADLINE_MARGIN_S = 2.0  # the agent adds this to its default run deadline
 AGENT_STARTUP_ALLOWANCE_S = 10.0  # exec set-up + interpreter start on a busy node, on top of the deadline
 STDERR_TAIL_CHARS = 500
 DNS_QTYPES = frozenset({"A", "AAAA", "TXT", "CNAME", "MX", "NS", "PTR", "SRV"})
-_HTTP_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
 class ProbeKind(enum.StrEnum):
@@ -51,7 +51,8 @@ class ProbeKind(enum.StrEnum):
 
 
 class Outcome(enum.StrEnum):
-    """The agent's raw outcome of one probe (design §5); ``classify`` turns it into a verdict."""
+    """The agent's raw outcome of one probe (docs/contracts.md, "The probe agent"); ``classify``
+    turns it into a verdict."""
 
     OK = "ok"
     TIMEOUT = "timeout"
@@ -109,12 +110,12 @@ class HttpProbe:
     def __post_init__(self) -> None:
         _check_common(self.id, self.timeout_s)
         _check_target(self.id, self.host, self.port)
-        if not _HTTP_TOKEN.match(self.method):
+        if not HTTP_TOKEN.match(self.method):
             raise ValueError(f"probe {self.id}: method {self.method!r} is not an HTTP token")
         if not self.path or any(ch.isspace() or ch == "\0" for ch in self.path):
             raise ValueError(f"probe {self.id}: path {self.path!r} must be non-empty without whitespace")
         for name, value in self.headers.items():
-            if not _HTTP_TOKEN.match(name):
+            if not HTTP_TOKEN.match(name):
                 raise ValueError(f"probe {self.id}: header name {name!r} is not an HTTP token")
             if any(ch in value for ch in "\r\n\0"):
                 raise ValueError(f"probe {self.id}: header {name} value must not contain CR, LF or NUL")
@@ -157,7 +158,7 @@ class DnsProbe:
     name: str
     qtype: str = "A"
     transport: str = "udp"
-    port: int = 53
+    port: int = DNS_PORT
     timeout_s: float | None = None
     kind: ClassVar[ProbeKind] = ProbeKind.DNS
 
@@ -194,7 +195,8 @@ def build_plan(
     *,
     deadline_s: float | None = None,
 ) -> str:
-    """The JSON plan (design §5) the agent reads on stdin. Raises ``ValueError`` on duplicate ids or bad limits.
+    """The JSON plan the agent reads on stdin (docs/contracts.md, "The probe agent").
+    Raises ``ValueError`` on duplicate ids or bad limits.
 
     ``deadline_s`` bounds the agent's whole run; left out, the agent uses the longest timeout times the
     number of concurrency waves plus a margin (``agent_budget_s`` knows the same rule).
@@ -242,7 +244,8 @@ class DnsAnswer:
 
 @dataclass(frozen=True, slots=True)
 class HttpEcho:
-    """What a flowcheck probe server says it received (design §6): proof of method, path and headers."""
+    """What a flowcheck probe server says it received (docs/contracts.md, "The probe server"):
+    proof of method, path and headers."""
 
     method: str
     path: str
@@ -253,7 +256,8 @@ class HttpEcho:
 class ProbeResult:
     """One probe's raw result, typed. ``kind`` comes from the plan (the agent's echo is only checked).
 
-    Field meanings are the agent's (design §5, ``agent.py`` docstring); ``raw`` keeps the agent's line
+    Field meanings are the agent's (docs/contracts.md, "The probe agent"; ``agent.py`` docstring);
+    ``raw`` keeps the agent's line
     as evidence for reports, empty when the result was made up here because the agent gave none.
     ``saddr``/``sport`` are the local address and port the probe's socket used (None when the agent sent
     nothing, or is older than these fields): with the destination and protocol, the 5-tuple that picks

@@ -1,7 +1,8 @@
 """The probe server: the stand-in application every probe pod runs, so a probe can tell *who* answered.
 
 Shipped into probe pods next to the agent and started as
-``python3 server.py --name NAME [--http 8080,9090] [--tcp 9000] [--udp 81,5353]`` (design §6), so it is
+``python3 server.py --name NAME [--http 8080,9090] [--tcp 9000] [--udp 81,5353]`` (contract:
+docs/contracts.md, "The probe server"), so it is
 **standard library only and runs under any Python >= 3.9**.
 
 - HTTP, on every ``--http`` port: **any** method and path gets ``200`` and a JSON body
@@ -494,7 +495,8 @@ def parse_ports(text: str) -> List[int]:
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="server.py", description="flowcheck probe server (design §6)")
+    parser = argparse.ArgumentParser(prog="server.py",
+                                     description="flowcheck probe server (docs/contracts.md, 'The probe server')")
     parser.add_argument("--name", required=True, help="the identity reported in every answer")
     parser.add_argument("--http", type=parse_ports, default=[], help="comma-separated HTTP ports")
     parser.add_argument("--tcp", type=parse_ports, default=[], help="comma-separated accept-and-close TCP ports")

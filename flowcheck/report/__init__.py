@@ -16,9 +16,8 @@ cluster did (with Hubble flows as evidence).
   always beside the word so nothing depends on colour.
 - ``terminal`` (ASCII boxes, display-width padding, ANSI only when asked, numbered headers and
   column blocks for wide matrices), ``markdown`` (GFM + ``$GITHUB_STEP_SUMMARY``), ``html_page``
-  (one self-contained page), ``files`` (``write_report_dir``, ``read_matrix``), ``baseline`` and
-  ``baseline_cli`` (``flowcheck baseline record|compare``; imported by the CLI, not re-exported here,
-  so ``python -m flowcheck.report.baseline_cli`` runs cleanly).
+  (one self-contained page), ``files`` (``write_report_dir``, ``read_matrix``) and ``baseline``
+  (recording and comparing baselines; ``flowcheck baseline record|compare`` is ``flowcheck.cli.baseline``).
 """
 
 from __future__ import annotations

@@ -290,7 +290,7 @@ class BaselineDiff:
     metadata_changes: tuple[MetadataChange, ...] = ()
     unverified: tuple[BaselineEntry, ...] = ()
     """Flows of the new baseline whose probe showed no verdict (error/refused): an unchanged error is
-    still not a pass (design §1), so they fail a comparison too."""
+    still not a pass (docs/contracts.md, "Verdicts"), so they fail a comparison too."""
 
     @property
     def changed(self) -> tuple[FlowChange, ...]:

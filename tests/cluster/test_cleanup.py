@@ -1,4 +1,4 @@
-"""`flowcheck cleanup` (and `python -m flowcheck.cluster`): leftovers found by label and removed."""
+"""`flowcheck cleanup`: leftovers found by label and removed."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from flowcheck.cli import cleanup as cleanup_command
+from flowcheck.cli import main
 from flowcheck.cluster import kube
-from flowcheck.cluster.__main__ import main as cluster_main
-from flowcheck.cluster.cleanup import add_cleanup_command, cleanup, run_cleanup_command
-from flowcheck.cluster.kube import apply_policy, ensure_namespace, plan_policy
+from flowcheck.cluster.cleanup import cleanup
+from flowcheck.cluster.kube import apply_policy, ensure_namespace, prepare_policy
 from flowcheck.errors import ContextRefused
-from flowcheck.model.documents import read_documents
+from flowcheck.manifests.documents import read_documents
 from tests.cluster.fakes import FakeCluster, FakeRunner, data
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ def leftovers() -> FakeCluster:
         "metadata": {"name": "allow-get-only", "namespace": "default", "resourceVersion": "3"},
         "spec": {"endpointSelector": {"matchLabels": {"app": "original"}}}}
     for doc in docs:
-        apply_policy(clients, plan_policy(doc, OLD))
+        apply_policy(clients, prepare_policy(doc, OLD))
     c.calls.clear()
     return c
 
@@ -104,14 +105,14 @@ def test_cleanup_without_cilium_crds_still_works() -> None:
 def _parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="flowcheck")
     sub = parser.add_subparsers(dest="command")
-    add_cleanup_command(sub)
+    cleanup_command.register(sub)
     return parser.parse_args(["cleanup", *argv])
 
 
 def test_cleanup_command_wiring() -> None:
     args = _parse("--run", OLD, "--dry-run")
     assert (args.run_id, args.dry_run, args.context, args.cluster_name, args.func) == (
-        OLD, True, None, "flowcheck", run_cleanup_command)
+        OLD, True, None, "flowcheck", cleanup_command.run)
 
 
 def test_cleanup_command_on_the_kind_cluster(tmp_path: Path) -> None:
@@ -123,7 +124,7 @@ def test_cleanup_command_on_the_kind_cluster(tmp_path: Path) -> None:
     kind.write_text("#!/bin/sh\n")
     kind.chmod(0o755)
     out = io.StringIO()
-    code = run_cleanup_command(_parse("--run", OLD), runner=runner, api_factory=c.clients, out=out, repo_root=tmp_path)
+    code = cleanup_command.run(_parse("--run", OLD), runner=runner, api_factory=c.clients, out=out, repo_root=tmp_path)
     assert code == 0
     assert "flowcheck cleanup: delete namespace tenant" in out.getvalue()
 
@@ -137,10 +138,10 @@ def test_cleanup_command_refuses_a_foreign_context(tmp_path: Path) -> None:
     kind.chmod(0o755)
     c = FakeCluster()
     with pytest.raises(ContextRefused, match="refusing kube context 'prod'"):
-        run_cleanup_command(_parse("--context", "prod"), runner=runner, api_factory=c.clients, repo_root=tmp_path)
+        cleanup_command.run(_parse("--context", "prod"), runner=runner, api_factory=c.clients, repo_root=tmp_path)
     assert c.calls == []
     out = io.StringIO()
-    assert run_cleanup_command(_parse("--context", "prod", "--allow-context", "prod"), runner=runner,
+    assert cleanup_command.run(_parse("--context", "prod", "--allow-context", "prod"), runner=runner,
                                api_factory=c.clients, out=out) == 0
     assert "nothing left over from any flowcheck run in prod" in out.getvalue()
 
@@ -149,7 +150,7 @@ def test_module_cli_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.Monk
                                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("FLOWCHECK_BIN_DIR", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert cluster_main(["down", "--name", "x"]) == 1
+    assert main(["cluster", "down", "--name", "x"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("flowcheck: error: kind not found on PATH or in .bin/") and err.count("\n") == 1
 

@@ -23,13 +23,13 @@ from kubernetes import client, stream, watch
 from kubernetes.client.rest import RESTResponse
 from urllib3.exceptions import ProtocolError
 
+from flowcheck.cli import main
 from flowcheck.cluster import kube
-from flowcheck.cluster.__main__ import main as cluster_main
-from flowcheck.cluster.kube import KubeClients, apply_policy, plan_policy
+from flowcheck.cluster.kube import KubeClients, apply_policy, prepare_policy
 from flowcheck.cluster.podexec import ExecStartError, PodTarget, exec_in_pod
 from flowcheck.cluster.workloads import wait_for_pods_ready
 from flowcheck.errors import ClusterError
-from flowcheck.model.documents import read_documents
+from flowcheck.manifests.documents import read_documents
 from tests.cluster.fakes import FakeClock, data
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,7 +134,7 @@ def test_policies_through_the_real_typed_and_custom_object_apis() -> None:
     http.route("PUT", "/apis/cilium.io/v2/namespaces/default/ciliumnetworkpolicies/allow-get-only",
                lambda p, q, b: (200, b))
     clients = real_clients(http)
-    results = [apply_policy(clients, plan_policy(doc, RUN))
+    results = [apply_policy(clients, prepare_policy(doc, RUN))
                for doc in read_documents([REPO / "manifests" / "network-policies"])]
     assert [r.outcome for r in results] == ["created", "created", "created", "replaced"]
     assert created == ["default-deny-ingress", "allow-dns-egress", "allow-monitoring-scrape"]
@@ -153,7 +153,7 @@ def test_a_422_from_the_real_client_is_reported_with_the_servers_message() -> No
                lambda p, q, b: (422, data("api-status-422-invalid.json")))
     doc = next(d for d in read_documents([REPO / "manifests" / "network-policies"]) if d.name == "allow-get-only")
     with pytest.raises(ClusterError) as err:
-        apply_policy(real_clients(http), plan_policy(doc, RUN))
+        apply_policy(real_clients(http), prepare_policy(doc, RUN))
     assert "CiliumNetworkPolicy default/allow-get-only" in str(err.value)
     assert "422 Invalid: CiliumNetworkPolicy.cilium.io \"allow-get-only\" is invalid: spec.ingress[0]" in str(err.value)
 
@@ -228,7 +228,7 @@ def test_a_real_exec_to_a_dead_api_server_names_the_context(dead_kubeconfig: tup
 def test_python_m_flowcheck_cluster_reports_a_dead_api_server_in_one_line(
         dead_kubeconfig: tuple[str, int], capsys: pytest.CaptureFixture[str]) -> None:
     kubeconfig, _port = dead_kubeconfig
-    code = cluster_main(["cleanup", "--context", "staging", "--allow-context", "staging", "--kubeconfig", kubeconfig])
+    code = main(["cleanup", "--context", "staging", "--allow-context", "staging", "--kubeconfig", kubeconfig])
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("flowcheck: error: listing pods: cannot reach the Kubernetes API server of context staging")

@@ -19,6 +19,7 @@ import pytest
 from tests.cluster.test_install_tools import Releases
 
 REPO = Path(__file__).resolve().parents[2]
+LIVE_SUITES = "pytest suites/ --flowcheck-cluster=kind --flowcheck-cluster-name flowcheck"
 SYSTEM_TOOLS = ("bash", "env", "awk", "curl", "sha256sum", "tar", "gzip", "mktemp", "rm", "mkdir", "mv", "chmod",
                 "cat", "grep", "tail", "head", "uname", "dirname", "tr", "sed")
 
@@ -36,7 +37,7 @@ class Machine:
         for script in ("e2e", "install-tools"):
             shutil.copy2(REPO / "scripts" / script, self.repo / "scripts" / script)
         self.calls = root / "calls.log"
-        self._fake(self.repo / "scripts" / "cluster-up", 'echo "cluster-up" >> "$CALLS"')
+        self._fake(self.repo / "scripts" / "cluster-up", 'echo "cluster-up $*" >> "$CALLS"')
         self.path = root / "path"
         self.path.mkdir()
         for tool in SYSTEM_TOOLS:
@@ -54,8 +55,8 @@ class Machine:
         path.write_text(f"#!/bin/sh\n{body}\n")
         path.chmod(0o755)
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {"PATH": str(self.path), "HOME": str(self.root), "CALLS": str(self.calls),
+    def run(self, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        env = {**extra_env, "PATH": str(self.path), "HOME": str(self.root), "CALLS": str(self.calls),
                "FLOWCHECK_TOOL_VERSIONS": str(self.releases.versions),
                "FLOWCHECK_TOOLS_BASE_URL": f"file://{self.releases.base}",
                "FLOWCHECK_TOOLS_OS": "linux", "FLOWCHECK_TOOLS_ARCH": "amd64"}
@@ -77,8 +78,8 @@ def test_without_a_docker_client_the_offline_checks_run_and_say_so(tmp_path: Pat
     assert _lines(result) == ["flowcheck e2e: live checks skipped: no Docker client on PATH (kind runs the "
                               "cluster's nodes as Docker containers). Running the offline checks only (policies "
                               "validated and checked against the model)."]
-    # --cluster=auto, not none: the plugin records the same reason, not "offline mode requested"
-    assert machine.called() == ["pytest suites/ --cluster=auto -x"]
+    # --flowcheck-cluster=auto, not none: the plugin records the same reason, not "offline mode requested"
+    assert machine.called() == ["pytest suites/ --flowcheck-cluster=auto -x"]
 
 
 def test_without_a_running_engine_the_reason_is_the_engine(tmp_path: Path) -> None:
@@ -87,7 +88,7 @@ def test_without_a_running_engine_the_reason_is_the_engine(tmp_path: Path) -> No
     assert _lines(result) == ["flowcheck e2e: live checks skipped: no Docker engine is running here (`docker info` "
                               "failed), so kind cannot start a cluster. Running the offline checks only (policies "
                               "validated and checked against the model)."]
-    assert machine.called() == ["pytest suites/ --cluster=auto"]
+    assert machine.called() == ["pytest suites/ --flowcheck-cluster=auto"]
 
 
 def test_with_docker_and_the_tools_the_run_is_live(tmp_path: Path) -> None:
@@ -95,7 +96,13 @@ def test_with_docker_and_the_tools_the_run_is_live(tmp_path: Path) -> None:
     result = machine.run("-n", "4")
     assert result.returncode == 0, result.stderr
     assert _lines(result) == []
-    assert machine.called() == ["cluster-up", "pytest suites/ --cluster=kind -n 4"]
+    assert machine.called() == ["cluster-up flowcheck", f"{LIVE_SUITES} -n 4"]
+
+
+def test_the_suites_use_the_cluster_the_script_brought_up(tmp_path: Path) -> None:
+    machine = Machine(tmp_path, docker="0", tools=("kind", "cilium"))
+    assert machine.run(FLOWCHECK_CLUSTER_NAME="ci").returncode == 0
+    assert machine.called() == ["cluster-up ci", "pytest suites/ --flowcheck-cluster=kind --flowcheck-cluster-name ci"]
 
 
 def test_missing_tools_are_installed_verified_and_the_run_goes_live(tmp_path: Path) -> None:
@@ -110,7 +117,7 @@ def test_missing_tools_are_installed_verified_and_the_run_goes_live(tmp_path: Pa
     assert {p.name for p in machine.bin.iterdir() if not p.name.startswith(".")} == {"kind", "cilium"}
     for name in ("kind", "cilium"):  # the lines to pin, printed for review
         assert f"sha256  {machine.releases.assets[name].name}  {machine.releases.sha(name)}" in result.stdout
-    assert machine.called() == ["cluster-up", "pytest suites/ --cluster=kind"]
+    assert machine.called() == ["cluster-up flowcheck", LIVE_SUITES]
 
 
 def test_a_pinned_digest_is_what_the_download_is_checked_against(tmp_path: Path) -> None:
@@ -119,7 +126,7 @@ def test_a_pinned_digest_is_what_the_download_is_checked_against(tmp_path: Path)
     result = machine.run()
     assert result.returncode == 0, result.stdout + result.stderr
     assert (machine.bin / "cilium").is_file() and not (machine.bin / "kind").exists()
-    assert machine.called() == ["cluster-up", "pytest suites/ --cluster=kind"]
+    assert machine.called() == ["cluster-up flowcheck", LIVE_SUITES]
 
 
 def test_an_install_that_cannot_work_is_one_line_naming_the_command_then_offline(tmp_path: Path) -> None:
@@ -137,7 +144,7 @@ def test_an_install_that_cannot_work_is_one_line_naming_the_command_then_offline
                              "checked against the model).")
     assert "install-tools:" not in result.stdout.replace(lines[1], "")  # its own output stays out of the way
     assert not (machine.bin / "cilium").exists()
-    assert machine.called() == ["pytest suites/ --cluster=auto"]
+    assert machine.called() == ["pytest suites/ --flowcheck-cluster=auto"]
 
 
 def test_the_script_is_executable() -> None:

@@ -10,9 +10,10 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from flowcheck.cluster import kube
-from flowcheck.cluster.kube import PerThreadClients, api_message, apply_policy, plan_policy, remove_policy
+from flowcheck.cluster.api_errors import ApiError, ApiUnreachable, Conflict, Forbidden, Invalid, NotFound, ServerError
+from flowcheck.cluster.kube import PerThreadClients, api_error, apply_policy, prepare_policy, remove_policy
 from flowcheck.errors import ClusterError
-from flowcheck.model.documents import SourceDocument, read_documents
+from flowcheck.manifests.documents import SourceDocument, read_documents
 from tests.cluster.fakes import FakeClock, FakeCluster, data
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,17 +32,45 @@ def cluster() -> FakeCluster:
     return c
 
 
-def test_api_message_reads_the_status_body() -> None:
+def test_an_api_error_is_typed_by_status_and_keeps_the_status_body(cluster: FakeCluster) -> None:
     exc = ApiException(status=422, reason="Unprocessable Entity", body=data("api-status-422-invalid.json"))
-    assert api_message(exc).startswith('422 Invalid: CiliumNetworkPolicy.cilium.io "allow-get-only" is invalid: '
-                                       "spec.ingress[0].toPorts[0].ports[0].protocol: Unsupported value")
-    assert api_message(ApiException(status=0, reason="Connection refused")) == "Connection refused"
+    error = api_error(cluster.clients(), "applying it", exc)
+    assert isinstance(error, Invalid)
+    assert (error.status, error.reason, error.action) == (422, "Invalid", "applying it")
+    assert error.payload is not None and error.payload["kind"] == "Status"
+    assert error.summary.startswith('422 Invalid: CiliumNetworkPolicy.cilium.io "allow-get-only" is invalid: '
+                                    "spec.ingress[0].toPorts[0].ports[0].protocol: Unsupported value")
+    assert str(error) == f"applying it: {error.summary}"
+    conflict = api_error(cluster.clients(), "creating it", ApiException(
+        status=409, reason="Conflict", body=data("api-status-409-already-exists.json")))
+    assert isinstance(conflict, Conflict) and conflict.reason == "AlreadyExists"
+
+
+@pytest.mark.parametrize(("status", "expected"), [(404, NotFound), (403, Forbidden), (409, Conflict),
+                                                  (503, ServerError), (418, ApiError)])
+def test_every_status_gets_its_class(cluster: FakeCluster, status: int, expected: type[ApiError]) -> None:
+    error = api_error(cluster.clients(), "reading it", ApiException(status=status, reason="x"))
+    assert type(error) is expected
+
+
+def test_a_status_less_answer_keeps_the_clients_reason(cluster: FakeCluster) -> None:
+    error = api_error(cluster.clients(), "x", ApiException(status=0, reason="Connection refused"))
+    assert isinstance(error, ApiError) and error.summary == "Connection refused"
+
+
+def test_no_answer_is_unreachable_and_other_exceptions_are_not_api_errors(cluster: FakeCluster) -> None:
+    from urllib3.exceptions import MaxRetryError
+
+    error = api_error(cluster.clients(), "listing pods", MaxRetryError(None, "/api/v1/pods", "Connection refused"))
+    assert isinstance(error, ApiUnreachable) and not isinstance(error, ApiError)
+    assert str(error).startswith("listing pods: cannot reach the Kubernetes API server of ")
+    assert api_error(cluster.clients(), "x", ValueError("a bug")) is None
 
 
 def test_the_repository_policies_are_created_in_document_order_with_the_run_label(cluster: FakeCluster) -> None:
     docs = repo_policies()
     clients = cluster.clients()
-    applied = [apply_policy(clients, plan_policy(d, RUN)) for d in docs]
+    applied = [apply_policy(clients, prepare_policy(d, RUN)) for d in docs]
     assert [(a.ref.kind, a.ref.name, a.outcome) for a in applied] == [
         ("NetworkPolicy", "default-deny-ingress", "created"), ("NetworkPolicy", "allow-dns-egress", "created"),
         ("NetworkPolicy", "allow-monitoring-scrape", "created"), ("CiliumNetworkPolicy", "allow-get-only", "created")]
@@ -58,10 +87,10 @@ def test_the_repository_policies_are_created_in_document_order_with_the_run_labe
 def test_conflict_on_create_replaces_with_the_live_resource_version(cluster: FakeCluster) -> None:
     clients = cluster.clients()
     doc = repo_policies()[3]  # allow-get-only
-    apply_policy(clients, plan_policy(doc, "earlier-run"))  # a leftover of an earlier run
+    apply_policy(clients, prepare_policy(doc, "earlier-run"))  # a leftover of an earlier run
     live_rv = cluster.custom[("ciliumnetworkpolicies", "default", "allow-get-only")]["metadata"]["resourceVersion"]
     cluster.calls.clear()
-    result = apply_policy(clients, plan_policy(doc, RUN))
+    result = apply_policy(clients, prepare_policy(doc, RUN))
     assert result.outcome == "replaced" and result.original is None  # it was flowcheck's: nothing to restore
     assert cluster.names() == ["create_namespaced_custom_object", "get_namespaced_custom_object",
                                "replace_namespaced_custom_object"]
@@ -74,10 +103,10 @@ def test_conflict_on_create_replaces_with_the_live_resource_version(cluster: Fak
 def test_a_replace_that_races_another_writer_is_retried(cluster: FakeCluster) -> None:
     clients = cluster.clients()
     doc = repo_policies()[0]
-    apply_policy(clients, plan_policy(doc, "earlier-run"))
+    apply_policy(clients, prepare_policy(doc, "earlier-run"))
     cluster.fail("replace_namespaced_network_policy",
                  ApiException(status=409, reason="Conflict", body='{"message":"the object has been modified"}'))
-    result = apply_policy(clients, plan_policy(doc, RUN))
+    result = apply_policy(clients, prepare_policy(doc, RUN))
     assert result.outcome == "replaced"
     assert cluster.names("replace_") == ["replace_namespaced_network_policy"] * 2
 
@@ -89,7 +118,7 @@ def test_a_foreign_policy_that_is_replaced_is_restored_not_deleted(cluster: Fake
         "metadata": {"name": "allow-get-only", "namespace": "default", "resourceVersion": "7",
                      "labels": {"kustomize.toolkit.fluxcd.io/name": "policies"}, "uid": "u-1"},
         "spec": {"endpointSelector": {"matchLabels": {"app": "my-api"}}}, "status": {"conditions": []}}
-    result = apply_policy(clients, plan_policy(repo_policies()[3], RUN))
+    result = apply_policy(clients, prepare_policy(repo_policies()[3], RUN))
     assert result.outcome == "replaced"
     live = cluster.custom[("ciliumnetworkpolicies", "default", "allow-get-only")]
     remembered = json.loads(live["metadata"]["annotations"][kube.REPLACED_ORIGINAL_ANNOTATION])
@@ -107,7 +136,7 @@ def test_api_validation_errors_name_the_object_and_file(cluster: FakeCluster) ->
     cluster.fail("create_namespaced_custom_object",
                  ApiException(status=422, reason="Unprocessable Entity", body=data("api-status-422-invalid.json")))
     with pytest.raises(ClusterError) as err:
-        apply_policy(cluster.clients(), plan_policy(repo_policies()[3], RUN))
+        apply_policy(cluster.clients(), prepare_policy(repo_policies()[3], RUN))
     message = str(err.value)
     assert message.startswith("CiliumNetworkPolicy default/allow-get-only (")
     assert "allow-get-only.yaml (document 0)) was rejected by the API server: 422 Invalid: " in message
@@ -128,27 +157,28 @@ def test_client_side_validation_of_typed_policies_is_reported(cluster: FakeClust
     clients = cluster.clients()
     clients.networking.create_namespaced_network_policy = strict_create
     with pytest.raises(ClusterError, match=r"NetworkPolicy default/typo \(p.yaml \(document 0\)\) is not a valid"):
-        apply_policy(clients, plan_policy(doc, RUN))
+        apply_policy(clients, prepare_policy(doc, RUN))
 
 
 def test_only_network_policies_are_applied() -> None:
     doc = SourceDocument("x.yaml", 2, None, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})
     with pytest.raises(ClusterError, match=r"x.yaml \(document 2\): ConfigMap 'c' is not a network policy"):
-        plan_policy(doc, RUN)
+        prepare_policy(doc, RUN)
     wrong = SourceDocument("y.yaml", 0, None, {"apiVersion": "cilium.io/v2alpha1", "kind": "CiliumNetworkPolicy",
                                                 "metadata": {"name": "p"}})
     with pytest.raises(ClusterError, match=r"has apiVersion 'cilium\.io/v2alpha1', expected 'cilium\.io/v2'"):
-        plan_policy(wrong, RUN)
+        prepare_policy(wrong, RUN)
 
 
 def test_namespace_defaults_and_clusterwide_policies(cluster: FakeCluster) -> None:
-    knp = plan_policy(SourceDocument("a.yaml", 0, None, {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                                                          "metadata": {"name": "n"}, "spec": {"podSelector": {}}}), RUN)
+    knp = prepare_policy(SourceDocument("a.yaml", 0, None, {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "n"},
+        "spec": {"podSelector": {}}}), RUN)
     assert knp.ref.namespace == "default" and knp.body["metadata"]["namespace"] == "default"
     ccnp_doc = SourceDocument("b.yaml", 0, None, {
         "apiVersion": "cilium.io/v2", "kind": "CiliumClusterwideNetworkPolicy",
         "metadata": {"name": "dns", "namespace": "ignored"}, "spec": {"endpointSelector": {}}})
-    applied = apply_policy(cluster.clients(), plan_policy(ccnp_doc, RUN))
+    applied = apply_policy(cluster.clients(), prepare_policy(ccnp_doc, RUN))
     assert str(applied.ref) == "CiliumClusterwideNetworkPolicy dns"
     assert cluster.names("create_") == ["create_cluster_custom_object"]
     assert "namespace" not in cluster.custom[("ciliumclusterwidenetworkpolicies", None, "dns")]["metadata"]

@@ -18,13 +18,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flowcheck.cluster.session import ClusterOptions, LiveCluster
+from flowcheck.cluster.options import ClusterOptions, ClusterSetup, ClusterTarget
+from flowcheck.cluster.session import LiveCluster
 from flowcheck.cluster.workloads import NamespaceInput, PodSpecInput, TopologyInput
-from flowcheck.model.documents import read_documents
+from flowcheck.manifests.documents import read_documents
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.live
+pytestmark = pytest.mark.flowcheck_live
 
 
 def _skip_reason() -> str | None:
@@ -57,7 +58,8 @@ def live() -> Iterator[LiveCluster]:
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    options = ClusterOptions(cluster_name=os.environ["FLOWCHECK_LIVE_CLUSTER"], keep_cluster=True, repo_root=REPO)
+    options = ClusterOptions(target=ClusterTarget(name=os.environ["FLOWCHECK_LIVE_CLUSTER"]),
+                             setup=ClusterSetup(repo_root=REPO), keep_cluster=True)
     with LiveCluster.bring_up(options, progress=print) as cluster:
         yield cluster
 

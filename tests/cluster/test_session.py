@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from flowcheck.cli import main
 from flowcheck.cluster import session as session_module
-from flowcheck.cluster.__main__ import main as cluster_main
 from flowcheck.cluster.deployed import DeployedTopology
-from flowcheck.cluster.session import STATE_FORMAT, ClusterOptions, LiveCluster
+from flowcheck.cluster.options import ClusterOptions, ClusterSetup, ClusterTarget
+from flowcheck.cluster.session import STATE_FORMAT, LiveCluster
 from flowcheck.cluster.workloads import NamespaceInput, PodSpecInput, TopologyInput
 from flowcheck.errors import ClusterError, ContextRefused, InputError
-from flowcheck.model.documents import read_documents
+from flowcheck.manifests.documents import read_documents
 from flowcheck.probe.executor import CompletedExec
 from tests.cluster.fakes import (
     ExecReply,
@@ -104,8 +105,11 @@ class World:
             return ExecReply(stdout=data("hubble-flows-probes.jsonl") if pod == "cilium-4xk2p" else "")
         raise AssertionError(f"unexpected exec {argv} in {ns}/{pod}")
 
-    def options(self, **kwargs: Any) -> ClusterOptions:
-        return ClusterOptions(repo_root=self.root, run_id=RUN, **kwargs)
+    def options(self, *, context: str | None = None, allow_context: str | None = None, upgrade_cilium: bool = False,
+                keep_cluster: bool = False) -> ClusterOptions:
+        return ClusterOptions(target=ClusterTarget(context=context, allow_context=allow_context),
+                              setup=ClusterSetup(repo_root=self.root, upgrade_cilium=upgrade_cilium),
+                              keep_cluster=keep_cluster, run_id=RUN)
 
     def bring_up(self, **kwargs: Any) -> LiveCluster:
         return LiveCluster.bring_up(self.options(**kwargs), runner=self.runner, api_factory=self.api.clients,
@@ -383,12 +387,13 @@ def test_unreadable_state_is_refused(tmp_path: Path) -> None:
         LiveCluster.from_state(world.options(), {"format": 7}, runner=world.runner, api_factory=world.api.clients)
 
 
-def _module_cli_on(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``python -m flowcheck.cluster`` bring the cluster up on ``world`` (its fake tools and API)."""
+def _cluster_command_on(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``flowcheck cluster`` bring the cluster up on ``world`` (its fake tools and API)."""
     real_bring_up = LiveCluster.bring_up.__func__  # type: ignore[attr-defined]
 
     def bring_up(cls: type[LiveCluster], options: ClusterOptions, **_kwargs: Any) -> LiveCluster:
-        options = dataclasses.replace(options, repo_root=world.root, run_id=RUN)
+        options = dataclasses.replace(options, setup=dataclasses.replace(options.setup, repo_root=world.root),
+                                      run_id=RUN)
         live: LiveCluster = real_bring_up(cls, options, runner=world.runner, api_factory=world.api.clients,
                                           progress=world.progress.append, clock=world.clock, sleep=world.clock.sleep)
         return live
@@ -396,10 +401,10 @@ def _module_cli_on(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(LiveCluster, "bring_up", classmethod(bring_up))
 
 
-def test_the_module_cli_connectivity_test_keeps_the_internet_exclusions_with_test_filters(
+def test_the_cluster_command_connectivity_test_keeps_the_internet_exclusions_with_test_filters(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     world = World(tmp_path, cluster_exists=True, cilium_installed=True)
-    _module_cli_on(world, monkeypatch)
+    _cluster_command_on(world, monkeypatch)
 
     def connectivity(argv: list[str]) -> CompletedExec:
         Path(argv[argv.index("--junit-file") + 1]).write_text(data("connectivity-junit.xml"))
@@ -407,19 +412,21 @@ def test_the_module_cli_connectivity_test_keeps_the_internet_exclusions_with_tes
 
     world.runner.on("cilium", "connectivity", "test", result=connectivity)
     junit = tmp_path / "out" / "junit.xml"
-    cluster_main(["connectivity-test", "--name", "flowcheck", "--junit-file", str(junit), "--test", "client-egress"])
+    assert main(["cluster", "connectivity-test", "--name", "flowcheck", "--junit-file", str(junit), "--test",
+                 "client-egress"]) == 1  # the recorded run has a failed test
     (argv,) = [c for c in world.runner.commands() if c[1:3] == ["connectivity", "test"]]
     filters = [argv[i + 1] for i, word in enumerate(argv) if word == "--test"]
     assert filters == ["!/pod-to-world", "!/pod-to-cidr", "client-egress"]
     assert "cilium connectivity test:" in capsys.readouterr().out + "\n".join(world.progress)
 
 
-def test_the_module_cli_up_loads_local_images_into_the_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cluster_command_up_loads_local_images_into_the_nodes(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     world = World(tmp_path)
-    _module_cli_on(world, monkeypatch)
+    _cluster_command_on(world, monkeypatch)
     world.runner.on("kind", "load", "docker-image")
-    assert cluster_main(["up", "--name", "flowcheck", "--load-image", "flowcheck-probe:dev",
-                         "--load-image", "python:3-alpine"]) == 0
+    assert main(["cluster", "up", "--name", "flowcheck", "--load-image", "flowcheck-probe:dev",
+                 "--load-image", "python:3-alpine"]) == 0
     commands = world.runner.commands()
     loads = [c for c in commands if c[1:3] == ["load", "docker-image"]]
     assert loads == [["kind", "load", "docker-image", "flowcheck-probe:dev", "--name", "flowcheck"],
@@ -436,7 +443,7 @@ def test_the_pinned_version_file_is_read_one_way_everywhere(tmp_path: Path) -> N
                                          r"like 1\.19\.0"):
         world.bring_up()
     (tmp_path / "manifests" / "cilium" / "VERSION").write_text("v1.19.0\n")
-    assert world.options().resolved_cilium_version() == "1.19.0"
+    assert world.options().setup.resolved_cilium_version() == "1.19.0"
 
 
 def test_a_bug_in_the_cluster_command_is_exit_3(monkeypatch: pytest.MonkeyPatch,
@@ -446,5 +453,5 @@ def test_a_bug_in_the_cluster_command_is_exit_3(monkeypatch: pytest.MonkeyPatch,
 
     monkeypatch.setattr(LiveCluster, "bring_up", broken)
     monkeypatch.delenv("FLOWCHECK_DEBUG", raising=False)
-    assert cluster_main(["up", "--name", "flowcheck"]) == 3
+    assert main(["cluster", "up", "--name", "flowcheck"]) == 3
     assert "flowcheck: internal error (a flowcheck bug): TypeError" in capsys.readouterr().err

@@ -17,12 +17,12 @@ from urllib3.exceptions import ProtocolError
 from flowcheck.cluster import kube
 from flowcheck.cluster.cleanup import cleanup
 from flowcheck.cluster.hubble import collect_flows
-from flowcheck.cluster.kube import apply_policy, plan_policy, remove_policy
+from flowcheck.cluster.kube import apply_policy, prepare_policy, remove_policy
 from flowcheck.cluster.podexec import ExecStartError, PodTarget, exec_in_pod
 from flowcheck.cluster.realization import RevisionReader, agent_pods, wait_for_revisions
 from flowcheck.cluster.workloads import PodSpecInput, build_pod, create_probe_pod, wait_for_pods_ready
 from flowcheck.errors import ClusterError
-from flowcheck.model.documents import read_documents
+from flowcheck.manifests.documents import read_documents
 from tests.cluster.fakes import (
     ExecReply,
     FakeClock,
@@ -56,8 +56,8 @@ def test_applying_and_removing_a_policy() -> None:
     with pytest.raises(ClusterError, match=r"^applying CiliumNetworkPolicy default/allow-get-only \(.*allow-get-only"
                                            r"\.yaml \(document 0\)\): cannot reach the Kubernetes API server of "
                                            r"context kind-flowcheck"):
-        apply_policy(cluster.clients(), plan_policy(doc, RUN))
-    applied = apply_policy(cluster.clients(), plan_policy(doc, RUN))
+        apply_policy(cluster.clients(), prepare_policy(doc, RUN))
+    applied = apply_policy(cluster.clients(), prepare_policy(doc, RUN))
     cluster.fail("delete_namespaced_custom_object", unreachable())
     with pytest.raises(ClusterError, match=rf"^deleting CiliumNetworkPolicy default/allow-get-only: {ESCAPED}"):
         remove_policy(cluster.clients(), applied)

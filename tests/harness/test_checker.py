@@ -1,4 +1,4 @@
-"""The ``paths`` checker against a fake live back end: batching, retries, failures, records.
+"""The ``flowcheck_paths`` checker against a fake live back end: batching, retries, failures, records.
 
 The fake executor answers plans the way the real agent prints results, so the library's real plan
 building, result parsing and classification run here; only the cluster is scripted.
@@ -15,7 +15,7 @@ from flowcheck.harness.checker import HarnessContext, PathChecker
 from flowcheck.harness.live import MAX_ROUNDS
 from flowcheck.model.engine import Decision, Model
 from flowcheck.model.flows import Flow
-from flowcheck.model.matrix import plan
+from flowcheck.model.matrix import decide_matrix
 from flowcheck.model.policies import load_policies
 from flowcheck.model.topology import load_topology
 from flowcheck.report.records import CheckedFlow
@@ -31,7 +31,7 @@ def model() -> Model:
 
 def _checker(model: Model, backend: FakeBackend | None, recorded: list[CheckedFlow]) -> PathChecker:
     counter = itertools.count()
-    context = HarnessContext(model=model, live=backend, offline_reason="--cluster=none", probe_timeout_s=0.5,
+    context = HarnessContext(model=model, live=backend, offline_reason="--flowcheck-cluster=none", probe_timeout_s=0.5,
                              record=recorded.append, next_key=lambda: next(counter), retry_wait_s=0.0)
     return PathChecker(context, "tests/harness/test_checker.py::demo")
 
@@ -49,7 +49,7 @@ def test_offline_checks_the_model_and_records_why_nothing_was_probed(model: Mode
     paths.expect("tenant/client", "default/my-api", port=8080, http="POST /", verdict="l7-denied")
     [record] = paths.check()
     assert (record.expected, record.model, record.observed) == (Verdict.L7_DENIED, Verdict.L7_DENIED, None)
-    assert record.observed_detail == "not probed: --cluster=none"
+    assert record.observed_detail == "not probed: --flowcheck-cluster=none"
     assert recorded == [record]
 
 
@@ -159,7 +159,7 @@ def test_dns_to_an_existing_resolver_is_a_dns_probe(model: Model) -> None:
 def test_the_model_matrix_is_probed_against_the_models_own_verdicts(model: Model) -> None:
     backend = _backend(model, {"tenant/client->default/web:9090": ["allowed"]})
     paths = _checker(model, backend, [])
-    paths.expect_planned([p for p in plan(model) if p.flow.source.describe() == "tenant/client"])
+    paths.expect_planned([p for p in decide_matrix(model) if p.flow.source.describe() == "tenant/client"])
     with pytest.raises(pytest.fail.Exception) as failure:
         paths.check()
     assert "1 of 9 paths do not behave as intended" in str(failure.value)
@@ -169,7 +169,7 @@ def test_the_model_matrix_is_probed_against_the_models_own_verdicts(model: Model
 
 def test_a_planned_flow_keeps_its_planned_decision_and_is_not_decided_again(
         model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
-    planned = [p for p in plan(model) if p.flow.source.describe() == "tenant/client"]
+    planned = [p for p in decide_matrix(model) if p.flow.source.describe() == "tenant/client"]
     decided: list[Flow] = []
     decide = model.decide
 

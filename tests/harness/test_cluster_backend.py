@@ -13,7 +13,8 @@ from typing import Any
 
 from flowcheck.cluster.deployed import DeployedPod, DeployedTopology
 from flowcheck.cluster.hubble import parse_flow_lines
-from flowcheck.cluster.session import STATE_FORMAT, ClusterOptions, LiveCluster
+from flowcheck.cluster.options import ClusterOptions, ClusterSetup, ClusterTarget
+from flowcheck.cluster.session import STATE_FORMAT, LiveCluster
 from flowcheck.harness.backends import EvidenceQuery
 from flowcheck.harness.cluster_backend import ClusterLiveBackend, topology_input
 from flowcheck.model.topology import Port, Topology, Workload, load_topology
@@ -98,7 +99,8 @@ def test_connectivity_test_excludes_internet_scenarios_and_reads_junit(tmp_path:
     (bin_dir / "cilium").chmod(0o755)
     # A worker's session, as the provider attaches it: rebuilt from the shared state, no cilium CLI yet.
     # The explicitly allowed context keeps kind out of it, so the connectivity test is the only command.
-    options = ClusterOptions(repo_root=tmp_path, context="kind-flowcheck", allow_context="kind-flowcheck")
+    options = ClusterOptions(target=ClusterTarget(context="kind-flowcheck", allow_context="kind-flowcheck"),
+                             setup=ClusterSetup(repo_root=tmp_path))
     state = {"format": STATE_FORMAT, "run_id": "run-1", "context": "kind-flowcheck",
              "deployed": DeployedTopology("run-1", "kind-flowcheck", PODS).to_dict()}
     cluster = LiveCluster.from_state(options, state, runner=runner, api_factory=FakeCluster().clients)

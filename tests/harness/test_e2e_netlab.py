@@ -43,8 +43,9 @@ def pytest_flowcheck_backend(config):
     suites = [str(REPO_ROOT / "suites" / name) for name in LIVE_SUITES]
     return pytester.runpytest_subprocess(
         *suites, "--rootdir", str(REPO_ROOT), "-p", "flowcheck_lab_plugin", "-p", "no:cacheprovider",
-        "--policies", str(POLICIES_DIR), "--topology", str(REPO_ROOT / "fixtures" / "topology.yaml"),
-        "--probe-timeout", "0.5", "--flowcheck-report", str(report), "-rfEs")
+        "--flowcheck-policies", str(POLICIES_DIR),
+        "--flowcheck-topology", str(REPO_ROOT / "fixtures" / "topology.yaml"),
+        "--flowcheck-probe-timeout", "0.5", "--flowcheck-report", str(report), "-rfEs")
 
 
 def test_the_suites_pass_on_a_lab_that_enforces_the_policies(pytester: pytest.Pytester, tmp_path: Path) -> None:

@@ -20,26 +20,27 @@ import pytest
 from tests.conftest import POLICIES_DIR, REPO_ROOT
 
 TOPOLOGY = REPO_ROOT / "fixtures" / "topology.yaml"
-SCENARIO_ARGS = ("--policies", str(POLICIES_DIR), "--topology", str(TOPOLOGY), "-p", "no:cacheprovider")
+SCENARIO_ARGS = ("--flowcheck-policies", str(POLICIES_DIR), "--flowcheck-topology", str(TOPOLOGY), "-p",
+                 "no:cacheprovider")
 
 SUITE = """
 import pytest
 
-def test_get_is_allowed(paths):
-    paths.expect("tenant/client", "default/my-api", port=8080, http="GET /", verdict="allowed")
-    paths.expect("monitoring/prometheus", "default/web", port="metrics", verdict="allowed")
+def test_get_is_allowed(flowcheck_paths):
+    flowcheck_paths.expect("tenant/client", "default/my-api", port=8080, http="GET /", verdict="allowed")
+    flowcheck_paths.expect("monitoring/prometheus", "default/web", port="metrics", verdict="allowed")
 
-def test_web_is_closed(paths):
-    paths.expect("tenant/client", "default/web", port=8080, verdict="dropped")
-    paths.expect("monitoring/grafana", "default/web", port=9090, verdict="dropped")
+def test_web_is_closed(flowcheck_paths):
+    flowcheck_paths.expect("tenant/client", "default/web", port=8080, verdict="dropped")
+    flowcheck_paths.expect("monitoring/grafana", "default/web", port=9090, verdict="dropped")
 
-def test_post_is_denied(paths):
-    paths.expect("tenant/client", "default/my-api", port=8080, http="POST /", verdict="l7-denied")
+def test_post_is_denied(flowcheck_paths):
+    flowcheck_paths.expect("tenant/client", "default/my-api", port=8080, http="POST /", verdict="l7-denied")
 
-@pytest.mark.live
+@pytest.mark.flowcheck_live
 @pytest.mark.parametrize("source", ["tenant/client", "monitoring/grafana"])
-def test_matrix(paths, flowcheck_plan, source):
-    paths.expect_planned([p for p in flowcheck_plan if p.flow.source.describe() == source])
+def test_matrix(flowcheck_paths, flowcheck_matrix, source):
+    flowcheck_paths.expect_planned([p for p in flowcheck_matrix if p.flow.source.describe() == source])
 """
 
 
@@ -62,31 +63,33 @@ def _lines(path: Path) -> list[str]:
 
 def test_markers_are_registered_for_strict_runs(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--markers", "--strict-markers")
-    for marker in ("live:", "l7:", "dns:", "slow:"):
+    for marker in ("flowcheck_live:", "flowcheck_l7:", "flowcheck_dns:"):
         result.stdout.fnmatch_lines([f"@pytest.mark.{marker}*"])
+    assert "@pytest.mark.slow:" not in result.stdout.str()  # a generic name is the project's to register
 
 
 def test_ini_options_set_defaults_and_the_command_line_wins(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nflowcheck_probe_timeout = 0.7\nflowcheck_semantics = kubernetes\n")
     pytester.makepyfile("""
         def test_settings(flowcheck_settings, request):
-            assert flowcheck_settings.semantics == "kubernetes"
-            assert flowcheck_settings.probe_timeout_s == float(request.config.getoption("expected"))
+            assert flowcheck_settings.check.semantics == "kubernetes"
+            assert flowcheck_settings.probe.timeout_s == float(request.config.getoption("expected"))
         def pytest_addoption(parser):
             pass
     """)
     pytester.makeconftest("def pytest_addoption(parser):\n    parser.addoption('--expected')\n")
-    pytester.runpytest_subprocess("--expected", "0.7", "--cluster=none").assert_outcomes(passed=1)
-    pytester.runpytest_subprocess("--expected", "1.5", "--probe-timeout", "1.5", "--cluster=none").assert_outcomes(
-        passed=1)
+    pytester.runpytest_subprocess("--expected", "0.7", "--flowcheck-cluster=none").assert_outcomes(passed=1)
+    pytester.runpytest_subprocess("--expected", "1.5", "--flowcheck-probe-timeout", "1.5",
+                                  "--flowcheck-cluster=none").assert_outcomes(passed=1)
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--cluster=existing",), "*--cluster=existing needs --kube-context NAME*"),
-        (("--probe-timeout=0",), "*--probe-timeout 0.0: expected more than 0*"),
-        (("--kube-context=staging",), "*--kube-context only applies with --cluster=existing*"),
+        (("--flowcheck-cluster=existing",), "*--flowcheck-cluster=existing needs --flowcheck-kube-context NAME*"),
+        (("--flowcheck-probe-timeout=0",), "*--flowcheck-probe-timeout 0.0: expected more than 0*"),
+        (("--flowcheck-kube-context=staging",),
+         "*--flowcheck-kube-context only applies with --flowcheck-cluster=existing*"),
     ],
 )
 def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: tuple[str, ...], message: str) -> None:
@@ -98,36 +101,36 @@ def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: tuple[str
 
 def test_offline_runs_model_checks_and_skips_live_ones_saying_why_once(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_suite=SUITE)
-    result = pytester.runpytest_subprocess(*SCENARIO_ARGS, "--cluster=none", "-rs")
+    result = pytester.runpytest_subprocess(*SCENARIO_ARGS, "--flowcheck-cluster=none", "-rs")
     result.assert_outcomes(passed=3, skipped=2)
-    result.stdout.fnmatch_lines(["*live check skipped: --cluster=none: offline mode requested*"])
+    result.stdout.fnmatch_lines(["*live check skipped: --flowcheck-cluster=none: offline mode requested*"])
     summary = [line for line in result.outlines if line.startswith("flowcheck: live checks skipped")]
-    assert summary == ["flowcheck: live checks skipped (--cluster=none: offline mode requested): 5 paths were "
-                       "checked against the model only, 2 live-only tests were skipped."]
+    assert summary == ["flowcheck: live checks skipped (--flowcheck-cluster=none: offline mode requested): 5 paths "
+                       "were checked against the model only, 2 live-only tests were skipped."]
 
 
-def test_flowcheck_plan_is_the_models_whole_matrix_planned_once_per_session(pytester: pytest.Pytester) -> None:
+def test_flowcheck_matrix_is_the_models_whole_matrix_planned_once_per_session(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("""
-        from flowcheck.model.matrix import plan
+        from flowcheck.model.matrix import decide_matrix
 
         seen = []
 
-        def test_it_is_the_whole_matrix(flowcheck_plan, flowcheck_model):
-            assert flowcheck_plan == tuple(plan(flowcheck_model))
-            seen.append(flowcheck_plan)
+        def test_it_is_the_whole_matrix(flowcheck_matrix, flowcheck_model):
+            assert flowcheck_matrix == tuple(decide_matrix(flowcheck_model))
+            seen.append(flowcheck_matrix)
 
-        def test_every_test_gets_the_same_plan(flowcheck_plan):
-            assert flowcheck_plan is seen[0]
+        def test_every_test_gets_the_same_plan(flowcheck_matrix):
+            assert flowcheck_matrix is seen[0]
     """)
-    pytester.runpytest_subprocess(*SCENARIO_ARGS, "--cluster=none").assert_outcomes(passed=2)
+    pytester.runpytest_subprocess(*SCENARIO_ARGS, "--flowcheck-cluster=none").assert_outcomes(passed=2)
 
 
 def test_intent_model_disagreement_fails_offline_with_a_readable_message(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("""
-        def test_wrong(paths):
-            paths.expect("tenant/client", "default/web", port=8080, verdict="allowed")
+        def test_wrong(flowcheck_paths):
+            flowcheck_paths.expect("tenant/client", "default/web", port=8080, verdict="allowed")
     """)
-    result = pytester.runpytest_subprocess(*SCENARIO_ARGS, "--cluster=none")
+    result = pytester.runpytest_subprocess(*SCENARIO_ARGS, "--flowcheck-cluster=none")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "flowcheck: 1 of 1 paths do not behave as intended",
@@ -141,27 +144,27 @@ def test_intent_model_disagreement_fails_offline_with_a_readable_message(pyteste
 
 def test_a_mistake_in_a_suite_is_one_line_naming_the_call_not_a_traceback(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_mistakes="""
-        def test_bad_verdict(paths):
-            paths.expect("tenant/client", "default/web", port=8080, verdict="allowed")
-            paths.expect("tenant/client", "default/web", port=8080, verdict="denied")
+        def test_bad_verdict(flowcheck_paths):
+            flowcheck_paths.expect("tenant/client", "default/web", port=8080, verdict="allowed")
+            flowcheck_paths.expect("tenant/client", "default/web", port=8080, verdict="denied")
 
-        def test_unknown_workload(paths):
-            paths.expect("tenant/client", "default/webb", port=8080, verdict="dropped")
+        def test_unknown_workload(flowcheck_paths):
+            flowcheck_paths.expect("tenant/client", "default/webb", port=8080, verdict="dropped")
 
-        def test_port_not_served(paths):
-            paths.expect("tenant/client", "default/my-api", port=8443, verdict="dropped")
+        def test_port_not_served(flowcheck_paths):
+            flowcheck_paths.expect("tenant/client", "default/my-api", port=8443, verdict="dropped")
     """)
-    result = pytester.runpytest_subprocess(*SCENARIO_ARGS, "--cluster=none")
+    result = pytester.runpytest_subprocess(*SCENARIO_ARGS, "--flowcheck-cluster=none")
     result.assert_outcomes(failed=3)
     out = result.stdout.str()
     mistakes = [line for line in out.splitlines() if line.startswith("test_mistakes.py:")]
     assert mistakes == [
-        "test_mistakes.py:3: paths.expect('tenant/client', 'default/web', port=8080, verdict='denied'): "
+        "test_mistakes.py:3: flowcheck_paths.expect('tenant/client', 'default/web', port=8080, verdict='denied'): "
         "verdict='denied': unknown verdict; expected one of allowed, dropped, l7-denied",
-        "test_mistakes.py:6: paths.expect('tenant/client', 'default/webb', port=8080, verdict='dropped'): no "
+        "test_mistakes.py:6: flowcheck_paths.expect('tenant/client', 'default/webb', port=8080, verdict='dropped'): no "
         "workload 'default/webb' in the topology (known: default/my-api, default/web, kube-system/coredns, "
         f"monitoring/grafana, monitoring/prometheus, tenant/client) (topology {TOPOLOGY})",
-        "test_mistakes.py:9: paths.expect('tenant/client', 'default/my-api', port=8443, verdict='dropped'): "
+        "test_mistakes.py:9: flowcheck_paths.expect('tenant/client', 'default/my-api', port=8443, verdict='dropped'): "
         "port=8443: default/my-api does not serve TCP/8443 (it serves TCP/8080 (http), TCP/9090 (metrics)); a "
         "probe there could only be refused -- name a port it serves, or add this one to the topology"]
     assert "Traceback" not in out and "flowcheck/harness" not in out and "another exception" not in out
@@ -174,10 +177,10 @@ def test_a_broken_policy_errors_the_tests_that_need_the_model_naming_file_and_fi
         pytester: pytest.Pytester, policies_copy: Path) -> None:
     target = policies_copy / "allow-get-only.yaml"
     target.write_text(target.read_text().replace("method: GET", "method: [GET"))
-    pytester.makepyfile("def test_x(paths):\n    paths.expect('tenant/client', 'default/web', port=8080, "
-                        "verdict='dropped')\n")
-    result = pytester.runpytest_subprocess("--policies", str(policies_copy), "--topology", str(TOPOLOGY),
-                                           "--cluster=none")
+    pytester.makepyfile("def test_x(flowcheck_paths):\n    flowcheck_paths.expect('tenant/client', 'default/web', "
+                        "port=8080, verdict='dropped')\n")
+    result = pytester.runpytest_subprocess("--flowcheck-policies", str(policies_copy), "--flowcheck-topology",
+                                           str(TOPOLOGY), "--flowcheck-cluster=none")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([f"*flowcheck: {target} (document 0): invalid YAML at line*"])
 
@@ -251,11 +254,11 @@ def test_baseline_changes_fail_the_run(pytester: pytest.Pytester, tmp_path: Path
     from flowcheck.cli import main
     assert main(["baseline", "record", str(first / "matrix.json"), "-o", str(baseline)]) == 0
 
-    unchanged = pytester.runpytest_subprocess(*SCENARIO_ARGS, "-k", "not matrix", "--baseline", str(baseline))
+    unchanged = pytester.runpytest_subprocess(*SCENARIO_ARGS, "-k", "not matrix", "--flowcheck-baseline", str(baseline))
     assert unchanged.ret == pytest.ExitCode.OK
 
     pytester.makeconftest(_fake_cluster_conftest(log_dir, {"tenant/client->default/my-api:8080": ["l7-denied"]}))
-    changed = pytester.runpytest_subprocess(*SCENARIO_ARGS, "-k", "not matrix", "--baseline", str(baseline))
+    changed = pytester.runpytest_subprocess(*SCENARIO_ARGS, "-k", "not matrix", "--flowcheck-baseline", str(baseline))
     assert changed.ret == pytest.ExitCode.TESTS_FAILED
     changed.stdout.fnmatch_lines(["*CHANGED*tenant/client*default/my-api*"])
 
@@ -267,9 +270,9 @@ def test_interrupted_xdist_run_still_tears_down_once(pytester: pytest.Pytester, 
     pytester.makeconftest(_fake_cluster_conftest(log_dir))
     pytester.makepyfile(test_slow="""
         import time
-        def test_probe_then_hang(paths):
-            paths.expect("tenant/client", "default/web", port=8080, verdict="dropped")
-            paths.check()
+        def test_probe_then_hang(flowcheck_paths):
+            flowcheck_paths.expect("tenant/client", "default/web", port=8080, verdict="dropped")
+            flowcheck_paths.check()
             time.sleep(120)
     """)
     process = subprocess.Popen([sys.executable, "-m", "pytest", *SCENARIO_ARGS, "-n", "2"], cwd=pytester.path,
@@ -300,10 +303,68 @@ def test_paths_that_cannot_be_probed_live_are_said_so(pytester: pytest.Pytester,
     log_dir.mkdir()
     pytester.makeconftest(_fake_cluster_conftest(log_dir))
     pytester.makepyfile("""
-        def test_from_dns(paths):
-            paths.expect("kube-system/coredns", "default/web", port=8080, verdict="dropped")
+        def test_from_dns(flowcheck_paths):
+            flowcheck_paths.expect("kube-system/coredns", "default/web", port=8080, verdict="dropped")
     """)
     result = pytester.runpytest_subprocess(*SCENARIO_ARGS)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["flowcheck: 1 paths could not be probed live and were checked against the model "
                                  "only: not probed: kube-system/coredns is an existing pod"])
+
+
+FOREIGN_CONFTEST = """
+import pytest
+
+def pytest_addoption(parser):
+    parser.addoption("--cluster", default="staging", help="which of our clusters the API tests talk to")
+    parser.addoption("--policies", action="store_true", help="also check our IAM policies")
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "live: talks to our staging API")
+
+@pytest.fixture
+def paths():
+    return ["/api/orders", "/api/users"]
+"""
+
+FOREIGN_TESTS = """
+import pytest
+
+@pytest.mark.live
+def test_staging_api_is_reachable(request, paths):
+    assert request.config.getoption("cluster") == "prod-eu"
+    assert paths == ["/api/orders", "/api/users"]
+
+@pytest.mark.slow
+def test_slow_one():
+    pass
+"""
+
+
+def test_a_foreign_project_with_its_own_live_marker_cluster_option_and_paths_fixture_runs_unchanged(
+        pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17.1: flowcheck is installed (its plugin loads), the project never asked for it."""
+    docker_log = tmp_path / "docker.log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(f"#!/bin/sh\necho \"$@\" >> {docker_log}\nexit 0\n")
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin")
+    pytester.makeini("[pytest]\naddopts = --strict-markers\nmarkers =\n    slow: our own slow marker\n")
+    pytester.makeconftest(FOREIGN_CONFTEST)
+    pytester.makepyfile(test_api=FOREIGN_TESTS)
+    result = pytester.runpytest_subprocess("--cluster", "prod-eu", "--policies", "-rs", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["plugins: *flowcheck-*"])  # installed and loaded
+    mentions = [line for line in result.outlines + result.errlines if "flowcheck" in line]
+    assert mentions == [line for line in result.outlines if line.startswith("plugins: ")]  # no summary, no skip
+    assert not docker_log.exists(), "the plugin probed for Docker in a run that does not use flowcheck"
+
+
+def test_the_old_generic_option_names_are_not_registered(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    help_text = pytester.runpytest_subprocess("--help").stdout.str()
+    for option in ("--cluster=", "--policies=", "--topology=", "--baseline=", "--kube-context=", "--allow-context=",
+                   "--semantics=", "--probe-timeout="):
+        assert f"  {option}" not in help_text, option
+    assert "--flowcheck-cluster=" in help_text

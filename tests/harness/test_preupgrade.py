@@ -23,7 +23,12 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from flowcheck.cli import main
+from flowcheck.cli import preupgrade as preupgrade_command
+from flowcheck.cli.exit_codes import exit_code_for
+from flowcheck.cli.preupgrade import options_from_args
 from flowcheck.cluster.cilium import parse_status_json
+from flowcheck.cluster.options import ClusterTarget
 from flowcheck.cluster.process import DEFAULT_INTERRUPT_GRACE_S
 from flowcheck.cluster.tools import how_to_get
 from flowcheck.errors import ToolMissing
@@ -32,13 +37,16 @@ from flowcheck.harness.preupgrade import (
     CiliumVersion,
     PreUpgradeCheck,
     PreUpgradeOptions,
-    add_preupgrade_command,
+    StepFailed,
     image_tag,
-    options_from_args,
     rollout_pending,
     running_version,
 )
-from flowcheck.harness.preupgrade.options import BRING_UP_INTERRUPT_GRACE_S, SUITES_INTERRUPT_GRACE_S
+from flowcheck.harness.preupgrade.options import (
+    BRING_UP_INTERRUPT_GRACE_S,
+    SUITES_INTERRUPT_GRACE_S,
+    PreUpgradeTimeouts,
+)
 from flowcheck.probe.executor import CompletedExec
 from flowcheck.report.records import CheckedFlow, MatrixReport
 from flowcheck.verdict import Verdict
@@ -113,7 +121,7 @@ class World:
         self.sleeps_real: list[float] = []
         self.runner = FakeRunner()
         self.runner.on("kind", "get", "clusters", result=self._kind_clusters)
-        self.runner.on("python", "-m", "flowcheck.cluster", "up", result=self._bring_up)
+        self.runner.on("python", "-m", "flowcheck", "cluster", "up", result=self._bring_up)
         self.runner.on("cilium", "status", result=self._cilium_status)
         self.runner.on("cilium", "upgrade", result=self._cilium_upgrade)
         self.runner.on("helm", "repo", "add", result=lambda _argv: self._exit("helm repo add"))
@@ -126,18 +134,25 @@ class World:
 
     # --- the check ------------------------------------------------------------------------
 
-    def check(self, target: str = "1.20.0", **options: Any) -> PreUpgradeCheck:
+    def check(self, target: str = "1.20.0", *, context: str | None = None, allow_context: str | None = None,
+              **options: Any) -> PreUpgradeCheck:
         parsed = CiliumVersion.parse(target)
         assert parsed is not None
-        opts = PreUpgradeOptions(target=parsed, cluster_name=NAME, report_dir=self.report_dir, python=PY,
-                                 poll_interval_s=5.0, **options)
+        opts = PreUpgradeOptions(target=parsed, report_dir=self.report_dir, python=PY,
+                                 cluster=ClusterTarget(name=NAME, context=context, allow_context=allow_context),
+                                 timeouts=PreUpgradeTimeouts(poll_interval_s=5.0), **options)
         return PreUpgradeCheck(opts, runner=self.runner, api_factory=self.api.clients,
                                tool=self.tool, repo_root=self.root,
-                               progress=self.progress.append, error=self.errors.append, clock=self.clock,
-                               sleep=self.sleep)
+                               progress=self.progress.append, clock=self.clock, sleep=self.sleep)
 
     def run(self, target: str = "1.20.0", **options: Any) -> int:
-        return self.check(target, **options).run()
+        """The check's exit code as ``flowcheck pre-upgrade`` gives it; a failure's message in ``errors``."""
+        try:
+            self.check(target, **options).run()
+        except StepFailed as failure:
+            self.errors.append(failure.render())
+            return exit_code_for(failure)
+        return 0
 
     def sleep(self, seconds: float) -> None:
         self.clock.sleep(seconds)
@@ -243,7 +258,8 @@ class World:
         phase = report.name
         assert (argv[argv.index("--junitxml") + 1]) == str(report / "junit.xml")
         if self.write_matrix[phase]:
-            context = argv[argv.index("--kube-context") + 1] if "--kube-context" in argv else CTX
+            context = (argv[argv.index("--flowcheck-kube-context") + 1] if "--flowcheck-kube-context" in argv
+                       else CTX)
             flows = tuple(
                 CheckedFlow(source=key[0], destination=key[1], protocol=key[2], port=key[3], request=key[4],
                             model=FLOWS[key], expected=FLOWS[key], observed=verdict, attempts=1,
@@ -254,7 +270,7 @@ class World:
             if self.mode == "live":
                 metadata["cluster"] = context
             else:
-                metadata["offline_reason"] = "--cluster=none: offline mode requested"
+                metadata["offline_reason"] = "--flowcheck-cluster=none: offline mode requested"
             report.mkdir(parents=True, exist_ok=True)
             (report / "matrix.json").write_text(json.dumps(MatrixReport(flows, metadata).to_json(), indent=2))
         code = self.pytest_exit[phase]
@@ -275,9 +291,10 @@ def expected_commands(world: World, *, context: str = CTX, existing: bool = Fals
                       cluster_name: str = CTX) -> list[list[str]]:
     values = str(world.root / "manifests" / "cilium" / "values.yaml")
     if existing:
-        target: list[str] = ["--cluster=existing", "--kube-context", context, "--allow-context", context]
+        target: list[str] = ["--flowcheck-cluster=existing", "--flowcheck-kube-context", context,
+                             "--flowcheck-allow-context", context]
     else:
-        target = ["--cluster=kind", "--cluster-name", NAME, "--keep-cluster"]
+        target = ["--flowcheck-cluster=kind", "--flowcheck-cluster-name", NAME, "--flowcheck-keep-cluster"]
 
     def suites(phase: str) -> list[str]:
         return ["python", "-m", "pytest", "suites/", *target, "--flowcheck-report", report(world, phase),
@@ -347,7 +364,7 @@ def test_a_missing_kind_cluster_is_brought_up_with_the_pinned_cilium_first(tmp_p
     world = World(tmp_path, cluster_exists=False)
     assert world.run() == 0, world.stderr
     commands = world.commands()
-    assert commands[:3] == [["kind", "get", "clusters"], ["python", "-m", "flowcheck.cluster", "up", "--name", NAME],
+    assert commands[:3] == [["kind", "get", "clusters"], ["python", "-m", "flowcheck", "cluster", "up", "--name", NAME],
                             ["kind", "get", "clusters"]]
     assert commands[3:] == expected_commands(world)[1:]
     assert "no kind cluster fc: creating it with the pinned Cilium" in world.stdout
@@ -357,9 +374,9 @@ def test_interrupted_pytest_and_bring_up_children_get_time_to_tear_down(tmp_path
     """Ctrl-C or a timeout gives `pytest suites/` (and the bring-up) minutes to undo what they did."""
     world = World(tmp_path, cluster_exists=False)
     assert world.run() == 0, world.stderr
-    graces = {" ".join(argv[:4]): grace for argv, grace in zip(world.commands(), world.runner.graces, strict=True)}
-    assert graces["python -m pytest suites/"] == SUITES_INTERRUPT_GRACE_S == 610.0
-    assert graces["python -m flowcheck.cluster up"] == BRING_UP_INTERRUPT_GRACE_S == 670.0
+    graces = {" ".join(argv[:5]): grace for argv, grace in zip(world.commands(), world.runner.graces, strict=True)}
+    assert graces["python -m pytest suites/ --flowcheck-cluster=kind"] == SUITES_INTERRUPT_GRACE_S == 610.0
+    assert graces["python -m flowcheck cluster up"] == BRING_UP_INTERRUPT_GRACE_S == 670.0
     others = {grace for argv, grace in zip(world.commands(), world.runner.graces, strict=True) if argv[0] != "python"}
     assert others == {DEFAULT_INTERRUPT_GRACE_S}
 
@@ -523,7 +540,7 @@ def test_a_failed_bring_up_stops_the_check(tmp_path: Path) -> None:
     world.exits["up"] = 1
     assert world.run() == 1
     assert step_failed(world, "bring-up")
-    assert world.tools_run() == ["kind get", "python -m flowcheck.cluster"]
+    assert world.tools_run() == ["kind get", "python -m flowcheck"]
     assert str(world.report_dir / "bring-up.log") in world.stderr
 
 
@@ -584,7 +601,8 @@ def test_an_offline_run_is_no_baseline(world: World) -> None:
     world.mode = "offline"
     assert world.run() == 1
     assert step_failed(world, "baseline before")
-    assert "the suites did not run live (mode 'offline': --cluster=none: offline mode requested)" in world.stderr
+    assert ("the suites did not run live (mode 'offline': --flowcheck-cluster=none: offline mode requested)"
+            in world.stderr)
     assert "helm repo" not in world.tools_run()
 
 
@@ -739,7 +757,8 @@ def test_a_report_dir_holding_a_previous_check_is_refused(world: World) -> None:
     assert world.runner.calls == []
 
 
-@pytest.mark.parametrize("arg", ["--cluster=none", "--flowcheck-report=x", "--junitxml", "--kube-context"])
+@pytest.mark.parametrize("arg", ["--flowcheck-cluster=none", "--flowcheck-report=x", "--junitxml",
+                                 "--flowcheck-kube-context", "--flowcheck-baseline=b.json"])
 def test_extra_pytest_arguments_cannot_redirect_the_runs(world: World, arg: str) -> None:
     assert world.run(pytest_args=(arg,)) == 2
     assert "the pre-upgrade check sets" in world.stderr
@@ -798,7 +817,7 @@ def parse(*argv: str) -> Any:
     import argparse
 
     parser = argparse.ArgumentParser(prog="flowcheck")
-    add_preupgrade_command(parser.add_subparsers(dest="command"))
+    preupgrade_command.register(parser.add_subparsers(dest="command"))
     return parser.parse_args(argv)
 
 
@@ -807,11 +826,11 @@ def test_the_subcommand_parses_context_values_and_extra_pytest_arguments(tmp_pat
                  "v.yaml", "--report-dir", "out", "--", "-k", "dns")
     options = options_from_args(args, python=PY)
     assert options.target == CiliumVersion(1, 20, 0)
-    assert (options.context, options.allow_context, options.existing) == ("staging", "staging", True)
+    assert (options.cluster.context, options.cluster.allow_context, options.existing) == ("staging", "staging", True)
     assert options.values == Path("v.yaml")
     assert options.report_dir == Path("out")
     assert options.pytest_args == ("-k", "dns")
-    assert args.func is preupgrade._cmd_pre_upgrade
+    assert args.func is preupgrade_command.run
 
 
 def test_the_default_report_dir_is_timestamped() -> None:
@@ -820,24 +839,24 @@ def test_the_default_report_dir_is_timestamped() -> None:
     args = parse("pre-upgrade", "1.20.0")
     options = options_from_args(args, now=datetime(2026, 8, 27, 14, 30, 12, tzinfo=UTC))
     assert options.report_dir == Path("flowcheck-report/pre-upgrade-20260827-143012")
-    assert options.cluster_name == preupgrade.DEFAULT_CLUSTER_NAME
+    assert options.cluster.name == "flowcheck"
     assert not options.existing
 
 
 def test_a_malformed_target_version_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert preupgrade.main(["1.20"]) == 2
+    assert main(["pre-upgrade", "1.20"]) == 2
     assert "TARGET_VERSION '1.20' is not a Cilium release version like 1.20.0" in capsys.readouterr().err
 
 
 def test_a_bug_in_the_check_is_exit_3_not_a_change(monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    def broken(_self: PreUpgradeCheck) -> int:
+    def broken(_self: PreUpgradeCheck) -> Any:
         raise AttributeError("'NoneType' object has no attribute 'minor_line'")
 
     monkeypatch.setattr(PreUpgradeCheck, "run", broken)
     monkeypatch.delenv("FLOWCHECK_DEBUG", raising=False)
-    assert preupgrade.main(["1.20.0"]) == 3
-    assert capsys.readouterr().err == ("pre-upgrade: internal error (a flowcheck bug): AttributeError: 'NoneType' "
+    assert main(["pre-upgrade", "1.20.0"]) == 3
+    assert capsys.readouterr().err == ("flowcheck: internal error (a flowcheck bug): AttributeError: 'NoneType' "
                                        "object has no attribute 'minor_line' (set FLOWCHECK_DEBUG=1 for the "
                                        "traceback)\n")
 
@@ -851,7 +870,7 @@ def test_main_refuses_a_foreign_context_without_running_anything(
         raise AssertionError("no process may run before the context guard")
 
     monkeypatch.setattr(preupgrade.SubprocessRunner, "run", no_process)
-    assert preupgrade.main(["1.20.0", "--context", "prod"]) == 2
+    assert main(["pre-upgrade", "1.20.0", "--context", "prod"]) == 2
     err = capsys.readouterr().err
     assert "refusing kube context 'prod'" in err
     assert not (tmp_path / "flowcheck-report").exists()
@@ -865,7 +884,7 @@ def test_the_wrapper_script_is_executable_bash_that_parses() -> None:
     assert os.access(SCRIPT, os.X_OK)
     assert SCRIPT.read_text().startswith("#!/usr/bin/env bash\n")
     assert "set -euo pipefail" in SCRIPT.read_text()
-    assert "-m flowcheck.harness.preupgrade" in SCRIPT.read_text()
+    assert '-m flowcheck pre-upgrade "$@"' in SCRIPT.read_text()
     result = subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
 

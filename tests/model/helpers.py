@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import yaml
 
-from flowcheck.model.documents import SourceDocument
+from flowcheck.manifests.documents import SourceDocument
 from flowcheck.model.engine import Decision, Model
 from flowcheck.model.flows import (
     DnsQuery,

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from flowcheck.errors import PolicyError, TopologyError
-from flowcheck.model.documents import read_documents
+from flowcheck.manifests.documents import read_documents
+from flowcheck.manifests.validation import validate_paths
 from flowcheck.model.flows import EntityEndpoint, Flow, FqdnEndpoint, HttpRequest, load_flows
 from flowcheck.model.identity import Entity
 from flowcheck.model.policies import load_policies, parse_policies
 from flowcheck.model.policy import PolicyKind
 from flowcheck.model.topology import Port, UnknownWorkloadError, load_topology
-from flowcheck.model.validation import validate_paths
 from tests.conftest import POLICIES_DIR, REPO_ROOT
 from tests.model.helpers import cnp, model, topo, wl
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from flowcheck.model.engine import Decision, Model
 from flowcheck.model.flows import EntityEndpoint, Flow, HttpRequest, IcmpMessage, WorkloadEndpoint
 from flowcheck.model.identity import Entity
-from flowcheck.model.matrix import plan
+from flowcheck.model.matrix import decide_matrix
 from flowcheck.model.topology import Port
 from flowcheck.verdict import Verdict
 from tests.model.helpers import policies, topo, wl
@@ -134,7 +134,7 @@ def _yaml(docs: list[dict[str, Any]]) -> str:
 
 def decisions(docs: list[dict[str, Any]]) -> dict[Flow, Decision]:
     m = Model(TOPOLOGY, policies(_yaml(docs), validate=False))
-    out = {p.flow: p.decision for p in plan(m)}
+    out = {p.flow: p.decision for p in decide_matrix(m)}
     out.update({flow: m.decide(flow) for flow in EXTRA_FLOWS})
     return out
 

@@ -17,7 +17,7 @@ import pytest
 from flowcheck.model.engine import Model
 from flowcheck.model.flows import EntityEndpoint, Flow, HttpRequest, WorkloadEndpoint
 from flowcheck.model.identity import Entity
-from flowcheck.model.matrix import plan
+from flowcheck.model.matrix import decide_matrix
 from flowcheck.model.policies import load_policies
 from flowcheck.model.topology import load_topology
 from flowcheck.verdict import Verdict
@@ -40,7 +40,7 @@ def decide(model: Model, src: str, dst: str, port: int, protocol: str = "TCP",
 def test_default_pods_receive_only_get_on_my_api_and_prometheus_scrapes(model: Model) -> None:
     """Every flow into `default` from outside it: only GET my-api:8080 and prometheus -> :9090 pass."""
     allowed = set()
-    for planned in plan(model):
+    for planned in decide_matrix(model):
         flow = planned.flow
         if not flow.destination.describe().startswith("default/") or flow.source.describe().startswith("default/"):
             continue
@@ -109,13 +109,13 @@ def test_the_kubelet_still_reaches_default_pods(model: Model) -> None:
 def test_plan_covers_every_pair_and_self_flows_are_allowed(model: Model) -> None:
     """The plan is square (every workload to every served port of every workload); a pod reaching its
     own IP stays inside its network namespace, so self-flows are allowed without consulting policy."""
-    planned = plan(model)
+    planned = decide_matrix(model)
     served = sum(len(w.ports) for w in model.topology.workloads)
     assert len(planned) == len(model.topology.workloads) * served
     selfs = [p for p in planned if p.flow.source == p.flow.destination]
     assert len(selfs) == served
     assert all(p.decision.verdict is Verdict.ALLOWED and "its own IP" in p.decision.reasons[0] for p in selfs)
-    assert plan(model, port=53, protocol="udp")[0].flow.protocol == "UDP"
+    assert decide_matrix(model, port=53, protocol="udp")[0].flow.protocol == "UDP"
     # The plan's fast path gives exactly what decide() gives.
     for p in planned:
         assert model.decide(p.flow) == p.decision

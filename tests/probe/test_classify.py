@@ -1,8 +1,8 @@
 """Unit tests of ``flowcheck.probe.classify``: raw probe facts → verdict, including every ambiguous case.
 
-The Cilium facts used as fixtures (Envoy's 403 reply, the DNS proxy's REFUSED) are copied from the
-project's research notes (cilium-cli.md §5.3, cilium-semantics.md §4), which cite cilium/proxy
-``cilium/l7policy.cc`` and cilium/cilium ``Documentation/contributing/development/debugging.rst``.
+The Cilium facts used as fixtures (Envoy's 403 reply, the DNS proxy's REFUSED) come from cilium/proxy
+``cilium/l7policy.cc`` and cilium/cilium ``Documentation/contributing/development/debugging.rst``
+(as ``flowcheck/probe/classify.py`` cites them).
 """
 
 from __future__ import annotations

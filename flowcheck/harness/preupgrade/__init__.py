@@ -11,7 +11,7 @@ failure names the step, says what went wrong and what to look at, and stops the 
    cluster ``kind get clusters`` lists; an existing (staging) cluster is used only when it is named
    twice, ``--context C --allow-context C``. Anything else is refused (exit 2) before a process runs.
 2. **bring-up** -- on kind, a missing cluster is created with the pinned Cilium by ``python -m
-   flowcheck.cluster up`` (the same code as ``scripts/cluster-up``).
+   flowcheck cluster up`` (the same code as ``scripts/cluster-up``).
 3. **Cilium before** -- ``cilium status --wait`` then ``-o json``: which version runs (the agents'
    image tag). On kind it must be the pinned one (``manifests/cilium/VERSION``); the target must be
    newer and at most one minor version ahead (the upgrade guide tests consecutive minors only).
@@ -50,11 +50,12 @@ upgrade guide's "Found invalid CiliumNetworkPolicy".
 The package, one module per concern: ``versions`` (which Cilium runs, whether a rollout is done),
 ``values`` (the Helm values file), ``preflight`` (the preflight release's readiness and the CNP
 validator's log), ``options`` (what to check, the defaults), ``check`` (``PreUpgradeCheck``, the
-steps in order), ``command`` (argparse and ``main``); ``__main__`` makes ``python -m
-flowcheck.harness.preupgrade`` work. Polling with injected time (``wait_until``), version parsing
-and the pinned version come from the cluster layer (``flowcheck.cluster.polling``,
-``flowcheck.cluster.versions``), shared with its own waits. The names other code imports are
-re-exported here.
+steps in order). The command line (``flowcheck pre-upgrade``, which ``scripts/pre-upgrade-check``
+runs) is ``flowcheck.cli.preupgrade``: ``PreUpgradeCheck.run()`` raises ``StepFailed``
+(``StepRejected`` for bad input) and the command line maps it to the exit code. Polling with
+injected time (``wait_until``), version parsing and the pinned version come from the cluster layer
+(``flowcheck.cluster.polling``, ``flowcheck.cluster.versions``), shared with its own waits. The
+names other code imports are re-exported here.
 
 An interrupted run (Ctrl-C, or a step's timeout) gives its ``pytest suites/`` children ten minutes
 to tear down before they are killed (``options.SUITES_INTERRUPT_GRACE_S``): killed early, they would
@@ -63,41 +64,26 @@ leave the repository's policies applied on the cluster.
 
 from __future__ import annotations
 
-# Not part of this package's API: the test of the command-line wiring compares `args.func` with
-# `preupgrade._cmd_pre_upgrade`, and patches `preupgrade.SubprocessRunner.run` (the class the check
+# Not part of this package's API: a test patches `preupgrade.SubprocessRunner.run` (the class the check
 # instantiates) to prove that no process runs before the context guard.
 from flowcheck.cluster.process import SubprocessRunner as SubprocessRunner
-from flowcheck.harness.preupgrade.check import (
-    EXIT_BAD_INPUT,
-    EXIT_FAILED,
-    EXIT_OK,
-    STEPS,
-    PreUpgradeCheck,
-    StepFailed,
-)
-from flowcheck.harness.preupgrade.command import _cmd_pre_upgrade as _cmd_pre_upgrade
-from flowcheck.harness.preupgrade.command import add_preupgrade_command, main, options_from_args
-from flowcheck.harness.preupgrade.options import DEFAULT_CLUSTER_NAME, PreUpgradeOptions, default_report_dir
+from flowcheck.harness.preupgrade.check import STEPS, PreUpgradeCheck, StepFailed, StepRejected
+from flowcheck.harness.preupgrade.options import PreUpgradeOptions, PreUpgradeTimeouts, default_report_dir
 from flowcheck.harness.preupgrade.preflight import PreflightState
 from flowcheck.harness.preupgrade.values import read_values
 from flowcheck.harness.preupgrade.versions import CiliumVersion, image_tag, rollout_pending, running_version
 
 __all__ = [
-    "DEFAULT_CLUSTER_NAME",
-    "EXIT_BAD_INPUT",
-    "EXIT_FAILED",
-    "EXIT_OK",
     "STEPS",
     "CiliumVersion",
     "PreUpgradeCheck",
     "PreUpgradeOptions",
+    "PreUpgradeTimeouts",
     "PreflightState",
     "StepFailed",
-    "add_preupgrade_command",
+    "StepRejected",
     "default_report_dir",
     "image_tag",
-    "main",
-    "options_from_args",
     "read_values",
     "rollout_pending",
     "running_version",

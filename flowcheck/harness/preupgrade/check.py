@@ -1,14 +1,16 @@
-"""The check itself: ``PreUpgradeCheck`` runs the named steps in order and turns a failure into an exit code.
+"""The check itself: ``PreUpgradeCheck`` runs the named steps in order; a failure stops it.
 
 The steps and what each one does are described in the package docstring. Each step is a ``with
 self._step(...)`` block: it prints one progress line, and any ``FlowcheckError`` inside it becomes a
-``StepFailed`` naming the step and what to look at, which stops the sequence. Processes, the
+``StepFailed`` naming the step and what to look at (``StepRejected`` when it was bad input: a
+refused context, a wrong option or values file), which stops the sequence. ``run()`` returns the
+comparison when nothing changed and raises otherwise; the command line prints and maps to an exit
+code (``flowcheck.cli.preupgrade``). Processes, the
 Kubernetes API, tool lookup and time are all injected, so tests run the whole sequence on fakes.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -50,12 +52,15 @@ from flowcheck.harness.preupgrade.preflight import (
 from flowcheck.harness.preupgrade.values import HelmValues, read_values
 from flowcheck.harness.preupgrade.versions import CiliumVersion, rollout_pending, running_version, runs_version
 from flowcheck.probe.executor import CompletedExec
-from flowcheck.report.baseline import Baseline, compare_baselines, record_baseline, render_diff, write_baseline
+from flowcheck.report.baseline import (
+    Baseline,
+    BaselineDiff,
+    compare_baselines,
+    record_baseline,
+    render_diff,
+    write_baseline,
+)
 from flowcheck.report.files import MATRIX_FILE, read_matrix
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 
 SUITES_DIR = "suites/"
 
@@ -63,8 +68,9 @@ STEPS: tuple[str, ...] = ("context guard", "bring-up", "Cilium before", "suites 
                           "preflight", "upgrade", "rollout", "suites after", "compare")
 
 # pytest options the check sets itself; passing them through would point a run elsewhere.
-MANAGED_PYTEST_OPTIONS = ("--cluster", "--cluster-name", "--kube-context", "--allow-context", "--keep-cluster",
-                          "--flowcheck-report", "--junitxml", "--junit-xml", "--baseline", "--cilium-version")
+MANAGED_PYTEST_OPTIONS = ("--flowcheck-cluster", "--flowcheck-cluster-name", "--flowcheck-kube-context",
+                          "--flowcheck-allow-context", "--flowcheck-keep-cluster", "--flowcheck-report", "--junitxml",
+                          "--junit-xml", "--flowcheck-baseline", "--flowcheck-cilium-version")
 
 Progress = Callable[[str], None]
 ToolLookup = Callable[[str], str]
@@ -73,11 +79,10 @@ ToolLookup = Callable[[str], str]
 class StepFailed(FlowcheckError):
     """A step of the check failed: which one, why, and what to look at."""
 
-    def __init__(self, step: str, message: str, look_at: str = "", exit_code: int = EXIT_FAILED) -> None:
+    def __init__(self, step: str, message: str, look_at: str = "") -> None:
         self.step = step
         self.message = message
         self.look_at = look_at
-        self.exit_code = exit_code
         super().__init__(self.render())
 
     def render(self) -> str:
@@ -86,29 +91,30 @@ class StepFailed(FlowcheckError):
         return text + (f"\n  look at: {self.look_at}" if self.look_at else "")
 
 
+class StepRejected(StepFailed, InputError):
+    """A step refused its input -- a kube context that was not opted in, an option, a values file --
+    before it changed anything: the user's to fix (the command line exits 2)."""
+
+
 def _print(line: str) -> None:
     print(line, flush=True)
-
-
-def _print_error(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 class PreUpgradeCheck:
     """Runs the steps in order (see the package docstring); ``run()`` returns the exit code.
 
     ``repo_root`` (default: the current directory) must be the directory the runner runs commands
-    in: ``pytest suites/`` and ``python -m flowcheck.cluster up`` are relative to it, as in
+    in: ``pytest suites/`` and ``python -m flowcheck cluster up`` are relative to it, as in
     ``scripts/pre-upgrade-check``. Commands' output is captured, not streamed: each long-running
     command's output is kept next to the reports (``DIR/<phase>/pytest-output.txt``,
     ``DIR/bring-up.log``) and the end of it is quoted when the command fails. Interrupted (Ctrl-C, or
-    a timeout), those two commands get ``options.suites_interrupt_grace_s`` /
+    a timeout), those two commands get ``options.timeouts.suites_interrupt_grace_s`` /
     ``bring_up_interrupt_grace_s`` to undo what they did before they are killed (``process`` module).
     """
 
     def __init__(self, options: PreUpgradeOptions, *, runner: ProcessRunner | None = None,
                  api_factory: ApiFactory | None = None, tool: ToolLookup | None = None,
-                 repo_root: Path | None = None, progress: Progress = _print, error: Progress = _print_error,
+                 repo_root: Path | None = None, progress: Progress = _print,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.options = options
         self.repo_root = repo_root or Path.cwd()
@@ -117,7 +123,6 @@ class PreUpgradeCheck:
         bin_dirs = default_bin_dirs(self.repo_root)
         self._tool = tool or (lambda name: find_tool(name, bin_dirs=bin_dirs))
         self._say = progress
-        self._error = error
         self._clock = clock
         self._sleep = sleep
         self._step_index = 0
@@ -131,34 +136,36 @@ class PreUpgradeCheck:
     # -----------------------------------------------------------------------------------------
     # Driver
 
-    def run(self) -> int:
-        try:
-            self._validate()
-            return self._run_steps()
-        except StepFailed as failure:
-            self._error(failure.render())
-            return failure.exit_code
+    def run(self) -> BaselineDiff:
+        """Every step in order; the comparison of before and after when no verdict changed.
+
+        Raises ``StepFailed`` (``StepRejected`` for bad input) naming the step that failed, also
+        for a change: the comparison has then been printed.
+        """
+        self._validate()
+        return self._run_steps()
 
     def _validate(self) -> None:
         """Everything that can be checked without running anything; the context guard's static part first."""
         o = self.options
+        where = o.cluster
         try:
-            if o.allow_context is not None and o.context is None:
-                raise ContextRefused(o.allow_context, "--allow-context was given without --context: name the "
-                                                      f"context twice, --context {o.allow_context} --allow-context "
-                                                      f"{o.allow_context}")
+            if where.allow_context is not None and where.context is None:
+                raise ContextRefused(where.allow_context, "--allow-context was given without --context: name the "
+                                                          f"context twice, --context {where.allow_context} "
+                                                          f"--allow-context {where.allow_context}")
             # A context other than the kind cluster's, or an opt-in naming another context: refused here,
             # before anything runs, unless --allow-context names exactly --context.
-            if o.existing or (o.allow_context is not None and o.allow_context != o.context):
-                check_context(o.context, cluster_name=o.cluster_name, kind_clusters=None,
-                              allow_context=o.allow_context)
+            if o.existing or (where.allow_context is not None and where.allow_context != where.context):
+                check_context(where.context, cluster_name=where.name, kind_clusters=None,
+                              allow_context=where.allow_context)
         except ContextRefused as exc:
-            raise StepFailed("context guard", str(exc), "the kube context: an existing cluster needs both "
-                             "--context NAME and --allow-context NAME", EXIT_BAD_INPUT) from None
+            raise StepRejected("context guard", str(exc), "the kube context: an existing cluster needs both "
+                               "--context NAME and --allow-context NAME") from None
         try:
             self._validate_inputs()
         except InputError as exc:
-            raise StepFailed("", str(exc), "the command line (flowcheck pre-upgrade --help)", EXIT_BAD_INPUT) from None
+            raise StepRejected("", str(exc), "the command line (flowcheck pre-upgrade --help)") from None
 
     def _validate_inputs(self) -> None:
         o = self.options
@@ -183,7 +190,7 @@ class PreUpgradeCheck:
                 raise InputError(f"{o.report_dir / phase} already exists (a previous check's results); choose a "
                                  "new --report-dir")
 
-    def _run_steps(self) -> int:
+    def _run_steps(self) -> BaselineDiff:
         self._guard()
         self._cilium_before()
         self._suites("before")
@@ -204,7 +211,7 @@ class PreUpgradeCheck:
         except StepFailed:
             raise
         except (ContextRefused, InputError) as exc:
-            raise StepFailed(name, str(exc), look_at, EXIT_BAD_INPUT) from exc
+            raise StepRejected(name, str(exc), look_at) from exc
         except FlowcheckError as exc:
             raise StepFailed(name, str(exc), look_at) from exc
         except OSError as exc:  # writing a report, a baseline or a log next to them
@@ -216,39 +223,39 @@ class PreUpgradeCheck:
     def _guard(self) -> None:
         o = self.options
         if o.existing:
-            with self._step("context guard", f"existing cluster, context {o.context} (allowed explicitly with "
-                                             f"--allow-context {o.allow_context})"):
-                assert o.context is not None
-                self.context = check_context(o.context, cluster_name=o.cluster_name, kind_clusters=None,
-                                             allow_context=o.allow_context)
+            with self._step("context guard", f"existing cluster, context {o.cluster.context} (allowed explicitly with "
+                                             f"--allow-context {o.cluster.allow_context})"):
+                assert o.cluster.context is not None
+                self.context = check_context(o.cluster.context, cluster_name=o.cluster.name, kind_clusters=None,
+                                             allow_context=o.cluster.allow_context)
             with self._step("bring-up", "not applicable: an existing cluster is used as it is"):
                 pass
             return
-        name = o.cluster_name
+        name = o.cluster.name
         look_at = f"`kind get clusters`; flowcheck manages the kind cluster {name} (context {context_for(name)})"
         with self._step("context guard", f"kind cluster {name}, context {context_for(name)}", look_at):
             kind = Kind(self._runner, self._tool("kind"))
             clusters = kind.clusters()
             if name in clusters:
                 self.context = check_context(context_for(name), cluster_name=name, kind_clusters=clusters,
-                                             allow_context=o.allow_context)
+                                             allow_context=o.cluster.allow_context)
         if name in clusters:
             with self._step("bring-up", f"kind cluster {name} exists; using it as it is"):
                 return
-        argv = [o.python, "-m", "flowcheck.cluster", "up", "--name", name]
+        argv = [o.python, "-m", "flowcheck", "cluster", "up", "--name", name]
         log = o.report_dir / "bring-up.log"
         with self._step("bring-up", f"no kind cluster {name}: creating it with the pinned Cilium "
                                     f"(`{command_line(argv)}`, several minutes)",
-                        f"{log}; `python -m flowcheck.cluster up --name {name}` on its own"):
-            result = self._runner.run(argv, timeout_s=o.bring_up_timeout_s,
-                                      interrupt_grace_s=o.bring_up_interrupt_grace_s)
+                        f"{log}; `flowcheck cluster up --name {name}` on its own"):
+            result = self._runner.run(argv, timeout_s=o.timeouts.bring_up_s,
+                                      interrupt_grace_s=o.timeouts.bring_up_interrupt_grace_s)
             self._write_log(log, argv, result)
             if result.returncode != 0:
                 raise ClusterError(f"`{command_line(argv)}` failed (exit {result.returncode}){tail(result)}")
             clusters = kind.clusters()
             try:
                 self.context = check_context(context_for(name), cluster_name=name, kind_clusters=clusters,
-                                             allow_context=o.allow_context)
+                                             allow_context=o.cluster.allow_context)
             except ContextRefused as exc:  # the bring-up said it worked, yet kind does not list the cluster
                 raise ClusterError(str(exc)) from None
 
@@ -259,15 +266,15 @@ class PreUpgradeCheck:
         o = self.options
         with self._step("Cilium before", f"which Cilium runs on {self.context} (`cilium status --wait`, then -o json)",
                         f"`cilium status --context {self.context}`"):
-            report = self._cilium_cli().wait_ready(o.status_wait_s)
+            report = self._cilium_cli().wait_ready(o.timeouts.status_wait_s)
             version = running_version(report)
             if not o.existing:
                 pinned = read_pinned_version(self.repo_root)
                 if version != pinned:
                     raise ClusterError(
-                        f"the kind cluster {o.cluster_name} runs Cilium {version}, not the pinned {pinned} "
+                        f"the kind cluster {o.cluster.name} runs Cilium {version}, not the pinned {pinned} "
                         f"(manifests/cilium/VERSION): the check starts from the pinned version. Delete the cluster "
-                        f"(`python -m flowcheck.cluster down --name {o.cluster_name}`) and run the check again")
+                        f"(`flowcheck cluster down --name {o.cluster.name}`) and run the check again")
             target = o.target
             if target.release < version.release or target == version:
                 raise InputError(f"the target {target} is not newer than the Cilium that runs ({version}): nothing "
@@ -311,9 +318,10 @@ class PreUpgradeCheck:
         report = o.report_dir / phase
         argv = [o.python, "-m", "pytest", SUITES_DIR]
         if o.existing:
-            argv += ["--cluster=existing", "--kube-context", self.context, "--allow-context", self.context]
+            argv += ["--flowcheck-cluster=existing", "--flowcheck-kube-context", self.context,
+                     "--flowcheck-allow-context", self.context]
         else:
-            argv += ["--cluster=kind", "--cluster-name", o.cluster_name, "--keep-cluster"]
+            argv += ["--flowcheck-cluster=kind", "--flowcheck-cluster-name", o.cluster.name, "--flowcheck-keep-cluster"]
         return [*argv, "--flowcheck-report", str(report), "--junitxml", str(report / "junit.xml"), *o.pytest_args]
 
     def _suites(self, phase: str, *, allow_failure: bool = False) -> CompletedExec:
@@ -325,8 +333,8 @@ class PreUpgradeCheck:
         name = f"suites {phase}"
         with self._step(name, f"`{command_line(argv)}` (several minutes)", look_at):
             report.mkdir(parents=True, exist_ok=True)
-            result = self._runner.run(argv, timeout_s=o.suites_timeout_s,
-                                      interrupt_grace_s=o.suites_interrupt_grace_s)
+            result = self._runner.run(argv, timeout_s=o.timeouts.suites_s,
+                                      interrupt_grace_s=o.timeouts.suites_interrupt_grace_s)
             self._write_log(log, argv, result)
             summary = _last_line(result.stdout)
             if summary:
@@ -370,7 +378,7 @@ class PreUpgradeCheck:
             write_baseline(baseline, target)
         return baseline
 
-    def _compare(self, before: Baseline, after_result: CompletedExec) -> int:
+    def _compare(self, before: Baseline, after_result: CompletedExec) -> BaselineDiff:
         o = self.options
         target = o.report_dir / "baseline-after.json"
         after_look_at = f"{o.report_dir / 'after' / 'report.html'}, {o.report_dir / 'after' / 'junit.xml'}"
@@ -398,9 +406,9 @@ class PreUpgradeCheck:
         self._say(f"pre-upgrade: no verdict changed from Cilium {self.before_version} to {o.target} "
                   f"({diff.compared} flows compared); reports in {o.report_dir}")
         if not o.existing:
-            self._say(f"pre-upgrade: the kind cluster {o.cluster_name} now runs Cilium {o.target}; delete it with "
-                      f"`python -m flowcheck.cluster down --name {o.cluster_name}`")
-        return EXIT_OK
+            self._say(f"pre-upgrade: the kind cluster {o.cluster.name} now runs Cilium {o.target}; delete it with "
+                      f"`flowcheck cluster down --name {o.cluster.name}`")
+        return diff
 
     # -----------------------------------------------------------------------------------------
     # Step 6: the upgrade guide's pre-flight check
@@ -415,7 +423,7 @@ class PreUpgradeCheck:
             # As flowcheck.cluster.cilium does for the agents: on kind the API server is the control-plane
             # node's container, named after the cluster; on an existing cluster the values file says.
             argv += ["--set", f"k8sServiceHost={values.k8s_service_host}" if self.options.existing
-                     else kind_service_host(self.options.cluster_name)]
+                     else kind_service_host(self.options.cluster.name)]
             if values.k8s_service_port:
                 argv += ["--set", f"k8sServicePort={values.k8s_service_port}"]
         return argv
@@ -470,14 +478,14 @@ class PreUpgradeCheck:
 
     def _wait_for_preflight(self) -> None:
         o = self.options
-        outcome = wait_until(self.read_preflight, lambda state: state.done, timeout_s=o.preflight_timeout_s,
-                             interval_s=o.poll_interval_s, clock=self._clock, sleep=self._sleep)
+        outcome = wait_until(self.read_preflight, lambda state: state.done, timeout_s=o.timeouts.preflight_s,
+                             interval_s=o.timeouts.poll_interval_s, clock=self._clock, sleep=self._sleep)
         if outcome.done:
             assert outcome.last is not None
             self._say(f"  preflight ready: {outcome.last.describe()}")
             return
         state = outcome.last
-        lines = [f"the preflight check was not ready within {o.preflight_timeout_s:g} s: "
+        lines = [f"the preflight check was not ready within {o.timeouts.preflight_s:g} s: "
                  + (state.describe() if state is not None else "its state could not be read")]
         if outcome.error is not None:
             lines.append(f"last error: {outcome.error}")
@@ -509,7 +517,7 @@ class PreUpgradeCheck:
                 "--set", f"upgradeCompatibility={self.before_version.minor_line}"]
         if not o.existing:
             # as CiliumCli.install_argv: the values file names the default cluster's control-plane node
-            argv += ["--set", kind_service_host(o.cluster_name)]
+            argv += ["--set", kind_service_host(o.cluster.name)]
         # the name the cluster runs with (see _running_cluster_name), never the chart's `default`
         return [*argv, "--set", f"cluster.name={self.cilium_cluster_name}"]
 
@@ -529,7 +537,7 @@ class PreUpgradeCheck:
                         f"`cilium status --context {self.context}`; `kubectl --context {self.context} -n "
                         f"{CILIUM_NAMESPACE} get pods -l {AGENT_SELECTOR} -o wide`"):
             try:
-                first = cilium.wait_ready(o.status_wait_s)
+                first = cilium.wait_ready(o.timeouts.status_wait_s)
             except ClusterError as exc:
                 raise ClusterError(f"{exc}{self._agents_not_on_target()}; the cluster is partly or fully upgraded "
                                    f"to {o.target}") from exc
@@ -539,15 +547,15 @@ class PreUpgradeCheck:
                 return reports.pop() if reports else cilium.status()
 
             outcome = wait_until(read, lambda report: not rollout_pending(report, o.target),
-                                 timeout_s=o.rollout_timeout_s, interval_s=o.poll_interval_s, clock=self._clock,
-                                 sleep=self._sleep)
+                                 timeout_s=o.timeouts.rollout_s, interval_s=o.timeouts.poll_interval_s,
+                                 clock=self._clock, sleep=self._sleep)
             if not outcome.done:
                 pending = rollout_pending(outcome.last, o.target) if outcome.last is not None else []
                 if outcome.error is not None:
                     pending.append(f"last error: {outcome.error}")
                 detail = "".join(f"\n    {line}" for line in pending)
                 raise ClusterError(f"the Cilium agents did not all roll to {o.target} within "
-                                   f"{o.rollout_timeout_s:g} s after `cilium status --wait` returned; still "
+                                   f"{o.timeouts.rollout_s:g} s after `cilium status --wait` returned; still "
                                    f"rolling:{detail}"
                                    f"{self._agents_not_on_target()}")
             assert outcome.last is not None

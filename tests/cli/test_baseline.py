@@ -1,4 +1,4 @@
-"""``flowcheck baseline record|compare`` through the argparse wiring cli.py will call: output and exit codes."""
+"""``flowcheck baseline record|compare``: output and exit codes."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from flowcheck.cli import baseline, main
 from flowcheck.report.baseline import read_baseline
-from flowcheck.report.baseline_cli import add_baseline_command, main
 from flowcheck.report.files import write_report_dir
 from flowcheck.report.records import CheckedFlow, MatrixReport
 from flowcheck.verdict import Verdict
@@ -27,12 +27,10 @@ def write_run(directory: Path, *observed: Verdict, version: str = "1.16.5") -> P
 
 def test_wiring_adds_baseline_with_record_and_compare() -> None:
     parser = argparse.ArgumentParser(prog="flowcheck")
-    sub = parser.add_subparsers(dest="command")
-    baseline_parser = add_baseline_command(sub)
-    assert baseline_parser.prog == "flowcheck baseline"
+    baseline.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["baseline", "compare", "old.json", "new.json"])
     assert (args.old, args.new, args.format) == ("old.json", "new.json", "text")
-    assert args.func.__name__ == "_cmd_compare"
+    assert args.func is baseline.run_compare
     args = parser.parse_args(["baseline", "record", "m.json", "-o", "b.json", "--meta", "k=v=w"])
     assert (args.matrix, args.output, args.meta) == ("m.json", "b.json", [("k", "v=w")])
 
@@ -140,7 +138,7 @@ def test_malformed_file_from_a_real_process_has_no_traceback(tmp_path: Path) -> 
     old = write_run(tmp_path / "old", A)
     bad = tmp_path / "truncated.json"
     bad.write_text(old.read_text()[:50])
-    result = subprocess.run([sys.executable, "-m", "flowcheck.report.baseline_cli", "baseline", "compare",
+    result = subprocess.run([sys.executable, "-m", "flowcheck", "baseline", "compare",
                              str(old), str(bad)], capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache, reduce
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,17 @@ import jsonschema
 import kubernetes_validate
 
 from flowcheck.errors import PolicyError
-from flowcheck.model.documents import SourceDocument, read_documents
-from flowcheck.model.fields import join, without_nulls
-from flowcheck.model.parse_cilium import API_VERSION as CILIUM_API_VERSION
-from flowcheck.model.parse_cilium import KINDS as CILIUM_KINDS
-from flowcheck.model.parse_cilium import REMOVED_FIELDS as CILIUM_REMOVED_FIELDS
-from flowcheck.model.parse_cilium import missing_spec
-from flowcheck.model.parse_knp import API_VERSION as KNP_API_VERSION
+from flowcheck.manifests.documents import SourceDocument, read_documents
+from flowcheck.manifests.field_path import format_field_path, join
+from flowcheck.manifests.kinds import (
+    CILIUM_API_VERSION,
+    CILIUM_POLICY_KINDS,
+    CILIUM_REMOVED_FIELDS,
+    NETWORK_POLICY_API_VERSION,
+    NETWORK_POLICY_KIND,
+    missing_cilium_spec,
+    without_nulls,
+)
 
 # The Kubernetes minor of the pinned kind's default node image (kind v0.32: kindest/node v1.36.1);
 # NetworkPolicy's schema has been stable since 1.8, so any recent minor gives the same answers for
@@ -98,11 +102,11 @@ def validate_document(doc: SourceDocument) -> tuple[list[PolicyError], str | Non
     if not _API_VERSION.fullmatch(api_version):
         return [doc.error("apiVersion", f"{_show(api_version)} is not a Kubernetes apiVersion (VERSION or "
                                         "GROUP/VERSION, e.g. networking.k8s.io/v1)")], None
-    if kind in CILIUM_KINDS:
+    if kind in CILIUM_POLICY_KINDS:
         return _validate_cilium(doc, api_version), None
-    if kind == "NetworkPolicy" and api_version != KNP_API_VERSION:
+    if kind == NETWORK_POLICY_KIND and api_version != NETWORK_POLICY_API_VERSION:
         # as for Cilium's kinds, and as the policy loader says: the one version the API server serves
-        served = f"{_show(api_version)} is not served; NetworkPolicy is {KNP_API_VERSION}"
+        served = f"{_show(api_version)} is not served; NetworkPolicy is {NETWORK_POLICY_API_VERSION}"
         return [doc.error("apiVersion", served)], None
     try:
         kubernetes_validate.validate(body, KUBERNETES_SCHEMA_VERSION, strict=True)
@@ -118,7 +122,7 @@ def _validate_cilium(doc: SourceDocument, api_version: str) -> list[PolicyError]
         return [doc.error("apiVersion", f"{api_version!r} is not served; {doc.kind} is {CILIUM_API_VERSION}")]
     body = without_nulls(doc.body)  # what the API server stores: nulls of non-nullable fields pruned
     errors = [_to_policy_error(doc, e) for e in _cilium_validator().iter_errors(body)]
-    missing = missing_spec(doc, body)
+    missing = missing_cilium_spec(doc, body)
     if missing is not None:
         errors.append(missing)
     return sorted(errors, key=lambda e: e.field)
@@ -126,7 +130,7 @@ def _validate_cilium(doc: SourceDocument, api_version: str) -> list[PolicyError]
 
 @cache
 def _cilium_validator() -> jsonschema.protocols.Validator:
-    text = resources.files("flowcheck.model").joinpath("schemas/cilium-policy-v2.openapi.json").read_text()
+    text = resources.files("flowcheck.manifests").joinpath("schemas/cilium-policy-v2.openapi.json").read_text()
     schema = _strict_structural(json.loads(text))
     return jsonschema.Draft7Validator(schema)
 
@@ -155,7 +159,7 @@ def _to_policy_error(doc: SourceDocument, exc: jsonschema.ValidationError) -> Po
     if exc.validator == "additionalProperties" and isinstance(exc.instance, dict) and isinstance(exc.schema, dict):
         allowed = set(exc.schema.get("properties", {}))
         unknown = sorted((k for k in exc.instance if k not in allowed), key=str)  # YAML keys may be ints
-        removed = [k for k in unknown if k in CILIUM_REMOVED_FIELDS] if doc.kind in CILIUM_KINDS else []
+        removed = [k for k in unknown if k in CILIUM_REMOVED_FIELDS] if doc.kind in CILIUM_POLICY_KINDS else []
         if removed:  # a field Cilium removed: say so, and what to write instead
             return doc.error(join(field, removed[0]), CILIUM_REMOVED_FIELDS[removed[0]])
         if unknown:
@@ -173,11 +177,6 @@ def _to_policy_error(doc: SourceDocument, exc: jsonschema.ValidationError) -> Po
         if missing:
             return doc.error(join(field, missing[0]), "missing required field")
     return doc.error(field, _shorten(exc.message))
-
-
-def format_field_path(parts: Iterable[str | int]) -> str:
-    """``['spec', 'ingress', 0, 'toPorts']`` -> ``spec.ingress[0].toPorts``."""
-    return reduce(join, parts, "")
 
 
 def _show(value: str) -> str:

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flowcheck import __version__, cli
-from flowcheck.cli import main
+from flowcheck import __version__
+from flowcheck.cli import main, validate
+from flowcheck.cli.common import summarize_notes
+from flowcheck.cli.exit_codes import ExitCode
 from flowcheck.errors import ClusterError
 from flowcheck.model.topology import load_topology
 from tests.conftest import POLICIES_DIR, REPO_ROOT
@@ -81,9 +83,9 @@ def test_an_internal_error_exits_3_and_says_how_to_see_the_traceback(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise KeyError("workload")
 
-    monkeypatch.setattr(cli, "validate_paths", broken)
+    monkeypatch.setattr(validate, "validate_paths", broken)
     monkeypatch.delenv("FLOWCHECK_DEBUG", raising=False)
-    assert main(["validate", str(POLICIES_DIR)]) == cli.EXIT_INTERNAL == 3
+    assert main(["validate", str(POLICIES_DIR)]) == ExitCode.INTERNAL == 3
     err = capsys.readouterr().err
     assert err == ("flowcheck: internal error (a flowcheck bug): KeyError: 'workload' "
                    "(set FLOWCHECK_DEBUG=1 for the traceback)\n")
@@ -97,7 +99,7 @@ def test_a_failure_that_is_not_bad_input_exits_1(monkeypatch: pytest.MonkeyPatch
     def unreachable(*_args: object, **_kwargs: object) -> None:
         raise ClusterError("cannot reach the Kubernetes API server of context kind-flowcheck")
 
-    monkeypatch.setattr(cli, "validate_paths", unreachable)
+    monkeypatch.setattr(validate, "validate_paths", unreachable)
     assert main(["validate", str(POLICIES_DIR)]) == 1
     assert capsys.readouterr().err == "flowcheck: error: cannot reach the Kubernetes API server of context " \
                                       "kind-flowcheck\n"
@@ -115,7 +117,7 @@ def test_a_closed_stdout_ends_quietly(tmp_path: Path) -> None:
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False, timeout=120)
     assert result.stdout == "{\n"
     assert result.stderr == ""
-    assert result.returncode == cli.EXIT_STDOUT_CLOSED == 141
+    assert result.returncode == ExitCode.STDOUT_CLOSED == 141
 
 
 def test_a_note_repeated_for_every_object_is_said_once_with_a_count(
@@ -144,10 +146,10 @@ def test_a_note_repeated_for_every_object_is_said_once_with_a_count(
 def test_distinct_notes_are_kept_in_order() -> None:
     notes = ["a.yaml (document 0): Foo x has no bundled schema; not validated", "free text note",
              "b.yaml (document 1): Foo y has no bundled schema; not validated"]
-    assert cli.summarize_notes(notes) == [
+    assert summarize_notes(notes) == [
         "2 objects have no bundled schema; not validated: Foo x (a.yaml (document 0)), Foo y (b.yaml (document 1))",
         "free text note"]
-    assert cli.summarize_notes(notes[:2]) == notes[:2]
+    assert summarize_notes(notes[:2]) == notes[:2]
 
 
 def test_the_readme_examples_of_topology_and_flows_files_are_read_as_they_say(
@@ -168,3 +170,45 @@ def test_the_readme_examples_of_topology_and_flows_files_are_read_as_they_say(
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_python_dash_m_flowcheck_is_the_same_command() -> None:
+    """What scripts/ run (`python -m flowcheck cluster up`, `python -m flowcheck pre-upgrade`)."""
+    result = subprocess.run([sys.executable, "-m", "flowcheck", "--help"], capture_output=True, text=True,
+                            check=False, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    assert all(command in result.stdout for command in ("validate", "plan", "explain", "baseline", "cleanup",
+                                                        "pre-upgrade", "cluster"))
+    bad = subprocess.run([sys.executable, "-m", "flowcheck", "pre-upgrade", "1.20"], capture_output=True, text=True,
+                         check=False, cwd=REPO_ROOT)
+    assert (bad.returncode, bad.stderr) == (2, "flowcheck: error: TARGET_VERSION '1.20' is not a Cilium release "
+                                               "version like 1.20.0 (MAJOR.MINOR.PATCH, optionally v-prefixed or with "
+                                               "a -pre.N suffix)\n")
+
+
+@pytest.mark.parametrize(("error", "code"), [
+    (KeyboardInterrupt(), 130), (BrokenPipeError(), 141), (ClusterError("x"), 1), (RuntimeError("bug"), 3)])
+def test_one_table_maps_every_outcome_to_its_exit_code(error: BaseException, code: int) -> None:
+    from flowcheck.cli.exit_codes import exit_code_for
+    from flowcheck.errors import ContextRefused, PolicyError
+
+    assert exit_code_for(error) == code
+    assert exit_code_for(PolicyError("p.yaml", 0, "spec", "bad")) == exit_code_for(ContextRefused("c", "r")) == 2
+
+
+def test_a_group_without_its_action_prints_its_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cluster"]) == 2
+    assert "connectivity-test" in capsys.readouterr().err
+
+
+def test_the_cluster_name_default_comes_from_the_environment_at_the_edge(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flowcheck.cli import build_parser
+
+    monkeypatch.delenv("FLOWCHECK_CLUSTER_NAME", raising=False)
+    assert build_parser().parse_args(["cleanup"]).cluster_name == "flowcheck"
+    monkeypatch.setenv("FLOWCHECK_CLUSTER_NAME", "ci")
+    parser = build_parser()
+    assert parser.parse_args(["cleanup"]).cluster_name == "ci"
+    assert parser.parse_args(["cluster", "down"]).name == "ci"
+    assert parser.parse_args(["pre-upgrade", "1.20.0"]).cluster_name == "ci"
+    assert parser.parse_args(["cluster", "up", "--name", "mine"]).name == "mine"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flowcheck.model.documents import read_documents
-from flowcheck.model.validation import validate_paths
+from flowcheck.manifests.documents import read_documents
+from flowcheck.manifests.validation import validate_paths
 from tests.conftest import POLICIES_DIR, REPO_ROOT
 
 CNP = """\
@@ -178,7 +178,7 @@ def test_suite_fails_on_a_broken_copy_naming_file_and_field(
     target.write_text(breakage(target.read_text()))
     result = pytester.runpytest_subprocess(
         str(REPO_ROOT / "suites" / "test_manifests.py"), "--rootdir", str(REPO_ROOT),
-        "--policies", str(policies_copy), "-p", "no:cacheprovider", "--cluster=none",
+        "--flowcheck-policies", str(policies_copy), "-p", "no:cacheprovider", "--flowcheck-cluster=none",
     )
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) >= 1, result.stdout.str()

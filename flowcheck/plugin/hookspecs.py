@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from flowcheck.harness.backends import BackendProvider
+if TYPE_CHECKING:
+    from flowcheck.harness.backends import BackendProvider
 
 
 @pytest.hookspec(firstresult=True)
@@ -12,6 +15,6 @@ def pytest_flowcheck_backend(config: pytest.Config) -> BackendProvider | None:
     """Return the provider of the live back end for this run, or None for flowcheck's default.
 
     flowcheck's default is a kind (or explicitly allowed existing) cluster according to
-    ``--cluster``. flowcheck's own tests use this hook to run the whole live path against fakes
+    ``--flowcheck-cluster``. flowcheck's own tests use this hook to run the whole live path against fakes
     and against the network-namespace lab.
     """

@@ -1,0 +1,116 @@
+"""``flowcheck explain``: what the policies do to given flows, and why."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from flowcheck.cli.common import add_model_arguments, load_model
+from flowcheck.cli.exit_codes import ExitCode
+from flowcheck.errors import TopologyError
+from flowcheck.model.explain import explain, explanations_text
+from flowcheck.model.flows import FLOW_PROTOCOLS, Flow, load_flows, parse_flow
+from flowcheck.model.topology import Topology
+
+# The flows format, briefly, for --help (README "Topology and flows files" has it in full).
+FLOWS_HELP = ("YAML or JSON list of flows, each {from: NS/NAME, to: NS/NAME | {entity: world, ip: IP} | "
+              "{fqdn: NAME, ip: IP}, protocol: TCP|UDP|SCTP|ICMP, port: N, http: {method, path, headers}, "
+              "dns: {query: NAME}, icmp: {type: N}}")
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "explain",
+        help="say what the policies do to given flows, and why",
+        description="Decide given flows with the policy model and list the reasons (policy kind, namespace/name, "
+                    "direction, rule). Endpoints: namespace/name (a workload), an entity (world, host, "
+                    "remote-node, kube-apiserver, ...; entity:world@1.1.1.1 adds its IP) or, as destination, "
+                    "fqdn:NAME@IP. An address the source got by resolving a name is fqdn:NAME@IP (toFQDNs rules "
+                    "judge it on NAME); entity:world@IP is one no DNS answer gave, which no toFQDNs rule selects "
+                    "(a drop names the toFQDNs rule that would open it were it an answer for a name it matches).",
+    )
+    add_model_arguments(parser)
+    parser.add_argument("--flows", metavar="FILE", help=FLOWS_HELP)
+    parser.add_argument("--from", dest="source", metavar="EP", help="source endpoint")
+    parser.add_argument("--to", dest="destination", metavar="EP", help="destination endpoint")
+    parser.add_argument("--port", type=int, help="destination port (not for ICMP)")
+    parser.add_argument("--protocol", type=str.upper, choices=FLOW_PROTOCOLS, default="TCP")
+    parser.add_argument("--icmp-type", type=int, help="ICMP type for --protocol ICMP (default 8, echo request)")
+    parser.add_argument("--http-method", metavar="M", help="an HTTP request with this method")
+    parser.add_argument("--http-path", metavar="P", help="an HTTP request for this path")
+    parser.add_argument("--http-header", metavar="'K: V'", action="append", default=[],
+                        help="an HTTP request header (repeatable)")
+    parser.add_argument("--http-host", metavar="H", help="the HTTP Host (:authority) of the request")
+    parser.add_argument("--dns-query", metavar="NAME", help="a DNS query for NAME")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = load_model(args)
+    flows = flows_from_args(args, model.topology)
+    explained = explain(model, flows)
+    if args.format == "json":
+        print(json.dumps([e.to_json() for e in explained], indent=2))
+    else:
+        sys.stdout.write(explanations_text(explained))
+    return ExitCode.OK
+
+
+def flows_from_args(args: argparse.Namespace, topology: Topology) -> list[Flow]:
+    single = [args.source, args.destination, args.port, args.icmp_type, args.http_method, args.http_path,
+              args.http_host, args.dns_query]
+    if args.flows:
+        if any(v is not None for v in single) or args.http_header:
+            raise TopologyError("command line", "--flows", "give either --flows or --from/--to/..., not both")
+        return load_flows(args.flows, topology)
+
+    def fail(field: str, message: str) -> TopologyError:
+        return TopologyError("command line", field, message)
+
+    if args.source is None or args.destination is None:
+        raise fail("--from/--to", "explain needs --flows FILE, or --from EP --to EP --port N --protocol P")
+    raw: dict[str, object] = {"from": _endpoint_arg(args.source), "to": _endpoint_arg(args.destination),
+                              "protocol": args.protocol}
+    if args.port is not None:
+        raw["port"] = args.port
+    if args.icmp_type is not None:
+        raw["icmp"] = {"type": args.icmp_type}
+    if args.http_method or args.http_path or args.http_header or args.http_host:
+        headers: dict[str, str] = {}
+        for header in args.http_header:
+            name, sep, value = header.partition(":")
+            if not sep or not name.strip():
+                raise fail("--http-header", f"expected 'Name: value', got {header!r}")
+            headers[name.strip()] = value.strip()
+        http: dict[str, object] = {"method": args.http_method or "GET", "path": args.http_path or "/",
+                                   "headers": headers}
+        if args.http_host:
+            http["host"] = args.http_host
+        raw["http"] = http
+    if args.dns_query:
+        raw["dns"] = {"query": args.dns_query}
+    names = {"from": "--from", "to": "--to", "port": "--port", "protocol": "--protocol", "icmp": "--icmp-type",
+             "http": "--http-*", "dns": "--dns-query"}
+
+    def fail_option(field: str, message: str) -> TopologyError:
+        key = field.split(".")[0].split("[")[0]
+        return TopologyError("command line", names.get(key, field), message)
+
+    return [parse_flow(raw, "", fail_option, topology)]
+
+
+def _endpoint_arg(text: str) -> str | dict[str, str]:
+    """``ns/name`` stays a workload; ``entity:world@1.1.1.1``, ``world``, ``fqdn:api.example.com@IP`` otherwise."""
+    if "/" in text and not text.startswith(("entity:", "fqdn:")):
+        return text
+    kind, sep, rest = text.partition(":")
+    if not sep or kind not in ("entity", "fqdn"):
+        kind, rest = "entity", text
+    name, at, ip = rest.partition("@")
+    out = {kind: name}
+    if at:
+        out["ip"] = ip
+    return out

@@ -1,0 +1,343 @@
+"""The flowcheck pytest plugin (entry point ``pytest11``): options, markers, fixtures, reports.
+
+It follows pytest's own plugins: one option group whose persistent options are mirrored as ini
+keys (so a repository can keep them in ``pyproject.toml``), markers registered in
+``pytest_configure`` (the project runs with ``--strict-markers``), state in ``config.stash``, xdist
+awareness via ``hasattr(config, "workerinput")``.
+
+It loads into every pytest run of an environment where flowcheck is installed, so it minds its own
+business: every option, ini key, marker and fixture carries flowcheck's name (``options``), and a
+run that uses none of them is left as it is -- no marker acted on, no Docker probed, no report, and
+the harness, the model's loaders and the reports are not even imported.
+
+What a suite gets: the ``flowcheck_paths`` fixture (declare intended paths; each is checked against
+the model, and probed live when a cluster is attached), ``flowcheck_model``, ``flowcheck_matrix``
+(the model's whole matrix, decided once per session), ``flowcheck_live`` and ``flowcheck_settings``.
+Tests marked ``flowcheck_live`` need a cluster and are skipped with the reason when there is none;
+the reason is printed once at the end, while the model checks still run and can fail. The live
+back end is set up once per run -- by the first process that needs it, shared with every
+pytest-xdist worker through a state file -- and torn down once, by the controlling process. At the
+end the controlling process prints the truth table, writes ``--flowcheck-report DIR``
+(``matrix.json``, ``report.html``, ``report.md``, and the Markdown to ``$GITHUB_STEP_SUMMARY``) and
+compares the run with ``--flowcheck-baseline FILE``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from flowcheck.errors import FlowcheckError
+from flowcheck.plugin import hookspecs
+from flowcheck.plugin.options import MARKERS, add_options, resolve_settings
+from flowcheck.plugin.settings import FlowcheckSettings
+
+if TYPE_CHECKING:
+    from flowcheck.harness.backends import LiveBackend
+    from flowcheck.harness.checker import PathChecker
+    from flowcheck.harness.run import FlowcheckRun
+    from flowcheck.model.engine import Model
+    from flowcheck.model.matrix import PlannedFlow
+    from flowcheck.report.records import CheckedFlow, MatrixReport
+
+LIVE_MARKER = "flowcheck_live"
+PATHS_FIXTURE = "flowcheck_paths"
+
+
+@dataclass(slots=True)
+class PluginState:
+    """Plugin state kept in ``config.stash``; the run is created on first use."""
+
+    config: pytest.Config
+    settings: FlowcheckSettings
+    _run: FlowcheckRun | None = None
+    skipped_live: list[str] = field(default_factory=list)
+    worker_flows: list[CheckedFlow] = field(default_factory=list)
+    workers_used_live: bool = False
+    live_description: str | None = None
+    teardown_error: str | None = None
+    report: MatrixReport | None = None
+    baseline_text: str | None = None
+
+    @property
+    def is_worker(self) -> bool:
+        return hasattr(self.config, "workerinput")
+
+    def run(self) -> FlowcheckRun:
+        if self._run is None:
+            from flowcheck.harness.run import FlowcheckRun
+            from flowcheck.plugin.backend_choice import choose_backend
+
+            provider, offline_reason = choose_backend(self.config, self.settings)
+            self._run = FlowcheckRun(
+                settings=self.settings.run_settings(), shared_dir=lambda: _shared_dir(self.config),
+                provider=provider, offline_reason=offline_reason, progress=lambda text: _progress(self.config, text))
+        return self._run
+
+    @property
+    def started(self) -> bool:
+        return self._run is not None
+
+
+settings_key = pytest.StashKey[FlowcheckSettings]()
+state_key = pytest.StashKey[PluginState]()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    settings = resolve_settings(config)
+    config.stash[settings_key] = settings
+    config.stash[state_key] = PluginState(config, settings)
+
+
+def _shared_dir(config: pytest.Config) -> Path:
+    """The directory every process of this run shares (pytest-xdist's own basetemp recipe)."""
+    # xdist gives each worker `<controller basetemp>/popen-gwN` as its basetemp.
+    base = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    return Path(base.parent if hasattr(config, "workerinput") else base)
+
+
+def _progress(config: pytest.Config, text: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or hasattr(config, "workerinput"):
+        print(f"flowcheck: {text}", file=sys.stderr)
+        return
+    if capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"flowcheck: {text}")
+    else:
+        reporter.write_line(f"flowcheck: {text}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    live_items = [item for item in items if item.get_closest_marker(LIVE_MARKER) is not None]
+    if not live_items:
+        return  # nothing live to run: do not even look for Docker
+    state = config.stash[state_key]
+    run = state.run()
+    if run.provider is not None:
+        return
+    skip = pytest.mark.skip(reason=f"live check skipped: {run.offline_reason}")
+    for item in live_items:
+        item.add_marker(skip)
+        state.skipped_live.append(item.nodeid)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """Check a test's pending expectations when its body returns (a body that raised is not checked)."""
+    result = yield
+    checker = getattr(item, "funcargs", {}).get(PATHS_FIXTURE)
+    if checker is None or "flowcheck.harness.checker" not in sys.modules:
+        return result  # not a flowcheck test: without that module loaded, no PathChecker can exist
+    from flowcheck.harness.checker import PathChecker
+
+    if isinstance(checker, PathChecker) and checker.pending:
+        try:
+            checker.check()
+        finally:
+            for i, flow in enumerate(checker.checked):
+                item.user_properties.extend([
+                    (f"flowcheck.{i}.source", flow.source), (f"flowcheck.{i}.destination", flow.destination),
+                    (f"flowcheck.{i}.port", f"{flow.port}/{flow.protocol}" if flow.port else flow.protocol),
+                    (f"flowcheck.{i}.request", flow.request or ""),
+                    (f"flowcheck.{i}.expected", flow.expected.value if flow.expected else ""),
+                    (f"flowcheck.{i}.model", flow.model.value),
+                    (f"flowcheck.{i}.observed", flow.observed.value if flow.observed else ""),
+                ])
+    return result
+
+
+@pytest.fixture(scope="session")
+def flowcheck_settings(pytestconfig: pytest.Config) -> FlowcheckSettings:
+    """The resolved flowcheck settings of this run (what to check, where, how long, output)."""
+    return pytestconfig.stash[settings_key]
+
+
+@pytest.fixture(scope="session")
+def flowcheck_model(pytestconfig: pytest.Config) -> Model:
+    """The policy model of this run (topology + policies + semantics)."""
+    try:
+        return pytestconfig.stash[state_key].run().model()
+    except FlowcheckError as exc:
+        pytest.fail(f"flowcheck: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def flowcheck_matrix(flowcheck_model: Model) -> tuple[PlannedFlow, ...]:
+    """The model's whole matrix (every workload to every workload on every served port, with the model's
+    decision), decided once per session; filter it and pass it to ``flowcheck_paths.expect_planned``."""
+    from flowcheck.model.matrix import decide_matrix
+
+    return tuple(decide_matrix(flowcheck_model))
+
+
+@pytest.fixture(scope="session")
+def flowcheck_live(pytestconfig: pytest.Config) -> LiveBackend | None:
+    """The live back end (set up on first use, once per run), or None offline."""
+    try:
+        return pytestconfig.stash[state_key].run().live()
+    except FlowcheckError as exc:
+        pytest.fail(f"flowcheck: live set-up failed: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def flowcheck_paths(request: pytest.FixtureRequest, flowcheck_model: Model,
+                    flowcheck_live: LiveBackend | None) -> PathChecker:
+    """Declare intended paths with ``flowcheck_paths.expect(...)``; they are checked when the test ends."""
+    from flowcheck.harness.checker import PathChecker
+
+    context = request.config.stash[state_key].run().context()
+    return PathChecker(context, request.node.nodeid)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(state_key, None)
+    if state is None:
+        return
+    if state.is_worker:
+        _hand_over_to_controller(state)
+        return
+    used = state.started or state.worker_flows or state.workers_used_live or _xdist_set_up_a_backend(session.config)
+    if not used:
+        return  # flowcheck was not used in this run
+    from flowcheck.report.records import MatrixReport
+
+    own = state.run()
+    try:
+        flows = [*own.records, *state.worker_flows]
+        if flows:
+            state.report = MatrixReport(tuple(flows), _metadata(state, own))
+            _write_outputs(state, state.report, session)
+    finally:
+        try:
+            # Whenever a back end was set up -- also when the run was interrupted before any worker reported.
+            own.tear_down(failed=bool(exitstatus) or session.testsfailed > 0)
+        except FlowcheckError as exc:
+            state.teardown_error = str(exc)
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _xdist_set_up_a_backend(config: pytest.Config) -> bool:
+    """In the pytest-xdist controller: did some worker set up the live back end? (It may have been
+    interrupted before reporting anything, and the teardown must still happen.)"""
+    if not config.pluginmanager.has_plugin("dsession"):
+        return False
+    from flowcheck.harness.run_state import RunOnce
+
+    return RunOnce(_shared_dir(config), "backend").read() is not None
+
+
+def _hand_over_to_controller(state: PluginState) -> None:
+    """A pytest-xdist worker sends what it recorded to the controlling process (``workeroutput``)."""
+    if not state.started:
+        return
+    run = state.run()
+    output = state.config.workeroutput  # type: ignore[attr-defined]
+    output["flowcheck"] = {
+        "records": [flow.to_json() for flow in run.records],
+        "skipped_live": state.skipped_live,
+        "used_live": run.live_started,
+        "live_description": run.live_description,
+    }
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """pytest-xdist, in the controller: merge what a finished worker recorded."""
+    config = getattr(node, "config", None)
+    output = getattr(node, "workeroutput", {}).get("flowcheck")
+    if config is None or not isinstance(output, dict):
+        return
+    from flowcheck.report.records import CheckedFlow
+
+    state = config.stash[state_key]
+    state.worker_flows.extend(CheckedFlow.from_json(item, path="<xdist worker>") for item in output["records"])
+    state.skipped_live.extend(output["skipped_live"])
+    state.workers_used_live = state.workers_used_live or bool(output["used_live"])
+    state.live_description = state.live_description or output.get("live_description")
+
+
+def _metadata(state: PluginState, run: FlowcheckRun) -> dict[str, str]:
+    s = state.settings
+    meta = {"run": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "semantics": s.check.semantics,
+            "mode": "offline" if run.provider is None else "live",
+            "policies": ", ".join(str(p) for p in s.check.policies), "topology": str(s.check.topology)}
+    if run.offline_reason:
+        meta["offline_reason"] = run.offline_reason
+    described = run.live_description or state.live_description
+    if described:
+        meta["cluster"] = described  # as the back end measured it (e.g. the running Cilium chart version)
+    if s.cluster.cilium_version:
+        meta["cilium_version_requested"] = s.cluster.cilium_version
+    return meta
+
+
+def _write_outputs(state: PluginState, report: MatrixReport, session: pytest.Session) -> None:
+    from flowcheck.report.baseline import compare_baselines, read_baseline, record_baseline, render_diff
+    from flowcheck.report.files import write_report_dir
+    from flowcheck.report.markdown import append_step_summary
+
+    output = state.settings.output
+    if output.report_dir is not None:
+        written = write_report_dir(report, output.report_dir)
+        append_step_summary(written.markdown_text)
+    if output.baseline is not None:
+        try:
+            diff = compare_baselines(read_baseline(output.baseline), record_baseline(report))
+        except FlowcheckError as exc:
+            state.baseline_text = f"flowcheck: cannot compare with the baseline: {exc}"
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            return
+        state.baseline_text = render_diff(diff, old_label=str(output.baseline), new_label="this run")
+        if diff.failed:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    state = config.stash.get(state_key, None)
+    if state is None or state.is_worker or not (state.started or state.skipped_live or state.teardown_error):
+        return
+    run = state.run()
+    if state.report is not None:
+        from flowcheck.report.terminal import render_table
+
+        terminalreporter.write_sep("=", "flowcheck")
+        color = terminalreporter.hasmarkup and "NO_COLOR" not in os.environ
+        terminalreporter.write_line(render_table(state.report, color=color))
+        if state.settings.output.report_dir is not None:
+            terminalreporter.write_line(f"flowcheck: report written to {state.settings.output.report_dir}")
+    if state.baseline_text:
+        terminalreporter.write_line(state.baseline_text)
+    unprobed = [f for f in state.report.flows if f.observed is None] if state.report else []
+    if run.provider is None:
+        if unprobed or state.skipped_live:
+            terminalreporter.write_line(
+                f"flowcheck: live checks skipped ({run.offline_reason}): {len(unprobed)} paths were checked "
+                f"against the model only, {len(set(state.skipped_live))} live-only tests were skipped.", yellow=True)
+    elif unprobed:
+        reasons = sorted({f.observed_detail for f in unprobed})
+        terminalreporter.write_line(
+            f"flowcheck: {len(unprobed)} paths could not be probed live and were checked against the model only: "
+            + "; ".join(reasons), yellow=True)
+    if state.teardown_error:
+        terminalreporter.write_line(f"flowcheck: teardown failed: {state.teardown_error}", red=True)
