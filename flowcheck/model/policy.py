@@ -227,13 +227,26 @@ class HttpRule:
 
 @dataclass(frozen=True, slots=True)
 class DnsRule:
-    """One ``rules.dns`` entry (matchName or matchPattern), compiled to Cilium's anchored regex."""
+    """One ``rules.dns`` entry (matchName or matchPattern), compiled to Cilium's anchored regex.
+
+    ``text`` is the entry as written, ``matchName api.example.com`` or ``matchPattern *.example.com``.
+    """
 
     text: str
     pattern: re.Pattern[str]
 
     def matches(self, query: str) -> bool:
         return self.pattern.match(normalise_dns_name(query)) is not None
+
+    @property
+    def field(self) -> str:
+        """``matchName`` or ``matchPattern``: which field of the entry was written."""
+        return self.text.partition(" ")[0]
+
+    @property
+    def value(self) -> str:
+        """The name or pattern as written (``*.example.com``)."""
+        return self.text.partition(" ")[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +286,28 @@ class IcmpSpec:
 # --- rules and policies -------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
+class RuleRef:
+    """Which rule: the policy, the section (direction, allow or deny), the index in it, and for a
+    Cilium policy with ``specs`` which spec (``specs[2]``; empty for ``spec`` and NetworkPolicy).
+
+    What a decision names when it says which rule decided; cheap to compare and hash, unlike the
+    ``Rule`` with its selectors and compiled patterns.
+    """
+
+    policy: PolicyRef
+    direction: Direction
+    deny: bool
+    index: int
+    spec_label: str = ""
+
+    def describe(self) -> str:
+        """``CiliumNetworkPolicy default/x ingress rule 0`` (``egressDeny rule 1``, ``specs[2] ...``)."""
+        section = self.direction.value + ("Deny" if self.deny else "")
+        spec = f" {self.spec_label}" if self.spec_label else ""
+        return f"{self.policy.describe()}{spec} {section} rule {self.index}"
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     """One ingress/egress (or ingressDeny/egressDeny) rule.
 
@@ -293,11 +328,14 @@ class Rule:
     unsupported: tuple[str, ...] = ()
     spec_label: str = ""
 
+    @property
+    def ref(self) -> RuleRef:
+        """This rule's ``RuleRef`` (a new one per call: callers that need it often keep it)."""
+        return RuleRef(self.policy, self.direction, self.deny, self.index, self.spec_label)
+
     def describe(self) -> str:
         """``CiliumNetworkPolicy default/x ingress rule 0`` (``egressDeny rule 1``, ``specs[2] ...``)."""
-        section = self.direction.value + ("Deny" if self.deny else "")
-        spec = f" {self.spec_label}" if self.spec_label else ""
-        return f"{self.policy.describe()}{spec} {section} rule {self.index}"
+        return self.ref.describe()
 
     @property
     def l3_only(self) -> bool:

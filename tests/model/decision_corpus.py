@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from flowcheck.model.engine import SEMANTICS, Model
+from flowcheck.model.engine import SEMANTICS, Decision, Model
 from flowcheck.model.explain import explain
 from flowcheck.model.flows import (
     DnsQuery,
@@ -70,52 +71,66 @@ HTTP_REQUESTS = (HttpRequest("GET", "/"), HttpRequest("POST", "/orders"),
 ENTITIES = (Entity.WORLD, Entity.HOST, Entity.REMOTE_NODE, Entity.KUBE_APISERVER, Entity.HEALTH, Entity.INGRESS)
 
 
+@dataclass(frozen=True)
+class CorpusDecision:
+    """One decision of the corpus; ``note`` is the ``--semantics`` note of an explained flow (None in a plan)."""
+
+    label: str
+    semantics: str
+    flow: Flow
+    decision: Decision
+    note: str | None = None
+
+    def line(self) -> str:
+        """Source label, semantics, flow, verdict and every reason in order (and the note): what is hashed."""
+        note = () if self.note is None else (self.note,)
+        return "\t".join((self.label, self.semantics, repr(self.flow.to_json()), self.decision.verdict.value,
+                          *self.decision.reasons, *note))
+
+
 def corpus_lines() -> Iterator[str]:
-    """One line per decision: source label, semantics, flow, verdict and every reason, in order."""
-    yield from _scenario_lines()
+    """One line per decision (``CorpusDecision.line``)."""
+    return (item.line() for item in corpus_decisions())
+
+
+def corpus_decisions() -> Iterator[CorpusDecision]:
+    yield from _scenario_decisions()
     rng = random.Random(SEED)
     for label, topology, shared in _scenario_topologies():
         for text_index, text in enumerate(shared):
-            yield from _model_lines(f"{label}/shared{text_index}", topology, policies(text, validate=False), rng)
+            yield from _model_decisions(f"{label}/shared{text_index}", topology, policies(text, validate=False), rng)
         for k in range(RANDOM_SETS_PER_TOPOLOGY):
-            yield from _model_lines(f"{label}/random{k}", topology, _random_policies(rng, topology), rng)
+            yield from _model_decisions(f"{label}/random{k}", topology, _random_policies(rng, topology), rng)
     for k in range(RANDOM_TOPOLOGIES):
         topology = _random_topology(rng)
-        yield from _model_lines(f"random-topology{k}", topology, _random_policies(rng, topology), rng)
-
-
-def decision_line(label: str, semantics: str, flow: Flow, verdict: str, reasons: tuple[str, ...]) -> str:
-    return "\t".join((label, semantics, repr(flow.to_json()), verdict, *reasons))
+        yield from _model_decisions(f"random-topology{k}", topology, _random_policies(rng, topology), rng)
 
 
 # --- the repository's scenario --------------------------------------------------------------------
 
-def _scenario_lines() -> Iterator[str]:
+def _scenario_decisions() -> Iterator[CorpusDecision]:
     topology = load_topology(REPO_ROOT / "fixtures" / "topology.yaml")
     policy_set = load_policies([POLICIES_DIR])
     for semantics in SEMANTICS:
         model = Model(topology, policy_set, semantics)
         for planned in plan(model):
-            yield decision_line("repo/plan", semantics, planned.flow, planned.decision.verdict.value,
-                                planned.decision.reasons)
+            yield CorpusDecision("repo/plan", semantics, planned.flow, planned.decision)
         flows = list(_extra_flows(random.Random(SEED), topology, policy_set))
         for item in explain(model, flows):
-            yield decision_line("repo/explain", semantics, item.flow, item.decision.verdict.value,
-                                (*item.decision.reasons, item.semantics_note or ""))
+            yield CorpusDecision("repo/explain", semantics, item.flow, item.decision, item.semantics_note or "")
 
 
 # --- one model --------------------------------------------------------------------------------
 
-def _model_lines(label: str, topology: Topology, policy_set: PolicySet, rng: random.Random) -> Iterator[str]:
+def _model_decisions(label: str, topology: Topology, policy_set: PolicySet,
+                     rng: random.Random) -> Iterator[CorpusDecision]:
     flows = list(_extra_flows(rng, topology, policy_set))
     for semantics in SEMANTICS:
         model = Model(topology, policy_set, semantics)
         for planned in plan(model):
-            yield decision_line(label, semantics, planned.flow, planned.decision.verdict.value,
-                                planned.decision.reasons)
+            yield CorpusDecision(label, semantics, planned.flow, planned.decision)
         for item in explain(model, flows):
-            yield decision_line(label, semantics, item.flow, item.decision.verdict.value,
-                                (*item.decision.reasons, item.semantics_note or ""))
+            yield CorpusDecision(label, semantics, item.flow, item.decision, item.semantics_note or "")
 
 
 def _extra_flows(rng: random.Random, topology: Topology, policy_set: PolicySet) -> Iterator[Flow]:
