@@ -1,7 +1,7 @@
 """Security identities as Cilium synthesises them, and the entities policies can name.
 
 Cilium does not match policies against pods but against *identities*: the pod's labels with the
-``k8s:`` source plus labels it derives (cilium-semantics §1.2): the pod's namespace
+``k8s:`` source plus labels it derives (docs/semantics.md, "Identities and selectors"): the pod's namespace
 (``io.kubernetes.pod.namespace``), every label of the Namespace object under
 ``io.cilium.k8s.namespace.labels.`` (``kubernetes.io/metadata.name`` included), the service account
 and the cluster name. Endpoints that are not pods have *reserved* identities (``reserved:host``,
@@ -32,12 +32,12 @@ NAMESPACE_LABELS_PREFIX = "io.cilium.k8s.namespace.labels."
 SERVICE_ACCOUNT_LABEL = "io.cilium.k8s.policy.serviceaccount"
 CLUSTER_LABEL = "io.cilium.k8s.policy.cluster"
 METADATA_NAME_LABEL = "kubernetes.io/metadata.name"
-# Cilium's cluster name unless configured otherwise (cilium-semantics §0 simulator defaults).
+# Cilium's cluster name unless configured otherwise (docs/semantics.md, "Scope and versions").
 DEFAULT_CLUSTER = "default"
 
 
 class Entity(enum.StrEnum):
-    """The entities of ``fromEntities``/``toEntities`` (the CRD enum, cilium-semantics §1.4)."""
+    """The entities of ``fromEntities``/``toEntities`` (the CRD enum; docs/semantics.md, "Peers")."""
 
     HOST = "host"
     REMOTE_NODE = "remote-node"
@@ -57,14 +57,14 @@ class Entity(enum.StrEnum):
 ENDPOINT_ENTITIES = frozenset({Entity.HOST, Entity.REMOTE_NODE, Entity.KUBE_APISERVER, Entity.INGRESS,
                                Entity.INIT, Entity.HEALTH, Entity.UNMANAGED, Entity.WORLD})
 
-# What `cluster` selects besides the local cluster's pods (InitEntities, cilium-semantics §1.4 table).
+# What `cluster` selects besides the local cluster's pods (InitEntities; docs/semantics.md, "Peers").
 _CLUSTER_RESERVED = frozenset({Entity.HOST, Entity.REMOTE_NODE, Entity.INIT, Entity.INGRESS, Entity.HEALTH,
                                Entity.UNMANAGED, Entity.KUBE_APISERVER})
 
 
 def workload_identity(namespace: str, namespace_labels: Mapping[str, str], pod_labels: Mapping[str, str],
                       service_account: str, cluster: str = DEFAULT_CLUSTER) -> dict[str, tuple[str, str]]:
-    """The identity labels of a pod (cilium-semantics §1.2), keyed by label key -> (source, value)."""
+    """The identity labels of a pod ("Identities and selectors"), keyed by label key -> (source, value)."""
     labels = {key: (K8S_SOURCE, value) for key, value in pod_labels.items()}
     labels[NAMESPACE_LABEL] = (K8S_SOURCE, namespace)
     for key, value in namespace_labels.items():
