@@ -220,6 +220,6 @@ def _namespace_selector_doubt(peer: SelectorPeer, endpoint: Endpoint, entity: En
     return Doubt(ReasonKind.UNDOCUMENTED, (
         f"peer {peer.text} may select {endpoint.describe()}: Cilium rewrites namespaceSelector keys to "
         f"io.cilium.k8s.namespace.labels.*, which the reserved identity reserved:{entity.value} lacks, so its "
-        "NotIn/DoesNotExist requirements hold for it; cilium-semantics §3.4 does not say whether Cilium also "
+        "NotIn/DoesNotExist requirements hold for it; Cilium's documentation does not say whether it also "
         "limits the peer to pods, so the model cannot tell (the NetworkPolicy API selects pods only: "
         "see --semantics kubernetes)"))

@@ -48,3 +48,10 @@ def test_every_cited_section_of_the_contracts_is_one_of_its_headings() -> None:
     assert cited
     assert [c for c in cited if c[1] not in known] == []
 
+
+def test_the_model_cites_no_section_sign_of_a_document_outside_the_repository() -> None:
+    """The old ``cilium-semantics §n`` / ``design §n`` references pointed to notes readers do not have."""
+    offenders = [f"{m.name}:{n}: {line.strip()}" for m in sorted(MODEL.glob("*.py"))
+                 for n, line in enumerate(m.read_text(encoding="utf-8").splitlines(), 1)
+                 if "§" in line and m.name not in ("documents.py", "validation.py")]
+    assert offenders == []
