@@ -102,6 +102,7 @@ class SideEvaluator:
                     self._spec_sets.append(subset)
                 self.subject_set[d].append(set_ids[subset])
         self._memo: dict[SideKey, SideEval] = {}
+        self._selected_by: dict[tuple[int, ...], tuple[PolicyRef, ...]] = {}
 
     def key(self, direction: Direction, local: int, pclass: int, protocol: str, port: int | None,
             icmp_type: int | None, destination: int | None) -> SideKey:
@@ -171,7 +172,9 @@ class SideEvaluator:
                         # "If no rules are specified, then all traffic is permitted" (docs/semantics.md, "L7 rules")
                         l7 = None
                     grants.append(Grant(ref, l7, port_rule.unsupported if port_rule is not None else None))
-        selected_by = tuple(dict.fromkeys(self._specs[s].policy for s in specs))
+        selected_by = self._selected_by.get(specs)
+        if selected_by is None:
+            selected_by = self._selected_by[specs] = tuple(dict.fromkeys(self._specs[s].policy for s in specs))
         return SideEval(direction, selected_by, tuple(isolating), tuple(denies), tuple(deny_maybes), tuple(grants),
                         tuple(grant_maybes), tuple(unknowns), tuple(notes.values()), tuple(unresolved.values()),
                         maybe_dns)
