@@ -6,11 +6,14 @@ Modules, in the order data flows through them:
 
 * ``documents`` / ``validation`` -- read manifests (files, directories, List, kustomization) and
   check them against the Kubernetes and Cilium schemas;
-* ``topology`` (design §2), ``flows`` (design §3) -- the scenario and the flows to judge;
-* ``selectors``, ``identity`` -- label selectors and the identities Cilium synthesises;
+* ``topology``, ``flows`` -- the scenario and the flows to judge (docs/contracts.md, "Topology
+  file" and "Flow file");
+* ``selectors``, ``identity`` -- label selectors, the identities Cilium synthesises and allocates;
 * ``policy`` -- the typed policy vocabulary; ``parse_knp`` / ``parse_cilium`` build it and
   ``policies.load_policies`` loads a ``PolicySet`` from paths (``parse_policies`` from documents
   already read);
-* ``engine`` -- ``Model.decide(flow) -> Decision`` (cilium-semantics §7);
+* ``engine`` -- ``Model.decide(flow) -> Decision``, the facade over ``peer_classes``,
+  ``port_match``, ``side_eval``, ``side_verdict``, ``l7`` and ``fqdn`` (docs/semantics.md);
+* ``decision`` -- a decision as data; ``reasons`` -- its sentences;
 * ``matrix`` (``plan``), ``explain``, ``render`` -- what ``flowcheck plan``/``explain`` print.
 """

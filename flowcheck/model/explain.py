@@ -26,7 +26,8 @@ class Explanation:
     semantics_note: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """Design §4: ``{"flow": {...}, "verdict": "...", "reasons": [...]}`` (+ ``semantics_note`` if any)."""
+        """``{"flow": {...}, "verdict": "...", "reasons": [...]}`` (+ ``semantics_note`` if any): the JSON form of
+        ``flowcheck explain`` (docs/contracts.md, "The flowcheck command")."""
         out: dict[str, Any] = {"flow": self.flow.to_json(), "verdict": self.decision.verdict.value,
                                "reasons": list(self.decision.reasons)}
         if self.semantics_note:

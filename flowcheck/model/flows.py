@@ -1,10 +1,10 @@
-"""Flows (design §3): one connection attempt from a source to a destination, with its L7 payload.
+"""Flows (docs/contracts.md, "Flow file"): one connection attempt from a source to a destination, with its L7 payload.
 
 A flow names its ends as workloads (``namespace/name``), entities (``{entity: world, ip: ...}``;
 ``host`` means the node hosting the other, pod, end) or FQDNs (``{fqdn: api.example.com, ip: ...}``,
 an external IP the source got by resolving the name). It carries the transport (TCP, UDP, SCTP, or
 ICMP with a type instead of a port) and optionally the HTTP request or DNS query that L7 rules
-judge. ``Flow.to_json`` is the design-§3 shape; ``flowcheck explain --format json`` echoes it.
+judge. ``Flow.to_json`` is the shape of the flow file; ``flowcheck explain --format json`` echoes it.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ class HttpRequest:
 
 @dataclass(frozen=True, slots=True)
 class DnsQuery:
-    """The DNS question a flow asks (only the name matters to Cilium's DNS rules, §2.4)."""
+    """The DNS question a flow asks (only the name matters to Cilium's DNS rules: docs/semantics.md, "DNS rules")."""
 
     query: str
 
@@ -163,7 +163,7 @@ class Flow:
         return text
 
     def to_json(self) -> dict[str, Any]:
-        """The design-§3 form of this flow."""
+        """This flow as the flow file writes it (docs/contracts.md, "Flow file")."""
         out: dict[str, Any] = {"from": self.source.to_json(), "to": self.destination.to_json(),
                                "protocol": self.protocol}
         if self.port is not None:
@@ -178,7 +178,7 @@ class Flow:
 
 
 def load_flows(path: str | Path, topology: Topology | None = None) -> list[Flow]:
-    """Read a YAML or JSON list of flows (design §3), in order.
+    """Read a YAML or JSON list of flows (docs/contracts.md, "Flow file"), in order.
 
     With ``topology``, workload references are checked too, so an unknown workload is reported as
     a bad field of this file rather than later. Errors are ``TopologyError`` naming file and field
@@ -196,7 +196,7 @@ def load_flows(path: str | Path, topology: Topology | None = None) -> list[Flow]
 
 
 def parse_flow(raw: Any, field_: str, fail: f.Fail, topology: Topology | None = None) -> Flow:
-    """One flow from parsed YAML (design §3)."""
+    """One flow from parsed YAML (docs/contracts.md, "Flow file")."""
     body = f.mapping(raw, field_, fail)
     f.known_keys(body, field_, _FLOW_KEYS, fail)
     for required in ("from", "to"):

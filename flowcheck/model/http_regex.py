@@ -1,7 +1,7 @@
 """HTTP rule regexes in Envoy's dialect: RE2 syntax, matched against the whole value.
 
 Cilium hands an HTTP rule's ``method``, ``path`` and ``host`` to Envoy as ``safe_regex`` header
-matchers, and Envoy's safe_regex is Google RE2 with a full-string match (cilium-semantics §2.3).
+matchers, and Envoy's safe_regex is Google RE2 with a full-string match (docs/semantics.md, "HTTP rules").
 Python's ``re`` is another dialect, and the differences change verdicts: it reads the POSIX class in
 ``/v[[:digit:]]+`` as a nested set (matching ``/v:]``, not ``/v1``), it refuses RE2's ``\\pL`` and
 ``\\z``, and it accepts lookarounds, backreferences and atomic groups, which RE2 -- and Cilium's

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flowcheck.model.engine import DESTINATION_PLACEHOLDER, SOURCE_PLACEHOLDER, Decision, Model
+from flowcheck.model.decision import Decision
+from flowcheck.model.engine import Model
 from flowcheck.model.flows import Flow, WorkloadEndpoint
 
 
@@ -28,29 +29,20 @@ def decide_matrix(model: Model, *, port: int | None = None, protocol: str | None
     Ordered by source, destination, then the destination's port order, as in the topology. With
     ``port`` given, the destination must serve it (with ``protocol`` if given); with only
     ``protocol``, every served port of that protocol. Each decision equals ``model.decide(flow)``;
-    this loop only reuses cached reason templates, filling in the source name once per source.
+    the endpoints are resolved once, not once per flow.
     """
     proto = protocol.upper() if protocol else None
     workloads = model.topology.workloads
-    endpoints = [WorkloadEndpoint(w.ref) for w in workloads]
-    targets = [(d_idx, endpoints[d_idx], w.ref, served.protocol, served.port)
+    endpoints = [model.resolve(WorkloadEndpoint(w.ref)) for w in workloads]
+    targets = [(endpoints[d_idx], served.protocol, served.port)
                for d_idx, w in enumerate(workloads) for served in w.ports
                if (port is None or served.port == port) and (proto is None or served.protocol == proto)]
     out: list[PlannedFlow] = []
     append = out.append
-    templates_of = model.pair_templates
-    for s_idx, source in enumerate(endpoints):
-        src_name = source.ref
-        half: dict[tuple[str, ...], tuple[str, ...]] = {}  # templates -> with the source name filled in
-        for d_idx, dest, dst_name, served_protocol, served_port in targets:
-            flow = Flow(source, dest, served_protocol, served_port)
-            if d_idx == s_idx:
-                append(PlannedFlow(flow, model.decide(flow)))
-                continue
-            verdict, templates = templates_of(flow, s_idx, d_idx)
-            filled = half.get(templates)
-            if filled is None:
-                filled = half[templates] = tuple(t.replace(SOURCE_PLACEHOLDER, src_name) for t in templates)
-            append(PlannedFlow(flow, Decision(verdict, tuple(t.replace(DESTINATION_PLACEHOLDER, dst_name)
-                                                             for t in filled))))
+    decide = model.decide_resolved
+    for source in endpoints:
+        src = source.endpoint
+        for dest, served_protocol, served_port in targets:
+            flow = Flow(src, dest.endpoint, served_protocol, served_port)
+            append(PlannedFlow(flow, decide(flow, source, dest)))
     return out

@@ -1,8 +1,8 @@
 """CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy documents -> typed policies.
 
 Each of ``spec`` and ``specs[i]`` is one independent rule with its own selector
-(cilium-semantics §1.1). The namespace scoping Cilium applies when it imports a policy
-(``ParseToCiliumRule``/``getEndpointSelector``, the §1.3 table) is applied here, once, so the
+(docs/semantics.md, "Policy objects and rules"). The namespace scoping Cilium applies when it imports
+a policy (``ParseToCiliumRule``/``getEndpointSelector``, "Namespace scoping") is applied here, once, so the
 engine only evaluates plain selectors:
 
 * a CNP's ``endpointSelector`` always gets ``k8s:io.kubernetes.pod.namespace=<ns>`` (a user's own
@@ -256,7 +256,7 @@ def _parse_peers(key: str, raw: Any, field_: str, ref: PolicyRef, fail: f.Fail) 
 
 
 def _scope_peer_selector(selector: LabelSelector, ref: PolicyRef) -> LabelSelector:
-    """Cilium's namespace injection for peer selectors (cilium-semantics §1.3)."""
+    """Cilium's namespace injection for peer selectors (docs/semantics.md, "Namespace scoping")."""
     if selector.has_source(RESERVED_SOURCE) or selector.has_key(NAMESPACE_LABEL) \
             or selector.has_key_prefix(NAMESPACE_LABELS_PREFIX):
         return selector
@@ -318,7 +318,7 @@ def _parse_port(raw: Any, field_: str, fail: f.Fail) -> PortSpec:
     if body.get("endPort") is not None:
         end_port = f.integer(body["endPort"], f.join(field_, "endPort"), fail, 0, 65535)
         if name is not None:
-            end_port = None  # "Ignored for named ports" (§2.1)
+            end_port = None  # "Ignored for named ports" (docs/semantics.md, "Ports and named ports")
     return PortSpec(protocol, number, name, end_port)
 
 
@@ -358,7 +358,8 @@ def _parse_dns_rule(raw: Any, field_: str, fail: f.Fail) -> DnsRule:
 
 
 def _regex(raw: Any, field_: str, fail: f.Fail) -> HttpRegex:
-    """An HTTP rule pattern, compiled as Envoy compiles it (RE2, §2.3); one RE2 refuses is a bad policy."""
+    """An HTTP rule pattern, compiled as Envoy compiles it (RE2, docs/semantics.md, "HTTP rules"); one RE2
+    refuses is a bad policy."""
     text = f.string(raw, field_, fail, allow_empty=True)
     try:
         return HttpRegex(text)

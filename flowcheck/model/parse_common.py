@@ -31,7 +31,7 @@ def parse_selector(raw: Any, field_: str, fail: f.Fail, *, cilium_keys: bool,
     ``cilium_keys``: keys may carry a Cilium source prefix (``k8s:``, ``reserved:``); without one
     they match any source. Otherwise (NetworkPolicy) keys are plain pod labels, i.e. ``k8s:``.
     ``key_prefix`` is prepended to every key (NetworkPolicy namespaceSelector keys become
-    ``io.cilium.k8s.namespace.labels.<key>``, cilium-semantics §3.4).
+    ``io.cilium.k8s.namespace.labels.<key>``, docs/semantics.md, "NetworkPolicy translation").
     """
     body = f.optional_mapping(raw, field_, fail)
     f.known_keys(body, field_, _SELECTOR_KEYS, fail)

@@ -1,8 +1,9 @@
 """Kubernetes NetworkPolicy documents -> typed policies, translated as Cilium translates them.
 
 Cilium turns every NetworkPolicy into its own rules (``pkg/k8s/network_policy.go``, summarised in
-cilium-semantics §3.4); doing the same translation here means a NetworkPolicy and a
-CiliumNetworkPolicy are evaluated by one engine, and their allows form one union (§3.2):
+docs/semantics.md, "NetworkPolicy translation"); doing the same translation here means a NetworkPolicy
+and a CiliumNetworkPolicy are evaluated by one engine, and their allows form one union ("Allows are a
+union, denies win"):
 
 * the subject is ``podSelector`` in the policy's namespace;
 * a peer ``podSelector`` alone stays in the policy's namespace; ``namespaceSelector`` keys become

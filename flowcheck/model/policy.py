@@ -2,7 +2,7 @@
 
 Both Kubernetes NetworkPolicy and CiliumNetworkPolicy/CiliumClusterwideNetworkPolicy are parsed
 into one vocabulary, the way Cilium itself translates a NetworkPolicy into its own rules
-(cilium-semantics §3.4): a ``PolicySpec`` (one ``spec``/``specs[i]`` rule of Cilium, or one
+(docs/semantics.md, "NetworkPolicy translation"): a ``PolicySpec`` (one ``spec``/``specs[i]`` rule of Cilium, or one
 NetworkPolicy) selects subjects and carries ``Rule`` objects per direction; a rule has peers
 (label selectors with the namespace requirements Cilium adds already folded in, entities, CIDRs,
 FQDNs), ports and optional L7 rules. Everything the model does not support is kept as an explicit
@@ -71,8 +71,9 @@ class SelectorPeer:
 
     ``namespace_selector`` marks a NetworkPolicy peer with a non-empty ``namespaceSelector``. The
     NetworkPolicy API has it select pods only; Cilium rewrites its keys to namespace-label keys
-    (§3.4), which reserved identities (world, host, ...) lack, so a ``NotIn``/``DoesNotExist``
-    requirement could match them -- whether Cilium restricts the peer to pods is not known.
+    (docs/semantics.md, "NetworkPolicy translation"), which reserved identities (world, host, ...)
+    lack, so a ``NotIn``/``DoesNotExist`` requirement could match them -- whether Cilium restricts
+    the peer to pods is not known ("Where Cilium and the NetworkPolicy specification differ").
     """
 
     selector: LabelSelector
@@ -143,7 +144,7 @@ class PortSpec:
 
     def protocol_matches(self, protocol: str) -> bool:
         if protocol == "ICMP":
-            return False  # "Matching on ICMP is not supported" in toPorts: icmps does it (§2.1)
+            return False  # "Matching on ICMP is not supported" in toPorts: icmps does it (docs/semantics.md, "ICMP")
         return self.protocol == "ANY" or self.protocol == protocol
 
     def number_matches(self, port: int) -> bool:
@@ -185,7 +186,8 @@ class HttpRule:
     header_matches: tuple[HeaderMatch, ...] = ()
 
     def matches(self, request: HttpRequest) -> tuple[Tri, str]:
-        """Envoy's full-string match of every field (§2.3); MAYBE when the flow lacks a fact."""
+        """Envoy's full-string match of every field (docs/semantics.md, "HTTP rules"); MAYBE when the flow lacks
+        a fact."""
         if self.method is not None and not self.method.fullmatch(request.method):
             return Tri.NO, f"method {request.method} does not match {self.method.pattern!r}"
         if self.path is not None and not self.path.fullmatch(request.path):
@@ -227,13 +229,26 @@ class HttpRule:
 
 @dataclass(frozen=True, slots=True)
 class DnsRule:
-    """One ``rules.dns`` entry (matchName or matchPattern), compiled to Cilium's anchored regex."""
+    """One ``rules.dns`` entry (matchName or matchPattern), compiled to Cilium's anchored regex.
+
+    ``text`` is the entry as written, ``matchName api.example.com`` or ``matchPattern *.example.com``.
+    """
 
     text: str
     pattern: re.Pattern[str]
 
     def matches(self, query: str) -> bool:
         return self.pattern.match(normalise_dns_name(query)) is not None
+
+    @property
+    def field(self) -> str:
+        """``matchName`` or ``matchPattern``: which field of the entry was written."""
+        return self.text.partition(" ")[0]
+
+    @property
+    def value(self) -> str:
+        """The name or pattern as written (``*.example.com``)."""
+        return self.text.partition(" ")[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,13 +288,36 @@ class IcmpSpec:
 # --- rules and policies -------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
+class RuleRef:
+    """Which rule: the policy, the section (direction, allow or deny), the index in it, and for a
+    Cilium policy with ``specs`` which spec (``specs[2]``; empty for ``spec`` and NetworkPolicy).
+
+    What a decision names when it says which rule decided; cheap to compare and hash, unlike the
+    ``Rule`` with its selectors and compiled patterns.
+    """
+
+    policy: PolicyRef
+    direction: Direction
+    deny: bool
+    index: int
+    spec_label: str = ""
+
+    def describe(self) -> str:
+        """``CiliumNetworkPolicy default/x ingress rule 0`` (``egressDeny rule 1``, ``specs[2] ...``)."""
+        section = self.direction.value + ("Deny" if self.deny else "")
+        spec = f" {self.spec_label}" if self.spec_label else ""
+        return f"{self.policy.describe()}{spec} {section} rule {self.index}"
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     """One ingress/egress (or ingressDeny/egressDeny) rule.
 
     ``wildcard_peers`` is True when the rule names no peer (only ports): all peers, pods, host and
-    world alike (§1.3). ``ports`` is None for an L3-only rule (every port and protocol, ICMP too);
-    ``icmps`` lists the ICMP types an ``icmps`` section allows. ``unsupported`` lists rule-level
-    features (mutual authentication, ...) that make the outcome of a matching rule unknown.
+    world alike (docs/semantics.md, "Empty and missing peer lists"). ``ports`` is None for an
+    L3-only rule (every port and protocol, ICMP too); ``icmps`` lists the ICMP types an ``icmps``
+    section allows. ``unsupported`` lists rule-level features (mutual authentication, ...) that
+    make the outcome of a matching rule unknown.
     """
 
     policy: PolicyRef
@@ -293,11 +331,14 @@ class Rule:
     unsupported: tuple[str, ...] = ()
     spec_label: str = ""
 
+    @property
+    def ref(self) -> RuleRef:
+        """This rule's ``RuleRef`` (a new one per call: callers that need it often keep it)."""
+        return RuleRef(self.policy, self.direction, self.deny, self.index, self.spec_label)
+
     def describe(self) -> str:
         """``CiliumNetworkPolicy default/x ingress rule 0`` (``egressDeny rule 1``, ``specs[2] ...``)."""
-        section = self.direction.value + ("Deny" if self.deny else "")
-        spec = f" {self.spec_label}" if self.spec_label else ""
-        return f"{self.policy.describe()}{spec} {section} rule {self.index}"
+        return self.ref.describe()
 
     @property
     def l3_only(self) -> bool:
@@ -345,7 +386,7 @@ _MATCH_ALL_PATTERNS = frozenset({"*", "**", "*.", "**."})
 
 
 def normalise_dns_name(name: str) -> str:
-    """Lower-case and fully qualified (trailing dot), as Cilium's DNS proxy compares names (§2.4)."""
+    """Lower-case and fully qualified (trailing dot), as Cilium's DNS proxy compares names ("DNS rules")."""
     name = name.strip().lower()
     return name if name.endswith(".") else name + "."
 
@@ -356,7 +397,7 @@ def dns_name_regex(name: str) -> re.Pattern[str]:
 
 
 def dns_pattern_regex(pattern: str) -> re.Pattern[str]:
-    """``matchPattern`` as Cilium compiles it (pkg/fqdn/matchpattern, §2.4).
+    """``matchPattern`` as Cilium compiles it (pkg/fqdn/matchpattern; docs/semantics.md, "DNS rules").
 
     ``*`` matches ``[-a-zA-Z0-9_]*`` and so never crosses a dot; a pattern that is only ``*`` matches
     every name; a leading ``**.`` matches one or more whole labels. Anchored at both ends.

@@ -1,4 +1,5 @@
-"""The JSON form of a plan for ``flowcheck plan --format json``: design §4 exactly (scripts depend on it).
+"""The JSON form of a plan for ``flowcheck plan --format json``: docs/contracts.md, "The flowcheck command"
+exactly (scripts depend on it).
 
 The human forms (a per-flow table, Markdown, the truth tables, HTML) live in ``flowcheck.report``.
 """
@@ -12,7 +13,10 @@ from flowcheck.model.matrix import PlannedFlow
 
 
 def plan_json(planned: Sequence[PlannedFlow]) -> dict[str, Any]:
-    """``{"results": [{"from", "to", "port", "protocol", "verdict", "reasons"}, ...]}`` (design §4)."""
+    """``{"results": [{"from", "to", "port", "protocol", "verdict", "reasons"}, ...]}``.
+
+    The form docs/contracts.md ("The flowcheck command") gives.
+    """
     return {"results": [
         {"from": p.flow.source.describe(), "to": p.flow.destination.describe(), "port": p.flow.port,
          "protocol": p.flow.protocol, "verdict": p.decision.verdict.value, "reasons": list(p.decision.reasons)}

@@ -2,14 +2,15 @@
 
 Cilium stores every identity label with a source (``k8s:app=web``, ``reserved:host``) and a
 selector key may name one (``k8s:io.kubernetes.pod.namespace``) or not, in which case it is an
-``any:`` key that matches the label whatever its source (cilium-semantics §1.2). Kubernetes
+``any:`` key that matches the label whatever its source (docs/semantics.md, "Identities and
+selectors"). Kubernetes
 NetworkPolicy selectors never carry a source; their keys are pod labels, i.e. ``k8s:`` ones.
 
 A selector is a conjunction of ``Requirement`` objects: ``matchLabels`` entries become ``In``
 requirements with one value, ``matchExpressions`` keep their operator (``In``, ``NotIn``,
 ``Exists``, ``DoesNotExist``). The empty selector matches every identity; what "every" means
 (one namespace, all pods, all peers) is decided by the parser, which adds the namespace
-requirements Cilium adds (§1.3), so evaluation here is plain and fast.
+requirements Cilium adds ("Namespace scoping"), so evaluation here is plain and fast.
 """
 
 from __future__ import annotations

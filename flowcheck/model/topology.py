@@ -1,4 +1,6 @@
-"""The scenario's topology (design §2): namespaces with labels, workloads with labels and ports.
+"""The scenario's topology: namespaces with labels, workloads with labels and ports.
+
+The file's form is docs/contracts.md, "Topology file".
 
 A topology describes the stand-in workloads a scenario stands up (or, with ``existing: true``,
 finds). The model needs exactly what Cilium derives identities and named ports from: namespace
@@ -99,7 +101,7 @@ class Topology:
 
 
 def load_topology(path: str | Path) -> Topology:
-    """Read a topology file (design §2); ``TopologyError`` names the file and the field."""
+    """Read a topology file (docs/contracts.md, "Topology file"); ``TopologyError`` names the file and the field."""
     name = str(path)
 
     def fail(field_: str, message: str) -> TopologyError:

@@ -1,7 +1,7 @@
 """Cilium peers: entities, CIDRs (with except), host rules, FQDNs.
 
-Written from cilium-semantics §1.4 (peer kinds, entity table, CIDR rules never match cluster
-endpoints, toFQDNs), §3.5 (host, nodes, DNS) and §7 steps 1-5.
+Written from docs/semantics.md [Peers] (peer kinds, entity table, CIDR rules never match cluster endpoints, toFQDNs),
+[Host, nodes and allow-localhost] (host, nodes, DNS) and [How one side decides].
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def egress(rules: str) -> str:
     ("none", set()),
 ])
 def test_to_entities_selects_what_the_entity_table_says(entity: str, allowed: set[str]) -> None:
-    """§1.4 entity table: world = outside the cluster; cluster = pods + host/nodes/apiserver, not world;
-    all = everything; none = nothing."""
+    """[Peers] entity table: world = outside the cluster; cluster = pods + host/nodes/apiserver, not world; all =
+    everything; none = nothing."""
     m = model(TOPOLOGY, egress(f"  - toEntities: [{entity}]"))
     for dst in ("default/peer", "other/peer", "host", "remote-node", "kube-apiserver", "world@1.1.1.1",
                 "fqdn:x.example.com@1.1.1.1"):
@@ -45,7 +45,8 @@ def test_to_entities_selects_what_the_entity_table_says(entity: str, allowed: se
 
 
 def test_host_reaches_local_pods_under_ingress_default_deny() -> None:
-    """§3.5: 'Kubernetes demands that the localhost can always reach local pods' (allow-localhost)."""
+    """[Host, nodes and allow-localhost]: 'Kubernetes demands that the localhost can always reach local pods'
+    (allow-localhost)."""
     m = model(TOPOLOGY, cnp("deny-all", "endpointSelector: {}\ningress: [{}]"))
     assert verdict(m, "host", "default/app") is Verdict.ALLOWED
     assert verdict(m, "remote-node", "default/app") is Verdict.DROPPED
@@ -53,7 +54,7 @@ def test_host_reaches_local_pods_under_ingress_default_deny() -> None:
 
 
 def test_pod_to_host_egress_needs_an_explicit_host_rule() -> None:
-    """§3.5: pod -> host egress is not automatic; it needs toEntities: [host]."""
+    """[Host, nodes and allow-localhost]: pod -> host egress is not automatic; it needs toEntities: [host]."""
     base = "  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system}}]\n"
     assert verdict(model(TOPOLOGY, egress(base)), "default/app", "host", 10250) is Verdict.DROPPED
     with_host = base + "  - toEntities: [host]\n"
@@ -61,7 +62,8 @@ def test_pod_to_host_egress_needs_an_explicit_host_rule() -> None:
 
 
 def test_remote_node_is_matched_by_cluster_not_by_host() -> None:
-    """§3.5: traffic from other nodes is reserved:remote-node and matches fromEntities cluster."""
+    """[Host, nodes and allow-localhost]: traffic from other nodes is reserved:remote-node and matches fromEntities
+    cluster."""
     m = model(TOPOLOGY, cnp("p", "endpointSelector: {}\ningress: [{fromEntities: [host]}]"))
     assert verdict(m, "remote-node", "default/app") is Verdict.DROPPED
     m = model(TOPOLOGY, cnp("p", "endpointSelector: {}\ningress: [{fromEntities: [cluster]}]"))
@@ -69,7 +71,7 @@ def test_remote_node_is_matched_by_cluster_not_by_host() -> None:
 
 
 def test_cidr_never_matches_pod_ips() -> None:
-    """§1.4: 'CIDR rules do not apply to traffic where both sides ... are managed by Cilium'."""
+    """[Peers]: 'CIDR rules do not apply to traffic where both sides ... are managed by Cilium'."""
     m = model(TOPOLOGY, cnp("p", "endpointSelector: {matchLabels: {app: peer}}\n"
                                  "ingress: [{fromCIDR: [10.0.0.0/8]}]"))
     assert verdict(m, "default/app", "default/peer") is Verdict.DROPPED  # app's IP 10.244.1.10 is in 10/8
@@ -77,14 +79,14 @@ def test_cidr_never_matches_pod_ips() -> None:
 
 
 def test_cidr_does_not_match_node_ips() -> None:
-    """§1.4: nodes become selectable by CIDR only with policy-cidr-match-mode=nodes (off by default)."""
+    """[Peers]: nodes become selectable by CIDR only with policy-cidr-match-mode=nodes (off by default)."""
     m = model(TOPOLOGY, egress("  - toCIDR: [0.0.0.0/0]"))
     assert verdict(m, "default/app", "host@172.18.0.2") is Verdict.DROPPED
     assert verdict(m, "default/app", "world@172.18.0.2") is Verdict.ALLOWED
 
 
 def test_cidr_set_except_is_carved_out() -> None:
-    """§1.4: except lists sub-prefixes excluded from that CIDRRule only."""
+    """[Peers]: except lists sub-prefixes excluded from that CIDRRule only."""
     m = model(TOPOLOGY, egress("  - toCIDRSet: [{cidr: 1.0.0.0/8, except: [1.1.1.0/24]}]"))
     assert verdict(m, "default/app", "world@1.2.3.4", 443) is Verdict.ALLOWED
     assert verdict(m, "default/app", "world@1.1.1.1", 443) is Verdict.DROPPED
@@ -92,7 +94,7 @@ def test_cidr_set_except_is_carved_out() -> None:
 
 
 def test_cidr_rule_without_the_peer_ip_is_unknown_not_a_guess() -> None:
-    """§7 step 1: CIDR identities need the IP; without it the model says unknown, with the reason."""
+    """[How one side decides]: CIDR identities need the IP; without it the model says unknown, with the reason."""
     m = model(TOPOLOGY, egress("  - toCIDR: [1.0.0.0/8]"))
     d = decide(m, "default/app", "world", 443)
     assert d.verdict is Verdict.UNKNOWN
@@ -105,7 +107,7 @@ def test_definite_allow_needs_no_ip() -> None:
     assert verdict(m, "default/app", "world", 443) is Verdict.ALLOWED
 
 
-# --- toFQDNs (§1.4, §7 step 5) -------------------------------------------------------------------
+# --- toFQDNs ([Peers], [toFQDNs]) -------------------------------------------------------------------
 
 DNS_RULE = """  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}}]
     toPorts: [{ports: [{port: "53", protocol: UDP}], rules: {dns: [{matchPattern: "*.example.com"}]}}]
@@ -119,7 +121,7 @@ FQDN_RULE = """  - toFQDNs: [{matchName: api.example.com}]
 
 
 def test_to_fqdns_allows_names_looked_up_through_the_dns_proxy() -> None:
-    """§1.4: toFQDNs IPs come only from DNS answers that passed Cilium's DNS proxy (an L7 dns rule)."""
+    """[Peers]: toFQDNs IPs come only from DNS answers that passed Cilium's DNS proxy (an L7 dns rule)."""
     m = model(TOPOLOGY, egress(DNS_RULE + FQDN_RULE))
     assert verdict(m, "default/app", "fqdn:api.example.com@203.0.113.7", 443) is Verdict.ALLOWED
     assert verdict(m, "default/app", "fqdn:API.Example.COM.@203.0.113.7", 443) is Verdict.ALLOWED
@@ -128,7 +130,7 @@ def test_to_fqdns_allows_names_looked_up_through_the_dns_proxy() -> None:
 
 
 def test_to_fqdns_without_an_l7_dns_rule_selects_nothing() -> None:
-    """§1.4: 'This requires ... an L7 policy allowing DNS requests'; a plain L4 DNS allow is not enough."""
+    """[Peers]: 'This requires ... an L7 policy allowing DNS requests'; a plain L4 DNS allow is not enough."""
     m = model(TOPOLOGY, egress(PLAIN_DNS_RULE + FQDN_RULE))
     d = decide(m, "default/app", "fqdn:api.example.com@203.0.113.7", 443)
     assert d.verdict is Verdict.DROPPED
@@ -136,8 +138,8 @@ def test_to_fqdns_without_an_l7_dns_rule_selects_nothing() -> None:
 
 
 def test_to_fqdns_when_only_another_pod_resolves_through_the_proxy_is_unknown() -> None:
-    """§1.4: IPs learnt from *any* pod's proxied lookup on the node are allowed; node placement is not in
-    the topology, so the model cannot tell."""
+    """[Peers]: IPs learnt from *any* pod's proxied lookup on the node are allowed; node placement is not in the
+    topology, so the model cannot tell."""
     other = cnp("resolver", f"endpointSelector: {{matchLabels: {{app: peer}}}}\negress:\n{DNS_RULE}")
     m = model(TOPOLOGY, egress(PLAIN_DNS_RULE + FQDN_RULE) + other)
     d = decide(m, "default/app", "fqdn:api.example.com@203.0.113.7", 443)
@@ -146,7 +148,7 @@ def test_to_fqdns_when_only_another_pod_resolves_through_the_proxy_is_unknown() 
 
 
 def test_to_fqdns_without_a_dns_server_in_the_topology_is_unknown() -> None:
-    """§7 step 5 needs the DNS lookup; with no workload serving port 53 the model lacks that fact."""
+    """[toFQDNs] needs the DNS lookup; with no workload serving port 53 the model lacks that fact."""
     t = topo(wl("default/app", {"app": "app"}))
     m = model(t, egress(DNS_RULE + FQDN_RULE))
     assert verdict(m, "default/app", "fqdn:api.example.com@203.0.113.7", 443) is Verdict.UNKNOWN
@@ -197,9 +199,9 @@ def test_mediabot_reaches_github_names_but_not_a_raw_world_address() -> None:
 
 
 def test_world_address_is_decided_by_the_other_rules_when_a_to_fqdns_rule_names_the_port() -> None:
-    """§1.4/§7 step 5: toFQDNs selects only IPs a proxied DNS answer gave; an address given without a
-    name is not one, so a matchName rule does not select it (the note says how to judge the other case),
-    and a CIDR rule covering the address still allows it."""
+    """[Peers]/[toFQDNs]: toFQDNs selects only IPs a proxied DNS answer gave; an address given without a name is not
+    one, so a matchName rule does not select it (the note says how to judge the other case), and a CIDR rule covering
+    the address still allows it."""
     m = model(TOPOLOGY, egress(DNS_RULE + FQDN_RULE))
     d = decide(m, "default/app", "world@203.0.113.7", 443)
     assert d.verdict is Verdict.DROPPED
@@ -217,8 +219,8 @@ def test_world_address_is_decided_by_the_other_rules_when_a_to_fqdns_rule_names_
 
 
 def test_world_address_is_dropped_even_when_another_pod_resolves_through_the_proxy() -> None:
-    """§1.4: IPs learnt from any pod's proxied lookup on the node serve every pod there; the note says
-    so, but an address given without a name is none of them."""
+    """[Peers]: IPs learnt from any pod's proxied lookup on the node serve every pod there; the note says so, but an
+    address given without a name is none of them."""
     other = cnp("resolver", f"endpointSelector: {{matchLabels: {{app: peer}}}}\negress:\n{DNS_RULE}")
     fqdn = FQDN_RULE.replace("matchName: api.example.com", 'matchPattern: "*.example.com"')
     d = decide(model(TOPOLOGY, egress(PLAIN_DNS_RULE + fqdn) + other), "default/app", "world@203.0.113.7", 443)
@@ -238,8 +240,8 @@ def test_world_address_without_a_dns_server_in_the_topology_is_dropped() -> None
 
 
 def test_world_address_without_a_proxied_dns_path_stays_dropped_and_says_why() -> None:
-    """§7 step 5: 'otherwise the FQDN rule selects nothing' -- no DNS L7 rule means no proxied lookup, so
-    the toFQDNs rule cannot cover the address; the drop says so."""
+    """[toFQDNs]: 'otherwise the FQDN rule selects nothing' -- no DNS L7 rule means no proxied lookup, so the toFQDNs
+    rule cannot cover the address; the drop says so."""
     for fqdn in (FQDN_RULE, FQDN_RULE.replace("matchName: api.example.com", 'matchPattern: "*.example.com"')):
         d = decide(model(TOPOLOGY, egress(PLAIN_DNS_RULE + fqdn)), "default/app", "world@203.0.113.7", 443)
         assert d.verdict is Verdict.DROPPED
@@ -252,7 +254,8 @@ def test_world_address_without_a_proxied_dns_path_stays_dropped_and_says_why() -
 
 
 def test_dns_l7_rules_allow_matching_queries_and_refuse_others() -> None:
-    """§2.4 + §4: a query not matching the dns rules is answered REFUSED (l7-denied)."""
+    """[DNS rules] + [What a drop and an L7 denial look like]: a query not matching the dns rules is answered REFUSED
+    (l7-denied)."""
     m = model(TOPOLOGY, egress(DNS_RULE))
     assert verdict(m, "default/app", "kube-system/coredns", 53, "UDP", dns="api.example.com") is Verdict.ALLOWED
     d = decide(m, "default/app", "kube-system/coredns", 53, "UDP", dns="example.org")
@@ -262,15 +265,15 @@ def test_dns_l7_rules_allow_matching_queries_and_refuse_others() -> None:
 
 
 def test_dns_still_passes_the_proxy_when_an_l4_rule_also_allows_it() -> None:
-    """§2.6: an L4-only allow wildcards the L7 rules (nothing is refused) but the traffic is still
-    redirected to the proxy (TestWildcardL3RulesEgress), so toFQDNs still learns the answers."""
+    """[L7 rules]: an L4-only allow wildcards the L7 rules (nothing is refused) but the traffic is still redirected to
+    the proxy (TestWildcardL3RulesEgress), so toFQDNs still learns the answers."""
     m = model(TOPOLOGY, egress(DNS_RULE + PLAIN_DNS_RULE + FQDN_RULE))
     assert verdict(m, "default/app", "kube-system/coredns", 53, "UDP", dns="example.org") is Verdict.ALLOWED
     assert verdict(m, "default/app", "fqdn:api.example.com@203.0.113.7", 443) is Verdict.ALLOWED
 
 
 def test_other_reserved_entities_are_endpoints_too() -> None:
-    """§1.4 entity table: health, ingress, init and unmanaged are reserved identities inside `cluster`."""
+    """[Peers] entity table: health, ingress, init and unmanaged are reserved identities inside `cluster`."""
     m = model(TOPOLOGY, cnp("p", "endpointSelector: {}\ningress: [{fromEntities: [health, ingress]}]"))
     assert verdict(m, "health", "default/app") is Verdict.ALLOWED
     assert verdict(m, "ingress", "default/app") is Verdict.ALLOWED

@@ -1,9 +1,9 @@
 """Cilium toPorts, ICMP, deny rules, enableDefaultDeny and L7 (HTTP, DNS) semantics.
 
-Written from cilium-semantics §1.1 (enableDefaultDeny), §2.1 (ports, named ports, ICMP side effect),
-§2.2-§2.4 (L7 rules, HTTP anchored regexes and headers, DNS patterns), §2.6 (L7 wildcarding and the
->= 1.18 allow-all when default deny is off), §3.1-§3.3 (modes, allow union, deny precedence, both
-sides, replies).
+Written from docs/semantics.md [Policy objects and rules] (enableDefaultDeny), [Ports and named ports] (ports, named
+ports, ICMP side effect), [L7 rules], [HTTP rules], [DNS rules] (L7 rules, HTTP anchored regexes and headers, DNS
+patterns), [L7 rules] (L7 wildcarding and the >= 1.18 allow-all when default deny is off), [Default deny], [Allows are
+a union, denies win], [Both sides enforce] (modes, allow union, deny precedence, both sides, replies).
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ def ingress(rules: str, selector: str = "{matchLabels: {app: server}}") -> str:
 # --- ports ---------------------------------------------------------------------------------------
 
 def test_port_zero_means_every_port_of_the_protocol() -> None:
-    """§2.1: `port: "0"` = all ports."""
+    """[Ports and named ports]: `port: "0"` = all ports."""
     m = model(TOPOLOGY, ingress('  - toPorts: [{ports: [{port: "0", protocol: TCP}]}]'))
     assert verdict(m, "default/client", "default/server", 9090) is Verdict.ALLOWED
     assert verdict(m, "default/client", "default/server", 514, "UDP") is Verdict.DROPPED
 
 
 def test_protocol_any_or_omitted_matches_tcp_udp_sctp_but_not_icmp() -> None:
-    """§2.1: 'If "ANY", omitted or empty, any protocols with transport ports ... Matching on ICMP is not
-    supported'."""
+    """[Ports and named ports]: 'If "ANY", omitted or empty, any protocols with transport ports ... Matching on ICMP
+    is not supported'."""
     for proto in (', protocol: ANY', ''):  # the CRD enum refuses an empty string, so "omitted" it is
         m = model(TOPOLOGY, ingress(f'  - toPorts: [{{ports: [{{port: "514"{proto}}}]}}]'))
         assert verdict(m, "default/client", "default/server", 514, "UDP") is Verdict.ALLOWED
@@ -50,7 +50,7 @@ def test_protocol_any_or_omitted_matches_tcp_udp_sctp_but_not_icmp() -> None:
 
 
 def test_end_port_is_an_inclusive_range() -> None:
-    """§2.1: endPort is the inclusive upper bound (l4_port_range.yaml: 80..444)."""
+    """[Ports and named ports]: endPort is the inclusive upper bound (l4_port_range.yaml: 80..444)."""
     m = model(TOPOLOGY, ingress('  - toPorts: [{ports: [{port: "80", endPort: 444, protocol: TCP}]}]'))
     assert verdict(m, "default/client", "default/server", 443) is Verdict.ALLOWED
     assert verdict(m, "default/client", "default/server", 444) is Verdict.ALLOWED
@@ -58,7 +58,7 @@ def test_end_port_is_an_inclusive_range() -> None:
 
 
 def test_named_port_on_ingress_resolves_on_the_selected_pod() -> None:
-    """§2.1: 'ingress resolves the name against the selected pod's own container ports'."""
+    """[Ports and named ports]: 'ingress resolves the name against the selected pod's own container ports'."""
     m = model(TOPOLOGY, ingress('  - toPorts: [{ports: [{port: http, protocol: TCP}]}]', "{}"))
     assert verdict(m, "default/client", "default/server", 8080) is Verdict.ALLOWED
     assert verdict(m, "default/client", "default/alt", 9000) is Verdict.ALLOWED
@@ -122,7 +122,7 @@ def test_named_port_on_egress_resolves_per_protocol() -> None:
 
 
 def test_named_port_on_ingress_is_resolved_on_the_destination_even_when_ambiguous() -> None:
-    """§2.1: ingress resolves the name against the selected pod's own ports, so the cluster-wide
+    """[Ports and named ports]: ingress resolves the name against the selected pod's own ports, so the cluster-wide
     ambiguity does not matter there."""
     m = model(WEB_AB, cnp("ingress-by-name", "endpointSelector: {}\n"
                                              "ingress: [{toPorts: [{ports: [{port: http, protocol: TCP}]}]}]"))
@@ -132,7 +132,7 @@ def test_named_port_on_ingress_is_resolved_on_the_destination_even_when_ambiguou
 
 
 def test_protocol_must_match() -> None:
-    """§2.1: a UDP port rule does not allow TCP."""
+    """[Ports and named ports]: a UDP port rule does not allow TCP."""
     m = model(TOPOLOGY, ingress('  - toPorts: [{ports: [{port: "8080", protocol: UDP}]}]'))
     assert verdict(m, "default/client", "default/server", 8080) is Verdict.DROPPED
 
@@ -140,20 +140,20 @@ def test_protocol_must_match() -> None:
 # --- ICMP ----------------------------------------------------------------------------------------
 
 def test_any_l4_policy_blocks_icmp_unless_allowed() -> None:
-    """§2.1: 'If any layer 4 policy is specified, then ICMP will be blocked unless ...'"""
+    """[Ports and named ports]: 'If any layer 4 policy is specified, then ICMP will be blocked unless ...'"""
     m = model(TOPOLOGY, ingress('  - toPorts: [{ports: [{port: "8080", protocol: TCP}]}]'))
     assert verdict(m, "default/client", "default/server", None, "ICMP") is Verdict.DROPPED
 
 
 def test_l3_only_allow_allows_icmp_and_no_policy_allows_everything() -> None:
-    """§2.1: 'An L3-only allow (no toPorts) allows ICMP'; no policy at all allows everything."""
+    """[Ports and named ports]: 'An L3-only allow (no toPorts) allows ICMP'; no policy at all allows everything."""
     m = model(TOPOLOGY, ingress("  - fromEndpoints: [{matchLabels: {app: client}}]"))
     assert verdict(m, "default/client", "default/server", None, "ICMP") is Verdict.ALLOWED
     assert verdict(model(TOPOLOGY), "default/client", "default/server", None, "ICMP") is Verdict.ALLOWED
 
 
 def test_icmps_allow_the_listed_types_only() -> None:
-    """§1.4 icmps: fields [{family, type: number or name}] (examples/policies/l4/icmp.yaml)."""
+    """[ICMP]: fields [{family, type: number or name}] (examples/policies/l4/icmp.yaml)."""
     m = model(TOPOLOGY, ingress("  - icmps: [{fields: [{type: 8, family: IPv4}]}]"))
     assert verdict(m, "default/client", "default/server", None, "ICMP", icmp_type=8) is Verdict.ALLOWED
     assert verdict(m, "default/client", "default/server", None, "ICMP", icmp_type=13) is Verdict.DROPPED
@@ -165,8 +165,8 @@ def test_icmps_allow_the_listed_types_only() -> None:
 # --- deny ----------------------------------------------------------------------------------------
 
 def test_deny_beats_allow_across_policy_kinds() -> None:
-    """§3.2: 'Deny policies take precedence over allow policies, regardless of whether they are a CNP, a
-    CCNP or even a KNP'."""
+    """[Allows are a union, denies win]: 'Deny policies take precedence over allow policies, regardless of whether
+    they are a CNP, a CCNP or even a KNP'."""
     allow_all = knp("allow-all", "podSelector: {}\ningress: [{}]")
     deny = ccnp("deny-bad", "endpointSelector: {}\ningressDeny: [{fromEndpoints: [{matchLabels: {app: bad}}]}]")
     m = model(TOPOLOGY, allow_all + deny)
@@ -177,7 +177,7 @@ def test_deny_beats_allow_across_policy_kinds() -> None:
 
 
 def test_l4_deny_beats_l3_allow() -> None:
-    """§3.2: deny table col. 2 -- a deny on L4 80 beats an allow on L3."""
+    """[Allows are a union, denies win]: deny table col. 2 -- a deny on L4 80 beats an allow on L3."""
     m = model(TOPOLOGY, ingress("  - fromEndpoints: [{}]") + cnp(
         "deny", "endpointSelector: {}\ningressDeny: [{toPorts: [{ports: [{port: \"9090\", protocol: TCP}]}]}]"))
     assert verdict(m, "default/client", "default/server", 9090) is Verdict.DROPPED
@@ -185,7 +185,7 @@ def test_l4_deny_beats_l3_allow() -> None:
 
 
 def test_deny_except_falls_back_to_the_allows() -> None:
-    """§3.2 Test_Allowception: allow 0.0.0.0/0, deny 1.0.0.0/8 except 1.1.1.1/32."""
+    """[Allows are a union, denies win] Test_Allowception: allow 0.0.0.0/0, deny 1.0.0.0/8 except 1.1.1.1/32."""
     m = model(TOPOLOGY, cnp("p", """
         endpointSelector: {matchLabels: {app: client}}
         egress: [{toCIDR: [0.0.0.0/0]}]
@@ -196,7 +196,7 @@ def test_deny_except_falls_back_to_the_allows() -> None:
 
 
 def test_a_deny_only_policy_puts_the_pod_into_default_deny() -> None:
-    """§3.1: ingressDeny counts as a rule of the direction; 'only a deny policy -> everything denied'."""
+    """[Default deny]: ingressDeny counts as a rule of the direction; 'only a deny policy -> everything denied'."""
     m = model(TOPOLOGY, cnp("deny", "endpointSelector: {matchLabels: {app: server}}\n"
                                     "ingressDeny: [{fromEntities: [world]}]"))
     assert verdict(m, "default/client", "default/server") is Verdict.DROPPED
@@ -205,7 +205,8 @@ def test_a_deny_only_policy_puts_the_pod_into_default_deny() -> None:
 # --- enableDefaultDeny ---------------------------------------------------------------------------
 
 def test_enable_default_deny_false_keeps_the_direction_open() -> None:
-    """§1.1/§3.1: rules with enableDefaultDeny false do not isolate; a synthetic allow-all is appended."""
+    """[Policy objects and rules]/[Default deny]: rules with enableDefaultDeny false do not isolate; a synthetic
+    allow-all is appended."""
     m = model(TOPOLOGY, cnp("p", """
         endpointSelector: {matchLabels: {app: server}}
         enableDefaultDeny: {ingress: false}
@@ -214,7 +215,7 @@ def test_enable_default_deny_false_keeps_the_direction_open() -> None:
 
 
 def test_default_deny_wins_when_any_selecting_policy_requests_it() -> None:
-    """§1.1: 'that endpoint's default deny will be enabled if any policy requests it'."""
+    """[Policy objects and rules]: 'that endpoint's default deny will be enabled if any policy requests it'."""
     m = model(TOPOLOGY, cnp("open", """
         endpointSelector: {matchLabels: {app: server}}
         enableDefaultDeny: {ingress: false}
@@ -226,8 +227,8 @@ def test_default_deny_wins_when_any_selecting_policy_requests_it() -> None:
 
 
 def test_l7_rules_get_an_allow_all_when_default_deny_is_off() -> None:
-    """§2.6 (>= 1.18, e0a7378d04): L7 rules must not deny other L7 traffic when EnableDefaultDeny=false.
-    Low confidence in the docs (intro.rst still says otherwise); the code's behaviour is modelled."""
+    """[L7 rules] (>= 1.18, e0a7378d04): L7 rules must not deny other L7 traffic when EnableDefaultDeny=false. Low
+    confidence in the docs (intro.rst still says otherwise); the code's behaviour is modelled."""
     m = model(TOPOLOGY, cnp("p", """
         endpointSelector: {matchLabels: {app: server}}
         enableDefaultDeny: {ingress: false}
@@ -265,14 +266,15 @@ def http_policy(rules: str) -> str:
 ])
 def test_http_rules_are_anchored_regexes_and_header_checks(rules: str, request_: HttpRequest,
                                                             expected: Verdict) -> None:
-    """§2.3: method/path/host are full-string (anchored) regexes; headers 'Name: value' exact, 'Name'
+    """[HTTP rules]: method/path/host are full-string (anchored) regexes; headers 'Name: value' exact, 'Name'
     presence; headerMatches exact unless a mismatch action is set; rules are ORed, fields ANDed."""
     m = model(TOPOLOGY, http_policy(rules))
     assert verdict(m, "default/client", "default/server", http=request_) is expected
 
 
 def test_a_tcp_flow_without_a_request_reaches_the_proxy() -> None:
-    """§2.3/§4: with HTTP rules the TCP connection is accepted (by Envoy); requests are judged after."""
+    """[HTTP rules]/[What a drop and an L7 denial look like]: with HTTP rules the TCP connection is accepted (by
+    Envoy); requests are judged after."""
     m = model(TOPOLOGY, http_policy("[{method: GET}]"))
     d = decide(m, "default/client", "default/server")
     assert d.verdict is Verdict.ALLOWED
@@ -280,7 +282,7 @@ def test_a_tcp_flow_without_a_request_reaches_the_proxy() -> None:
 
 
 def test_l4_only_allow_for_the_same_peer_and_port_wildcards_l7() -> None:
-    """§2.6: 'If a layer 4 rule is specified ... and a similar layer 4 rule with layer 7 rules is also
+    """[L7 rules]: 'If a layer 4 rule is specified ... and a similar layer 4 rule with layer 7 rules is also
     specified, then the layer 7 portions of the latter rule will have no effect' (l4_filter_test 2A/2B)."""
     m = model(TOPOLOGY, http_policy("[{method: GET}]") + knp("l4", """
         podSelector: {matchLabels: {app: server}}
@@ -289,8 +291,8 @@ def test_l4_only_allow_for_the_same_peer_and_port_wildcards_l7() -> None:
 
 
 def test_disjoint_peers_keep_their_own_l7_restrictions() -> None:
-    """§2.6 TestWildcardL4RulesIngress: bar1 L4-only on 80 and bar2 GET / on 80 -> bar1 unrestricted,
-    bar2 restricted."""
+    """[L7 rules] TestWildcardL4RulesIngress: bar1 L4-only on 80 and bar2 GET / on 80 -> bar1 unrestricted, bar2
+    restricted."""
     m = model(TOPOLOGY, ingress("""  - fromEndpoints: [{matchLabels: {app: client}}]
     toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
   - fromEndpoints: [{matchLabels: {app: bad}}]
@@ -302,7 +304,7 @@ def test_disjoint_peers_keep_their_own_l7_restrictions() -> None:
 
 
 def test_l7_rules_of_several_policies_are_combined() -> None:
-    """§2.2: 'layer 7 rules are combined together if they are of the same type'."""
+    """[L7 rules]: 'layer 7 rules are combined together if they are of the same type'."""
     m = model(TOPOLOGY, http_policy("[{method: GET}]") + cnp("post", """
         endpointSelector: {matchLabels: {app: server}}
         ingress: [{toPorts: [{ports: [{port: "8080", protocol: TCP}], rules: {http: [{method: POST}]}}]}]"""))
@@ -327,7 +329,7 @@ def test_l7_rules_of_several_policies_are_combined() -> None:
     ("*.CILIUM.io", "Sub.Cilium.IO.", True),  # case-insensitive, trailing dot normalised
 ])
 def test_dns_match_pattern(pattern: str, name: str, matches: bool) -> None:
-    """§2.4: the examples from layer7.rst and pkg/fqdn/matchpattern."""
+    """[DNS rules]: the examples from layer7.rst and pkg/fqdn/matchpattern."""
     from flowcheck.model.policy import normalise_dns_name
     assert (dns_pattern_regex(pattern).match(normalise_dns_name(name)) is not None) is matches
 
@@ -335,7 +337,7 @@ def test_dns_match_pattern(pattern: str, name: str, matches: bool) -> None:
 # --- both sides, union, replies -----------------------------------------------------------------
 
 def test_both_sides_are_checked_and_both_are_reported() -> None:
-    """§3.3: 'policy must be configured on both sides (sender and receiver)'."""
+    """[Both sides enforce]: 'policy must be configured on both sides (sender and receiver)'."""
     egress_ok = cnp("egress", "endpointSelector: {matchLabels: {app: client}}\negress: [{toEndpoints: [{}]}]")
     ingress_no = ingress("  - fromEndpoints: [{matchLabels: {app: alt}}]")
     d = decide(model(TOPOLOGY, egress_ok + ingress_no), "default/client", "default/server")
@@ -346,7 +348,7 @@ def test_both_sides_are_checked_and_both_are_reported() -> None:
 
 
 def test_allows_are_a_union_across_policy_kinds() -> None:
-    """§3.2: allow rules from all CNPs, CCNPs and KNPs selecting the endpoint are ORed."""
+    """[Allows are a union, denies win]: allow rules from all CNPs, CCNPs and KNPs selecting the endpoint are ORed."""
     m = model(TOPOLOGY, ingress("  - fromEndpoints: [{matchLabels: {app: client}}]") +
               knp("k", "podSelector: {matchLabels: {app: server}}\ningress: [{from: [{podSelector: "
                        "{matchLabels: {app: alt}}}]}]") +
@@ -357,7 +359,7 @@ def test_allows_are_a_union_across_policy_kinds() -> None:
 
 
 def test_allowing_a_to_b_does_not_allow_b_to_initiate() -> None:
-    """§3.3: replies of A => B are allowed, but B is not automatically allowed to initiate to A."""
+    """[Both sides enforce]: replies of A => B are allowed, but B is not automatically allowed to initiate to A."""
     m = model(TOPOLOGY, cnp("all", "endpointSelector: {}\ningress: [{fromEndpoints: [{matchLabels: {app: client}}]}]"))
     assert verdict(m, "default/client", "default/server") is Verdict.ALLOWED
     assert verdict(m, "default/server", "default/client") is Verdict.DROPPED
@@ -373,9 +375,9 @@ def test_allowing_a_to_b_does_not_allow_b_to_initiate() -> None:
     ("[{path: '/a\\z'}]", HttpRequest("GET", "/a"), Verdict.ALLOWED),  # RE2's end of text; Python 3.11 refuses \z
 ])
 def test_http_regexes_are_re2_with_posix_classes(rules: str, request_: HttpRequest, expected: Verdict) -> None:
-    """§2.3: path/method/host are "extended POSIX regex" that Cilium hands to Envoy's safe_regex, which
-    is RE2 (full-string match): POSIX bracket classes such as [[:digit:]] and RE2 escapes work as
-    RE2 defines them; Python's re reads [[:digit:]] as a nested set and mismatches."""
+    """[HTTP rules]: path/method/host are "extended POSIX regex" that Cilium hands to Envoy's safe_regex, which is RE2
+    (full-string match): POSIX bracket classes such as [[:digit:]] and RE2 escapes work as RE2 defines them; Python's
+    re reads [[:digit:]] as a nested set and mismatches."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # Python re's "Possible nested set" FutureWarning must not occur
         m = model(TOPOLOGY, http_policy(rules))
@@ -393,8 +395,8 @@ def test_http_regexes_are_re2_with_posix_classes(rules: str, request_: HttpReque
 ])
 def test_http_regex_re2_refuses_is_a_policy_error_naming_the_field(
         field: str, pattern: str, capfd: pytest.CaptureFixture[str]) -> None:
-    """§2.3: Envoy (RE2) cannot evaluate Python-only syntax and Cilium's sanitizer rejects the policy, so
-    the model refuses it as bad input (file, document, field) instead of matching with Python's re."""
+    """[HTTP rules]: Envoy (RE2) cannot evaluate Python-only syntax and Cilium's sanitizer rejects the policy, so the
+    model refuses it as bad input (file, document, field) instead of matching with Python's re."""
     rule = f"{{ports: [{{port: '8080', protocol: TCP}}], rules: {{http: [{{{field}: '{pattern}'}}]}}}}"
     text = http_policy("[{method: GET}]") + cnp("bad", f"""
         endpointSelector: {{matchLabels: {{app: server}}}}

@@ -1,7 +1,7 @@
 """Namespace scoping of CNP/CCNP selectors, identities, and empty-vs-missing peer lists.
 
-Written from cilium-semantics §1.2 (identity labels) and §1.3 (the scoping table and "Empty vs
-missing peer lists").
+Written from docs/semantics.md [Identities and selectors] (identity labels) and [Namespace scoping] (the scoping table
+and "Empty vs missing peer lists").
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ TOPOLOGY = topo(wl("default/server", {"app": "server"}), wl("default/client", {"
 
 
 def test_identity_has_the_labels_cilium_synthesises() -> None:
-    """§1.2: k8s: pod labels, pod namespace, namespace labels (metadata.name included), SA, cluster."""
+    """[Identities and selectors]: k8s: pod labels, pod namespace, namespace labels (metadata.name included), SA,
+    cluster."""
     labels = workload_identity("other", {"team": "a"}, {"app": "x"}, "builder")
     assert labels == {
         "app": ("k8s", "x"),
@@ -31,7 +32,7 @@ def test_identity_has_the_labels_cilium_synthesises() -> None:
 
 
 def test_cnp_peer_selector_without_namespace_gets_the_policy_namespace() -> None:
-    """§1.3: a fromEndpoints selector with no namespace key gets the CNP's namespace added."""
+    """[Namespace scoping]: a fromEndpoints selector with no namespace key gets the CNP's namespace added."""
     m = model(TOPOLOGY, cnp("p", """
         endpointSelector: {matchLabels: {app: server}}
         ingress: [{fromEndpoints: [{matchLabels: {app: client}}]}]"""))
@@ -40,7 +41,7 @@ def test_cnp_peer_selector_without_namespace_gets_the_policy_namespace() -> None
 
 
 def test_cnp_empty_peer_selector_means_all_pods_of_the_policy_namespace() -> None:
-    """§1.3: `{}` in fromEndpoints = all pods of ns (never other namespaces)."""
+    """[Namespace scoping]: `{}` in fromEndpoints = all pods of ns (never other namespaces)."""
     m = model(TOPOLOGY, cnp("p", """
         endpointSelector: {}
         ingress: [{fromEndpoints: [{}]}]"""))
@@ -50,7 +51,7 @@ def test_cnp_empty_peer_selector_means_all_pods_of_the_policy_namespace() -> Non
 
 
 def test_selector_naming_the_pod_namespace_is_cross_namespace() -> None:
-    """§1.3: a selector containing io.kubernetes.pod.namespace is left as written."""
+    """[Namespace scoping]: a selector containing io.kubernetes.pod.namespace is left as written."""
     m = model(TOPOLOGY, cnp("p", """
         endpointSelector: {matchLabels: {app: server}}
         ingress: [{fromEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: other, app: client}}]}]"""))
@@ -59,7 +60,7 @@ def test_selector_naming_the_pod_namespace_is_cross_namespace() -> None:
 
 
 def test_namespace_label_key_selects_every_namespace_carrying_it() -> None:
-    """§1.3: a key starting with io.cilium.k8s.namespace.labels. gets no namespace added (since 1.16)."""
+    """[Namespace scoping]: a key starting with io.cilium.k8s.namespace.labels. gets no namespace added (since 1.16)."""
     m = model(TOPOLOGY, cnp("p", """
         endpointSelector: {matchLabels: {app: server}}
         ingress: [{fromEndpoints: [{matchLabels: {io.cilium.k8s.namespace.labels.team: a}}]}]"""))
@@ -69,7 +70,8 @@ def test_namespace_label_key_selects_every_namespace_carrying_it() -> None:
 
 
 def test_cnp_endpoint_selector_always_applies_to_its_own_namespace() -> None:
-    """§1.3: endpointSelector always gets the CNP namespace; a user k8s: namespace match is overwritten."""
+    """[Namespace scoping]: endpointSelector always gets the CNP namespace; a user k8s: namespace match is
+    overwritten."""
     m = model(TOPOLOGY, cnp("p", """
         endpointSelector: {matchLabels: {k8s:io.kubernetes.pod.namespace: other}}
         ingress: [{}]"""))
@@ -78,7 +80,8 @@ def test_cnp_endpoint_selector_always_applies_to_its_own_namespace() -> None:
 
 
 def test_ccnp_peer_selector_spans_all_namespaces_but_only_pods() -> None:
-    """§1.3 CCNP column: no namespace key -> `io.kubernetes.pod.namespace Exists`: all pods, never world."""
+    """[Namespace scoping] CCNP column: no namespace key -> `io.kubernetes.pod.namespace Exists`: all pods, never
+    world."""
     m = model(TOPOLOGY, ccnp("p", """
         endpointSelector: {matchLabels: {app: server}}
         ingress: [{fromEndpoints: [{}]}]"""))
@@ -88,7 +91,7 @@ def test_ccnp_peer_selector_spans_all_namespaces_but_only_pods() -> None:
 
 
 def test_ccnp_endpoint_selector_is_used_as_written() -> None:
-    """§1.3: a CCNP endpointSelector is not namespace-scoped."""
+    """[Namespace scoping]: a CCNP endpointSelector is not namespace-scoped."""
     m = model(TOPOLOGY, ccnp("p", """
         endpointSelector: {matchLabels: {app: client}}
         ingress: [{}]"""))
@@ -97,7 +100,7 @@ def test_ccnp_endpoint_selector_is_used_as_written() -> None:
 
 
 def test_reserved_selector_is_not_namespace_scoped() -> None:
-    """§1.3: a selector with a reserved: key is returned unchanged -- it can select the host."""
+    """[Namespace scoping]: a selector with a reserved: key is returned unchanged -- it can select the host."""
     m = model(TOPOLOGY, cnp("p", """
         endpointSelector: {matchLabels: {app: client}}
         egress: [{toEndpoints: [{matchLabels: {"reserved:host": ""}}]}]"""))
@@ -106,7 +109,7 @@ def test_reserved_selector_is_not_namespace_scoped() -> None:
 
 
 def test_service_account_label_selects_by_service_account() -> None:
-    """§1.2: io.cilium.k8s.policy.serviceaccount is part of the identity."""
+    """[Identities and selectors]: io.cilium.k8s.policy.serviceaccount is part of the identity."""
     t = topo(wl("default/server"), wl("default/a", {"app": "x"}, sa="builder"), wl("default/b", {"app": "x"}))
     m = model(t, cnp("p", """
         endpointSelector: {matchLabels: {app: server}}
@@ -116,7 +119,7 @@ def test_service_account_label_selects_by_service_account() -> None:
 
 
 def test_match_expressions_in_notin_exists_doesnotexist() -> None:
-    """§1.2: selectors are LabelSelectors with In, NotIn, Exists, DoesNotExist (ANDed)."""
+    """[Identities and selectors]: selectors are LabelSelectors with In, NotIn, Exists, DoesNotExist (ANDed)."""
     t = topo(wl("default/server"), wl("default/a", {"tier": "web", "canary": "1"}), wl("default/b", {"tier": "web"}),
              wl("default/c", {"tier": "db"}), wl("default/d", {"role": "x"}))
     m = model(t, cnp("p", """
@@ -136,7 +139,7 @@ def test_match_expressions_in_notin_exists_doesnotexist() -> None:
 
 
 def test_empty_from_endpoints_list_selects_nothing() -> None:
-    """§1.3: `fromEndpoints: []` selects nothing, even with toPorts (l4_filter_test rows 1B/13)."""
+    """[Namespace scoping]: `fromEndpoints: []` selects nothing, even with toPorts (l4_filter_test rows 1B/13)."""
     m = model(TOPOLOGY, cnp("p", """
         endpointSelector: {matchLabels: {app: server}}
         ingress: [{fromEndpoints: [], toPorts: [{ports: [{port: "8080"}]}]}]"""))
@@ -145,10 +148,10 @@ def test_empty_from_endpoints_list_selects_nothing() -> None:
 
 
 def test_null_peer_list_means_the_field_is_absent() -> None:
-    """§1.3 "Empty vs missing peer lists": the API server prunes nulls of non-nullable fields of a
-    structural CRD schema (the Cilium CRDs declare none nullable), so `fromEndpoints:` with no value is
-    a missing list -- not `[]` (selects nothing), and not an error. With toPorts the rule then allows
-    every peer; alone it is the empty rule (default deny, allows nothing)."""
+    """[Empty and missing peer lists]: the API server prunes nulls of non-nullable fields of a structural CRD schema
+    (the Cilium CRDs declare none nullable), so `fromEndpoints:` with no value is a missing list -- not `[]` (selects
+    nothing), and not an error. With toPorts the rule then allows every peer; alone it is the empty rule (default
+    deny, allows nothing)."""
     m = model(TOPOLOGY, cnp("p", """
         endpointSelector: {matchLabels: {app: server}}
         ingress:
@@ -165,7 +168,7 @@ def test_null_peer_list_means_the_field_is_absent() -> None:
 
 
 def test_rule_with_only_to_ports_allows_every_peer() -> None:
-    """§1.3: no L3 part but toPorts -> wildcard: pods of any namespace and world alike."""
+    """[Namespace scoping]: no L3 part but toPorts -> wildcard: pods of any namespace and world alike."""
     m = model(TOPOLOGY, cnp("p", """
         endpointSelector: {matchLabels: {app: server}}
         ingress: [{toPorts: [{ports: [{port: "8080", protocol: TCP}]}]}]"""))
@@ -176,7 +179,7 @@ def test_rule_with_only_to_ports_allows_every_peer() -> None:
 
 
 def test_empty_rule_switches_to_default_deny_but_allows_nothing() -> None:
-    """§1.3: a rule `{}` allows nothing but puts the direction into default deny; egress stays open."""
+    """[Namespace scoping]: a rule `{}` allows nothing but puts the direction into default deny; egress stays open."""
     m = model(TOPOLOGY, cnp("p", """
         endpointSelector: {matchLabels: {app: server}}
         ingress: [{}]"""))
@@ -185,7 +188,7 @@ def test_empty_rule_switches_to_default_deny_but_allows_nothing() -> None:
 
 
 def test_specs_are_independent_rules_with_their_own_selectors() -> None:
-    """§1.1: each element of `specs` is an independent rule with its own selector."""
+    """[Policy objects and rules]: each element of `specs` is an independent rule with its own selector."""
     text = """apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: multi, namespace: default}

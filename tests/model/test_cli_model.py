@@ -1,4 +1,5 @@
-"""`flowcheck plan` and `flowcheck explain` (design §4): output forms, JSON shapes, exit codes."""
+"""`flowcheck plan` and `flowcheck explain` (docs/contracts.md [The flowcheck command]): output forms, JSON shapes,
+exit codes."""
 
 from __future__ import annotations
 
@@ -83,7 +84,8 @@ def test_explain_single_flow_text(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_explain_says_when_semantics_matter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """design §4: explain says when cilium and kubernetes semantics differ for the flow."""
+    """docs/contracts.md [The flowcheck command]: explain says when cilium and kubernetes semantics differ for the
+    flow."""
     topology = tmp_path / "t.yaml"
     topology.write_text("namespaces: {default: {}}\nworkloads:\n"
                         "  - {name: a, namespace: default, labels: {app: a}, ip: 10.244.0.5, ports: [{port: 80}]}\n"

@@ -1,7 +1,7 @@
 """Kubernetes NetworkPolicy as Cilium translates it, and where --semantics kubernetes differs.
 
-Written from cilium-semantics §3.4 (the translation, policyTypes defaulting, ipBlock never matching
-pods) and the Kubernetes NetworkPolicy API (networking.k8s.io/v1: peers, ports, endPort, policyTypes).
+Written from docs/semantics.md [NetworkPolicy translation] (the translation, policyTypes defaulting, ipBlock never
+matching pods) and the Kubernetes NetworkPolicy API (networking.k8s.io/v1: peers, ports, endPort, policyTypes).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ TOPOLOGY = topo(wl("default/server", {"app": "server"}, PORTS, ip="10.244.1.10")
 
 
 def test_egress_only_policy_without_policy_types_also_isolates_ingress() -> None:
-    """§3.4: 'Ingress is always in policyTypes unless explicitly omitted with Egress only, so an
-    egress-only KNP without policyTypes also isolates ingress'."""
+    """[NetworkPolicy translation]: 'Ingress is always in policyTypes unless explicitly omitted with Egress only, so
+    an egress-only KNP without policyTypes also isolates ingress'."""
     m = model(TOPOLOGY, knp("e", "podSelector: {matchLabels: {app: server}}\negress: [{to: [{podSelector: {}}]}]"))
     assert verdict(m, "default/client", "default/server") is Verdict.DROPPED
     assert verdict(m, "default/server", "default/client") is Verdict.ALLOWED
@@ -35,14 +35,16 @@ def test_egress_only_policy_without_policy_types_also_isolates_ingress() -> None
 
 
 def test_policy_types_egress_only_leaves_ingress_open() -> None:
-    """§3.4: with policyTypes [Egress] and no egress rules -> egress = [{}] (deny all egress) only."""
+    """[NetworkPolicy translation]: with policyTypes [Egress] and no egress rules -> egress = [{}] (deny all egress)
+    only."""
     m = model(TOPOLOGY, knp("e", "podSelector: {matchLabels: {app: server}}\npolicyTypes: [Egress]"))
     assert verdict(m, "default/client", "default/server") is Verdict.ALLOWED
     assert verdict(m, "default/server", "default/client") is Verdict.DROPPED
 
 
 def test_policy_without_rules_or_types_isolates_ingress_only() -> None:
-    """§3.4 default deny: no ingress rules and policyTypes defaulted to [Ingress] -> deny all ingress."""
+    """[NetworkPolicy translation] default deny: no ingress rules and policyTypes defaulted to [Ingress] -> deny all
+    ingress."""
     m = model(TOPOLOGY, knp("d", "podSelector: {}"))
     assert verdict(m, "tenant/prom", "default/server") is Verdict.DROPPED
     assert verdict(m, "default/server", "tenant/prom", 8080) is Verdict.ALLOWED
@@ -56,14 +58,14 @@ def test_direction_missing_from_policy_types_is_ignored() -> None:
 
 
 def test_pod_selector_peer_stays_in_the_policy_namespace() -> None:
-    """§3.4: 'Peer podSelector only -> same namespace added'."""
+    """[NetworkPolicy translation]: 'Peer podSelector only -> same namespace added'."""
     m = model(TOPOLOGY, knp("p", "podSelector: {matchLabels: {app: server}}\n"
                                  "ingress: [{from: [{podSelector: {matchLabels: {app: prom}}}]}]"))
     assert verdict(m, "monitoring/prom", "default/server", 9090) is Verdict.DROPPED
 
 
 def test_namespace_and_pod_selector_in_one_peer_is_and() -> None:
-    """§3.4: namespaceSelector+podSelector in one peer = AND."""
+    """[NetworkPolicy translation]: namespaceSelector+podSelector in one peer = AND."""
     m = model(TOPOLOGY, knp("p", """
         podSelector: {matchLabels: {app: server}}
         ingress:
@@ -85,7 +87,8 @@ def test_separate_namespace_and_pod_selector_peers_are_or() -> None:
 
 
 def test_empty_namespace_selector_means_all_pods_of_all_namespaces_not_world() -> None:
-    """§3.4: 'namespaceSelector: {} -> io.kubernetes.pod.namespace Exists (all pods, any namespace)'."""
+    """[NetworkPolicy translation]: 'namespaceSelector: {} -> io.kubernetes.pod.namespace Exists (all pods, any
+    namespace)'."""
     m = model(TOPOLOGY, knp("p", "podSelector: {matchLabels: {app: server}}\n"
                                  "ingress: [{from: [{namespaceSelector: {}}]}]"))
     assert verdict(m, "tenant/prom", "default/server") is Verdict.ALLOWED
@@ -93,7 +96,7 @@ def test_empty_namespace_selector_means_all_pods_of_all_namespaces_not_world() -
 
 
 def test_missing_from_allows_every_peer_including_world() -> None:
-    """§3.4: 'from/to empty or missing -> WildcardSelector (all peers, including world/host)'."""
+    """[NetworkPolicy translation]: 'from/to empty or missing -> WildcardSelector (all peers, including world/host)'."""
     m = model(TOPOLOGY, knp("p", "podSelector: {matchLabels: {app: server}}\ningress: [{ports: [{port: 8080}]}]"))
     assert verdict(m, "world@1.2.3.4", "default/server") is Verdict.ALLOWED
     assert verdict(m, "remote-node", "default/server") is Verdict.ALLOWED
@@ -101,8 +104,8 @@ def test_missing_from_allows_every_peer_including_world() -> None:
 
 
 def test_ip_block_never_matches_pod_ips_under_cilium_but_does_under_kubernetes() -> None:
-    """§3.4: 'CIDR selectors never match pods ("Known missing features: ipBlock set with a pod IP")';
-    the NetworkPolicy spec lets an ipBlock match a pod IP. `explain` says the semantics matter."""
+    """[NetworkPolicy translation]: 'CIDR selectors never match pods ("Known missing features: ipBlock set with a pod
+    IP")'; the NetworkPolicy spec lets an ipBlock match a pod IP. `explain` says the semantics matter."""
     text = knp("p", "podSelector: {matchLabels: {app: server}}\n"
                     "ingress: [{from: [{ipBlock: {cidr: 10.244.0.0/16, except: [10.244.2.0/24]}}]}]")
     cilium = model(TOPOLOGY, text)
@@ -120,7 +123,7 @@ def test_ip_block_never_matches_pod_ips_under_cilium_but_does_under_kubernetes()
 
 
 def test_ip_block_except_for_world_addresses() -> None:
-    """§3.4: ipBlock -> CIDRRule{cidr, except}."""
+    """[NetworkPolicy translation]: ipBlock -> CIDRRule{cidr, except}."""
     m = model(TOPOLOGY, knp("p", "podSelector: {matchLabels: {app: client}}\npolicyTypes: [Egress]\n"
                                  "egress: [{to: [{ipBlock: {cidr: 0.0.0.0/0, except: [169.254.169.254/32]}}]}]"))
     assert verdict(m, "default/client", "world@1.1.1.1", 443) is Verdict.ALLOWED
@@ -128,15 +131,16 @@ def test_ip_block_except_for_world_addresses() -> None:
 
 
 def test_named_port_resolves_on_the_destination() -> None:
-    """§3.4/§2.1: named ports supported; on ingress the selected pod's own port numbers count."""
+    """[NetworkPolicy translation]/[Ports and named ports]: named ports supported; on ingress the selected pod's own
+    port numbers count."""
     m = model(TOPOLOGY, knp("p", "podSelector: {}\ningress: [{ports: [{port: metrics}]}]", "tenant"))
     assert verdict(m, "default/client", "tenant/alt", 9100) is Verdict.ALLOWED
     assert verdict(m, "default/client", "tenant/alt", 9090) is Verdict.DROPPED
 
 
 def test_named_port_on_egress_under_kubernetes_semantics_resolves_on_the_destination_pod() -> None:
-    """NetworkPolicy spec: a named port refers to the destination pod's port; Cilium instead resolves
-    egress names over all pods (§2.1), where `metrics` means both 9090 and 9100: ErrDuplicateNamedPorts
+    """NetworkPolicy spec: a named port refers to the destination pod's port; Cilium instead resolves egress names
+    over all pods ([Ports and named ports]), where `metrics` means both 9090 and 9100: ErrDuplicateNamedPorts
     (pkg/types/portmap.go), the rule adds nothing (pkg/policy/l4.go) and the flow is dropped."""
     text = knp("p", "podSelector: {matchLabels: {app: client}}\npolicyTypes: [Egress]\n"
                     "egress: [{ports: [{port: metrics}]}]")
@@ -148,7 +152,7 @@ def test_named_port_on_egress_under_kubernetes_semantics_resolves_on_the_destina
 
 
 def test_end_port_and_protocols() -> None:
-    """§3.4: protocol default TCP; endPort supported; SCTP supported; port absent = all ports."""
+    """[NetworkPolicy translation]: protocol default TCP; endPort supported; SCTP supported; port absent = all ports."""
     m = model(TOPOLOGY, knp("p", """
         podSelector: {matchLabels: {app: server}}
         ingress: [{ports: [{port: 8000, endPort: 8100}, {protocol: UDP}, {protocol: SCTP, port: 3868}]}]"""))
@@ -193,8 +197,8 @@ def test_negative_namespace_selector_selects_pods_only_under_kubernetes_semantic
 
 @pytest.mark.parametrize("selector", NEGATIVE_NAMESPACE_SELECTORS)
 def test_negative_namespace_selector_and_reserved_identities_is_unknown_under_cilium(selector: str) -> None:
-    """§3.4: Cilium rewrites namespaceSelector keys to io.cilium.k8s.namespace.labels.<key>; world, host
-    and remote-node lack those labels, so NotIn/DoesNotExist could match them, and the reference does not
+    """[NetworkPolicy translation]: Cilium rewrites namespaceSelector keys to io.cilium.k8s.namespace.labels.<key>;
+    world, host and remote-node lack those labels, so NotIn/DoesNotExist could match them, and the reference does not
     say whether the translation restricts the peer to pods. The model must say unknown, not allow."""
     m = model(TOPOLOGY, knp("p", f"""
         podSelector: {{matchLabels: {{app: server}}}}
@@ -215,8 +219,8 @@ def test_negative_namespace_selector_and_reserved_identities_is_unknown_under_ci
 
 
 def test_positive_namespace_selector_never_matches_reserved_identities() -> None:
-    """§3.4: a namespaceSelector with In/Exists requirements needs namespace labels that world lacks:
-    dropped under both semantics, no unknown."""
+    """[NetworkPolicy translation]: a namespaceSelector with In/Exists requirements needs namespace labels that world
+    lacks: dropped under both semantics, no unknown."""
     text = knp("p", "podSelector: {matchLabels: {app: server}}\n"
                     "ingress: [{from: [{namespaceSelector: {matchLabels: {team: obs}}}]}]")
     for semantics in ("cilium", "kubernetes"):

@@ -1,4 +1,5 @@
-"""Loading topologies (design §2), flows (design §3) and policies: shapes, notes and errors."""
+"""Loading topologies (docs/contracts.md [Topology file]), flows (docs/contracts.md [Flow file]) and policies: shapes,
+notes and errors."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_repository_topology_loads() -> None:
-    """design §2: namespaces with implied kubernetes.io/metadata.name; workloads as namespace/name."""
+    """docs/contracts.md [Topology file]: namespaces with implied kubernetes.io/metadata.name; workloads as
+    namespace/name."""
     t = load_topology(TOPOLOGY_FILE)
     assert t.namespaces["monitoring"]["kubernetes.io/metadata.name"] == "monitoring"
     coredns = t.workload("kube-system/coredns")
@@ -68,7 +70,8 @@ def test_bad_topology_names_file_and_field(tmp_path: Path, text: str, field: str
 
 
 def test_flows_load_in_order_and_round_trip_to_json(tmp_path: Path) -> None:
-    """design §3: workload refs, {entity, ip}, {fqdn, ip}, http, dns, icmp; to_json gives the same shape."""
+    """docs/contracts.md [Flow file]: workload refs, {entity, ip}, {fqdn, ip}, http, dns, icmp; to_json gives the same
+    shape."""
     doc = [
         {"from": "tenant/client", "to": "default/my-api", "protocol": "TCP", "port": 8080,
          "http": {"method": "POST", "path": "/orders", "headers": {"X-Token": "42"}}},
@@ -165,7 +168,8 @@ items:
 ])
 def test_policies_cilium_rejects_are_errors_naming_file_document_and_field(tmp_path: Path, spec: str, field: str,
                                                                            message: str) -> None:
-    """What Cilium's sanitizer rejects (§1.3, §2.1, §2.2) is bad input, not a verdict."""
+    """What Cilium's sanitizer rejects ([Namespace scoping], [Ports and named ports], [L7 rules]) is bad input, not a
+    verdict."""
     body = "\n".join("  " + line for line in spec.splitlines())
     path = _write(tmp_path, "p.yaml", "---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n"
                                       f"metadata: {{name: p, namespace: default}}\nspec:\n{body}\n")
@@ -206,8 +210,8 @@ def test_flow_constructors_used_by_the_harness() -> None:
     ("specs: [{endpointSelector: {}, ingress: [{}]}]\nspec: null", True),
 ])
 def test_validation_and_the_parser_agree_on_a_missing_spec(tmp_path: Path, top: str, ok: bool) -> None:
-    """§1.1: a Cilium policy carries its rules in `spec` and/or `specs`; neither is a missing spec. The
-    schema check and the parser apply the same rule, so `validate` and `plan` cannot disagree."""
+    """[Policy objects and rules]: a Cilium policy carries its rules in `spec` and/or `specs`; neither is a missing
+    spec. The schema check and the parser apply the same rule, so `validate` and `plan` cannot disagree."""
     path = _write(tmp_path, "p.yaml", "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n"
                                       f"metadata: {{name: p, namespace: default}}\n{top}\n")
     assert validate_paths([path]).ok is ok

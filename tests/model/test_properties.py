@@ -1,9 +1,9 @@
 """Property tests of the engine over generated policies (hypothesis).
 
-* adding an allow rule (to a direction a policy already has, so isolation does not change) never
-  turns an allowed flow into anything else -- allows are a union (cilium-semantics §3.2);
-* adding a deny rule never turns a dropped flow into anything else -- deny wins (§3.2) and more
-  rules only isolate more (§3.1);
+* adding an allow rule (to a direction a policy already has, so isolation does not change) never turns an allowed flow
+  into anything else -- allows are a union (docs/semantics.md [Allows are a union, denies win]);
+* adding a deny rule never turns a dropped flow into anything else -- deny wins ([Allows are a union, denies win]) and
+  more rules only isolate more ([Default deny]);
 * a policy selecting no workload changes no decision at all.
 """
 
@@ -145,8 +145,8 @@ FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 @FAST
 @given(policy_sets(), st.data())
 def test_adding_an_allow_rule_never_takes_an_allowed_flow_away(docs: list[dict[str, Any]], data: st.DataObject) -> None:
-    """cilium-semantics §3.2: allows are a union; a rule added to a direction the policy already has
-    cannot isolate anything new."""
+    """docs/semantics.md [Allows are a union, denies win]: allows are a union; a rule added to a direction the policy
+    already has cannot isolate anything new."""
     target = data.draw(st.integers(0, len(docs) - 1))
     doc = docs[target]
     spec = doc["spec"]
@@ -165,11 +165,12 @@ def test_adding_an_allow_rule_never_takes_an_allowed_flow_away(docs: list[dict[s
 @FAST
 @given(policy_sets(), st.data())
 def test_adding_a_deny_rule_never_lets_a_dropped_flow_through(docs: list[dict[str, Any]], data: st.DataObject) -> None:
-    """cilium-semantics §3.2: deny rules take precedence; §3.1: a deny section also isolates."""
+    """docs/semantics.md [Allows are a union, denies win]: deny rules take precedence; [Default deny]: a deny section
+    also isolates."""
     direction = data.draw(st.sampled_from(["ingress", "egress"]))
     deny = data.draw(cnp_rules(direction))
     for entry in deny.get("toPorts", []):
-        entry.pop("rules", None)  # deny rules have no L7 part (PortDenyRule has only ports, §3.2)
+        entry.pop("rules", None)  # deny rules have no L7 part (PortDenyRule has only ports)
     deny_doc = {"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
                 "metadata": {"name": "deny", "namespace": data.draw(st.sampled_from(["a", "b"]))},
                 "spec": {"endpointSelector": data.draw(selectors()), f"{direction}Deny": [deny]}}
@@ -182,7 +183,8 @@ def test_adding_a_deny_rule_never_lets_a_dropped_flow_through(docs: list[dict[st
 @FAST
 @given(policy_sets(), st.data())
 def test_a_policy_selecting_no_workload_changes_nothing(docs: list[dict[str, Any]], data: st.DataObject) -> None:
-    """A policy applies only to the endpoints its selector selects (cilium-semantics §3.1, 'default' mode)."""
+    """A policy applies only to the endpoints its selector selects (docs/semantics.md [Default deny], the
+    'default' mode)."""
     extra = data.draw(policy_docs(99))
     if extra["kind"] == "NetworkPolicy":
         extra["spec"]["podSelector"] = {"matchLabels": {"app": "nothing-has-this"}}

@@ -101,7 +101,8 @@ def test_pods_outside_default_are_unrestricted(model: Model) -> None:
 
 
 def test_the_kubelet_still_reaches_default_pods(model: Model) -> None:
-    """allow-localhost (cilium-semantics §3.5): host -> local pod is allowed despite default-deny-ingress."""
+    """allow-localhost (docs/semantics.md [Host, nodes and allow-localhost]): host -> local pod is allowed despite
+    default-deny-ingress."""
     flow = Flow(EntityEndpoint(Entity.HOST), WorkloadEndpoint("default/web"), "TCP", 8080)
     assert model.decide(flow).verdict is Verdict.ALLOWED
 

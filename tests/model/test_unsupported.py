@@ -1,9 +1,9 @@
 """Features the model does not evaluate give `unknown` with the reason -- never a guess.
 
-DEVELOPERS.md: "A policy feature the model does not support yields an explicit unknown with the
-reason". The features are those listed in cilium-semantics §1.4 (toServices, toGroups, fromNodes,
-cidrGroupRef, authentication), §2.2/§2.5 (kafka, l7proto, listener, serverNames, TLS) and §1.1
-(host policies via nodeSelector).
+DEVELOPERS.md: "A policy feature the model does not support yields an explicit unknown with the reason". The features
+are those listed in docs/semantics.md [Peers] (toServices, toGroups, fromNodes, cidrGroupRef, authentication), [L7
+rules]/[Features the model does not evaluate] (kafka, l7proto, listener, serverNames, TLS) and [Policy objects and
+rules] (host policies via nodeSelector).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_unsupported_peer_for_a_flow_it_cannot_match_keeps_the_verdict_definite(
 
 
 def test_kafka_rules_with_an_http_request_are_unknown() -> None:
-    """§2.2: kafka is deprecated and not modelled."""
+    """[L7 rules]: kafka is deprecated and not modelled."""
     m = model(TOPOLOGY, cnp("p", """
         endpointSelector: {matchLabels: {app: server}}
         ingress: [{toPorts: [{ports: [{port: "9092", protocol: TCP}], rules: {kafka: [{topic: a}]}}]}]"""))
@@ -68,7 +68,8 @@ def test_kafka_rules_with_an_http_request_are_unknown() -> None:
 
 
 def test_host_policies_make_host_flows_unknown() -> None:
-    """§1.1: nodeSelector selects the host endpoint (host firewall), which the model does not evaluate."""
+    """[Policy objects and rules]: nodeSelector selects the host endpoint (host firewall), which the model does not
+    evaluate."""
     m = model(TOPOLOGY, ccnp("host-fw", "nodeSelector: {}\ningress: [{fromEntities: [cluster]}]"))
     assert verdict(m, "default/app", "host", 10250) is Verdict.UNKNOWN
     assert verdict(m, "default/app", "default/server", 9092) is Verdict.ALLOWED
