@@ -10,8 +10,9 @@ from collections.abc import Mapping, Sequence
 
 from flowcheck.cli.exit_codes import ExitCode
 from flowcheck.cluster.kind import DEFAULT_CLUSTER_NAME
-from flowcheck.model.engine import SEMANTICS, Model
+from flowcheck.model.engine import Model
 from flowcheck.model.policies import load_policies
+from flowcheck.model.semantics import SEMANTICS
 from flowcheck.model.topology import load_topology
 
 CLUSTER_NAME_ENV = "FLOWCHECK_CLUSTER_NAME"

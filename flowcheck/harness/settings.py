@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from flowcheck.probe.plan import DEFAULT_PROBE_TIMEOUT_S
 
 if TYPE_CHECKING:  # the pytest plugin builds these in every run: the model is imported only when used
-    from flowcheck.model.engine import Semantics
+    from flowcheck.model.semantics import Semantics
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,8 @@ Pure: no network, no processes, no cluster; the only I/O is reading the files it
 
 Modules, in the order data flows through them:
 
-* ``documents`` / ``validation`` -- read manifests (files, directories, List, kustomization) and
-  check them against the Kubernetes and Cilium schemas;
+Manifests are read and schema-checked by ``flowcheck.manifests`` (a base layer the cluster uses too).
+
 * ``topology``, ``flows`` -- the scenario and the flows to judge (docs/contracts.md, "Topology
   file" and "Flow file");
 * ``selectors``, ``identity`` -- label selectors, the identities Cilium synthesises and allocates;
@@ -15,5 +15,5 @@ Modules, in the order data flows through them:
 * ``engine`` -- ``Model.decide(flow) -> Decision``, the facade over ``peer_classes``,
   ``port_match``, ``side_eval``, ``side_verdict``, ``l7`` and ``fqdn`` (docs/semantics.md);
 * ``decision`` -- a decision as data; ``reasons`` -- its sentences;
-* ``matrix`` (``plan``), ``explain``, ``render`` -- what ``flowcheck plan``/``explain`` print.
+* ``matrix`` (``decide_matrix``), ``explain``, ``render`` -- what ``flowcheck plan``/``explain`` print.
 """

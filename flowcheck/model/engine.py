@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 from flowcheck.model.decision import Decision, Grounds, Reason, ReasonKind
 from flowcheck.model.flows import Endpoint, EntityEndpoint, Flow, WorkloadEndpoint
-from flowcheck.model.fqdn import DNS_PORT, FqdnReasoner
+from flowcheck.model.fqdn import FqdnReasoner
 from flowcheck.model.identity import Entity, Identity, allocate_identities
 from flowcheck.model.peer_classes import PeerIndex
 from flowcheck.model.policy import Direction, FqdnPeer, PolicySet, Tri
@@ -59,7 +59,7 @@ from flowcheck.model.side_verdict import SEVERITY, Part, judge_localhost, judge_
 from flowcheck.model.topology import Topology
 from flowcheck.verdict import Verdict
 
-__all__ = ["DNS_PORT", "SEMANTICS", "Decision", "Model", "ResolvedEndpoint", "Semantics", "SemanticsError"]
+__all__ = ["SEMANTICS", "Decision", "Model", "ResolvedEndpoint", "Semantics", "SemanticsError"]
 
 # Stand-ins for the names in a ``_Template`` (never in a name: workload names are DNS labels).
 _SOURCE = "\x00src\x00"

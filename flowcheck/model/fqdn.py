@@ -26,9 +26,7 @@ from flowcheck.model.side_eval import SideEval
 from flowcheck.model.side_verdict import judge_side
 from flowcheck.model.topology import Topology
 from flowcheck.verdict import Verdict
-
-DNS_PORT = 53
-
+from flowcheck.vocabulary import DNS_PORT
 
 
 class Lookups(Protocol):

@@ -15,7 +15,7 @@ import pytest
 from flowcheck.cluster.kind import DEFAULT_CLUSTER_NAME
 from flowcheck.cluster.workloads import DEFAULT_PROBE_IMAGE
 from flowcheck.harness.settings import CheckInputs, ProbeSettings
-from flowcheck.model.engine import SEMANTICS
+from flowcheck.model.semantics import SEMANTICS
 from flowcheck.plugin.settings import CLUSTER_MODES, ClusterChoice, FlowcheckSettings, OutputSettings
 from flowcheck.probe.plan import DEFAULT_PROBE_TIMEOUT_S
 

@@ -1,10 +1,11 @@
 """How an executor starts the probe agent: ``agent_argv``, the command every executor runs.
 
-``python3 agent.py`` works (design §5) but compiles ``agent.py`` on every run: Python never caches the
-bytecode of a script it is given by path, and probe pods set ``PYTHONDONTWRITEBYTECODE`` on a read-only
-file system anyway. Compiling is about half of the agent's start-up CPU (~14 ms of ~27 ms measured in
-the netns lab), and start-up is paid once per source pod per batch, all at once, when every source is
-probed concurrently -- on a kind cluster, all on the same few host cores.
+``python3 agent.py`` works (docs/contracts.md, "The probe agent") but compiles ``agent.py`` on every
+run: Python never caches the bytecode of a script it is given by path, and probe pods set
+``PYTHONDONTWRITEBYTECODE`` on a read-only file system anyway. Compiling is about half of the agent's
+start-up CPU (~14 ms of ~27 ms measured in the netns lab), and start-up is paid once per source pod per
+batch, all at once, when every source is probed concurrently -- on a kind cluster, all on the same few
+host cores.
 
 So executors import the agent as a module instead, with the bytecode cache redirected
 (``sys.pycache_prefix``) to a writable directory of the pod's own (its ``/tmp``): the first run in a pod

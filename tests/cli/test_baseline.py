@@ -63,7 +63,7 @@ def test_compare_unchanged_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_compare_unchanged_but_unobserved_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """An error in both runs is unchanged, and still not a pass (design §1)."""
+    """An error in both runs is unchanged, and still not a pass (docs/contracts.md, "Verdicts")."""
     old = write_run(tmp_path / "old", A, Verdict.ERROR)
     new = write_run(tmp_path / "new", A, Verdict.ERROR)
     assert main(["baseline", "compare", str(old), str(new)]) == 1

@@ -42,7 +42,7 @@ from flowcheck.model.flows import (
     WorkloadEndpoint,
 )
 from flowcheck.model.identity import Entity
-from flowcheck.model.matrix import plan
+from flowcheck.model.matrix import decide_matrix
 from flowcheck.model.policies import load_policies
 from flowcheck.model.policy import PolicySet
 from flowcheck.model.topology import Port, Topology, Workload, load_topology
@@ -113,7 +113,7 @@ def _scenario_decisions() -> Iterator[CorpusDecision]:
     policy_set = load_policies([POLICIES_DIR])
     for semantics in SEMANTICS:
         model = Model(topology, policy_set, semantics)
-        for planned in plan(model):
+        for planned in decide_matrix(model):
             yield CorpusDecision("repo/plan", semantics, planned.flow, planned.decision)
         flows = list(_extra_flows(random.Random(SEED), topology, policy_set))
         for item in explain(model, flows):
@@ -127,7 +127,7 @@ def _model_decisions(label: str, topology: Topology, policy_set: PolicySet,
     flows = list(_extra_flows(rng, topology, policy_set))
     for semantics in SEMANTICS:
         model = Model(topology, policy_set, semantics)
-        for planned in plan(model):
+        for planned in decide_matrix(model):
             yield CorpusDecision(label, semantics, planned.flow, planned.decision)
         for item in explain(model, flows):
             yield CorpusDecision(label, semantics, item.flow, item.decision, item.semantics_note or "")

@@ -14,7 +14,7 @@ from flowcheck.model.decision import DecidedBy, Decision, ReasonKind
 from flowcheck.model.engine import Model
 from flowcheck.model.flows import EntityEndpoint, Flow, HttpRequest, WorkloadEndpoint
 from flowcheck.model.identity import Entity
-from flowcheck.model.matrix import plan
+from flowcheck.model.matrix import decide_matrix
 from flowcheck.model.policies import load_policies
 from flowcheck.model.policy import Direction, PolicyKind, PolicyRef, RuleRef
 from flowcheck.model.reasons import render_reasons
@@ -85,7 +85,8 @@ def test_post_to_my_api_is_decided_at_its_ingress_by_the_get_rule(repo: Model) -
 
 def test_a_planned_flow_through_the_proxy_says_only_get_passes(repo: Model) -> None:
     """What issue 12's "allowed through the L7 proxy: only GET" cell reads."""
-    planned = {(p.flow.source.describe(), p.flow.destination.describe(), p.flow.port): p.decision for p in plan(repo)}
+    planned = {(p.flow.source.describe(), p.flow.destination.describe(), p.flow.port): p.decision
+               for p in decide_matrix(repo)}
     d = planned[("tenant/client", "default/my-api", 8080)]
     assert d.verdict is Verdict.ALLOWED
     assert d.basis[0].kind is ReasonKind.L7_FILTERED
@@ -143,7 +144,7 @@ def test_the_host_reaching_a_pod_is_localhost(repo: Model) -> None:
 
 
 def test_plan_decisions_carry_the_same_data_as_decide(repo: Model) -> None:
-    for p in plan(repo):
+    for p in decide_matrix(repo):
         assert repo.decide(p.flow) == p.decision
 
 

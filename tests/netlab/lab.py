@@ -192,7 +192,7 @@ class LabProcess:
 class LabPod:
     """A lab "pod": a network namespace with one address, optionally running the probe server."""
 
-    name: str  # "namespace/name", as workloads are referred to in the topology (design §2)
+    name: str  # "namespace/name", as workloads are referred to in the topology (docs/contracts.md, "Topology file")
     index: int
     netns: str
     address: str

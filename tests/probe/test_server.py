@@ -1,5 +1,6 @@
-"""The real probe server (design §6), as a process on loopback: any method → 200 with its identity, TCP
-accept-and-close, UDP echo, one log line per request, robust to garbage and slow clients, clean exit."""
+"""The real probe server (docs/contracts.md, "The probe server"), as a process on loopback: any method → 200 with
+its identity, TCP accept-and-close, UDP echo, one log line per request, robust to garbage and slow clients,
+clean exit."""
 
 from __future__ import annotations
 

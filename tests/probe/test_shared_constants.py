@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import string
 
-from flowcheck.model import engine
 from flowcheck.probe import agent, plan, server
 from flowcheck.vocabulary import DNS_PORT, HTTP_TOKEN
 
@@ -30,7 +29,3 @@ def test_a_dns_probe_without_a_port_goes_to_the_dns_port_in_the_agent_and_the_li
     spec = agent.validate_probe({"id": "1", "kind": "dns", "server": "10.0.0.1", "name": "a.example"}, 2.0)
     assert spec["port"] == DNS_PORT == plan.DnsProbe("1", "10.0.0.1", "a.example").port
 
-
-def test_the_model_resolves_on_the_same_dns_port() -> None:
-    # The model still defines its own (flowcheck/model is split separately); this keeps them equal.
-    assert engine.DNS_PORT == DNS_PORT
