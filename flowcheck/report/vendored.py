@@ -86,9 +86,9 @@ def inline_script_text(name: str, text: str) -> str:
     """
     if "</script" in text.lower():
         raise VendoredFileError(f"{name}: contains '</script', cannot be inlined in a <script> element")
-    lines = [line for line in text.splitlines()
-             if not line.lstrip().startswith(("//# sourceMappingURL=", "//@ sourceMappingURL="))]
-    return "\n".join(lines)
+    lines = text.splitlines(keepends=True)
+    return "".join(line for line in lines if not line.lstrip().startswith(("//# sourceMappingURL=",
+                                                                           "//@ sourceMappingURL=")))
 
 
 def licence_banner(package: VendoredPackage) -> str:
