@@ -125,7 +125,9 @@
     // "what can reach X": many edges end at X, so each label goes near its (spread out) source, and vice versa
     { selector: "edge.few.at-src", style: { "label": "", "source-label": "data(full)", "source-text-offset": 40 } },
     { selector: "edge.few.at-tgt", style: { "label": "", "target-label": "data(full)", "target-text-offset": 40 } },
-    { selector: "edge.ch-opened, edge.ch-closed, edge.ch-changed", style: { "width": 3.5, "opacity": 1, "z-index": 8 } },
+    { selector: "edge.ch-opened, edge.ch-closed, edge.ch-changed", style: {
+        "width": 3.5, "opacity": 1, "z-index": 8, "font-size": 11, "font-weight": "bold", "min-zoomed-font-size": 0,
+        "text-background-opacity": 1 } },
     { selector: "edge.ch-closed", style: { "line-style": "dashed" } },
     // mismatches: thick, haloed, labelled at any zoom, and drawn above the nodes so no box hides the label
     { selector: "edge.mismatch", style: {
@@ -354,9 +356,15 @@
 
   // ---- right panel: mismatches, changes, details ----
   function pathText(edge) { return edge.source + " \u2192 " + edge.target + " :" + edge.pp; }
+  var CHANGE_ORDER = {};
+  DATA.changes.forEach(function (c, i) { CHANGE_ORDER[c.key] = i; });
+  function listOrder(e) {   // changes by kind (opened, closed, changed), then in path order
+    var change = e.data("edge").change;
+    return (change ? CHANGE_ORDER[change.status] : 0) * 1e6 + e.data("n");
+  }
   function fillList(id, filter, cls, describe) {
     var ul = $(id), list = cy.edges().filter(function (e) { return filter(e.data("edge")); })
-      .sort(function (a, b) { return a.data("n") - b.data("n"); });
+      .sort(function (a, b) { return listOrder(a) - listOrder(b); });
     list.forEach(function (e) {
       var edge = e.data("edge"), li = el("li", { "class": cls });
       li.appendChild(el("div", null, pathText(edge)));
@@ -490,7 +498,7 @@
   details.textContent = HINT;
   if (params.select === "mismatch" || params.select === "change") {
     var first = cy.edges(params.select === "mismatch" ? ".mismatch" : ".ch-opened, .ch-closed, .ch-changed");
-    if (first.length) selectEdge(first.sort(function (a, b) { return a.data("n") - b.data("n"); })[0], false);
+    if (first.length) selectEdge(first.sort(function (a, b) { return listOrder(a) - listOrder(b); })[0], false);
   }
   section.setAttribute("data-layout-hash", layoutHash());
   section.setAttribute("data-ready", "1");
