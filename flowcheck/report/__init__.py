@@ -16,8 +16,11 @@ cluster did (with Hubble flows as evidence).
   always beside the word so nothing depends on colour.
 - ``terminal`` (ASCII boxes, display-width padding, ANSI only when asked, numbered headers and
   column blocks for wide matrices), ``markdown`` (GFM + ``$GITHUB_STEP_SUMMARY``), ``html_page``
-  (one self-contained page), ``files`` (``write_report_dir``, ``read_matrix``) and ``baseline``
-  (recording and comparing baselines; ``flowcheck baseline record|compare`` is ``flowcheck.cli.baseline``).
+  (one self-contained page: the service map, then the truth table), ``service_map`` (the map's
+  graph: endpoints by kind (``endpoints``), one edge per path, mismatches, diffs) and
+  ``service_map_html`` (its section, drawn by the inlined Cytoscape.js of ``vendored``), ``files``
+  (``write_report_dir``, ``read_matrix``) and ``baseline`` (recording and comparing baselines;
+  ``flowcheck baseline record|compare`` is ``flowcheck.cli.baseline``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from flowcheck.report.files import ReportPaths, read_matrix, write_report_dir
 from flowcheck.report.html_page import render_html, render_plan_html
 from flowcheck.report.markdown import append_step_summary, render_markdown, render_plan_markdown
 from flowcheck.report.records import CheckedFlow, MatrixReport, ReportFileError, merge_reports
+from flowcheck.report.service_map import ServiceMap, build_service_map, diff_service_maps
 from flowcheck.report.terminal import render_plan_table, render_table
 
 __all__ = [
@@ -52,8 +56,11 @@ __all__ = [
     "MatrixReport",
     "ReportFileError",
     "ReportPaths",
+    "ServiceMap",
     "append_step_summary",
+    "build_service_map",
     "compare_baselines",
+    "diff_service_maps",
     "merge_reports",
     "read_baseline",
     "read_matrix",

@@ -1,9 +1,15 @@
-"""The truth table as one self-contained HTML page, opened from a CI artifact.
+"""The run (or plan) as one self-contained HTML page, opened from a CI artifact.
 
-One file, no external assets, no JavaScript: CSS is inline in ``<style>``, links are in-page
-anchors only (a cell's ``!N`` jumps to mismatch N), and every piece of text is escaped with
-``html.escape`` -- workload names, paths and Hubble lines come from users and clusters. The page
-works from ``file://`` in a browser that blocks scripts, and stays readable when printed.
+One file, no external assets: CSS is inline in ``<style>``, links are in-page anchors only (a
+cell's ``!N`` jumps to mismatch N), every piece of text is escaped with ``html.escape`` --
+workload names, paths and Hubble lines come from users and clusters -- and a Content-Security-Policy
+meta tag forbids every request, so nothing is fetched when the page is viewed.
+
+The page has two views of the same flows. The **service map** (``service_map_html``) comes first:
+a graph of who reaches whom, drawn by inlined JavaScript (Cytoscape.js); it needs JavaScript and
+says so in a ``<noscript>`` where scripts are blocked. The **truth table**, its legend, the
+mismatch list and the list of all flows need no JavaScript: they work from ``file://`` in a browser
+that blocks scripts, and stay readable when printed.
 
 Cell colours follow Hubble UI (``marks``): green ``allowed`` (Hubble's FORWARDED), red
 ``dropped`` (DROPPED), solid amber ``l7-denied``, amber with diagonal stripes for ``unknown``,
@@ -24,6 +30,8 @@ from html import escape
 
 from flowcheck.report.marks import EMPTY_CELL, MISMATCH_MARK, cell_basis, expected_text, mismatch_kinds, observed_text
 from flowcheck.report.records import CheckedFlow, MatrixReport
+from flowcheck.report.service_map import ServiceMap, build_service_map
+from flowcheck.report.service_map_html import CONTENT_SECURITY_POLICY, render_service_map
 from flowcheck.report.truth_table import (
     Cell,
     ColumnParts,
@@ -91,18 +99,28 @@ caption { text-align: left; padding: 0 0 .2rem; }
 """
 
 
-def render_html(report: MatrixReport, *, title: str = "flowcheck truth table") -> str:
-    """The run as one self-contained HTML document (table, legend, mismatches, all flows, metadata)."""
+def render_html(report: MatrixReport, *, title: str = "flowcheck truth table",
+                service_map: ServiceMap | None = None) -> str:
+    """The run as one self-contained HTML document (map, table, legend, mismatches, all flows, metadata).
+
+    The map is built from ``report.flows`` unless ``service_map`` is given (a diff report passes the
+    map of ``diff_service_maps`` to draw opened and closed paths).
+    """
     table = build_truth_table(report.flows)
     summary = summarize(table)
+    if service_map is None:
+        service_map = build_service_map(report.flows)
+    section = render_service_map(service_map) if service_map.nodes else None
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
         "<head>",
         '<meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{escape(CONTENT_SECURITY_POLICY)}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title>",
         f"<style>{_CSS}</style>",
+        *([section.head] if section else []),
         "</head>",
         "<body>",
         f"<h1>{escape(title)}</h1>",
@@ -110,6 +128,8 @@ def render_html(report: MatrixReport, *, title: str = "flowcheck truth table") -
     ]
     if report.metadata:
         parts.append(_metadata(report.metadata))
+    if section:
+        parts.append(section.body)
     if table.flows:
         parts.append('<h2 id="matrix">Truth table</h2>')
         parts.append(_matrix(table))

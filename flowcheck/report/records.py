@@ -47,7 +47,8 @@ class CheckedFlow:
 
     ``expected`` is None when nobody stated an intent (a plain model plan); ``observed`` is None when
     the flow was not probed (offline runs, or a flow the live cluster cannot probe -- then
-    ``observed_detail`` says why).
+    ``observed_detail`` says why). ``l7_passes`` is set when the path is allowed only through the L7
+    proxy: what passes there (``GET /api/.* only``); the service map labels the edge with it.
     """
 
     source: str
@@ -63,6 +64,7 @@ class CheckedFlow:
     attempts: int = 0
     evidence: tuple[str, ...] = ()
     test: str = ""
+    l7_passes: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str, int | None, str]:
@@ -97,7 +99,7 @@ class CheckedFlow:
         return self.intent_mismatch or self.live_mismatch
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "from": self.source,
             "to": self.destination,
             "protocol": self.protocol,
@@ -112,6 +114,9 @@ class CheckedFlow:
             "evidence": list(self.evidence),
             "test": self.test,
         }
+        if self.l7_passes is not None:  # optional: files without it read as before
+            out["l7_passes"] = self.l7_passes
+        return out
 
     @classmethod
     def from_json(cls, data: Any, *, path: str = "<memory>", where: str = "") -> CheckedFlow:
@@ -132,6 +137,7 @@ class CheckedFlow:
             attempts=reader.optional_int(obj, "attempts") or 0,
             evidence=reader.strings(obj, "evidence"),
             test=reader.optional_string(obj, "test") or "",
+            l7_passes=reader.optional_string(obj, "l7_passes"),
         )
 
 

@@ -10,7 +10,8 @@ import pytest
 from flowcheck.report.files import read_matrix, write_report_dir
 from flowcheck.report.html_page import render_html
 from flowcheck.report.markdown import render_markdown
-from flowcheck.report.records import MatrixReport, ReportFileError
+from flowcheck.report.records import CheckedFlow, MatrixReport, ReportFileError
+from flowcheck.verdict import Verdict
 from tests.report.sample import sample_report
 
 
@@ -42,6 +43,16 @@ def test_read_matrix_accepts_the_file_or_its_directory(tmp_path: Path) -> None:
     assert read_matrix(paths.matrix) == read_matrix(tmp_path) == sample_report()
 
 
+def test_what_passes_l7_is_kept_in_matrix_json_only_when_known(tmp_path: Path) -> None:
+    filtered = CheckedFlow("tenant/client", "default/my-api", "TCP", 8080, Verdict.ALLOWED, l7_passes="GET /.* only")
+    plain = CheckedFlow("tenant/client", "default/web", "TCP", 8080, Verdict.DROPPED)
+    paths = write_report_dir(MatrixReport((filtered, plain)), tmp_path)
+    flows = json.loads(paths.matrix.read_text())["flows"]
+    assert flows[0]["l7_passes"] == "GET /.* only"
+    assert "l7_passes" not in flows[1]  # a file without it reads as before, and older readers ignore it
+    assert read_matrix(tmp_path).flows == (filtered, plain)
+
+
 @pytest.mark.parametrize(("content", "message"), [
     (None, "no such file"),
     ("{not json", "not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
@@ -49,6 +60,8 @@ def test_read_matrix_accepts_the_file_or_its_directory(tmp_path: Path) -> None:
     ('{"format": 1, "flows": [{"from": "a/b", "to": "c/d", "protocol": "TCP", "model": "maybe"}]}',
      "field flows[0].model: unknown verdict 'maybe'"),
     ('{"format": 2, "flows": []}', "field format: expected 1, got 2"),
+    ('{"format": 1, "flows": [{"from": "a/b", "to": "c/d", "protocol": "TCP", "model": "allowed", "l7_passes": 3}]}',
+     "field flows[0].l7_passes: expected a string, got 3"),
 ])
 def test_malformed_matrix_names_the_file_and_field(tmp_path: Path, content: str | None, message: str) -> None:
     path = tmp_path / "matrix.json"
