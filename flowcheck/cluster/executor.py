@@ -33,6 +33,7 @@ class PodExecutor:
         self._clock = clock
 
     def address_of(self, workload: str) -> str:
+        """The IP of probe target ``workload`` (a pod ``namespace/pod``, or a workload's first pod)."""
         return self.deployed.pod(workload).ip
 
     def run_agent(self, source: str, plan_json: str, *, timeout_s: float) -> CompletedExec:

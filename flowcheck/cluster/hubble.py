@@ -1,12 +1,15 @@
 """Hubble flows as evidence: collect them for the probe pods, parse them, match them to one probe.
 
-Collection execs ``hubble observe -o json --since <RFC3339> [--until <RFC3339>] --pod ns/name ...``
-in every cilium agent pod (container ``cilium-agent``; no port-forward to Relay needed). Each agent
-only sees its own node's flows, so all agents are asked and the answers merged: a cross-node flow
-legitimately appears twice (egress on one node, ingress on the other). Not confirmed here: that
-the hubble CLI in the agent image talks to the local agent without ``--server`` (the documented
-``kubectl exec ds/cilium -- hubble observe`` usage relies on it), and that repeated ``--pod``
-filters are OR'ed (the help says the filters are repeatable); matching is by addresses anyway.
+Collection execs ``hubble observe -o json --since <RFC3339> [--until <RFC3339>] --pod ns/name ...
+[--port <client port> ...]`` in every cilium agent pod (container ``cilium-agent``; no port-forward to
+Relay needed; inside the agent image ``hubble`` talks to the local agent's socket). Each agent only
+sees its own node's flows, so all agents are asked and the answers merged: a cross-node flow
+legitimately appears twice (egress on one node, ingress on the other). The hubble CLI ORs repeated
+``--pod`` values and repeated ``--port`` values, and builds ``(source_pod AND source_port) OR
+(destination_pod AND destination_port)`` from them (hubble ``cmd/observe/flows_filter.go``), so
+``--pod P --port <the probe's source port>`` returns one client connection in both directions --
+requests, replies and the L7 response records -- and little else (docs/live-evidence.md).
+Matching one probe's flows is then done here on the 5-tuple.
 
 Each line is a ``GetFlowsResponse`` in protojson with proto field names: ``{"flow": {...},
 "node_name": ..., "time": ...}``; 64-bit integers arrive as strings, zero/false/empty fields are
@@ -331,11 +334,8 @@ def _policies(value: Any) -> tuple[HubblePolicy, ...]:
 
 @dataclass(frozen=True, slots=True)
 class ProbeFacts:
-    """What the harness knows about one probe: who talked to whom, on what, and when.
-
-    Exactly what the harness's evidence queries carry: no source port, and the destination
-    address the probe used.
-    """
+    """What the harness knows about one probe: its 5-tuple (the source port the agent reported, when it
+    did) and when it ran."""
 
     src_ip: str
     dst_ip: str
@@ -344,28 +344,35 @@ class ProbeFacts:
     start: datetime
     end: datetime
     slack_s: float = DEFAULT_SLACK_S
+    src_port: int | None = None
+
+    def is_request(self, flow: FlowRecord) -> bool:
+        """``flow`` goes from the probe's socket to its destination (the request direction)."""
+        return (flow.src_ip == self.src_ip and flow.dst_ip == self.dst_ip
+                and (self.dst_port is None or flow.dst_port == self.dst_port)
+                and (self.src_port is None or flow.src_port == self.src_port))
+
+    def is_reply(self, flow: FlowRecord) -> bool:
+        """``flow`` comes back from the destination to the probe's socket (the reply direction)."""
+        return (flow.src_ip == self.dst_ip and flow.dst_ip == self.src_ip
+                and (self.dst_port is None or flow.src_port == self.dst_port)
+                and (self.src_port is None or flow.dst_port == self.src_port))
 
 
 def match(flows: Iterable[FlowRecord], probe: ProbeFacts) -> list[FlowRecord]:
     """The flows of one probe, in time order: the request direction and the replies to it.
 
-    Matches on addresses, protocol, destination port and the time window widened by ``slack_s``.
-    L7 records (HTTP, DNS) match like their L4 connection, so the proxy's DROPPED request (the 403)
-    and a ``POLICY_DENIED`` drop are both found.
+    Matches on the 5-tuple -- addresses, protocol, destination port and, when the agent reported it,
+    the probe's source port (so two probes of one batch to the same destination never get each
+    other's flows) -- within the time window widened by ``slack_s``. L7 records (HTTP, DNS) carry
+    their connection's ports and match like it, so the proxy's DROPPED request, its 403 response and
+    a ``POLICY_DENIED`` drop are all found.
     """
     lo = probe.start - timedelta(seconds=probe.slack_s)
     hi = probe.end + timedelta(seconds=probe.slack_s)
     protocol = probe.protocol.upper()
-    picked = []
-    for f in flows:
-        if not lo <= f.time <= hi or f.protocol.upper() != protocol:
-            continue
-        forward = (f.src_ip == probe.src_ip and f.dst_ip == probe.dst_ip
-                   and (probe.dst_port is None or f.dst_port == probe.dst_port))
-        backward = (f.src_ip == probe.dst_ip and f.dst_ip == probe.src_ip
-                    and (probe.dst_port is None or f.src_port == probe.dst_port))
-        if forward or backward:
-            picked.append(f)
+    picked = [f for f in flows if lo <= f.time <= hi and f.protocol.upper() == protocol
+              and (probe.is_request(f) or probe.is_reply(f))]
     return sorted(picked, key=lambda f: (f.time, f.node_name))
 
 
@@ -373,20 +380,25 @@ def match(flows: Iterable[FlowRecord], probe: ProbeFacts) -> list[FlowRecord]:
 # Collection
 
 
-def observe_argv(since: datetime, until: datetime | None, pods: Sequence[str]) -> list[str]:
+def observe_argv(since: datetime, until: datetime | None, pods: Sequence[str],
+                 ports: Sequence[int] = ()) -> list[str]:
+    """The ``hubble observe`` command; ``ports`` (the probes' source ports) narrow it to those connections."""
     argv = ["hubble", "observe", "-o", "json", "--since", format_time(since)]
     if until is not None:
         argv += ["--until", format_time(until)]
     for pod in pods:
         argv += ["--pod", pod]
+    for port in sorted(set(ports)):
+        argv += ["--port", str(port)]
     return argv
 
 
 def collect_flows(clients: Callable[[], KubeClients], agents: Sequence[str], *, since: datetime,
-                  until: datetime | None, pods: Sequence[str],
+                  until: datetime | None, pods: Sequence[str], ports: Sequence[int] = (),
                   timeout_s: float = OBSERVE_TIMEOUT_S) -> list[FlowRecord]:
-    """Flows of ``pods`` (``ns/name``) between ``since`` and ``until`` from every agent, merged in time order."""
-    argv = observe_argv(since, until, pods)
+    """Flows of ``pods`` (``ns/name``) between ``since`` and ``until`` from every agent, merged in time order;
+    with ``ports``, only the connections of those client ports (see ``observe_argv``)."""
+    argv = observe_argv(since, until, pods, ports)
     seen: set[str] = set()
     flows: list[FlowRecord] = []
     for agent in agents:

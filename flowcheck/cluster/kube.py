@@ -297,6 +297,15 @@ def resource_version_of(obj: Any) -> str | None:
     return str(rv) if rv else None
 
 
+def generation_of(obj: Any) -> int | None:
+    """``metadata.generation``: the API server bumps it when the spec changes, not for labels or status."""
+    if isinstance(obj, dict):
+        generation = (obj.get("metadata") or {}).get("generation")
+    else:
+        generation = getattr(getattr(obj, "metadata", None), "generation", None)
+    return generation if isinstance(generation, int) and not isinstance(generation, bool) else None
+
+
 _serializer: Any = None
 
 
@@ -430,12 +439,18 @@ class PolicyObjectRef:
 
 @dataclass(frozen=True, slots=True)
 class AppliedPolicy:
-    """One policy flowcheck applied: created, or replaced (``original`` is set when it was not flowcheck's)."""
+    """One policy flowcheck applied: created, or replaced (``original`` is set when it was not flowcheck's).
+
+    ``changed``: the API server changed the policy's spec (always for a create; for a replace, when its
+    ``metadata.generation`` moved, as cilium-cli's ``createOrUpdate`` decides it) -- a change the Cilium
+    agents must take in before the policy is enforced (``realization``).
+    """
 
     ref: PolicyObjectRef
     outcome: str  # "created" | "replaced"
     source: str
     original_json: str | None = None
+    changed: bool = True
 
     @property
     def original(self) -> dict[str, Any] | None:
@@ -494,6 +509,7 @@ def apply_policy(clients: KubeClients, prepared: PreparedPolicy) -> AppliedPolic
     last: Conflict | None = None
     for _attempt in range(REPLACE_ATTEMPTS):
         live = _get(clients, prepared)
+        before = generation_of(live)
         original = _original_to_keep(clients, live)
         body = copy.deepcopy(prepared.body)
         meta = body["metadata"]
@@ -501,13 +517,17 @@ def apply_policy(clients: KubeClients, prepared: PreparedPolicy) -> AppliedPolic
         if original is not None:
             meta["annotations"] = {**(meta.get("annotations") or {}), REPLACED_ORIGINAL_ANNOTATION: original}
         try:
-            _replace(clients, prepared, body)
+            replaced = _replace(clients, prepared, body)
         except Conflict as conflict:
             last = conflict
             continue
         except ApiError as exc:
             raise _rejected(prepared, exc) from exc
-        return AppliedPolicy(prepared.ref, "replaced", prepared.source, original)
+        after = generation_of(replaced)
+        # Without a generation on either side (never from a real API server) assume a change: waiting for
+        # a revision bump is safe, probing a change that is not enforced yet is not.
+        changed = before is None or after is None or before != after
+        return AppliedPolicy(prepared.ref, "replaced", prepared.source, original, changed)
     raise ClusterError(f"{prepared.ref} ({prepared.source}): still conflicting after {REPLACE_ATTEMPTS} replace "
                        f"attempts: {last.summary if last else ''}", action=_applying(prepared),
                        context=clients.context)
@@ -573,9 +593,10 @@ def _create(clients: KubeClients, prepared: PreparedPolicy) -> None:
                            action=_applying(prepared), context=clients.context) from exc
 
 
-def _replace(clients: KubeClients, prepared: PreparedPolicy, body: dict[str, Any]) -> None:
+def _replace(clients: KubeClients, prepared: PreparedPolicy, body: dict[str, Any]) -> Any:
+    """The replace call; returns the object as the API server stored it."""
     try:
-        call(clients, _applying(prepared), _replace_fn(clients, prepared.policy_kind, prepared.ref), body=body)
+        return call(clients, _applying(prepared), _replace_fn(clients, prepared.policy_kind, prepared.ref), body=body)
     except ValueError as exc:
         raise ClusterError(f"{prepared.ref} ({prepared.source}) is not a valid {prepared.ref.kind}: {exc}",
                            action=_applying(prepared), context=clients.context) from exc

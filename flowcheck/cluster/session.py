@@ -1,8 +1,9 @@
 """``LiveCluster``: the orchestration the pytest plugin calls, from cluster up to teardown.
 
     with LiveCluster.bring_up(ClusterOptions(), progress=print) as live:
-        deployed = live.deploy(topology_input)          # namespaces, ConfigMaps, pods, readiness
-        live.apply_policies(read_documents(paths))      # with the policy-realization wait
+        deployed = live.deploy(topology_input)          # namespaces, ConfigMaps, pods per class and node
+        live.apply_policies(read_documents(paths))      # waits until every pod's endpoint realized them
+        live.read_denials()                             # the 403 body / DNS reject code each node uses
         executor = live.executor(deployed)              # a ProbeExecutor for the probe pipeline
         flows = live.hubble_flows(since=t0, until=t1)   # evidence
     # leaving the block tears down everything the run created -- also on failure and Ctrl-C
@@ -48,6 +49,7 @@ from flowcheck.cluster.cilium import (
     ConnectivityReport,
     running_cluster_name,
 )
+from flowcheck.cluster.cilium_config import NodeDenials, read_node_denials
 from flowcheck.cluster.deployed import DeployedPod, DeployedTopology
 from flowcheck.cluster.executor import PodExecutor
 from flowcheck.cluster.guard import check_context, check_context_asking_kind
@@ -56,25 +58,38 @@ from flowcheck.cluster.kind import Kind, context_for
 from flowcheck.cluster.kube import ApiFactory, AppliedPolicy, NamespaceOutcome, PerThreadClients, PolicyObjectRef
 from flowcheck.cluster.options import ClusterOptions
 from flowcheck.cluster.process import ProcessRunner, SubprocessRunner
-from flowcheck.cluster.realization import RevisionReader, agent_pods, wait_for_revisions
+from flowcheck.cluster.realization import (
+    EndpointReader,
+    PodRef,
+    RevisionReader,
+    agent_pods,
+    agents_by_node,
+    wait_for_endpoints,
+    wait_for_revisions,
+)
 from flowcheck.cluster.tools import default_bin_dirs, find_tool
 from flowcheck.cluster.versions import CiliumVersion
 from flowcheck.cluster.workloads import (
+    NodeInfo,
+    PodSpecInput,
     TopologyInput,
     build_config_map,
     build_pod,
     create_probe_pod,
     deployed_pod,
     ensure_service_account,
-    find_existing_pod,
+    find_existing_pods,
     load_probe_files,
+    replica_name,
+    schedulable_nodes,
     wait_for_pods_ready,
 )
 from flowcheck.errors import ClusterError
 from flowcheck.manifests.documents import SourceDocument
 
 Progress = Callable[[str], None]
-STATE_FORMAT = 1
+STATE_FORMAT = 2
+PLACEMENT_NODES = 2  # one node for same-node paths, another for cross-node ones
 
 
 def new_run_id() -> str:
@@ -84,11 +99,17 @@ def new_run_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class AppliedPolicies:
-    """What ``apply_policies`` did, and the agents' policy revisions before and after."""
+    """What ``apply_policies`` did: the policies, each agent's repository revision before, and the revision
+    every probe pod's endpoint on that agent was shown to have realized before it returned."""
 
     policies: tuple[AppliedPolicy, ...]
     revisions_before: dict[str, int]
-    revisions_after: dict[str, int]
+    realized_targets: dict[str, int]
+
+    @property
+    def changes(self) -> int:
+        """Policies the agents had to take in: created, or replaced with a changed spec."""
+        return sum(1 for p in self.policies if p.changed)
 
 
 @dataclass
@@ -154,6 +175,8 @@ class LiveCluster:
         self._ledger = _Ledger()
         self._torn_down = False
         self._description = ""
+        self.realization_targets: dict[str, int] = {}  # agent pod -> revision every endpoint must realize
+        self.denials: dict[str, NodeDenials] = {}  # node -> what its agent answers denials with
 
     # -----------------------------------------------------------------------------------------
     # Construction
@@ -236,6 +259,8 @@ class LiveCluster:
                 "cluster_name": self.options.target.name, "created_cluster": self.created_cluster,
                 "description": self.description,
                 "deployed": self.deployed.to_dict() if self.deployed is not None else None,
+                "realization_targets": dict(self.realization_targets),
+                "denials": [d.to_dict() for d in self.denials.values()],
                 "ledger": self._ledger.to_dict()}
 
     @classmethod
@@ -267,6 +292,8 @@ class LiveCluster:
         session.deployed = DeployedTopology.from_dict(deployed) if deployed else None
         session._ledger = _Ledger.from_dict(state.get("ledger") or {})
         session._description = str(state.get("description") or "")
+        session.realization_targets = {str(k): int(v) for k, v in (state.get("realization_targets") or {}).items()}
+        session.denials = {d.node: d for d in (NodeDenials.from_dict(x) for x in state.get("denials") or ())}
         return session
 
     @property
@@ -313,17 +340,21 @@ class LiveCluster:
     # Deploying and applying
 
     def deploy(self, topology: TopologyInput) -> DeployedTopology:
-        """Namespaces, the probe ConfigMap, service accounts, one pod per workload; wait until Ready.
+        """Namespaces, the probe ConfigMap, service accounts, the probe pods; wait until Ready.
 
-        ``existing`` workloads are matched to running pods instead. Everything is validated (probe
-        files present, pod specs buildable) before the first object is created.
+        One pod per ``PodSpecInput`` (a class of workloads, ``stands_for``) -- on each of two nodes
+        when two or more can run probe pods (see ``flowcheck.cluster.workloads``), so every path can be
+        probed same-node and cross-node. ``existing`` workloads are matched to running pods instead,
+        one per node. Everything is validated (probe files present, pod specs buildable) before the
+        first object is created.
         """
         self._require_owner("deploy")
         clients = self._clients.get()
         to_deploy = [w for w in topology.workloads if not w.existing]
         files = load_probe_files() if to_deploy else {}
-        manifests = {w.workload: build_pod(w, run_id=self.run_id, image=self.options.setup.image,
-                                           resources_=self.options.setup.resources) for w in to_deploy}
+        nodes = schedulable_nodes(clients) if to_deploy else []
+        placement = nodes[:PLACEMENT_NODES] if len(nodes) >= PLACEMENT_NODES else []
+        plan = self._pod_plan(to_deploy, placement)
         for name, labels in sorted(topology.namespace_labels().items()):
             outcome = kube.ensure_namespace(clients, name, labels, self.run_id, clock=self._clock, sleep=self._sleep,
                                             gone_timeout_s=self.options.timeouts.namespace_gone_timeout_s)
@@ -341,58 +372,114 @@ class LiveCluster:
         for namespace, account in sorted({(w.namespace, w.service_account) for w in to_deploy}):
             if ensure_service_account(clients, namespace, account, self.run_id):
                 self._ledger.service_accounts.append((namespace, account))
-        for w in to_deploy:
-            create_probe_pod(clients, manifests[w.workload], w.workload)
-            self._ledger.pods.append((w.namespace, w.name))
-        if to_deploy:
-            self._progress(f"waiting for {len(to_deploy)} probe pod(s) to be ready "
-                           f"(up to {self.options.timeouts.pod_ready_timeout_s:g} s)")
-        ready = wait_for_pods_ready(clients, [(w.namespace, w.name) for w in to_deploy], self.run_id,
+        for spec, manifest in plan:
+            create_probe_pod(clients, manifest, spec.workload)
+            self._ledger.pods.append((spec.namespace, manifest.metadata.name))
+        self._say_placement(nodes, placement, len(plan))
+        ready = wait_for_pods_ready(clients, [(spec.namespace, m.metadata.name) for spec, m in plan], self.run_id,
                                     timeout_s=self.options.timeouts.pod_ready_timeout_s, clock=self._clock,
                                     sleep=self._sleep)
-        pods: list[DeployedPod] = []
+        pods: list[DeployedPod] = [deployed_pod(spec, ready[(spec.namespace, m.metadata.name)]) for spec, m in plan]
         for w in topology.workloads:
             if w.existing:
-                pod = find_existing_pod(clients, w)
-                self._progress(f"existing workload {w.workload} is pod {pod.pod_name} ({pod.ip} on {pod.node})")
-            else:
-                pod = deployed_pod(w, ready[(w.namespace, w.name)])
-            pods.append(pod)
-        self.deployed = DeployedTopology(self.run_id, self.context, tuple(pods))
-        placement = ", ".join(f"{p.workload}@{p.node or '?'}" for p in pods if not p.existing)
-        if placement:
-            self._progress(f"probe pods ready: {placement}")
+                found = find_existing_pods(clients, w)
+                self._progress(f"existing workload {w.workload} is " + ", ".join(
+                    f"pod {p.pod_name} ({p.ip} on {p.node})" for p in found))
+                pods.extend(found)
+        used_nodes = tuple(n.name for n in placement) or tuple(sorted({p.node for p in pods if not p.existing}))
+        self.deployed = DeployedTopology(self.run_id, self.context, tuple(pods), used_nodes)
+        placed = ", ".join(f"{p.key}@{p.node or '?'}" for p in pods if not p.existing)
+        if placed:
+            self._progress(f"probe pods ready: {placed}")
         return self.deployed
 
-    def apply_policies(self, documents: Iterable[SourceDocument]) -> AppliedPolicies:
-        """Apply the policy documents in order, then wait until every Cilium agent has imported them.
+    def _pod_plan(self, specs: Sequence[PodSpecInput], placement: Sequence[NodeInfo]) -> list[tuple[PodSpecInput, Any]]:
+        """Each class's pod manifest(s): one per placement node, pinned, or one unpinned pod."""
+        setup = self.options.setup
+        plan = []
+        for spec in specs:
+            if placement:
+                for index, node in enumerate(placement):
+                    plan.append((spec, build_pod(spec, run_id=self.run_id, image=setup.image,
+                                                 resources_=setup.resources, pod_name=replica_name(spec.name, index),
+                                                 node=node.hostname)))
+            else:
+                plan.append((spec, build_pod(spec, run_id=self.run_id, image=setup.image, resources_=setup.resources)))
+        return plan
 
-        All documents are checked (policy kinds, apiVersions, names) before the first is applied.
+    def _say_placement(self, nodes: Sequence[NodeInfo], placement: Sequence[NodeInfo], pods: int) -> None:
+        if not pods:
+            return
+        if placement:
+            where = (f"one per class on each of {', '.join(n.name for n in placement)}: every path is probed "
+                     "same-node and cross-node")
+        elif nodes:
+            where = (f"one node ({nodes[0].name}) can run probe pods: every path is probed same-node only "
+                     "(cross-node needs two schedulable nodes)")
+        else:
+            where = "no node looks schedulable (all tainted, cordoned or not Ready); the scheduler decides"
+        self._progress(f"waiting for {pods} probe pod(s) to be ready, {where} "
+                       f"(up to {self.options.timeouts.pod_ready_timeout_s:g} s)")
+
+    def apply_policies(self, documents: Iterable[SourceDocument]) -> AppliedPolicies:
+        """Apply the policy documents in order, then wait until every deployed pod's endpoint has realized them.
+
+        All documents are checked (policy kinds, apiVersions, names) before the first is applied. The
+        wait (``flowcheck.cluster.realization``) targets each agent's revision before applying plus one
+        per created policy and per replaced policy whose spec changed, on the endpoints of every pod
+        flowcheck will probe -- created and replaced policies alike, and the endpoints' regeneration.
         """
         self._require_owner("apply policies")
         prepared = [kube.prepare_policy(doc, self.run_id) for doc in documents]
-        if not prepared:
-            return AppliedPolicies((), {}, {})
         clients = self._clients.get()
-        agents = agent_pods(clients)
+        agents = agents_by_node(clients)
         reader = RevisionReader(self._clients.get)
-        before = reader.read_all(agents)
+        before = reader.read_all(sorted(agents.values()))
         applied = []
         for policy in prepared:
             result = kube.apply_policy(clients, policy)
             self._ledger.policies.append(result)
             applied.append(result)
-            self._progress(f"{result.outcome} {result.ref}")
-        created = sum(1 for a in applied if a.outcome == "created")
-        after = dict(before)
-        if created:
-            targets = {pod: rev + created for pod, rev in before.items()}
-            self._progress(f"waiting for {len(agents)} cilium agent(s) to import {created} new polic"
-                           f"{'y' if created == 1 else 'ies'} "
-                           f"(up to {self.options.timeouts.policy_wait_timeout_s:g} s)")
-            after = wait_for_revisions(reader, targets, timeout_s=self.options.timeouts.policy_wait_timeout_s,
-                                       clock=self._clock, sleep=self._sleep)
-        return AppliedPolicies(tuple(applied), before, after)
+            note = "" if result.changed else " (spec unchanged)"
+            self._progress(f"{result.outcome} {result.ref}{note}")
+        delta = sum(1 for a in applied if a.changed)
+        targets = {agent: revision + delta for agent, revision in before.items()}
+        self.realization_targets = targets
+        wanted = self._endpoints_wanted(agents)
+        if wanted:
+            timeout = self.options.timeouts.policy_wait_timeout_s
+            self._progress(f"waiting until the endpoints of {sum(len(p) for p in wanted.values())} pod(s) have "
+                           f"realized {delta} policy change(s) (up to {timeout:g} s)")
+            wait_for_endpoints(EndpointReader(self._clients.get), wanted, targets, timeout_s=timeout,
+                               clock=self._clock, sleep=self._sleep)
+        return AppliedPolicies(tuple(applied), before, targets)
+
+    def _endpoints_wanted(self, agents: Mapping[str, str]) -> dict[str, list[PodRef]]:
+        """Every deployed pod (probed from, or probed) by the agent of its node."""
+        if self.deployed is None:
+            return {}
+        wanted: dict[str, list[PodRef]] = {}
+        for pod in self.deployed.pods:
+            agent = agents.get(pod.node)
+            if agent is None:
+                raise ClusterError(f"no Running cilium agent on node {pod.node or '?'} of pod {pod.key}: its policy "
+                                   "cannot be checked")
+            wanted.setdefault(agent, []).append((pod.namespace, pod.pod_name, pod.ip))
+        return wanted
+
+    def unrealized(self) -> list[str]:
+        """One look: every deployed pod whose endpoint has not realized the revisions ``apply_policies``
+        targeted (empty when all have, or when nothing was applied in this run)."""
+        if not self.realization_targets or self.deployed is None:
+            return []
+        clients = self._clients.get()
+        return EndpointReader(self._clients.get).unrealized(self._endpoints_wanted(agents_by_node(clients)),
+                                                            self.realization_targets)
+
+    def read_denials(self) -> dict[str, NodeDenials]:
+        """What each node's agent answers a denial with (``flowcheck.cluster.cilium_config``)."""
+        self.denials = read_node_denials(self._clients.get, agents_by_node(self._clients.get()))
+        return self.denials
 
     # -----------------------------------------------------------------------------------------
     # Probing and evidence
@@ -405,15 +492,17 @@ class LiveCluster:
         return PodExecutor(state, self._api_factory, clock=self._clock)
 
     def hubble_flows(self, *, since: datetime, until: datetime | None = None,
-                     workloads: Sequence[str] | None = None) -> list[FlowRecord]:
-        """Flows of the probe pods (or of ``workloads``) in the window, from every cilium agent."""
+                     workloads: Sequence[str] | None = None, ports: Sequence[int] = ()) -> list[FlowRecord]:
+        """Flows of the probe pods (or of ``workloads``: workloads or pod keys) in the window, from every
+        cilium agent; ``ports`` (probes' source ports) narrow them to those connections."""
         if self.deployed is None:
             raise ClusterError("nothing is deployed yet: call deploy() first")
         chosen = [self.deployed.pod(w) for w in workloads] if workloads is not None else self.deployed.probe_pods
-        pods = [f"{p.namespace}/{p.pod_name}" for p in chosen]
+        pods = sorted({p.key for p in chosen})
         if not pods:
             return []
-        return collect_flows(self._clients.get, agent_pods(self._clients.get()), since=since, until=until, pods=pods)
+        return collect_flows(self._clients.get, agent_pods(self._clients.get()), since=since, until=until, pods=pods,
+                             ports=ports)
 
     def connectivity_test(self, junit_file: Path, *, tests: Sequence[str] = (), flow_validation: str = "disabled",
                           extra_args: Sequence[str] = ()) -> ConnectivityReport:
@@ -493,8 +582,8 @@ class LiveCluster:
         step = self._step
         for namespace, pod in reversed(ledger.pods):
             step(problems, kube.POD.deleting(namespace, pod), self._delete, kube.POD, namespace, pod)
-        for applied in reversed(ledger.policies):
-            step(problems, f"removing {applied.ref}", self._remove_policy, applied)
+        if ledger.policies:
+            self._remove_policies(problems, ledger.policies)
         for namespace, cm in reversed(ledger.config_maps):
             step(problems, kube.CONFIG_MAP.deleting(namespace, cm), self._delete, kube.CONFIG_MAP, namespace, cm)
         for namespace, account in reversed(ledger.service_accounts):
@@ -512,6 +601,26 @@ class LiveCluster:
             step(problems, "waiting for namespaces to be deleted", self._wait_namespaces_gone, created)
         self._ledger = _Ledger()
 
+    def _remove_policies(self, problems: list[str], policies: Sequence[AppliedPolicy]) -> None:
+        """Remove (or restore) the run's policies, then wait until every agent's repository has taken the
+        removals in (as cilium-cli does after deleting), so a next run's "before" revision counts them."""
+        before: dict[str, int] = {}
+        reader = RevisionReader(self._clients.get)
+
+        def read_before() -> None:
+            before.update(reader.read_all(agent_pods(self._clients.get())))
+
+        self._step(problems, "reading the agents' policy revisions before removing the policies", read_before)
+        outcomes: list[str] = []
+        for applied in reversed(policies):
+            self._step(problems, f"removing {applied.ref}", lambda a=applied: outcomes.append(self._remove_policy(a)))
+        removed = sum(1 for outcome in outcomes if outcome != "already gone")  # a missing object bumps nothing
+        if before and removed:
+            targets = {agent: revision + removed for agent, revision in before.items()}
+            self._step(problems, f"waiting for the cilium agents to take in the removal of {removed} polic"
+                                 f"{'y' if removed == 1 else 'ies'}", wait_for_revisions, reader, targets,
+                       timeout_s=self.options.timeouts.policy_wait_timeout_s, clock=self._clock, sleep=self._sleep)
+
     def _delete(self, kind: kube.CoreKind, namespace: str, name: str) -> None:
         kind.delete(self._clients.get(), namespace, name)
 
@@ -521,16 +630,18 @@ class LiveCluster:
     def _delete_namespace(self, name: str) -> None:
         kube.delete_namespace(self._clients.get(), name)
 
-    def _remove_policy(self, applied: AppliedPolicy) -> None:
-        self._progress(f"{kube.remove_policy(self._clients.get(), applied)} {applied.ref}")
+    def _remove_policy(self, applied: AppliedPolicy) -> str:
+        outcome = kube.remove_policy(self._clients.get(), applied)
+        self._progress(f"{outcome} {applied.ref}")
+        return outcome
 
     def _wait_namespaces_gone(self, names: list[str]) -> None:
         kube.wait_namespaces_gone(self._clients.get(), names, timeout_s=self.options.timeouts.namespace_gone_timeout_s,
                                   clock=self._clock, sleep=self._sleep)
 
-    def _step(self, problems: list[str], what: str, action: Callable[..., object], *args: Any) -> None:
+    def _step(self, problems: list[str], what: str, action: Callable[..., object], *args: Any, **kwargs: Any) -> None:
         try:
-            action(*args)
+            action(*args, **kwargs)
         except KeyboardInterrupt:
             raise
         except Exception as exc:

@@ -1,6 +1,6 @@
-"""Probe pods: one per workload of the topology, serving the workload's ports, carrying its labels.
+"""Probe pods: one per class of workloads that Cilium cannot tell apart (and per node), carrying their labels.
 
-Each pod runs ``python3 /flowcheck/server.py --name <ns/name> --http <tcp ports> --udp <udp ports>``
+Each pod runs ``python3 /flowcheck/server.py --name <ns/pod> --http <tcp ports> --udp <udp ports>``
 (an HTTP server also answers plain TCP connects, so every TCP port is served as HTTP) from a
 ConfigMap holding the probe ``server.py`` and ``agent.py``, read from the installed
 ``flowcheck.probe`` package at run time. The pod is locked down the way a restricted namespace
@@ -9,19 +9,26 @@ privilege escalation, seccomp ``RuntimeDefault``, no service-account token, requ
 The namespaced sysctl ``net.ipv4.ip_unprivileged_port_start=0`` (on Kubernetes' safe list) lets the
 non-root server bind ports below 1024 such as 53 and 80.
 
-Placement: all probe pods of a run share a soft topology-spread constraint over
-``kubernetes.io/hostname`` (maxSkew 1, ``ScheduleAnyway``, tainted nodes excluded), so on
-flowcheck's kind cluster (one tainted control plane + two workers) they spread over both workers
-and the topology's paths are a mix of same-node and cross-node ones. It is soft so that a
-one-node cluster still works; which pairs end up cross-node is the scheduler's choice and is
-recorded (``DeployedPod.node``) for the reports.
+One pod per class: workloads that share a security identity (and the named ports and IP a decision
+may depend on) are one ``PodSpecInput`` whose ``stands_for`` lists them all; the harness builds
+those classes. The server's identity is the pod's own ``namespace/name``, so an answer tells which
+pod -- which class, on which node -- replied.
+
+Placement (``schedulable_nodes``, ``build_pod(node=...)``): with two or more nodes a probe pod can
+be scheduled on (no ``NoSchedule``/``NoExecute`` taint -- kind keeps the control plane's on a
+multi-node cluster -- not cordoned, Ready), every class gets one pod on each of two of them, pinned
+by a required node affinity on ``kubernetes.io/hostname``, so every path can be probed once within
+a node and once across nodes, by construction rather than by the scheduler's choice (cilium-cli
+places its echo pods the same way, with required (anti-)affinity on that label). With one such
+node the pods carry a soft topology spread and every path is same-node.
 
 Readiness: pods are Ready when the server accepts connections on every TCP port (an exec readiness
 probe connecting to 127.0.0.1 -- loopback, so no network policy is involved and no flow shows up in
 Hubble). The wait is a watch with a deadline; a timeout names every pod not ready and why.
 
-``existing: true`` workloads (cluster DNS) are never deployed: they are matched to a Running and
-Ready pod by their labels in their namespace (the first by name, so the choice is deterministic).
+``existing: true`` workloads (cluster DNS) are never deployed: they are matched to Running and Ready
+pods by their labels in their namespace, one per node (the first by name on each node, so the choice
+is deterministic), so they too can be reached within a node and across nodes.
 """
 
 from __future__ import annotations
@@ -60,6 +67,8 @@ WATCH_READ_SLACK_S = 30.0
 HOPELESS_WAITING_REASONS = frozenset({"InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError",
                                       "CreateContainerError", "CrashLoopBackOff"})
 PROTOCOLS = ("TCP", "UDP", "SCTP")
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+MAX_NAME = 63
 
 _READINESS_SCRIPT = ("import socket, sys\n"
                      "for port in sys.argv[1:]:\n"
@@ -92,6 +101,8 @@ class PodSpecInput:
     ports: tuple[tuple[str, int, str], ...] = ()  # (name, port, protocol); stored as PortSpec
     service_account: str = "default"
     existing: bool = False
+    stands_for: tuple[str, ...] = ()
+    """Every workload (``namespace/name``) this pod stands for; empty means just this one."""
 
     def __post_init__(self) -> None:
         ports = tuple(PortSpec(*p) for p in self.ports)
@@ -107,6 +118,10 @@ class PodSpecInput:
     @property
     def workload(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return self.stands_for or (self.workload,)
 
     @property
     def port_specs(self) -> tuple[PortSpec, ...]:
@@ -171,9 +186,10 @@ def build_config_map(namespace: str, run_id: str, files: Mapping[str, str]) -> A
         data=dict(files))
 
 
-def server_command(spec: PodSpecInput) -> list[str]:
-    """The probe server's argv for ``spec`` (docs/contracts.md, "The probe server")."""
-    argv = ["python3", SERVER_PATH, "--name", spec.workload]
+def server_command(spec: PodSpecInput, pod_name: str | None = None) -> list[str]:
+    """The probe server's argv for ``spec``'s pod ``pod_name`` (docs/contracts.md, "The probe server"):
+    it answers as ``namespace/pod``."""
+    argv = ["python3", SERVER_PATH, "--name", f"{spec.namespace}/{pod_name or spec.name}"]
     tcp = spec.ports_of("TCP")
     udp = spec.ports_of("UDP")
     if tcp:
@@ -184,8 +200,9 @@ def server_command(spec: PodSpecInput) -> list[str]:
 
 
 def build_pod(spec: PodSpecInput, *, run_id: str, image: str = DEFAULT_PROBE_IMAGE,
-              resources_: PodResources | None = None) -> Any:
-    """The ``V1Pod`` standing for ``spec`` (see the module docstring for every choice)."""
+              resources_: PodResources | None = None, pod_name: str | None = None, node: str | None = None) -> Any:
+    """The ``V1Pod`` standing for ``spec``, named ``pod_name`` (default: the workload's name), pinned to the
+    node whose ``kubernetes.io/hostname`` label is ``node`` when given (see the module docstring)."""
     from kubernetes import client
 
     if spec.existing:
@@ -205,7 +222,7 @@ def build_pod(spec: PodSpecInput, *, run_id: str, image: str = DEFAULT_PROBE_IMA
         name=PROBE_CONTAINER,
         image=image,
         image_pull_policy="IfNotPresent",
-        command=server_command(spec),
+        command=server_command(spec, pod_name),
         ports=[client.V1ContainerPort(name=p.name or None, container_port=p.port, protocol=p.protocol)
                for p in spec.port_specs],
         env=[client.V1EnvVar(name="PYTHONDONTWRITEBYTECODE", value="1"),
@@ -233,8 +250,9 @@ def build_pod(spec: PodSpecInput, *, run_id: str, image: str = DEFAULT_PROBE_IMA
             run_as_non_root=True, run_as_user=PROBE_UID, run_as_group=PROBE_UID, fs_group=PROBE_UID,
             seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
             sysctls=[client.V1Sysctl(name="net.ipv4.ip_unprivileged_port_start", value="0")]),
-        topology_spread_constraints=[client.V1TopologySpreadConstraint(
-            max_skew=1, topology_key="kubernetes.io/hostname", when_unsatisfiable="ScheduleAnyway",
+        affinity=_pinned_to(node) if node else None,
+        topology_spread_constraints=None if node else [client.V1TopologySpreadConstraint(
+            max_skew=1, topology_key=HOSTNAME_LABEL, when_unsatisfiable="ScheduleAnyway",
             node_taints_policy="Honor",
             label_selector=client.V1LabelSelector(match_labels={RUN_LABEL: run_id}))],
         volumes=[client.V1Volume(name="flowcheck", config_map=client.V1ConfigMapVolumeSource(
@@ -242,8 +260,52 @@ def build_pod(spec: PodSpecInput, *, run_id: str, image: str = DEFAULT_PROBE_IMA
                  client.V1Volume(name="tmp", empty_dir=client.V1EmptyDirVolumeSource(size_limit="16Mi"))],
     )
     return client.V1Pod(api_version="v1", kind="Pod",
-                        metadata=client.V1ObjectMeta(name=spec.name, namespace=spec.namespace, labels=labels),
+                        metadata=client.V1ObjectMeta(name=pod_name or spec.name, namespace=spec.namespace,
+                                                     labels=labels),
                         spec=spec_)
+
+
+def _pinned_to(hostname: str) -> Any:
+    """A required node affinity on ``kubernetes.io/hostname`` (the label cilium-cli places by)."""
+    from kubernetes import client
+
+    term = client.V1NodeSelectorTerm(match_expressions=[client.V1NodeSelectorRequirement(
+        key=HOSTNAME_LABEL, operator="In", values=[hostname])])
+    return client.V1Affinity(node_affinity=client.V1NodeAffinity(
+        required_during_scheduling_ignored_during_execution=client.V1NodeSelector(node_selector_terms=[term])))
+
+
+def replica_name(name: str, index: int) -> str:
+    """The name of a class's pod on its ``index``-th placement node: ``web-n0``, ``web-n1`` (at most 63
+    characters, a DNS label)."""
+    suffix = f"-n{index}"
+    return name[:MAX_NAME - len(suffix)].rstrip("-.") + suffix
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """A node probe pods can be scheduled on: its name and its ``kubernetes.io/hostname`` label."""
+
+    name: str
+    hostname: str
+
+
+def schedulable_nodes(clients: KubeClients) -> list[NodeInfo]:
+    """Nodes a probe pod (which tolerates no taint) can run on, sorted by name, and why others cannot."""
+    nodes = call(clients, "listing the nodes", clients.core.list_node).items
+    usable = []
+    for node in sorted(nodes, key=lambda n: n.metadata.name):
+        spec = node.spec
+        if spec is not None and spec.unschedulable:
+            continue
+        if any(t.effect in ("NoSchedule", "NoExecute") for t in (spec.taints if spec is not None else None) or []):
+            continue
+        conditions = node.status.conditions if node.status is not None else None
+        if not any(c.type == "Ready" and c.status == "True" for c in conditions or []):
+            continue
+        labels = node.metadata.labels or {}
+        usable.append(NodeInfo(node.metadata.name, labels.get(HOSTNAME_LABEL, node.metadata.name)))
+    return usable
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,11 +530,12 @@ def _not_ready_error(clients: KubeClients, missing: list[tuple[str, str]], lates
 def deployed_pod(spec: PodSpecInput, pod: Any, *, container: str = PROBE_CONTAINER) -> DeployedPod:
     return DeployedPod(workload=spec.workload, namespace=spec.namespace, pod_name=pod.metadata.name,
                        ip=pod.status.pod_ip, node=pod.spec.node_name or "", container=container,
-                       existing=spec.existing)
+                       existing=spec.existing, stands_for=spec.members)
 
 
-def find_existing_pod(clients: KubeClients, spec: PodSpecInput) -> DeployedPod:
-    """Map an ``existing: true`` workload to a Running, Ready pod with its labels (first by name)."""
+def find_existing_pods(clients: KubeClients, spec: PodSpecInput) -> list[DeployedPod]:
+    """Map an ``existing: true`` workload to Running, Ready pods with its labels: the first by name on each
+    node, so it can be reached within a node and across nodes."""
     selector = ",".join(f"{k}={v}" for k, v in sorted(spec.labels.items()))
     if not selector:
         raise ClusterError(f"existing workload {spec.workload} has no labels to find its pods by")
@@ -487,7 +550,16 @@ def find_existing_pod(clients: KubeClients, spec: PodSpecInput) -> DeployedPod:
         states = "; ".join(f"{p.metadata.name}: {describe_pod(p)}" for p in sorted(pods, key=lambda p: p.metadata.name))
         raise ClusterError(f"existing workload {spec.workload}: {len(pods)} pod(s) match {selector} but none is "
                            f"Running and Ready ({states})")
-    chosen = candidates[0]
-    containers = chosen.spec.containers or []
-    return deployed_pod(spec, chosen, container=containers[0].name if containers else "")
+    chosen: dict[str, Any] = {}
+    for pod in candidates:
+        chosen.setdefault(pod.spec.node_name or "", pod)
+    found = []
+    for pod in chosen.values():
+        containers = pod.spec.containers or []
+        found.append(deployed_pod(spec, pod, container=containers[0].name if containers else ""))
+    return found
 
+
+def find_existing_pod(clients: KubeClients, spec: PodSpecInput) -> DeployedPod:
+    """The first of ``find_existing_pods`` (by pod name)."""
+    return min(find_existing_pods(clients, spec), key=lambda p: p.pod_name)

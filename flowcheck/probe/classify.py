@@ -24,7 +24,11 @@ The rules, with the facts behind them (Cilium's behaviour as documented in its d
   them as ``dropped`` would let a broken set-up pass every "should be dropped" check. A cluster that does
   run with ICMP deny responses opts in with ``unreachable_is_drop=True``.
 * TCP ``ok`` → ``allowed`` (connected at L3/L4). A TCP probe cannot see L7 policy: on an L7-policied
-  port Cilium's proxy accepts the connection and only judges requests; use an HTTP probe there.
+  port Cilium's proxy accepts the connection and only judges requests; use an HTTP probe there. A bare
+  connect cannot tell *who* accepted it either, so where the destination is a flowcheck probe server the
+  harness sends an HTTP request instead and classifies it with ``l4_intent=True``: the server's identity
+  (``expected_server``) → ``allowed``; Cilium's own 403 → ``allowed`` too (the connection reached
+  Cilium's L7 proxy, which only judged the request); anything else → ``error`` (another server answered).
 * UDP ``ok`` → ``allowed``; with ``expected_server``, the echo must carry that identity.
 * HTTP (``ok``: some HTTP response was read):
 
@@ -58,6 +62,7 @@ The rules, with the facts behind them (Cilium's behaviour as documented in its d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flowcheck.probe.plan import Outcome, ProbeKind, ProbeResult
@@ -66,6 +71,24 @@ from flowcheck.verdict import Verdict
 CILIUM_HTTP_403_MESSAGE = "Access denied"  # cilium/proxy l7policy.cc default; Envoy appends CRLF
 CILIUM_DNS_DENIED_RCODE = "REFUSED"  # tofqdns-dns-reject-response-code default "refused"
 PROXY_FAILURE_STATUSES = frozenset({502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifierSettings:
+    """What a cluster's Cilium answers a denial with, where that is configurable: the L7 proxy's 403
+    body(ies) (agent option ``http-403-msg``) and the DNS proxy's reject rcode
+    (``tofqdns-dns-reject-response-code``: ``refused`` → ``REFUSED``, ``nameError`` → ``NXDOMAIN``).
+    The defaults are Cilium's defaults."""
+
+    http_403_messages: tuple[str, ...] = (CILIUM_HTTP_403_MESSAGE,)
+    dns_denied_rcode: str = CILIUM_DNS_DENIED_RCODE
+
+    def describe(self) -> str:
+        bodies = " or ".join(repr(m) for m in self.http_403_messages)
+        return f"HTTP 403 body {bodies}, DNS reject rcode {self.dns_denied_rcode}"
+
+
+DEFAULT_SETTINGS = ClassifierSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +103,16 @@ def classify(
     result: ProbeResult,
     *,
     expected_server: str | None = None,
-    http_403_message: str = CILIUM_HTTP_403_MESSAGE,
+    http_403_message: str | Sequence[str] = CILIUM_HTTP_403_MESSAGE,
     dns_denied_rcode: str = CILIUM_DNS_DENIED_RCODE,
     unreachable_is_drop: bool = False,
     foreign_http_is_allowed: bool = False,
+    l4_intent: bool = False,
 ) -> Classification:
-    """Classify one probe result (its ``kind`` comes from the plan). See the module docstring for the rules."""
+    """Classify one probe result (its ``kind`` comes from the plan). See the module docstring for the rules.
+
+    ``http_403_message`` is the body (or the bodies) Cilium's proxy denies with; ``l4_intent``: the
+    result is an HTTP identity check standing in for a TCP connect (see the module docstring)."""
     where = f" ({result.detail})" if result.detail else ""
     match result.outcome:
         case Outcome.ERROR:
@@ -117,7 +144,9 @@ def classify(
         case ProbeKind.UDP:
             return _classify_udp(result, expected_server)
         case ProbeKind.HTTP:
-            return _classify_http(result, expected_server, http_403_message, foreign_http_is_allowed)
+            messages = (http_403_message,) if isinstance(http_403_message, str) else tuple(http_403_message)
+            http = _classify_http(result, expected_server, messages, foreign_http_is_allowed)
+            return _as_l4(http) if l4_intent else http
         case ProbeKind.DNS:
             return _classify_dns(result, dns_denied_rcode)
 
@@ -139,24 +168,43 @@ def _classify_udp(result: ProbeResult, expected_server: str | None) -> Classific
     return _identity_check(result, expected_server, "UDP datagram")
 
 
+def _as_l4(http: Classification) -> Classification:
+    """An HTTP identity check read as the TCP connect it stands for (``l4_intent``)."""
+    if http.verdict is Verdict.L7_DENIED:
+        return Classification(Verdict.ALLOWED, f"TCP connected; the identity check was refused by Cilium's L7 proxy "
+                                               f"({http.detail}), so the connection reached the proxy in front of "
+                                               "the destination: allowed at L3/L4")
+    if http.verdict is Verdict.ALLOWED:
+        return Classification(Verdict.ALLOWED, f"TCP connected; {http.detail} (identity checked over HTTP)")
+    return http
+
+
+def _denied_body(message: str) -> str:
+    """Envoy appends CRLF to the configured 403 text unless it already ends with one (cilium/proxy)."""
+    return message if message.endswith("\r\n") else message + "\r\n"
+
+
 def _classify_http(
-    result: ProbeResult, expected_server: str | None, http_403_message: str, foreign_http_is_allowed: bool
+    result: ProbeResult, expected_server: str | None, http_403_messages: tuple[str, ...],
+    foreign_http_is_allowed: bool
 ) -> Classification:
     status = result.status
     body = result.body or ""
     server_header = result.headers.get("server")
     via = f", server: {server_header}" if server_header else ""
-    denied_body = http_403_message if http_403_message.endswith("\r\n") else http_403_message + "\r\n"
-    if status == 403 and body == denied_body:
-        return Classification(Verdict.L7_DENIED, f"HTTP 403 {http_403_message!r}{via}: denied by Cilium's L7 proxy")
+    denied_bodies = [_denied_body(m) for m in http_403_messages]
+    if status == 403 and body in denied_bodies:
+        message = http_403_messages[denied_bodies.index(body)]
+        return Classification(Verdict.L7_DENIED, f"HTTP 403 {message!r}{via}: denied by Cilium's L7 proxy")
     if result.server is not None:
         if status != 200:
             return Classification(Verdict.ERROR, f"HTTP {status} carrying the flowcheck identity {result.server!r}; "
                                                  "the probe server only answers 200, something rewrote it")
         return _identity_check(result, expected_server, "HTTP request")
     if status == 403:
+        expected = " or ".join(repr(b) for b in denied_bodies)
         return Classification(Verdict.ERROR, f"HTTP 403 whose body {body[:60]!r} is not Cilium's denial "
-                                             f"{denied_body!r}{via}: some other component refused it")
+                                             f"{expected}{via}: some other component refused it")
     if status in PROXY_FAILURE_STATUSES:
         return Classification(Verdict.ERROR, f"HTTP {status}{via} {body[:80]!r}: a proxy could not reach the "
                                              "backend (Envoy's 'upstream connect error' when policy allowed it)")

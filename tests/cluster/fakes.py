@@ -214,6 +214,7 @@ class FakeCluster:
     """In-memory cluster state shared by the fake API classes."""
 
     namespaces: dict[str, Any] = field(default_factory=dict)
+    nodes: dict[str, Any] = field(default_factory=dict)
     pods: dict[tuple[str, str], Any] = field(default_factory=dict)
     config_maps: dict[tuple[str, str], Any] = field(default_factory=dict)
     service_accounts: dict[tuple[str, str], Any] = field(default_factory=dict)
@@ -268,11 +269,33 @@ class FakeCluster:
                                   node_name=node),
             status=status)
 
-    def add_cilium_agents(self, names: Sequence[str] = ("cilium-4xk2p", "cilium-9hq7w")) -> None:
+    def add_node(self, name: str, *, taints: Sequence[tuple[str, str]] = (), ready: bool = True,
+                 unschedulable: bool = False) -> None:
+        """A ``V1Node`` as kind registers it (``kubernetes.io/hostname`` = the name); ``taints`` are
+        (key, effect) pairs."""
+        self.nodes[name] = client.V1Node(
+            metadata=client.V1ObjectMeta(name=name, labels={"kubernetes.io/hostname": name,
+                                                            "kubernetes.io/os": "linux"},
+                                         resource_version=self.next_rv()),
+            spec=client.V1NodeSpec(unschedulable=unschedulable or None,
+                                   taints=[client.V1Taint(key=k, effect=e) for k, e in taints] or None),
+            status=client.V1NodeStatus(conditions=[client.V1NodeCondition(type="Ready",
+                                                                          status="True" if ready else "False")]))
+
+    def add_kind_nodes(self, workers: int = 2, name: str = "flowcheck") -> None:
+        """A multi-node kind cluster: the control plane keeps its NoSchedule taint, the workers have none."""
+        self.add_node(f"{name}-control-plane", taints=[("node-role.kubernetes.io/control-plane", "NoSchedule")])
+        for i in range(workers):
+            self.add_node(f"{name}-worker{i + 1 if i else ''}")
+
+    def add_cilium_agents(self, names: Sequence[str] = ("cilium-4xk2p", "cilium-9hq7w"),
+                          nodes: Sequence[str] | None = None) -> None:
+        """Agent pods, by default on ``flowcheck-worker``, ``flowcheck-worker2``, ... (or on ``nodes``)."""
         self.daemonsets.add(("kube-system", "cilium"))
         for i, name in enumerate(names):
-            self.add_pod("kube-system", name, {"k8s-app": "cilium"}, ip=f"172.18.0.{i + 2}",
-                         node=f"flowcheck-worker{i + 1 if i else ''}", container="cilium-agent")
+            node = nodes[i] if nodes is not None else f"flowcheck-worker{i + 1 if i else ''}"
+            self.add_pod("kube-system", name, {"k8s-app": "cilium"}, ip=f"172.18.0.{i + 2}", node=node,
+                         container="cilium-agent")
 
     def add_daemonset(self, namespace: str, name: str, *, desired: int, ready: int, available: int | None = None,
                       updated: int | None = None, match_labels: dict[str, str] | None = None) -> None:
@@ -413,6 +436,11 @@ class _Api:
 
 
 class FakeCoreV1Api(_Api):
+    # nodes
+    def list_node(self, **kwargs: Any) -> Any:
+        self.c.record("list_node", **kwargs)
+        return client.V1NodeList(items=[copy.deepcopy(n) for _, n in sorted(self.c.nodes.items())])
+
     # namespaces
     def read_namespace(self, name: str) -> Any:
         self.c.record("read_namespace", name)
@@ -600,6 +628,7 @@ class FakeNetworkingV1Api(_Api):
         if key in self.c.network_policies:
             raise already_exists("networkpolicies.networking.k8s.io", obj.metadata.name)
         obj.metadata.resource_version = self.c.next_rv()
+        obj.metadata.generation = 1
         self.c.network_policies[key] = obj
         return copy.deepcopy(obj)
 
@@ -619,6 +648,8 @@ class FakeNetworkingV1Api(_Api):
                                              "latest version and try again")
         obj: Any = client.V1NetworkPolicy.from_dict(body)
         obj.metadata.resource_version = self.c.next_rv()
+        # as the API server does: the generation moves with the spec, not with labels or annotations
+        obj.metadata.generation = (current.metadata.generation or 1) + (obj.spec != current.spec)
         self.c.network_policies[(namespace, name)] = obj
         return copy.deepcopy(obj)
 
@@ -660,6 +691,7 @@ class FakeCustomObjectsApi(_Api):
             raise already_exists(f"{plural}.cilium.io", name)
         stored = copy.deepcopy(body)
         stored["metadata"]["resourceVersion"] = self.c.next_rv()
+        stored["metadata"]["generation"] = 1
         self.c.custom[key] = stored
         return copy.deepcopy(stored)
 
@@ -694,6 +726,9 @@ class FakeCustomObjectsApi(_Api):
             raise api_error(409, "Conflict", "the object has been modified")
         stored = copy.deepcopy(body)
         stored["metadata"]["resourceVersion"] = self.c.next_rv()
+        spec_changed = {k: v for k, v in body.items() if k not in ("metadata", "status")} != {
+            k: v for k, v in current.items() if k not in ("metadata", "status")}
+        stored["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + spec_changed
         self.c.custom[(plural, namespace, name)] = stored
         return copy.deepcopy(stored)
 
@@ -749,8 +784,21 @@ class FakeWatch:
         self.stopped = True
 
 
+def required_hostname(pod: Any) -> str | None:
+    """The node a pod's required node affinity on ``kubernetes.io/hostname`` pins it to, if any."""
+    affinity = pod.spec.affinity
+    required = (affinity.node_affinity.required_during_scheduling_ignored_during_execution
+                if affinity is not None and affinity.node_affinity is not None else None)
+    for term in required.node_selector_terms if required is not None else []:
+        for expression in term.match_expressions or []:
+            if expression.key == "kubernetes.io/hostname" and expression.operator == "In":
+                return str(expression.values[0])
+    return None
+
+
 def kubelet_making_ready(nodes: Sequence[str] = ("flowcheck-worker", "flowcheck-worker2")) -> Callable[[Any], Any]:
-    """A kubelet that schedules each pod on the next node, gives it an IP and makes it Ready."""
+    """A scheduler + kubelet: a pod pinned by a required node affinity goes to that node, any other pod to
+    the next node in turn; it gets an IP on that node's pod subnet and becomes Ready."""
     counter = {"n": 0}
 
     def act(pod: Any) -> Any:
@@ -758,7 +806,31 @@ def kubelet_making_ready(nodes: Sequence[str] = ("flowcheck-worker", "flowcheck-
             return None
         counter["n"] += 1
         n = counter["n"]
-        pod.spec.node_name = nodes[(n - 1) % len(nodes)]
-        return ready_pod_status(f"10.244.{(n - 1) % len(nodes) + 1}.{10 + n}", pod.spec.node_name)
+        pod.spec.node_name = required_hostname(pod) or nodes[(n - 1) % len(nodes)]
+        subnet = nodes.index(pod.spec.node_name) + 1 if pod.spec.node_name in nodes else 9
+        return ready_pod_status(f"10.244.{subnet}.{10 + n}", pod.spec.node_name)
 
     return act
+
+
+def endpoint_list(pods: Sequence[Any], revision: int) -> str:
+    """``cilium-dbg endpoint list -o json`` of an agent whose node runs ``pods``, each endpoint realized at
+    ``revision``: the assembled recorded endpoint (tests/data/cluster/endpoint-list.json, id 1187) with
+    each pod's namespace, name and IP, behind the host endpoint."""
+    document = json.loads(data("endpoint-list.json"))
+    host = next(e for e in document if e["id"] == 72)
+    template = next(e for e in document if e["id"] == 1187)
+    items = [host]
+    for i, pod in enumerate(pods):
+        item = copy.deepcopy(template)
+        item["id"] = 2000 + i
+        ids = item["status"]["external-identifiers"]
+        ids["k8s-namespace"], ids["k8s-pod-name"] = pod.metadata.namespace, pod.metadata.name
+        ids["pod-name"] = f"{pod.metadata.namespace}/{pod.metadata.name}"
+        item["status"]["networking"]["addressing"] = [{"ipv4": pod.status.pod_ip, "ipv4-pool-name": "default"}]
+        for side in ("realized", "spec"):
+            item["status"]["policy"][side]["policy-revision"] = revision
+        items.append(item)
+    for item in (host, *items[1:]):
+        item["status"]["policy"]["realized"]["policy-revision"] = revision
+    return json.dumps(items, indent=2) + "\n\n"

@@ -91,7 +91,7 @@ DEPLOYED = DeployedTopology("run-1", "kind-flowcheck", (
 def test_deployed_state_round_trips_through_json() -> None:
     assert DeployedTopology.from_dict(json.loads(json.dumps(DEPLOYED.to_dict()))) == DEPLOYED
     assert [p.workload for p in DEPLOYED.probe_pods] == ["tenant/client", "default/my-api"]
-    with pytest.raises(ClusterError, match=r"cannot read the shared deployment state: format 99, expected 1"):
+    with pytest.raises(ClusterError, match=r"cannot read the shared deployment state: format 99, expected 2"):
         DeployedTopology.from_dict({"format": 99})
 
 

@@ -93,7 +93,7 @@ def test_time_parsing_keeps_microseconds_of_nanosecond_stamps() -> None:
 
 
 def test_match_finds_the_policy_denied_drop_of_one_probe(probes: list[FlowRecord]) -> None:
-    probe = ProbeFacts(src_ip=CLIENT, dst_ip=MY_API, dst_port=9090, protocol="TCP",
+    probe = ProbeFacts(src_ip=CLIENT, dst_ip=MY_API, dst_port=9090, protocol="TCP", src_port=41234,
                        start=at("2026-08-27T14:30:12.000Z"), end=at("2026-08-27T14:30:14.4Z"))
     found = match(probes, probe)
     assert [f.uuid[-2:] for f in found] == ["02", "01"]  # policy-verdict then drop event, in time order
@@ -101,11 +101,34 @@ def test_match_finds_the_policy_denied_drop_of_one_probe(probes: list[FlowRecord
     assert found[1].summary() == ("DROPPED POLICY_DENIED ingress tenant/client:41234 -> default/my-api:9090 TCP SYN")
 
 
+def test_two_probes_to_one_destination_each_get_only_their_own_flows(probes: list[FlowRecord]) -> None:
+    """Issue 17.2: two probes of one batch to the same destination port differ only in the source port
+    the agent reported; without it each would get the other's drops as evidence."""
+    window = {"start": at("2026-08-27T14:30:12.000Z"), "end": at("2026-08-27T14:30:14.4Z")}
+    first = ProbeFacts(src_ip=CLIENT, dst_ip=MY_API, dst_port=9090, protocol="TCP", src_port=41234, **window)
+    second = ProbeFacts(src_ip=CLIENT, dst_ip=MY_API, dst_port=9090, protocol="TCP", src_port=41236, **window)
+    assert [f.uuid[-2:] for f in match(probes, first)] == ["02", "01"]
+    assert [f.uuid[-2:] for f in match(probes, second)] == ["10", "09"]
+    without_port = ProbeFacts(src_ip=CLIENT, dst_ip=MY_API, dst_port=9090, protocol="TCP", **window)
+    assert len(match(probes, without_port)) == 4  # what an agent that reports no source port gets
+
+
+def test_the_reply_direction_is_matched_by_the_probes_source_port(probes: list[FlowRecord]) -> None:
+    window = {"start": at("2026-08-27T14:30:15.0Z"), "end": at("2026-08-27T14:30:15.2Z")}
+    mine = ProbeFacts(src_ip=CLIENT, dst_ip=MY_API, dst_port=8080, protocol="TCP", src_port=41240, **window)
+    other = ProbeFacts(src_ip=CLIENT, dst_ip=MY_API, dst_port=8080, protocol="TCP", src_port=41241, **window)
+    found = match(probes, mine)
+    assert [f.uuid[-2:] for f in found] == ["04", "05", "06"]
+    assert mine.is_reply(found[2]) and not mine.is_request(found[2])
+    assert match(probes, other) == []
+
+
 def test_match_excludes_other_pods_ports_and_times(probes: list[FlowRecord]) -> None:
     probe = ProbeFacts(src_ip=CLIENT, dst_ip=MY_API, dst_port=9090, protocol="TCP",
                        start=at("2026-08-27T14:30:12.000Z"), end=at("2026-08-27T14:30:14.4Z"))
     found = {f.uuid[-2:] for f in match(probes, probe)}
     assert "08" not in found  # same 5-tuple, two minutes earlier
+    assert found >= {"09", "10"}  # another probe's drops: only a source port tells them apart
     assert "03" not in found  # prometheus, not client
     assert not found & {"04", "05", "06"}  # port 8080
     udp = ProbeFacts(src_ip=CLIENT, dst_ip=MY_API, dst_port=9090, protocol="UDP",
@@ -158,6 +181,9 @@ def test_observe_argv_is_the_documented_command() -> None:
     argv = observe_argv(at("2026-08-27T14:30:12Z"), at("2026-08-27T14:30:20Z"), ["tenant/client", "default/my-api"])
     assert argv == ["hubble", "observe", "-o", "json", "--since", "2026-08-27T14:30:12.000000Z",
                     "--until", "2026-08-27T14:30:20.000000Z", "--pod", "tenant/client", "--pod", "default/my-api"]
+    narrowed = observe_argv(at("2026-08-27T14:30:12Z"), None, ["tenant/client"], ports=[41240, 41234, 41240])
+    # repeated --port values are OR'ed and paired with --pod on each side: both directions of those connections
+    assert narrowed[-6:] == ["--pod", "tenant/client", "--port", "41234", "--port", "41240"]
 
 
 def test_collect_flows_asks_every_agent_and_merges_in_time_order() -> None:
@@ -168,7 +194,7 @@ def test_collect_flows_asks_every_agent_and_merges_in_time_order() -> None:
     cluster.exec_handler = lambda ns, pod, container, argv, stdin: ExecReply(stdout=by_agent[pod])
     flows = collect_flows(cluster.clients, ["cilium-a", "cilium-b"], since=at("2026-08-27T14:00:00Z"), until=None,
                           pods=["tenant/client"])
-    assert len(flows) == 8  # line 0 came from both agents (same uuid): kept once; the lost_events line is skipped
+    assert len(flows) == 10  # line 0 came from both agents (same uuid): kept once; the lost_events line is skipped
     assert [f.time for f in flows] == sorted(f.time for f in flows)
     assert [(c["pod"], c["container"]) for c in cluster.exec_calls] == [("cilium-a", "cilium-agent"),
                                                                         ("cilium-b", "cilium-agent")]

@@ -1,14 +1,19 @@
-"""Policy realization: reading agents' policy revisions and waiting (tenacity, fake clock) for new ones."""
+"""Policy realization: agents' policy revisions, every probe pod's endpoint, and waiting for them (fake clock)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from flowcheck.cluster.agent_endpoints import lagging, parse_endpoint_list
 from flowcheck.cluster.realization import (
     REVISION_COMMANDS,
+    EndpointReader,
     RevisionReader,
     agent_pods,
     parse_revision,
+    wait_for_endpoints,
     wait_for_revisions,
 )
 from flowcheck.errors import ClusterError
@@ -105,3 +110,80 @@ def test_transient_exec_errors_are_retried_until_the_deadline() -> None:
     reader._command["cilium-a"] = REVISION_COMMANDS[0]  # the binary is known: no fallback noise
     after = wait_for_revisions(reader, {"cilium-a": 3}, timeout_s=30, clock=clock, sleep=clock.sleep)
     assert after == {"cilium-a": 3}
+
+
+# ---------------------------------------------------------------------------------------------
+# Per endpoint: `endpoint list -o json` (tests/data/cluster/endpoint-list.json, assembled: see its README)
+
+
+def test_the_endpoint_list_contract_every_kind_of_endpoint() -> None:
+    endpoints = parse_endpoint_list(data("endpoint-list.json"), agent="cilium-a")
+    by_id = {e.id: e for e in endpoints}
+    assert sorted(by_id) == [72, 402, 1187, 1502, 2001, 3120]
+    host = by_id[72]
+    assert (host.pod_name, host.identity, host.realized_revision, host.state) == ("", 1, 57, "ready")
+    api = by_id[1187]
+    assert (api.namespace, api.pod_name, api.identity, api.realized_revision) == ("default", "my-api", 40211, 57)
+    assert api.addresses == ("10.244.1.23",)
+    regenerating = by_id[1502]
+    assert (regenerating.state, regenerating.realized_revision) == ("regenerating", 56)  # spec is 57 already
+    no_identity = by_id[2001]
+    assert (no_identity.identity, no_identity.realized_revision) == (None, None)  # no status.policy at all
+    opted_out = by_id[3120]  # no legacy k8s identifiers: only its address tells which pod it is
+    assert opted_out.pod_name == "" and opted_out.is_pod("monitoring", "grafana", "10.244.1.30")
+    assert not opted_out.is_pod("monitoring", "grafana", "10.244.1.99")
+
+
+def test_which_probe_pods_lag_and_why() -> None:
+    endpoints = parse_endpoint_list(data("endpoint-list.json"))
+    pods = [("default", "my-api", "10.244.1.23"), ("tenant", "client", "10.244.1.17"),
+            ("monitoring", "prometheus", "10.244.1.22"), ("monitoring", "grafana", "10.244.1.30"),
+            ("default", "web", "10.244.1.40")]
+    assert lagging(endpoints, pods, 57) == [
+        "tenant/client: realized revision 56, waiting for >= 57 (regenerating)",
+        "monitoring/prometheus: endpoint 2001 (monitoring/prometheus): waiting-for-identity, no identity yet",
+        "default/web: no endpoint on this agent yet"]
+    assert lagging(endpoints, pods[:1] + pods[3:4], 57) == []
+    assert lagging(endpoints, pods[:1], 58) == ["default/my-api: realized revision 57, waiting for >= 58 (ready)"]
+
+
+def test_a_revision_of_zero_is_absent_and_reads_as_zero() -> None:
+    document = json.loads(data("endpoint-list.json"))
+    api = next(e for e in document if e["id"] == 1187)
+    del api["status"]["policy"]["realized"]["policy-revision"]  # omitempty: how revision 0 is printed
+    [parsed] = [e for e in parse_endpoint_list(json.dumps(document)) if e.id == 1187]
+    assert parsed.realized_revision == 0
+
+
+@pytest.mark.parametrize("text", ["", "Error: cannot reach the agent", '{"id": 1}', "[1, 2]"])
+def test_output_that_is_not_an_endpoint_list_is_a_clear_error(text: str) -> None:
+    with pytest.raises(ClusterError, match=r"`endpoint list -o json` in cilium-a"):
+        parse_endpoint_list(text, agent="cilium-a")
+
+
+def test_waiting_per_endpoint_until_a_regenerating_pod_catches_up() -> None:
+    cluster = FakeCluster()
+    cluster.add_cilium_agents(["cilium-a"])
+    clock = FakeClock()
+    lists = iter([data("endpoint-list.json"), data("endpoint-list.json"),
+                  data("endpoint-list.json").replace('"policy-revision": 56', '"policy-revision": 57')])
+    cluster.exec_handler = lambda ns, pod, container, argv, stdin: ExecReply(stdout=next(lists))
+    reader = EndpointReader(cluster.clients)
+    wanted = {"cilium-a": [("default", "my-api", "10.244.1.23"), ("tenant", "client", "10.244.1.17")]}
+    wait_for_endpoints(reader, wanted, {"cilium-a": 57}, timeout_s=30, clock=clock, sleep=clock.sleep)
+    assert clock.sleeps == [2.0, 2.0]  # cilium-cli's interval between endpoint lists
+    assert cluster.exec_calls[0]["command"] == ["cilium-dbg", "endpoint", "list", "-o", "json"]
+
+
+def test_the_endpoint_wait_names_every_pod_still_behind_at_the_deadline() -> None:
+    cluster = FakeCluster()
+    cluster.add_cilium_agents(["cilium-a"])
+    clock = FakeClock()
+    cluster.exec_handler = lambda *a: ExecReply(stdout=data("endpoint-list.json"))
+    wanted = {"cilium-a": [("tenant", "client", "10.244.1.17"), ("default", "my-api", "10.244.1.23")]}
+    with pytest.raises(ClusterError) as failure:
+        wait_for_endpoints(EndpointReader(cluster.clients), wanted, {"cilium-a": 57}, timeout_s=6, clock=clock,
+                           sleep=clock.sleep)
+    assert str(failure.value) == ("policies not realized within 6 s by the probe pods' endpoints:\n"
+                                  "  tenant/client: realized revision 56, waiting for >= 57 (regenerating) "
+                                  "(agent cilium-a)")

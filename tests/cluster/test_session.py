@@ -18,7 +18,7 @@ from flowcheck.cluster.options import ClusterOptions, ClusterSetup, ClusterTarge
 from flowcheck.cluster.session import STATE_FORMAT, LiveCluster
 from flowcheck.cluster.workloads import NamespaceInput, PodSpecInput, TopologyInput
 from flowcheck.errors import ClusterError, ContextRefused, InputError
-from flowcheck.manifests.documents import read_documents
+from flowcheck.manifests.documents import SourceDocument, read_documents
 from flowcheck.probe.executor import CompletedExec
 from tests.cluster.fakes import (
     ExecReply,
@@ -26,6 +26,7 @@ from tests.cluster.fakes import (
     FakeCluster,
     FakeRunner,
     data,
+    endpoint_list,
     image_pull_status,
     kubelet_making_ready,
     unreachable,
@@ -61,15 +62,17 @@ class World:
         (root / "manifests" / "cilium" / "VERSION").write_text("1.19.0\n")
         self.clock = FakeClock()
         self.api = FakeCluster(clock=self.clock, kubelet=kubelet_making_ready())
+        self.api.add_kind_nodes()
         for ns in ("default", "kube-system"):
             self.api.add_namespace(ns)
         self.api.add_pod("kube-system", "coredns-7db6d8ff4d-5xq2k", {"k8s-app": "kube-dns"}, ip="10.244.0.3",
                          node="flowcheck-control-plane")
         self.kind_clusters = ["flowcheck"] if cluster_exists else []
         if cilium_installed:
-            self.api.add_cilium_agents()
+            self._add_agents()
         self.api.exec_handler = self._exec
         self.progress: list[str] = []
+        self.endpoint_lists: list[str] = []  # the agents asked for their endpoint list, in order
         self.runner = FakeRunner()
         self.runner.on("kind", "get", "clusters", result=self._get_clusters)
         self.runner.on("kind", "create", "cluster", result=self._create)
@@ -92,15 +95,35 @@ class World:
         self.kind_clusters.remove(argv[argv.index("--name") + 1])
         return CompletedExec(0, "", 'Deleting cluster "flowcheck" ...\n')
 
+    def _add_agents(self) -> None:
+        """One agent per node, the control plane's too (a DaemonSet tolerates its taint)."""
+        self.api.add_cilium_agents(["cilium-4xk2p", "cilium-9hq7w", "cilium-tz5lm"],
+                                   nodes=["flowcheck-worker", "flowcheck-worker2", "flowcheck-control-plane"])
+
     def _install(self, argv: list[str]) -> CompletedExec:
-        self.api.add_cilium_agents()
+        self._add_agents()
         return CompletedExec(0, "🔮 Auto-detected Kubernetes kind: kind\n", "")
+
+    def revision(self) -> int:
+        """Every policy change bumps every agent's repository revision by one: a create, a delete, a replace
+        that changed the spec (its generation)."""
+        deleted = sum(1 for name in self.api.names() if name.startswith("delete_") and (
+            "network_policy" in name or "custom_object" in name))
+        present = len(self.api.network_policies) + len(self.api.custom)
+        spec_changes = sum((p.metadata.generation or 1) - 1 for p in self.api.network_policies.values()) + sum(
+            int(o["metadata"].get("generation", 1)) - 1 for o in self.api.custom.values())
+        return 10 + present + 2 * deleted + spec_changes  # each deleted one was created first
 
     def _exec(self, ns: str, pod: str, container: str | None, argv: list[str], stdin: str | None) -> ExecReply:
         if argv[:3] == ["cilium-dbg", "policy", "get"]:
-            # every applied policy bumps every agent's repository revision by one
-            revision = 10 + len(self.api.network_policies) + len(self.api.custom)
-            return ExecReply(stdout=f"'{revision}'")
+            return ExecReply(stdout=f"'{self.revision()}'")
+        if argv[:3] == ["cilium-dbg", "endpoint", "list"]:
+            # the agent's endpoints realize the current revision at once (the delay is test_realization's)
+            node = self.api.pods[(ns, pod)].spec.node_name
+            local = [p for p in self.api.pods.values() if p.spec.node_name == node and p.status.pod_ip
+                     and not p.metadata.name.startswith("cilium-")]
+            self.endpoint_lists.append(pod)
+            return ExecReply(stdout=endpoint_list(local, self.revision()))
         if argv[:2] == ["hubble", "observe"]:
             return ExecReply(stdout=data("hubble-flows-probes.jsonl") if pod == "cilium-4xk2p" else "")
         raise AssertionError(f"unexpected exec {argv} in {ns}/{pod}")
@@ -210,11 +233,22 @@ def test_deploy_apply_probe_and_teardown(tmp_path: Path) -> None:
     world = World(tmp_path, cluster_exists=True, cilium_installed=True)
     with world.bring_up() as live:
         deployed = live.deploy(TOPOLOGY)
-        assert [p.workload for p in deployed.pods] == ["default/my-api", "monitoring/prometheus", "tenant/client",
-                                                       "kube-system/coredns"]
-        assert {p.node for p in deployed.probe_pods} == {"flowcheck-worker", "flowcheck-worker2"}
+        # two schedulable workers (the control plane keeps its taint): one pod per workload on each
+        assert [(p.key, p.node) for p in deployed.probe_pods] == [
+            ("default/my-api-n0", "flowcheck-worker"), ("default/my-api-n1", "flowcheck-worker2"),
+            ("monitoring/prometheus-n0", "flowcheck-worker"), ("monitoring/prometheus-n1", "flowcheck-worker2"),
+            ("tenant/client-n0", "flowcheck-worker"), ("tenant/client-n1", "flowcheck-worker2")]
+        assert deployed.nodes == ("flowcheck-worker", "flowcheck-worker2")
+        assert [p.key for p in deployed.replicas("default/my-api")] == ["default/my-api-n0", "default/my-api-n1"]
         assert deployed.pod("kube-system/coredns").pod_name == "coredns-7db6d8ff4d-5xq2k"
         assert DeployedTopology.from_dict(json.loads(json.dumps(live.state()))["deployed"]) == deployed
+        pod = world.api.pods[("default", "my-api-n1")]
+        required = pod.spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution
+        term = required.node_selector_terms[0]
+        assert (term.match_expressions[0].key, term.match_expressions[0].values) == (
+            "kubernetes.io/hostname", ["flowcheck-worker2"])  # placed by construction, not by the scheduler
+        assert pod.spec.topology_spread_constraints is None
+        assert pod.spec.containers[0].command[2:4] == ["--name", "default/my-api-n1"]  # answers as the pod it is
         # what was created: namespaces with labels, one ConfigMap per namespace, the missing service account
         assert world.api.namespaces["monitoring"].metadata.labels["team"] == "observability"
         assert world.api.namespaces["tenant"].metadata.labels["flowcheck.io/run"] == RUN
@@ -225,35 +259,106 @@ def test_deploy_apply_probe_and_teardown(tmp_path: Path) -> None:
             "agent.py": "# agent\n", "server.py": "# server\n"}
         assert set(world.api.service_accounts) == {("default", "default"), ("monitoring", "default"),
                                                    ("tenant", "client")}
+        assert any("every path is probed same-node and cross-node" in line for line in world.progress)
 
         world.api.calls.clear()
         applied = live.apply_policies(read_documents([REPO / "manifests" / "network-policies"]))
         assert [a.outcome for a in applied.policies] == ["created"] * 4
-        assert applied.revisions_before == {"cilium-4xk2p": 10, "cilium-9hq7w": 10}
-        assert applied.revisions_after == {"cilium-4xk2p": 14, "cilium-9hq7w": 14}
+        assert applied.revisions_before == {"cilium-4xk2p": 10, "cilium-9hq7w": 10, "cilium-tz5lm": 10}
+        assert applied.realized_targets == {"cilium-4xk2p": 14, "cilium-9hq7w": 14, "cilium-tz5lm": 14}
         names = world.api.names()
         first_create = names.index("create_namespaced_network_policy")
-        assert names[:first_create].count("exec") == 2  # both agents' revisions read before applying
-        assert names[first_create:].count("exec") == 2  # and again after
-        assert max(i for i, n in enumerate(names) if n.startswith("create_")) < len(names) - 2
+        assert names[:first_create].count("exec") == 3  # every agent's revision read before applying
+        # then each agent's endpoint list: every pod on its node (coredns on the control plane too) has
+        # realized the four new policies
+        assert sorted(world.endpoint_lists) == ["cilium-4xk2p", "cilium-9hq7w", "cilium-tz5lm"]
+        assert live.unrealized() == []
 
         executor = live.executor()
-        assert executor.address_of("default/my-api") == deployed.pod("default/my-api").ip
-        flows = live.hubble_flows(since=datetime(2026, 8, 27, 14, 30, tzinfo=UTC))
-        assert len(flows) == 8
+        assert executor.address_of("default/my-api-n1") == deployed.pod("default/my-api-n1").ip
+        flows = live.hubble_flows(since=datetime(2026, 8, 27, 14, 30, tzinfo=UTC), ports=[41234])
+        assert len(flows) == 10
         hubble_calls = [c for c in world.api.exec_calls if c["command"][0] == "hubble"]
-        assert hubble_calls[0]["command"].count("--pod") == 3  # the three probe pods, not coredns
+        assert hubble_calls[0]["command"].count("--pod") == 6  # the six probe pods, not coredns
+        assert hubble_calls[0]["command"][-2:] == ["--port", "41234"]
 
     # teardown: everything created is gone, in order; pre-existing namespaces stay
     deletes = [n for n in world.api.names() if n.startswith(("delete_", "patch_"))]
-    assert deletes == (["delete_namespaced_pod"] * 3 + ["delete_namespaced_custom_object"]
+    assert deletes == (["delete_namespaced_pod"] * 6 + ["delete_namespaced_custom_object"]
                        + ["delete_namespaced_network_policy"] * 3 + ["delete_namespaced_config_map"] * 3
                        + ["delete_namespaced_service_account"] * 3 + ["delete_namespace"] * 2)
     assert sorted(world.api.namespaces) == ["default", "kube-system"]
     assert not world.api.pods.keys() - {("kube-system", p) for p in ("coredns-7db6d8ff4d-5xq2k", "cilium-4xk2p",
-                                                                      "cilium-9hq7w")}
+                                                                      "cilium-9hq7w", "cilium-tz5lm")}
     assert world.api.network_policies == {} and world.api.custom == {}
     assert world.kind_clusters == ["flowcheck"]
+
+
+def _with_default_deny_narrowed(documents: list[SourceDocument]) -> list[SourceDocument]:
+    """The same policies with one spec changed (default-deny-ingress selects only app=web)."""
+    narrowed = {"matchLabels": {"app": "web"}}
+    return [dataclasses.replace(d, body={**d.body, "spec": {**d.body["spec"], "podSelector": narrowed}})
+            if d.body["metadata"]["name"] == "default-deny-ingress" else d for d in documents]
+
+
+def test_a_replaced_policy_is_awaited_like_a_created_one(tmp_path: Path) -> None:
+    """Issue 17.4: a second run re-applies the policies (replaced, not created); a changed spec must be
+    realized by every probe pod's endpoint before the first probe."""
+    world = World(tmp_path, cluster_exists=True, cilium_installed=True)
+    live = world.bring_up()
+    live.deploy(TOPOLOGY)
+    documents = list(read_documents([REPO / "manifests" / "network-policies"]))
+    live.apply_policies(documents)
+    # another run changes one policy's spec and re-applies them all
+    changed = _with_default_deny_narrowed(documents)
+    second = LiveCluster.from_state(world.options(), json.loads(json.dumps(live.state())), owner=True,
+                                    runner=world.runner, api_factory=world.api.clients, clock=world.clock,
+                                    sleep=world.clock.sleep)
+    world.endpoint_lists.clear()
+    lagging = {"n": 0}
+    real_exec = world.api.exec_handler
+    assert real_exec is not None
+
+    def one_agent_regenerates_late(ns: str, pod: str, container: str | None, argv: list[str],
+                                   stdin: str | None) -> ExecReply:
+        reply = real_exec(ns, pod, container, argv, stdin)
+        if argv[:3] == ["cilium-dbg", "endpoint", "list"] and pod == "cilium-9hq7w" and lagging["n"] < 2:
+            lagging["n"] += 1  # the first two lists still show the revision before the change
+            return ExecReply(stdout=reply.stdout.replace(f'"policy-revision": {world.revision()}',
+                                                         f'"policy-revision": {world.revision() - 1}'))
+        return reply
+
+    world.api.exec_handler = one_agent_regenerates_late
+    applied = second.apply_policies(changed)
+    assert [a.outcome for a in applied.policies] == ["replaced"] * 4
+    assert [a.changed for a in applied.policies] == [True, False, False, False]  # only the spec change counts
+    assert applied.realized_targets == {a: r + 1 for a, r in applied.revisions_before.items()}
+    assert world.endpoint_lists.count("cilium-9hq7w") == 3  # polled until the late agent caught up
+    assert world.clock.sleeps[-2:] == [2.0, 2.0]
+
+
+def test_a_replaced_policy_that_is_never_realized_fails_the_set_up(tmp_path: Path) -> None:
+    world = World(tmp_path, cluster_exists=True, cilium_installed=True)
+    live = world.bring_up()
+    live.deploy(TOPOLOGY)
+    documents = list(read_documents([REPO / "manifests" / "network-policies"]))
+    live.apply_policies(documents)
+    real_exec = world.api.exec_handler
+    assert real_exec is not None
+    stuck = world.revision()  # every agent stays at the revision before the change
+
+    def stuck_endpoints(ns: str, pod: str, container: str | None, argv: list[str], stdin: str | None) -> ExecReply:
+        reply = real_exec(ns, pod, container, argv, stdin)
+        if argv[:3] == ["cilium-dbg", "endpoint", "list"]:
+            return ExecReply(stdout=reply.stdout.replace(f'"policy-revision": {world.revision()}',
+                                                         f'"policy-revision": {stuck}'))
+        return reply
+
+    world.api.exec_handler = stuck_endpoints
+    changed = _with_default_deny_narrowed(documents)
+    with pytest.raises(ClusterError, match=r"policies not realized within 30 s by the probe pods' endpoints:\n"
+                                           r"  default/my-api-n0: realized revision 14, waiting for >= 15"):
+        live.apply_policies(changed)
 
 
 def test_teardown_runs_when_deploy_fails(tmp_path: Path) -> None:
@@ -317,7 +422,7 @@ def test_teardown_problems_name_the_cleanup_command(tmp_path: Path) -> None:
     with pytest.raises(ClusterError) as err:
         live.teardown()
     message = str(err.value)
-    assert "deleting pod tenant/client: deleting pod tenant/client: 500 InternalError: etcdserver" in message
+    assert "deleting pod tenant/client-n1: deleting pod tenant/client-n1: 500 InternalError: etcdserver" in message
     assert f"`flowcheck cleanup --context kind-flowcheck --run {RUN}`" in message
     assert sorted(world.api.namespaces) == ["default", "kube-system"]  # the other steps still ran
     live.teardown()  # idempotent
@@ -383,7 +488,7 @@ def test_a_cluster_created_by_the_set_up_is_deleted_by_the_controller(tmp_path: 
 
 def test_unreadable_state_is_refused(tmp_path: Path) -> None:
     world = World(tmp_path)
-    with pytest.raises(ClusterError, match=r"unreadable cluster state \(format 7, expected 1\)"):
+    with pytest.raises(ClusterError, match=r"unreadable cluster state \(format 7, expected 2\)"):
         LiveCluster.from_state(world.options(), {"format": 7}, runner=world.runner, api_factory=world.api.clients)
 
 

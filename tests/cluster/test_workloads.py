@@ -17,7 +17,10 @@ from flowcheck.cluster.workloads import (
     build_config_map,
     build_pod,
     find_existing_pod,
+    find_existing_pods,
     load_probe_files,
+    replica_name,
+    schedulable_nodes,
     server_command,
     wait_for_pods_ready,
 )
@@ -64,6 +67,36 @@ def test_probe_pod_is_locked_down_and_carries_the_workload_labels() -> None:
     (spread,) = spec["topologySpreadConstraints"]
     assert spread["topologyKey"] == "kubernetes.io/hostname" and spread["whenUnsatisfiable"] == "ScheduleAnyway"
     assert spread["labelSelector"] == {"matchLabels": {"flowcheck.io/run": RUN}}
+
+
+def test_a_pod_pinned_to_a_node_has_a_required_hostname_affinity_and_answers_as_itself() -> None:
+    """Issue 17.3: same-node and cross-node by construction, as cilium-cli places its echo pods."""
+    pod = to_plain(build_pod(MY_API, run_id=RUN, pod_name="my-api-n1", node="flowcheck-worker2"))
+    spec = pod["spec"]
+    assert pod["metadata"]["name"] == "my-api-n1"
+    terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert terms == [{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In",
+                                            "values": ["flowcheck-worker2"]}]}]
+    assert "topologySpreadConstraints" not in spec  # placed, not spread
+    assert spec["containers"][0]["command"][2:4] == ["--name", "default/my-api-n1"]
+    assert pod["metadata"]["labels"] == {"app": "my-api", "flowcheck.io/run": RUN}  # no label that splits identity
+
+
+def test_replica_names_stay_dns_labels() -> None:
+    assert replica_name("web", 0) == "web-n0"
+    long = replica_name("a" * 70, 1)
+    assert len(long) == 63 and long.endswith("-n1")
+
+
+def test_only_nodes_a_probe_pod_can_run_on_are_used_for_placement() -> None:
+    cluster = FakeCluster()
+    cluster.add_kind_nodes(workers=2)  # kind keeps the control plane's NoSchedule taint on multi-node clusters
+    cluster.add_node("cordoned", unschedulable=True)
+    cluster.add_node("gpu", taints=[("nvidia.com/gpu", "NoSchedule")])
+    cluster.add_node("draining", taints=[("node.kubernetes.io/unschedulable", "NoExecute")])
+    cluster.add_node("broken", ready=False)
+    cluster.add_node("soft", taints=[("dedicated", "PreferNoSchedule")])
+    assert [n.name for n in schedulable_nodes(cluster.clients())] == ["flowcheck-worker", "flowcheck-worker2", "soft"]
 
 
 def test_the_readiness_script_connects_to_every_listed_port() -> None:
@@ -206,6 +239,14 @@ def test_existing_workload_maps_to_the_first_running_ready_pod_by_name() -> None
     assert cluster.calls[0][2]["label_selector"] == "k8s-app=kube-dns"
 
 
+def test_an_existing_workload_is_matched_once_per_node() -> None:
+    cluster = FakeCluster()
+    for name, node in (("coredns-b", "worker"), ("coredns-a", "worker"), ("coredns-c", "worker2")):
+        cluster.add_pod("kube-system", name, {"k8s-app": "kube-dns"}, ip=f"10.244.0.{ord(name[-1])}", node=node)
+    found = find_existing_pods(cluster.clients(), COREDNS)
+    assert [(p.pod_name, p.node) for p in found] == [("coredns-a", "worker"), ("coredns-c", "worker2")]
+
+
 def test_existing_workload_without_matching_pods_is_a_clear_error() -> None:
     with pytest.raises(ClusterError, match="existing workload kube-system/coredns: no pod in namespace kube-system "
                                            "has labels k8s-app=kube-dns"):
@@ -239,8 +280,8 @@ def test_the_pod_command_starts_the_real_probe_server_and_passes_readiness() -> 
     from importlib import resources
 
     server = resources.files("flowcheck.probe").joinpath("server.py")
-    if not server.is_file():
-        pytest.skip("flowcheck/probe/server.py is not written yet")
+    # Packaged with flowcheck (the ConfigMap ships it into every probe pod): its absence is a failure.
+    assert server.is_file(), "flowcheck/probe/server.py is missing from the installed package"
     tcp1, tcp2, udp = _free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_DGRAM)
     spec = PodSpecInput("default", "my-api", {"app": "my-api"},
                         (("http", tcp1, "TCP"), ("metrics", tcp2, "TCP"), ("dns", udp, "UDP")))

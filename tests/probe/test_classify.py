@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flowcheck.probe.classify import classify
+from flowcheck.probe.classify import ClassifierSettings, classify
 from flowcheck.probe.plan import Outcome, ProbeKind, ProbeResult
 from flowcheck.verdict import Verdict
 
@@ -166,3 +166,42 @@ def test_http_answers_without_identity_are_only_denied_when_exactly_envoys_403(s
         assert got.verdict is Verdict.L7_DENIED
     else:
         assert got.verdict is Verdict.ERROR
+
+
+def test_several_configured_403_bodies_are_each_a_denial_and_nothing_else_is() -> None:
+    """Nodes with different ``http-403-msg`` overrides: a 403 with any of their bodies is Cilium's."""
+    settings = ClassifierSettings(http_403_messages=("Access denied", "Nope"))
+    for body in (ENVOY_403_BODY, "Nope\r\n"):
+        got = classify(http(403, body, headers=ENVOY_403_HEADERS), http_403_message=settings.http_403_messages)
+        assert got.verdict is Verdict.L7_DENIED, body
+    other = classify(http(403, "Forbidden\r\n"), http_403_message=settings.http_403_messages)
+    assert other.verdict is Verdict.ERROR
+    assert "'Access denied\\r\\n' or 'Nope\\r\\n'" in other.detail
+
+
+def test_an_identity_check_standing_for_a_tcp_connect_needs_the_expected_server() -> None:
+    """Issue 17.5: a bare connect cannot tell who accepted it; the HTTP identity check can."""
+    ours = http(200, '{"server":"default/api"}', identity="default/api")
+    got = classify(ours, expected_server="default/api", l4_intent=True)
+    assert got.verdict is Verdict.ALLOWED
+    assert got.detail.startswith("TCP connected;") and "identity checked over HTTP" in got.detail
+    impostor = http(200, '{"server":"default/impostor"}', identity="default/impostor")
+    got = classify(impostor, expected_server="default/api", l4_intent=True)
+    assert got.verdict is Verdict.ERROR
+    assert "answered by server 'default/impostor', expected 'default/api'" in got.detail
+    not_http = result("http", "error", connected=True, detail="the connection closed before any response")
+    assert classify(not_http, expected_server="default/api", l4_intent=True).verdict is Verdict.ERROR
+
+
+def test_ciliums_403_to_an_identity_check_still_shows_the_tcp_path_allowed() -> None:
+    """On an L7-policied port the proxy accepts the connection and judges only the request."""
+    got = classify(http(403, ENVOY_403_BODY, headers=ENVOY_403_HEADERS), expected_server="default/api",
+                   l4_intent=True)
+    assert got.verdict is Verdict.ALLOWED
+    assert "refused by Cilium's L7 proxy" in got.detail
+    assert classify(http(403, "Forbidden"), expected_server="default/api", l4_intent=True).verdict is Verdict.ERROR
+
+
+def test_default_settings_are_ciliums_defaults() -> None:
+    assert ClassifierSettings() == ClassifierSettings(("Access denied",), "REFUSED")
+    assert "'Access denied'" in ClassifierSettings().describe()
