@@ -63,6 +63,7 @@ _NAME_RE = re.compile(rf"^{NAME_PREFIX}(\d+)x[0-9a-f]{{4}}-")
 NFT_TABLE = "flowcheck_lab"
 MAC_PREFIX = "02:66:63"  # locally administered, "fc": pod i's eth0 is 02:66:63:00:<i, 2 bytes> (unique per lab)
 READY_TIMEOUT_S = 15.0  # a python server starting on a loaded 2-core machine
+MAX_TEARDOWN_INTERRUPTIONS = 20  # Ctrl-Cs a teardown absorbs before it leaves the rest to sweep_leftovers
 STOP_GRACE_S = 3.0
 
 RULE_ACTIONS = {
@@ -232,6 +233,7 @@ class NetLab:
         self._namespaces: list[str] = []
         self._workdir: Path | None = None
         self._closed = False
+        self._interruptions = 0
         self._neighbours_pinned = False
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -259,22 +261,46 @@ class NetLab:
         self._ip(self.hub, "link", "set", "br0", "up")
 
     def close(self) -> None:
-        """Stop every process, delete every namespace. Idempotent; never raises."""
+        """Stop every process, delete every namespace. Idempotent.
+
+        Never raises, except that a Ctrl-C arriving during the teardown (the second one of a user who
+        pressed it to stop the run) is held back until everything is gone, then re-raised: each step
+        is retried (they are idempotent) and the lab counts as closed only once it is empty, so an
+        interrupted teardown -- or the ``atexit`` hook after one -- can finish the job.
+        """
         if self._closed:
             return
+        interrupted: KeyboardInterrupt | None = None
+        while self.processes or self._namespaces or self._workdir is not None:
+            try:
+                self._teardown_step()
+            except KeyboardInterrupt as exc:
+                interrupted = interrupted or exc
+                self._interruptions += 1
+                if self._interruptions > MAX_TEARDOWN_INTERRUPTIONS:
+                    break  # someone insists: leave what is left to sweep_leftovers
         self._closed = True
         with contextlib.suppress(Exception):
             atexit.unregister(self.close)
-        for process in reversed(self.processes):
+        if interrupted is not None:
+            raise interrupted
+
+    def _teardown_step(self) -> None:
+        """Remove one thing (the last process, else the last namespace, else the work directory)."""
+        if self.processes:
             with contextlib.suppress(Exception):
-                process.stop()
-        for netns in reversed(self._namespaces):
+                self.processes[-1].stop()
+            self.processes.pop()
+        elif self._namespaces:
+            netns = self._namespaces[-1]
             with contextlib.suppress(Exception):
                 _kill_netns_processes(netns)
             with contextlib.suppress(Exception):
                 _run(["ip", "netns", "del", netns], check=False)
-        if self._workdir is not None:
+            self._namespaces.pop()
+        elif self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
 
     def leftovers(self) -> list[str]:
         """Namespaces of this lab that still exist (empty after ``close``)."""

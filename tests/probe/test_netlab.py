@@ -285,6 +285,40 @@ def test_lab_tears_everything_down_on_failure_and_interrupt(interruption: type[B
     assert labs[0].leftovers() == []
 
 
+@pytest.mark.usefixtures("lab_possible")
+@pytest.mark.parametrize("interrupted_command", [["ip", "netns", "del"], ["ip", "netns", "pids"]])
+def test_a_second_ctrl_c_during_teardown_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch,
+                                                              interrupted_command: list[str]) -> None:
+    """Issue 17.5: the first Ctrl-C starts the teardown, a second one lands in the middle of it."""
+    from tests.netlab import lab as lab_module
+
+    real_run = lab_module._run
+    interruptions = {"left": 2}
+
+    def ctrl_c_during_teardown(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        if list(argv[:3]) == interrupted_command and interruptions["left"]:
+            interruptions["left"] -= 1
+            raise KeyboardInterrupt
+        return real_run(argv, **kwargs)
+
+    lab = NetLab()
+
+    def first_ctrl_c() -> None:
+        with lab:
+            lab.add_pod("default/a", http=[8080])
+            lab.add_pod("default/b")
+            monkeypatch.setattr(lab_module, "_run", ctrl_c_during_teardown)
+            raise KeyboardInterrupt  # the first Ctrl-C
+
+    with pytest.raises(KeyboardInterrupt):
+        first_ctrl_c()
+    monkeypatch.setattr(lab_module, "_run", real_run)
+    assert interruptions["left"] == 0  # both landed in the teardown
+    assert lab.leftovers() == []
+    server = lab.pod("default/a").server
+    assert server is not None and server.popen.returncode is not None
+
+
 def permanent_neighbours(lab: NetLab, pod: str) -> dict[str, str]:
     shown = subprocess.run(["ip", "-n", lab.pod(pod).netns, "neigh", "show", "nud", "permanent"],
                            capture_output=True, text=True, check=True).stdout
