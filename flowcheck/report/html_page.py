@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from html import escape
 
 from flowcheck.report.marks import EMPTY_CELL, MISMATCH_MARK, cell_basis, expected_text, mismatch_kinds, observed_text
+from flowcheck.report.notices import run_notices
 from flowcheck.report.records import CheckedFlow, MatrixReport
 from flowcheck.report.service_map import ServiceMap, build_service_map
 from flowcheck.report.service_map_html import CONTENT_SECURITY_POLICY, render_service_map
@@ -125,6 +126,7 @@ def render_html(report: MatrixReport, *, title: str = "flowcheck truth table",
         "<body>",
         f"<h1>{escape(title)}</h1>",
         f'<p class="summary">{escape(summary.text())}</p>',
+        *(f'<p class="notice"><strong>Note:</strong> {escape(notice)}</p>' for notice in run_notices(report)),
     ]
     if report.metadata:
         parts.append(_metadata(report.metadata))

@@ -28,6 +28,7 @@ from flowcheck.report.marks import (
     mismatch_kinds,
     observed_text,
 )
+from flowcheck.report.notices import run_notices
 from flowcheck.report.records import CheckedFlow, MatrixReport
 from flowcheck.report.truth_table import (
     Cell,
@@ -69,6 +70,7 @@ def render_markdown(report: MatrixReport, *, title: str = "flowcheck truth table
     table = build_truth_table(report.flows)
     h = "#" * heading_level
     lines = [f"{h} {md_escape(title)}", "", summarize(table).text(), ""]
+    lines.extend(line for notice in run_notices(report) for line in (f"> **Note**: {md_escape(notice)}", ""))
     if table.flows:
         lines.extend(_table_lines(table))
         lines.append("")

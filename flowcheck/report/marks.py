@@ -84,4 +84,7 @@ def observed_text(flow: CheckedFlow) -> str:
         extras.append(f"{flow.attempts} attempts")
     if flow.observed_detail:
         extras.append(flow.observed_detail)
+    if flow.probed_via:  # where: which probe pods, which placement (a path probed both ways has two records)
+        nodes = f" (nodes {flow.source_node} -> {flow.destination_node})" if flow.source_node else ""
+        extras.append(f"{flow.placement or 'probed'}: {flow.probed_via}{nodes}")
     return f"{text} ({'; '.join(extras)})" if extras else text

@@ -49,6 +49,13 @@ class CheckedFlow:
     the flow was not probed (offline runs, or a flow the live cluster cannot probe -- then
     ``observed_detail`` says why). ``l7_passes`` is set when the path is allowed only through the L7
     proxy: what passes there (``GET /api/.* only``); the service map labels the edge with it.
+
+    Live records also say where the path was probed: ``probed_via`` (the probe pods, ``source ->
+    destination``; one pod may stand for several workloads), their nodes and ``placement``
+    (``same-node``/``cross-node``; a path probed both ways has one record for each), and
+    ``evidence_state`` -- what Hubble's flows said about the observation: ``confirmed``, ``none`` (no
+    evidence), ``contradicted`` (then ``observed`` is ``error``); empty when the run had no evidence
+    source. All optional: files without them read as before.
     """
 
     source: str
@@ -65,6 +72,11 @@ class CheckedFlow:
     evidence: tuple[str, ...] = ()
     test: str = ""
     l7_passes: str | None = None
+    source_node: str = ""
+    destination_node: str = ""
+    placement: str = ""
+    probed_via: str = ""
+    evidence_state: str = ""
 
     @property
     def key(self) -> tuple[str, str, str, int | None, str]:
@@ -116,6 +128,10 @@ class CheckedFlow:
         }
         if self.l7_passes is not None:  # optional: files without it read as before
             out["l7_passes"] = self.l7_passes
+        for name in _PROBE_FIELDS:  # optional, live runs only
+            value = getattr(self, name)
+            if value:
+                out[name] = value
         return out
 
     @classmethod
@@ -138,7 +154,11 @@ class CheckedFlow:
             evidence=reader.strings(obj, "evidence"),
             test=reader.optional_string(obj, "test") or "",
             l7_passes=reader.optional_string(obj, "l7_passes"),
+            **{name: reader.optional_string(obj, name) or "" for name in _PROBE_FIELDS},
         )
+
+
+_PROBE_FIELDS = ("source_node", "destination_node", "placement", "probed_via", "evidence_state")
 
 
 @dataclass(frozen=True, slots=True)

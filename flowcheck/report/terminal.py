@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from flowcheck.report.marks import MARKS, MISMATCH_MARK, cell_basis, expected_text, mismatch_kinds, observed_text
+from flowcheck.report.notices import run_notices
 from flowcheck.report.records import CheckedFlow, MatrixReport
 from flowcheck.report.textutil import display_width, pad, printable
 from flowcheck.report.truth_table import Mismatch, TruthTable, build_truth_table, legend_entries, summarize
@@ -35,6 +36,7 @@ def render_table(report: MatrixReport, *, color: bool = False, max_width: int = 
     """The run's truth table, legend and mismatch list as text (ends with a newline)."""
     table = build_truth_table(report.flows)
     lines = [f"{printable(title)}: {summarize(table).text()}"]
+    lines.extend(f"note: {printable(notice)}" for notice in run_notices(report))
     if report.metadata:
         lines.append("run: " + ", ".join(f"{printable(k)}={printable(v)}" for k, v in report.metadata.items()))
     if not table.flows:
