@@ -397,14 +397,14 @@ class LiveCluster:
         """Each class's pod manifest(s): one per placement node, pinned, or one unpinned pod."""
         setup = self.options.setup
         plan = []
+        nodes: Sequence[NodeInfo | None] = placement or [None]
         for spec in specs:
-            if placement:
-                for index, node in enumerate(placement):
+            for index, node in enumerate(nodes):
+                for copy in range(spec.copies):
+                    name = replica_name(spec.name, index if node is not None else None, copy)
                     plan.append((spec, build_pod(spec, run_id=self.run_id, image=setup.image,
-                                                 resources_=setup.resources, pod_name=replica_name(spec.name, index),
-                                                 node=node.hostname)))
-            else:
-                plan.append((spec, build_pod(spec, run_id=self.run_id, image=setup.image, resources_=setup.resources)))
+                                                 resources_=setup.resources, pod_name=name,
+                                                 node=node.hostname if node is not None else None)))
         return plan
 
     def _say_placement(self, nodes: Sequence[NodeInfo], placement: Sequence[NodeInfo], pods: int) -> None:

@@ -103,6 +103,8 @@ class PodSpecInput:
     existing: bool = False
     stands_for: tuple[str, ...] = ()
     """Every workload (``namespace/name``) this pod stands for; empty means just this one."""
+    copies: int = 1
+    """Pods per node (two when members of the class must be probed against each other on one node)."""
 
     def __post_init__(self) -> None:
         ports = tuple(PortSpec(*p) for p in self.ports)
@@ -275,10 +277,13 @@ def _pinned_to(hostname: str) -> Any:
         required_during_scheduling_ignored_during_execution=client.V1NodeSelector(node_selector_terms=[term])))
 
 
-def replica_name(name: str, index: int) -> str:
-    """The name of a class's pod on its ``index``-th placement node: ``web-n0``, ``web-n1`` (at most 63
-    characters, a DNS label)."""
-    suffix = f"-n{index}"
+def replica_name(name: str, index: int | None, copy: int = 0) -> str:
+    """The name of a class's pod: ``web-n0``, ``web-n1`` on the ``index``-th placement node, ``web-n0-2`` for
+    its second copy there; without placement (``index`` None) ``web`` and ``web-2``. At most 63
+    characters (a DNS label)."""
+    suffix = (f"-n{index}" if index is not None else "") + (f"-{copy + 1}" if copy else "")
+    if not suffix:
+        return name
     return name[:MAX_NAME - len(suffix)].rstrip("-.") + suffix
 
 

@@ -1,15 +1,18 @@
 """Where the live half of a check runs: the interfaces a live back end implements.
 
 A ``BackendProvider`` is the expensive, once-per-run part: it brings up (or reuses) a cluster,
-deploys the topology's probe workloads and applies the policies, and returns a JSON-serialisable
-state so every pytest-xdist worker can ``attach`` to the same deployment instead of making its
-own; ``tear_down`` runs once, in the controlling process. The ``LiveBackend`` it attaches is what
-the harness probes through: the ``ProbeExecutor`` seam of the probe layer, plus what the harness
-needs to know about the deployment (which workloads can run the agent, which are flowcheck probe
-servers) and an optional source of evidence (Hubble flows).
+deploys the topology's probe pods and applies the policies, and returns a JSON-serialisable state
+so every pytest-xdist worker can ``attach`` to the same deployment instead of making its own;
+``tear_down`` runs once, in the controlling process. The ``LiveBackend`` it attaches is what the
+harness probes through: the ``ProbeExecutor`` seam of the probe layer, plus what the harness needs
+to know about the deployment -- where each path is probed from and to (``routes``: one pod per
+class of workloads, on one node or two), which workloads can run the agent, what a probe server
+answers as, how the cluster answers denials -- whether the policies are enforced yet
+(``unrealized``), an optional source of evidence (Hubble flows) and, on a Cilium cluster,
+``cilium connectivity test``.
 
 The Kubernetes implementation lives in ``flowcheck.harness.cluster_backend``; the tests plug in the
-network-namespace lab through the ``pytest_flowcheck_backend`` hook.
+network-namespace lab and fakes through the ``pytest_flowcheck_backend`` hook.
 """
 
 from __future__ import annotations
@@ -20,14 +23,47 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from flowcheck.cluster.cilium import ConnectivityReport
+from flowcheck.cluster.hubble import FlowRecord, ProbeFacts
 from flowcheck.manifests.documents import SourceDocument
 from flowcheck.model.topology import Topology
+from flowcheck.probe.classify import ClassifierSettings
 from flowcheck.probe.executor import ProbeExecutor
+
+SAME_NODE = "same-node"
+CROSS_NODE = "cross-node"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRoute:
+    """Where one path is probed: from probe target ``source`` (the pod the agent runs in) to probe target
+    ``destination``, on which nodes. Targets are what the executor knows (``namespace/pod`` on a cluster,
+    the workload's name where each workload has one pod)."""
+
+    source: str
+    destination: str
+    source_node: str = ""
+    destination_node: str = ""
+
+    @property
+    def placement(self) -> str:
+        """``same-node``, ``cross-node``, or empty when the back end has no notion of nodes."""
+        if not self.source_node or not self.destination_node:
+            return ""
+        return SAME_NODE if self.source_node == self.destination_node else CROSS_NODE
+
+    def describe(self) -> str:
+        """``tenant/client-n0@worker -> default/web-n1@worker2`` (nodes only where known)."""
+        def at(target: str, node: str) -> str:
+            return f"{target}@{node}" if node else target
+
+        return f"{at(self.source, self.source_node)} -> {at(self.destination, self.destination_node)}"
 
 
 @dataclass(frozen=True, slots=True)
 class EvidenceQuery:
-    """One probe whose flows are wanted: who talked to whom, on what, and the probe's id."""
+    """One probe whose flows are wanted: its 5-tuple (``source_port`` as the agent reported it, None when
+    it reported none), the targets it ran between, and the probe's id."""
 
     probe_id: str
     source: str
@@ -36,6 +72,12 @@ class EvidenceQuery:
     destination_ip: str
     port: int | None
     protocol: str
+    source_port: int | None = None
+
+    def facts(self, since: datetime, until: datetime) -> ProbeFacts:
+        """The 5-tuple and time window ``hubble.match`` and ``evidence.judge`` read for this probe."""
+        return ProbeFacts(self.source_ip, self.destination_ip, self.port, self.protocol, since, until,
+                          src_port=self.source_port)
 
 
 class LiveBackend(Protocol):
@@ -49,6 +91,11 @@ class LiveBackend(Protocol):
         """One line for reports: what was probed (e.g. ``kind cluster flowcheck, Cilium 1.19.0``)."""
         ...
 
+    @property
+    def notes(self) -> Mapping[str, str]:
+        """Facts about the deployment for the run's metadata (nodes used, shared probe pods, denial settings)."""
+        ...
+
     def cannot_probe_from(self, workload: str) -> str | None:
         """Why the agent cannot run inside ``workload`` (e.g. an existing pod), or None when it can."""
         ...
@@ -57,9 +104,30 @@ class LiveBackend(Protocol):
         """True when ``workload`` runs flowcheck's probe server (so answers carry its identity)."""
         ...
 
+    def routes(self, source: str, destination: str) -> tuple[ProbeRoute, ...]:
+        """Where ``source`` -> ``destination`` (workloads) is probed: once within a node and once across
+        nodes where the deployment allows it; empty when no pair of distinct pods stands for the two."""
+        ...
+
+    def server_name(self, target: str) -> str:
+        """The identity the probe server at ``target`` answers with."""
+        ...
+
+    def classifier_settings(self, route: ProbeRoute) -> ClassifierSettings:
+        """What the cluster answers denials with on this route (403 body, DNS reject rcode)."""
+        ...
+
+    def unrealized(self) -> Sequence[str]:
+        """What is not yet enforcing the applied policies (one line each); empty when everything is."""
+        ...
+
     def evidence(self, queries: Sequence[EvidenceQuery], since: datetime,
-                 until: datetime) -> Mapping[str, tuple[str, ...]]:
-        """Evidence lines per probe id (Hubble flows); empty when the back end has none."""
+                 until: datetime) -> Mapping[str, Sequence[FlowRecord]] | None:
+        """The Hubble flows of each probe's 5-tuple, per probe id; None when the back end has no evidence."""
+        ...
+
+    def connectivity_test(self, junit_file: Path, *, tests: Sequence[str] = ()) -> ConnectivityReport | None:
+        """``cilium connectivity test`` on this back end; None when it is not a Cilium cluster."""
         ...
 
 

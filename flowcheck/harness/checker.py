@@ -13,6 +13,7 @@ failure too, never a pass.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -21,13 +22,26 @@ from dataclasses import dataclass
 import pytest
 
 from flowcheck.errors import TopologyError
-from flowcheck.harness.backends import LiveBackend
+from flowcheck.harness.backends import LiveBackend, ProbeRoute
 from flowcheck.harness.expectations import Expectation, ExpectationError, make_expectation, path_text
-from flowcheck.harness.live import RETRY_WAIT_S, LiveItem, Observation, live_item_for, probe
+from flowcheck.harness.live import (
+    REALIZATION_TIMEOUT_S,
+    RETRY_WAIT_S,
+    ControlFinder,
+    LiveItem,
+    Observation,
+    live_items_for,
+    probe,
+)
+from flowcheck.harness.run_ledger import RunLedger
 from flowcheck.model.engine import Decision, Model
+from flowcheck.model.flows import Flow
 from flowcheck.model.matrix import PlannedFlow
 from flowcheck.report.records import CheckedFlow
 from flowcheck.verdict import Verdict
+
+NOT_CHECKED = "not checked"
+CHANGED_DURING_RUN = "the path changed during the run"
 
 
 @dataclass(slots=True)
@@ -41,6 +55,8 @@ class HarnessContext:
     record: Callable[[CheckedFlow], None]
     next_key: Callable[[], int]
     retry_wait_s: float = RETRY_WAIT_S
+    ledger: RunLedger = dataclasses.field(default_factory=RunLedger)
+    realization_timeout_s: float = REALIZATION_TIMEOUT_S
 
 
 class PathChecker:
@@ -87,15 +103,22 @@ class PathChecker:
         self._pending.extend(Expectation(p.flow, None, decision=p.decision) for p in planned)
 
     def check(self) -> list[CheckedFlow]:
-        """Check every pending expectation; fail the test with all disagreements at once."""
+        """Check every pending expectation; fail the test with all disagreements at once.
+
+        Whatever stops the check part-way (Ctrl-C, a bug) still records the expectations it had taken,
+        as not checked, so the run's report counts them instead of losing them."""
         expectations, self._pending = self._pending, []
         if not expectations:
             return []
         context = self._context
-        decisions = [e.decision if e.decision is not None else context.model.decide(e.flow) for e in expectations]
-        observed, not_probed = self._probe_live(expectations, decisions)
-        records = [self._record(e, d, observed.get(i), not_probed.get(i, ""))
-                   for i, (e, d) in enumerate(zip(expectations, decisions, strict=True))]
+        try:
+            decisions = [e.decision if e.decision is not None else context.model.decide(e.flow) for e in expectations]
+            observed, not_probed = self._probe_live(expectations, decisions)
+        except BaseException as exc:
+            self.record_unchecked(expectations, f"{NOT_CHECKED}: the check stopped ({type(exc).__name__}: {exc})")
+            raise
+        records = [record for i, (e, d) in enumerate(zip(expectations, decisions, strict=True))
+                   for record in self._records(e, d, observed.get(i, []), not_probed.get(i, ""))]
         for record in records:
             context.record(record)
         self.checked.extend(records)
@@ -104,37 +127,95 @@ class PathChecker:
             pytest.fail(format_failures(failures, len(records)), pytrace=False)
         return records
 
-    def _probe_live(self, expectations: Sequence[Expectation],
-                    decisions: Sequence[Decision]) -> tuple[dict[int, Observation], dict[int, str]]:
+    def record_unchecked(self, expectations: Sequence[Expectation] | None = None, reason: str = "") -> None:
+        """Record expectations (by default the pending ones) as declared but not checked, with why."""
+        if expectations is None:
+            expectations, self._pending = self._pending, []
+        for expectation in expectations:
+            flow = expectation.flow
+            decision = expectation.decision
+            if decision is None:
+                with contextlib.suppress(Exception):  # the model is what may have failed
+                    decision = self._context.model.decide(flow)
+            reasons = decision.reasons if decision else ("not decided: the check did not run",)
+            record = CheckedFlow(source=expectation.source, destination=expectation.destination, protocol=flow.protocol,
+                                 port=flow.port, model=decision.verdict if decision else Verdict.UNKNOWN,
+                                 request=expectation.request, expected=expectation.verdict,
+                                 model_reasons=reasons, observed_detail=reason or NOT_CHECKED, test=self._test)
+            self._context.record(record)
+            self.checked.append(record)
+
+    def _probe_live(self, expectations: Sequence[Expectation], decisions: Sequence[Decision]
+                    ) -> tuple[dict[int, list[Observation]], dict[int, str]]:
         live = self._context.live
         if live is None:
             reason = f"not probed: {self._context.offline_reason or 'no live cluster'}"
             return {}, dict.fromkeys(range(len(expectations)), reason)
-        items: dict[int, LiveItem] = {}
+        items: dict[int, list[LiveItem]] = {}
         not_probed: dict[int, str] = {}
         for index, (expectation, decision) in enumerate(zip(expectations, decisions, strict=True)):
             reference = expectation.verdict if expectation.verdict is not None else _model_reference(decision)
-            item = live_item_for(live, expectation, self._context.next_key(), reference)
-            if isinstance(item, str):
-                not_probed[index] = f"not probed: {item}"
+            made = live_items_for(live, expectation, self._context.next_key, reference)
+            if isinstance(made, str):
+                not_probed[index] = f"not probed: {made}"
             else:
-                items[index] = item
-        results = probe(live, list(items.values()), timeout_s=self._context.probe_timeout_s,
-                        retry_wait_s=self._context.retry_wait_s)
-        return {index: results[item.key] for index, item in items.items()}, not_probed
+                items[index] = made
+        results = probe(live, [item for made in items.values() for item in made],
+                        timeout_s=self._context.probe_timeout_s, retry_wait_s=self._context.retry_wait_s,
+                        ledger=self._context.ledger, where=self._test,
+                        controls=allowed_paths_into(self._context.model, live),
+                        realization_timeout_s=self._context.realization_timeout_s)
+        return {index: [results[item.key] for item in made] for index, made in items.items()}, not_probed
 
-    def _record(self, expectation: Expectation, decision: Decision, observation: Observation | None,
-                not_probed: str) -> CheckedFlow:
+    def _records(self, expectation: Expectation, decision: Decision, observations: Sequence[Observation],
+                 not_probed: str) -> list[CheckedFlow]:
+        """One record per route the path was probed on (one, not probed, when it was not)."""
         flow = expectation.flow
-        return CheckedFlow(
+        base = CheckedFlow(
             source=expectation.source, destination=expectation.destination, protocol=flow.protocol,
             port=flow.port, model=decision.verdict, request=expectation.request, expected=expectation.verdict,
-            model_reasons=decision.reasons,
-            observed=observation.verdict if observation else None,
-            observed_detail=observation.detail if observation else not_probed,
-            attempts=observation.attempts if observation else 0,
-            evidence=observation.evidence if observation else (), test=self._test,
-        )
+            model_reasons=decision.reasons, observed_detail=not_probed, test=self._test)
+        if not observations:
+            return [base]
+        return [_with_route(dataclasses.replace(
+            base, observed=o.verdict, observed_detail=_detail(o), attempts=o.attempts, evidence=o.evidence,
+            evidence_state=o.evidence_state), o.route) for o in observations]
+
+
+def _detail(observation: Observation) -> str:
+    if observation.conflict:
+        return f"{observation.detail} -- and {observation.conflict}: {CHANGED_DURING_RUN}"
+    return observation.detail
+
+
+def _with_route(record: CheckedFlow, route: ProbeRoute | None) -> CheckedFlow:
+    if route is None:
+        return record
+    return dataclasses.replace(record, source_node=route.source_node, destination_node=route.destination_node,
+                               placement=route.placement, probed_via=f"{route.source} -> {route.destination}")
+
+
+def allowed_paths_into(model: Model, live: LiveBackend) -> ControlFinder:
+    """Control paths for the live probing: flows the model predicts allowed into a workload, from sources the
+    agent can run in, on the TCP and UDP ports the workload serves (at most a few)."""
+    def find(destination: str) -> list[Flow]:
+        target = model.topology.workload(destination)
+        found = []
+        for source in model.topology.workloads:
+            if source.ref == destination or live.cannot_probe_from(source.ref):
+                continue
+            for port in target.ports:
+                if port.protocol not in ("TCP", "UDP"):
+                    continue
+                flow = Flow.between(source.ref, destination, port=port.port, protocol=port.protocol)
+                if model.decide(flow).verdict is Verdict.ALLOWED:
+                    found.append(flow)
+                    break
+            if len(found) >= 3:
+                break
+        return found
+
+    return find
 
 
 def _caller() -> str:
@@ -153,6 +234,8 @@ def _model_reference(decision: Decision) -> Verdict | None:
 
 def _failed(record: CheckedFlow) -> bool:
     if record.intent_mismatch:
+        return True
+    if CHANGED_DURING_RUN in record.observed_detail:
         return True
     if record.observed is None:
         return False
@@ -179,6 +262,8 @@ def format_failures(failures: Sequence[CheckedFlow], total: int) -> str:
                 Verdict.ERROR, Verdict.REFUSED) else ""
             lines.append(f"    observed  {record.observed.value}{attempts}: {record.observed_detail}{problem}")
             lines.extend(f"    hubble    {line}" for line in record.evidence)
+            if record.evidence_state == "none":
+                lines.append("    hubble    (no evidence: no flow confirmed or contradicted this observation)")
         elif record.observed_detail:
             lines.append(f"    observed  - ({record.observed_detail})")
         lines.append("")
@@ -186,4 +271,8 @@ def format_failures(failures: Sequence[CheckedFlow], total: int) -> str:
 
 
 def _describe(record: CheckedFlow) -> str:
-    return path_text(record.source, record.destination, record.protocol, record.port, record.request)
+    text = path_text(record.source, record.destination, record.protocol, record.port, record.request)
+    if record.probed_via:
+        where = f"{record.placement}: " if record.placement else ""
+        text += f"  [{where}{record.probed_via}]"
+    return text

@@ -1,10 +1,12 @@
 """The live back end on a real cluster: ``flowcheck.cluster.LiveCluster`` behind the harness's interfaces.
 
 ``set_up`` (once per run) brings the kind cluster up or checks the explicitly allowed context,
-deploys one probe pod per topology workload, applies the repository's policies and waits until
-every Cilium agent has realized them; a failure part-way tears down what was created. Its state
-(``LiveCluster.state()``) is what every pytest-xdist worker attaches to -- read-only, without
-teardown rights -- and what the controlling process tears down from at the end.
+deploys one probe pod per class of workloads Cilium cannot tell apart (``probe_classes``) on each of
+two nodes where it can (``placement``), applies the repository's policies and waits until every
+deployed pod's endpoint has realized them, and reads what each node's agent answers denials with;
+a failure part-way tears down what was created. Its state (``LiveCluster.state()``) is what every
+pytest-xdist worker attaches to -- read-only, without teardown rights -- and what the controlling
+process tears down from at the end.
 """
 
 from __future__ import annotations
@@ -15,24 +17,28 @@ from pathlib import Path
 from typing import Any
 
 from flowcheck.cluster.cilium import ConnectivityReport
+from flowcheck.cluster.cilium_config import describe as describe_denials
 from flowcheck.cluster.deployed import DeployedTopology
-from flowcheck.cluster.hubble import ProbeFacts, match
+from flowcheck.cluster.hubble import FlowRecord, match
 from flowcheck.cluster.options import ClusterOptions
 from flowcheck.cluster.session import LiveCluster
 from flowcheck.cluster.workloads import NamespaceInput, PodSpecInput, TopologyInput
-from flowcheck.harness.backends import EvidenceQuery, SetupRequest
+from flowcheck.harness.backends import EvidenceQuery, ProbeRoute, SetupRequest
+from flowcheck.harness.placement import routes_between
+from flowcheck.harness.probe_classes import probe_classes
 from flowcheck.model.topology import Topology
+from flowcheck.probe.classify import DEFAULT_SETTINGS, ClassifierSettings
 from flowcheck.probe.executor import ProbeExecutor
 
 
 def topology_input(topology: Topology) -> TopologyInput:
-    """The model's topology in the cluster layer's terms (unnamed ports get ``<proto>-<port>``)."""
+    """The model's topology in the cluster layer's terms: one pod spec per probe class."""
     namespaces = tuple(NamespaceInput(name, dict(labels)) for name, labels in topology.namespaces.items())
     workloads = tuple(
-        PodSpecInput(namespace=w.namespace, name=w.name, labels=dict(w.labels),
-                     ports=tuple((p.name or f"{p.protocol.lower()}-{p.port}", p.port, p.protocol) for p in w.ports),
-                     service_account=w.service_account, existing=w.existing)
-        for w in topology.workloads)
+        PodSpecInput(namespace=c.first.namespace, name=c.first.name, labels=dict(c.first.labels), ports=c.ports,
+                     service_account=c.first.service_account, existing=c.first.existing, stands_for=c.refs,
+                     copies=c.copies)
+        for c in probe_classes(topology))
     return TopologyInput(namespaces, workloads)
 
 
@@ -51,11 +57,50 @@ class ClusterLiveBackend:
     def description(self) -> str:
         return self.cluster.description
 
+    @property
+    def notes(self) -> Mapping[str, str]:
+        deployed = self._deployed
+        notes = {}
+        if len(deployed.nodes) >= 2:
+            notes["placement"] = f"same-node and cross-node, on {', '.join(deployed.nodes)}"
+        elif deployed.nodes:
+            notes["placement"] = f"same-node only: one schedulable node ({deployed.nodes[0]})"
+        shared = deployed.shared()
+        if shared:
+            notes["shared probe pods"] = "; ".join(f"{first} stands for {', '.join(members)}"
+                                                   for first, members in sorted(shared.items()))
+        denials = describe_denials(self.cluster.denials)
+        if denials:
+            notes["denials"] = denials
+        return notes
+
     def cannot_probe_from(self, workload: str) -> str | None:
         return self._deployed.cannot_probe_from(workload)
 
     def is_probe_server(self, workload: str) -> bool:
         return self._deployed.is_probe_server(workload)
+
+    def routes(self, source: str, destination: str) -> tuple[ProbeRoute, ...]:
+        deployed = self._deployed
+        return routes_between([(p.key, p.node) for p in deployed.replicas(source)],
+                              [(p.key, p.node) for p in deployed.replicas(destination)])
+
+    def server_name(self, target: str) -> str:
+        return self._deployed.pod(target).key  # the probe server answers as its pod (cluster.workloads)
+
+    def classifier_settings(self, route: ProbeRoute) -> ClassifierSettings:
+        """An HTTP denial may come from the proxy on either end (egress or ingress L7 policy); a DNS
+        denial from the DNS proxy on the source's node."""
+        denials = self.cluster.denials
+        source, destination = denials.get(route.source_node), denials.get(route.destination_node)
+        if source is None and destination is None:
+            return DEFAULT_SETTINGS
+        ends = [d for d in (source, destination) if d is not None]
+        messages = tuple(dict.fromkeys(d.http_403_message for d in ends))
+        return ClassifierSettings(messages, (source or ends[0]).settings.dns_denied_rcode)
+
+    def unrealized(self) -> Sequence[str]:
+        return self.cluster.unrealized()
 
     @property
     def _deployed(self) -> DeployedTopology:
@@ -64,12 +109,16 @@ class ClusterLiveBackend:
         return deployed
 
     def evidence(self, queries: Sequence[EvidenceQuery], since: datetime,
-                 until: datetime) -> Mapping[str, tuple[str, ...]]:
-        """The Hubble flows of each probe (``hubble observe`` in every agent, matched per probe)."""
-        workloads = sorted({q.source for q in queries})
-        flows = self.cluster.hubble_flows(since=since, until=until, workloads=workloads)
-        return {q.probe_id: tuple(f.summary() for f in match(flows, ProbeFacts(
-            q.source_ip, q.destination_ip, q.port, q.protocol, since, until))) for q in queries}
+                 until: datetime) -> Mapping[str, Sequence[FlowRecord]]:
+        """The Hubble flows of each probe (``hubble observe`` in every agent, narrowed to the probes' pods and
+        source ports, then matched per probe on its 5-tuple)."""
+        if not queries:
+            return {}
+        pods = sorted({q.source for q in queries})
+        ports = [q.source_port for q in queries if q.source_port is not None]
+        narrowed = ports if len(ports) == len(queries) else []  # a probe without a port needs every flow
+        flows = self.cluster.hubble_flows(since=since, until=until, workloads=pods, ports=narrowed)
+        return {q.probe_id: tuple(match(flows, q.facts(since, until))) for q in queries}
 
     def connectivity_test(self, junit_file: Path, *, tests: Sequence[str] = ()) -> ConnectivityReport:
         """``cilium connectivity test`` on this cluster (``LiveCluster.connectivity_test``): the
@@ -89,6 +138,7 @@ class ClusterBackendProvider:
         try:
             cluster.deploy(topology_input(request.topology))
             cluster.apply_policies(request.policies)
+            cluster.read_denials()
         except BaseException:
             cluster.teardown(failed=True, quiet=True)
             raise

@@ -19,6 +19,7 @@ from typing import Any
 from flowcheck.errors import FlowcheckError
 from flowcheck.harness.backends import BackendProvider, LiveBackend, SetupRequest
 from flowcheck.harness.checker import HarnessContext
+from flowcheck.harness.run_ledger import RunLedger
 from flowcheck.harness.run_state import RunOnce
 from flowcheck.harness.settings import RunSettings
 from flowcheck.manifests.documents import SourceDocument, read_documents
@@ -43,6 +44,7 @@ class FlowcheckRun:
     _documents: tuple[SourceDocument, ...] = ()  # the policy documents the model was built from
     _live: LiveBackend | None = None
     _keys: Any = field(default_factory=itertools.count)
+    ledger: RunLedger = field(default_factory=RunLedger)  # this process's memory of the live run
 
     def model(self) -> Model:
         """The policy model of this run (built once; a load error is raised again on every use)."""
@@ -86,7 +88,7 @@ class FlowcheckRun:
     def context(self) -> HarnessContext:
         return HarnessContext(model=self.model(), live=self.live(), offline_reason=self.offline_reason,
                               probe_timeout_s=self.settings.probe.timeout_s, record=self.record,
-                              next_key=lambda: next(self._keys))
+                              next_key=lambda: next(self._keys), ledger=self.ledger)
 
     def record(self, flow: CheckedFlow) -> None:
         self.records.append(flow)
@@ -95,6 +97,11 @@ class FlowcheckRun:
     def live_description(self) -> str | None:
         """What the attached back end says it is (e.g. ``kind cluster flowcheck ..., Cilium 1.19.0``)."""
         return self._live.description if self._live is not None else None
+
+    @property
+    def live_notes(self) -> dict[str, str]:
+        """What the attached back end says about the deployment (placement, shared probe pods, denials)."""
+        return dict(self._live.notes) if self._live is not None else {}
 
     @property
     def live_started(self) -> bool:

@@ -65,6 +65,9 @@ class PluginState:
     teardown_error: str | None = None
     report: MatrixReport | None = None
     baseline_text: str | None = None
+    live_notes: dict[str, str] = field(default_factory=dict)
+    collected: list[str] = field(default_factory=list)  # test ids, in collection order (xdist: the workers')
+    finished: set[str] = field(default_factory=set)  # tests that ran (passed, failed or skipped)
 
     @property
     def is_worker(self) -> bool:
@@ -103,7 +106,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     settings = resolve_settings(config)
     config.stash[settings_key] = settings
-    config.stash[state_key] = PluginState(config, settings)
+    state = config.stash[state_key] = PluginState(config, settings)
+    if not state.is_worker:
+        config.pluginmanager.register(_TestTracker(state), "flowcheck-test-tracker")
 
 
 def _shared_dir(config: pytest.Config) -> Path:
@@ -142,14 +147,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    """Check a test's pending expectations when its body returns (a body that raised is not checked)."""
-    result = yield
-    checker = getattr(item, "funcargs", {}).get(PATHS_FIXTURE)
-    if checker is None or "flowcheck.harness.checker" not in sys.modules:
-        return result  # not a flowcheck test: without that module loaded, no PathChecker can exist
-    from flowcheck.harness.checker import PathChecker
-
-    if isinstance(checker, PathChecker) and checker.pending:
+    """Check a test's pending expectations when its body returns. When the body raised (or was
+    interrupted), its pending expectations are recorded as not checked, so the report counts them."""
+    try:
+        result = yield
+    except BaseException as exc:
+        checker = _checker_of(item)
+        if checker is not None and checker.pending:
+            checker.record_unchecked(reason=f"not checked: the test stopped before its paths were checked "
+                                            f"({type(exc).__name__})")
+        raise
+    checker = _checker_of(item)
+    if checker is not None and checker.pending:
         try:
             checker.check()
         finally:
@@ -163,6 +172,37 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
                     (f"flowcheck.{i}.observed", flow.observed.value if flow.observed else ""),
                 ])
     return result
+
+
+def _checker_of(item: pytest.Item) -> PathChecker | None:
+    """The test's ``flowcheck_paths``, if it has one (without that module loaded, none can exist)."""
+    checker = getattr(item, "funcargs", {}).get(PATHS_FIXTURE)
+    if checker is None or "flowcheck.harness.checker" not in sys.modules:
+        return None
+    from flowcheck.harness.checker import PathChecker
+
+    return checker if isinstance(checker, PathChecker) else None
+
+
+class _TestTracker:
+    """Which tests were collected and which ran (registered in the controlling process only), so an interrupted
+    or stopped run's report can say which tests -- and so which paths -- were not checked."""
+
+    def __init__(self, state: PluginState) -> None:
+        self.state = state
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.state.collected.extend(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        """pytest-xdist, in the controller: the tests a worker collected (each worker collects them all)."""
+        if not self.state.collected:
+            self.state.collected.extend(ids)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or report.skipped or (report.when == "setup" and report.failed):
+            self.state.finished.add(report.nodeid)
 
 
 @pytest.fixture(scope="session")
@@ -224,8 +264,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     own = state.run()
     try:
         flows = [*own.records, *state.worker_flows]
-        if flows:
-            state.report = MatrixReport(tuple(flows), _metadata(state, own))
+        stopped = _stopped(session, exitstatus)
+        if flows or stopped:
+            metadata = _metadata(state, own)
+            if stopped:  # an interrupted run's report must never look clean: say so, and what did not run
+                metadata["interrupted"] = stopped
+                metadata["not_run"] = _not_run(state)
+            state.report = MatrixReport(tuple(flows), metadata)
             _write_outputs(state, state.report, session)
     finally:
         try:
@@ -235,6 +280,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             state.teardown_error = str(exc)
             if session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+NOT_RUN_LISTED = 10
+
+
+def _stopped(session: pytest.Session, exitstatus: int) -> str:
+    """Why the run ended before every collected test ran, or empty when it did not."""
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "yes: the run was interrupted (Ctrl-C or a signal); the report covers only what ran before"
+    if session.shouldstop or session.shouldfail:
+        return f"yes: the run stopped early ({session.shouldstop or session.shouldfail})"
+    return ""
+
+
+def _not_run(state: PluginState) -> str:
+    """The tests that did not run: their paths were not checked at all."""
+    collected = list(dict.fromkeys(state.collected))
+    missing = [test for test in collected if test not in state.finished]
+    if not state.collected:
+        return "unknown: the run stopped before the tests were collected"
+    if not missing:
+        return "none"
+    shown = ", ".join(missing[:NOT_RUN_LISTED])
+    more = f" and {len(missing) - NOT_RUN_LISTED} more" if len(missing) > NOT_RUN_LISTED else ""
+    return f"{len(missing)} of {len(collected)} tests (their paths were not checked): {shown}{more}"
 
 
 def _xdist_set_up_a_backend(config: pytest.Config) -> bool:
@@ -258,6 +328,7 @@ def _hand_over_to_controller(state: PluginState) -> None:
         "skipped_live": state.skipped_live,
         "used_live": run.live_started,
         "live_description": run.live_description,
+        "live_notes": run.live_notes,
     }
 
 
@@ -275,6 +346,7 @@ def pytest_testnodedown(node: object, error: object) -> None:
     state.skipped_live.extend(output["skipped_live"])
     state.workers_used_live = state.workers_used_live or bool(output["used_live"])
     state.live_description = state.live_description or output.get("live_description")
+    state.live_notes = state.live_notes or dict(output.get("live_notes") or {})
 
 
 def _metadata(state: PluginState, run: FlowcheckRun) -> dict[str, str]:
@@ -287,6 +359,7 @@ def _metadata(state: PluginState, run: FlowcheckRun) -> dict[str, str]:
     described = run.live_description or state.live_description
     if described:
         meta["cluster"] = described  # as the back end measured it (e.g. the running Cilium chart version)
+    meta.update(run.live_notes or state.live_notes)  # placement, shared probe pods, denial settings
     if s.cluster.cilium_version:
         meta["cilium_version_requested"] = s.cluster.cilium_version
     return meta

@@ -84,6 +84,8 @@ def test_a_pod_pinned_to_a_node_has_a_required_hostname_affinity_and_answers_as_
 
 def test_replica_names_stay_dns_labels() -> None:
     assert replica_name("web", 0) == "web-n0"
+    assert (replica_name("web", 1, 1), replica_name("web", None), replica_name("web", None, 1)) == (
+        "web-n1-2", "web", "web-2")
     long = replica_name("a" * 70, 1)
     assert len(long) == 63 and long.endswith("-n1")
 

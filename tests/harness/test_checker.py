@@ -1,7 +1,10 @@
-"""The ``flowcheck_paths`` checker against a fake live back end: batching, retries, failures, records.
+"""The ``flowcheck_paths`` checker against a fake live back end: batching, retries, failures, records,
+evidence per probe, placement, realization, reachability.
 
 The fake executor answers plans the way the real agent prints results, so the library's real plan
-building, result parsing and classification run here; only the cluster is scripted.
+building, result parsing and classification run here; only the cluster is scripted -- by a fixed
+table written from the policy text (``scenario_decider``), never by the model the expectations are
+checked against, so "observed == expected" is a real cross-check of model and table.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from flowcheck.model.topology import load_topology
 from flowcheck.report.records import CheckedFlow
 from flowcheck.verdict import Verdict
 from tests.conftest import POLICIES_DIR, REPO_ROOT
-from tests.harness.fakes import FakeBackend, FakeExecutor, addresses_for, model_decider
+from tests.harness.fakes import FakeBackend, FakeExecutor, addresses_for, scenario_decider
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +39,11 @@ def _checker(model: Model, backend: FakeBackend | None, recorded: list[CheckedFl
     return PathChecker(context, "tests/harness/test_checker.py::demo")
 
 
-def _backend(model: Model, overrides: Mapping[str, Sequence[str]] | None = None,
-             evidence_line: str = "HUBBLE") -> FakeBackend:
-    executor = FakeExecutor(addresses_for(model.topology), model_decider(model, overrides))
+def _backend(model: Model, overrides: Mapping[str, Sequence[str]] | None = None, *, hubble: bool = True,
+             contradict: Sequence[str] = (), lagging: Sequence[Sequence[str]] = ()) -> FakeBackend:
+    executor = FakeExecutor(addresses_for(model.topology), scenario_decider(overrides))
     existing = [w.ref for w in model.topology.workloads if w.existing]
-    return FakeBackend(executor, existing, evidence_line)
+    return FakeBackend(executor, existing, hubble=hubble, contradict=contradict, lagging=lagging)
 
 
 def test_offline_checks_the_model_and_records_why_nothing_was_probed(model: Model) -> None:
@@ -101,8 +104,8 @@ def test_persistent_disagreement_stops_after_the_bounded_rounds_and_fails_with_e
     [checked] = paths.checked
     assert (checked.observed, checked.attempts) == (Verdict.ALLOWED, MAX_ROUNDS)
     text = str(failure.value)
-    assert f"observed  allowed after {MAX_ROUNDS} probes: TCP connected" in text
-    assert "hubble    HUBBLE tenant/client -> default/web:8080" in text
+    assert f"observed  allowed after {MAX_ROUNDS} probes: TCP connected; HTTP request answered by " in text
+    assert "hubble    FORWARDED ingress default/web:8080 -> tenant/client:" in text  # the last probe's own flow
 
 
 def test_a_probe_error_is_a_failure_never_a_pass(model: Model) -> None:
@@ -120,18 +123,22 @@ def test_l7_denial_is_observed_from_envoys_403(model: Model) -> None:
     [record] = paths.check()
     assert record.observed is Verdict.L7_DENIED
     assert "denied by Cilium's L7 proxy" in record.observed_detail
-    assert record.evidence == ("HUBBLE tenant/client -> default/my-api:8080",)
+    assert record.evidence_state == "confirmed"
+    assert record.evidence[0].startswith("DROPPED ingress tenant/client:4")
+    assert record.evidence[0].endswith("-> default/my-api:8080 HTTP DELETE / (request)")
 
 
-def test_evidence_is_fetched_for_drops_and_denials_only(model: Model) -> None:
+def test_every_probe_is_checked_against_its_own_flows_in_one_query(model: Model) -> None:
     backend = _backend(model)
     paths = _checker(model, backend, [])
     paths.expect("tenant/client", "default/my-api", port=8080, http="GET /", verdict="allowed")
     paths.expect("tenant/client", "default/web", port=8080, verdict="dropped")
     allowed, dropped = paths.check()
-    assert allowed.evidence == ()
-    assert dropped.evidence
-    assert len(backend.evidence_calls) == 1
+    assert (allowed.evidence_state, dropped.evidence_state) == ("confirmed", "confirmed")
+    assert allowed.evidence[0].startswith("FORWARDED")
+    assert dropped.evidence[0].startswith("DROPPED POLICY_DENIED")
+    [queries] = backend.evidence_calls
+    assert [q.source_port for q in queries] == [40000, 40001]  # the 5-tuple the agent reported
 
 
 def test_existing_sources_are_not_probed_and_say_why(model: Model) -> None:
@@ -157,6 +164,7 @@ def test_dns_to_an_existing_resolver_is_a_dns_probe(model: Model) -> None:
 
 
 def test_the_model_matrix_is_probed_against_the_models_own_verdicts(model: Model) -> None:
+    """The fixed table agrees with the model on every path from tenant/client but the scripted one."""
     backend = _backend(model, {"tenant/client->default/web:9090": ["allowed"]})
     paths = _checker(model, backend, [])
     paths.expect_planned([p for p in decide_matrix(model) if p.flow.source.describe() == "tenant/client"])
@@ -165,6 +173,16 @@ def test_the_model_matrix_is_probed_against_the_models_own_verdicts(model: Model
     assert "1 of 9 paths do not behave as intended" in str(failure.value)
     assert "tenant/client -> default/web TCP/9090" in str(failure.value)
     assert all(r.expected is None for r in paths.checked)
+
+
+def test_a_table_that_disagrees_with_the_model_fails_the_check(model: Model) -> None:
+    """The fake cluster decides independently of the model: the check can fail (the failing variant of
+    every passing test above)."""
+    backend = _backend(model, {"monitoring/prometheus->default/web:9090": ["dropped"]})
+    paths = _checker(model, backend, [])
+    paths.expect("monitoring/prometheus", "default/web", port=9090, verdict="allowed")
+    with pytest.raises(pytest.fail.Exception, match="observed  dropped after 3 probes"):
+        paths.check()
 
 
 def test_a_planned_flow_keeps_its_planned_decision_and_is_not_decided_again(

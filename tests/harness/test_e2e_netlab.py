@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from flowcheck.harness.live import SELF_TRAFFIC
 from tests.conftest import POLICIES_DIR, REPO_ROOT
 from tests.netlab import netlab_unavailable_reason
 
@@ -59,12 +60,18 @@ def test_the_suites_pass_on_a_lab_that_enforces_the_policies(pytester: pytest.Py
     flows = json.loads((report / "matrix.json").read_text())["flows"]
     probed = [f for f in flows if f["observed"] is not None]
     unprobed = {f["observed_detail"] for f in flows if f["observed"] is None}
-    assert unprobed <= {"not probed: kube-system/coredns is an existing workload"}
+    assert unprobed <= {"not probed: kube-system/coredns is an existing workload", f"not probed: {SELF_TRAFFIC}"}
     observed = {f["observed"] for f in probed}
     assert observed == {"allowed", "dropped", "l7-denied"}
     assert all(f["observed"] == (f["expected"] or f["model"]) for f in probed)
     denied = [f for f in probed if f["observed"] == "l7-denied"]
     assert all("denied by Cilium's L7 proxy" in f["observed_detail"] for f in denied)
+    # the lab's Hubble (nftables packet traces) confirms every drop and every answer, per probe's 5-tuple;
+    # its stand-in proxy logs no L7 records, so a denial has no evidence -- counted, never a pass by itself
+    states = {(f["observed"], f["evidence_state"]) for f in probed}
+    assert states == {("allowed", "confirmed"), ("dropped", "confirmed"), ("l7-denied", "none")}
+    result.stdout.fnmatch_lines(["note: Hubble evidence for * probed path(s): * confirmed, * no evidence (no flow "
+                                 "decided), 0 contradicted (reported as errors)"])
     dns = [f for f in probed if (f["request"] or "").startswith("DNS") and f["protocol"] == "UDP"]
     assert dns
     assert all(f["observed"] == "allowed" for f in dns)

@@ -45,7 +45,7 @@ def test_matrix(flowcheck_paths, flowcheck_matrix, source):
 
 
 def _fake_cluster_conftest(log_dir: Path, overrides: dict[str, list[str]] | None = None,
-                           teardown_error: str = "") -> str:
+                           teardown_error: str = "", two_nodes: bool = False) -> str:
     return f"""
 import sys
 sys.path.insert(0, {str(REPO_ROOT)!r})
@@ -53,7 +53,8 @@ from pathlib import Path
 from tests.harness.fakes import FakeProvider
 
 def pytest_flowcheck_backend(config):
-    return FakeProvider(Path({str(log_dir)!r}), {overrides or {}!r}, teardown_error={teardown_error!r})
+    return FakeProvider(Path({str(log_dir)!r}), {overrides or {}!r}, teardown_error={teardown_error!r},
+                        two_nodes={two_nodes!r})
 """
 
 
@@ -169,8 +170,10 @@ def test_a_mistake_in_a_suite_is_one_line_naming_the_call_not_a_traceback(pytest
         "probe there could only be refused -- name a port it serves, or add this one to the topology"]
     assert "Traceback" not in out and "flowcheck/harness" not in out and "another exception" not in out
     # each failure section is the one line: the test's header, then the mistake
-    sections = out.split("=== FAILURES ===")[1].split("=== short test summary info ===")[0]
+    sections = out.split("=== FAILURES ===")[1].split("=== short test summary info ===")[0].split(" flowcheck ===")[0]
     assert [line for line in sections.splitlines() if line.strip(" =") and not line.startswith("_")] == mistakes
+    # the valid expectation declared before the mistake was never checked: the report says so
+    assert "note: 1 declared path(s) not checked: tenant/client -> default/web:8080/TCP" in out
 
 
 def test_a_broken_policy_errors_the_tests_that_need_the_model_naming_file_and_field(
@@ -225,8 +228,9 @@ def test_live_mismatch_fails_and_reports_are_written(pytester: pytest.Pytester, 
     result = pytester.runpytest_subprocess(*SCENARIO_ARGS, "-n", "2", "--flowcheck-report", str(report_dir),
                                            f"--junitxml={junit}")
     result.assert_outcomes(passed=3, failed=2)
-    result.stdout.fnmatch_lines(["*observed  allowed after 3 probes: TCP connected*",
-                                 "*hubble    FAKE-HUBBLE DROPPED tenant/client -> default/web:8080*"])
+    result.stdout.fnmatch_lines(["*observed  allowed after 3 probes: TCP connected; HTTP request answered by "
+                                 "'default/web'*",
+                                 "*hubble    FORWARDED ingress default/web:8080 -> tenant/client:4*"])
     matrix = json.loads((report_dir / "matrix.json").read_text())
     assert len(matrix["flows"]) == 5 + 2 * 9  # five expectations, two sources x nine served ports
     assert matrix["metadata"]["mode"] == "live"
@@ -263,10 +267,13 @@ def test_baseline_changes_fail_the_run(pytester: pytest.Pytester, tmp_path: Path
     changed.stdout.fnmatch_lines(["*CHANGED*tenant/client*default/my-api*"])
 
 
-def test_interrupted_xdist_run_still_tears_down_once(pytester: pytest.Pytester, tmp_path: Path) -> None:
-    """Ctrl-C while workers probe: the controller tears the back end down before any worker reported."""
+def test_interrupted_xdist_run_still_tears_down_once_and_its_report_says_so(pytester: pytest.Pytester,
+                                                                           tmp_path: Path) -> None:
+    """Ctrl-C while workers probe: the controller tears the back end down before any worker reported, and
+    the report it writes says the run was interrupted and which tests did not run (issue 17.5)."""
     log_dir = tmp_path / "fake-cluster"
     log_dir.mkdir()
+    report = tmp_path / "report"
     pytester.makeconftest(_fake_cluster_conftest(log_dir))
     pytester.makepyfile(test_slow="""
         import time
@@ -275,8 +282,9 @@ def test_interrupted_xdist_run_still_tears_down_once(pytester: pytest.Pytester, 
             flowcheck_paths.check()
             time.sleep(120)
     """)
-    process = subprocess.Popen([sys.executable, "-m", "pytest", *SCENARIO_ARGS, "-n", "2"], cwd=pytester.path,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "pytest", *SCENARIO_ARGS, "-n", "2", "--flowcheck-report",
+                                str(report)], cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
     deadline = time.monotonic() + 60
     while not _lines(log_dir / "probes") and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -285,6 +293,37 @@ def test_interrupted_xdist_run_still_tears_down_once(pytester: pytest.Pytester, 
     output, _ = process.communicate(timeout=60)
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output
     assert len(_lines(log_dir / "teardowns")) == 1, output
+    metadata = json.loads((report / "matrix.json").read_text())["metadata"]
+    assert metadata["interrupted"].startswith("yes: the run was interrupted"), metadata
+    assert metadata["not_run"] == ("1 of 1 tests (their paths were not checked): test_slow.py::test_probe_then_hang")
+    for rendering in ("report.md", "report.html"):
+        assert "INTERRUPTED" in (report / rendering).read_text()
+
+
+def test_a_fake_two_node_cluster_gives_every_path_a_same_node_and_a_cross_node_record(
+        pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """Issue 17.3: placement is part of the run, and every report shows both records."""
+    log_dir = tmp_path / "fake-cluster"
+    log_dir.mkdir()
+    pytester.makeconftest(_fake_cluster_conftest(log_dir, two_nodes=True))
+    pytester.makepyfile(test_suite=SUITE)
+    report = tmp_path / "report"
+    result = pytester.runpytest_subprocess(*SCENARIO_ARGS, "-k", "not matrix", "--flowcheck-report", str(report))
+    result.assert_outcomes(passed=3, deselected=2)
+    flows = json.loads((report / "matrix.json").read_text())["flows"]
+    assert len(flows) == 2 * 5
+    placements = {}
+    for flow in flows:
+        placements.setdefault((flow["from"], flow["to"], flow["port"], flow["request"]), []).append(
+            (flow["placement"], flow["source_node"], flow["destination_node"], flow["probed_via"]))
+    assert all(sorted(p[0] for p in found) == ["cross-node", "same-node"] for found in placements.values())
+    assert placements[("tenant/client", "default/web", 8080, None)] == [
+        ("same-node", "a", "a", "tenant/client@a -> default/web@a"),
+        ("cross-node", "a", "b", "tenant/client@a -> default/web@b")]
+    html = (report / "report.html").read_text()
+    markdown = (report / "report.md").read_text()
+    assert "tenant/client@a -&gt; default/web@b" in html and "same-node" in html
+    assert "placement: 5 path(s) probed both same-node and cross-node, 0 same-node only, 0 cross-node only" in markdown
 
 
 def test_a_failing_teardown_is_reported_without_a_traceback(pytester: pytest.Pytester, tmp_path: Path) -> None:
