@@ -7,6 +7,8 @@ reuse that cluster and never delete it); without it every test here is skipped, 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import os
 import shutil
@@ -18,12 +20,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from flowcheck.cluster.deployed import DeployedTopology
 from flowcheck.cluster.options import ClusterOptions, ClusterSetup, ClusterTarget
-from flowcheck.cluster.session import LiveCluster
+from flowcheck.cluster.session import AppliedPolicies, LiveCluster
 from flowcheck.cluster.workloads import NamespaceInput, PodSpecInput, TopologyInput
 from flowcheck.manifests.documents import read_documents
 
 REPO = Path(__file__).resolve().parents[2]
+POLICIES = REPO / "manifests" / "network-policies"
 
 pytestmark = pytest.mark.flowcheck_live
 
@@ -64,19 +68,50 @@ def live() -> Iterator[LiveCluster]:
         yield cluster
 
 
-def test_probe_pods_become_ready_with_ips_and_nodes(live: LiveCluster) -> None:
-    deployed = live.deploy(_topology())
+@pytest.fixture(scope="module")
+def deployed(live: LiveCluster) -> DeployedTopology:
+    """The fixture topology's probe pods (each test that needs them asks; no test relies on another's run)."""
+    return live.deploy(_topology())
+
+
+@pytest.fixture(scope="module")
+def enforced(live: LiveCluster, deployed: DeployedTopology) -> AppliedPolicies:
+    """The repository's policies, applied after the pods exist (so the wait covers their endpoints)."""
+    return live.apply_policies(list(read_documents([POLICIES])))
+
+
+def test_probe_pods_become_ready_with_ips_and_nodes(deployed: DeployedTopology) -> None:
     assert all(p.ip and p.node for p in deployed.pods)
     assert deployed.pod("kube-system/coredns").existing
 
 
-def test_policies_are_applied_and_realized(live: LiveCluster) -> None:
-    applied = live.apply_policies(read_documents([REPO / "manifests" / "network-policies"]))
-    assert applied.policies and all(applied.revisions_after[p] >= applied.revisions_before[p]
-                                    for p in applied.revisions_before)
+def test_every_probe_pods_endpoint_has_realized_the_applied_policies(live: LiveCluster,
+                                                                      enforced: AppliedPolicies) -> None:
+    assert enforced.changes == len(enforced.policies) == 4, (
+        "policies of an earlier run are still there (spec unchanged, nothing to wait for): run `flowcheck cleanup`")
+    assert live.unrealized() == []  # read again from every agent's `cilium endpoint list`, after the wait
 
 
-def test_a_denied_scrape_times_out_and_hubble_shows_the_drop(live: LiveCluster) -> None:
+def test_a_replaced_policy_is_realized_before_apply_returns(live: LiveCluster, enforced: AppliedPolicies) -> None:
+    """Issue 17.4: re-applying a policy with a changed spec bumps every agent's revision once, and
+    ``apply_policies`` returns only when every probe pod's endpoint has realized it."""
+    [original] = list(read_documents([POLICIES / "allow-monitoring-scrape.yaml"]))
+    changed = dataclasses.replace(original, body=copy.deepcopy(original.body))
+    changed.body["spec"]["ingress"][0]["ports"].append({"protocol": "TCP", "port": 9091})
+    try:
+        replaced = live.apply_policies([changed])
+        assert [(p.outcome, p.changed) for p in replaced.policies] == [("replaced", True)]
+        before = replaced.revisions_before
+        assert replaced.realized_targets == {agent: revision + 1 for agent, revision in before.items()}
+        assert live.unrealized() == []
+        unchanged = live.apply_policies([changed])  # the same spec again: nothing for the agents to take in
+        assert [p.changed for p in unchanged.policies] == [False]
+        assert unchanged.realized_targets == unchanged.revisions_before
+    finally:
+        live.apply_policies([original])
+
+
+def test_a_denied_scrape_times_out_and_hubble_shows_the_drop(live: LiveCluster, enforced: AppliedPolicies) -> None:
     executor = live.executor()
     target = executor.address_of("default/my-api")
     plan = {"timeout": 2.0, "concurrency": 8, "probes": [{"id": "1", "kind": "tcp", "host": target, "port": 9090}]}
