@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from flowcheck.cluster.cilium import ConnectivityReport
-from flowcheck.cluster.hubble import FlowRecord, parse_flow_line
+from flowcheck.cluster.hubble import FlowRecord, match, parse_flow_line
 from flowcheck.errors import ClusterError
 from flowcheck.harness.backends import EvidenceQuery, ProbeRoute, SetupRequest
 from flowcheck.harness.placement import routes_between
@@ -311,17 +311,13 @@ class FakeBackend(ExecutorBackend[FakeExecutor]):
         self.evidence_calls.append(list(queries))
         if not self.hubble:
             return None
-        found: dict[str, Sequence[FlowRecord]] = {}
-        for query in queries:
-            sent = next((s for s in self.executor.sent if (s.saddr, s.sport) == (query.source_ip, query.source_port)),
-                        None)
-            if sent is None:
-                continue
-            workload_of = self.executor.workload_of
-            key = (f"{workload_of.get(sent.source, sent.source)}->{workload_of.get(sent.destination, sent.destination)}"
-                   f":{query.port}")
-            found[query.probe_id] = flows_for(sent, contradict=key in self.contradict)
-        return found
+        # like a real Hubble: every flow of the window, which the back end then matches per probe's 5-tuple
+        workload_of = self.executor.workload_of
+        flows = [flow for sent in self.executor.sent
+                 for flow in flows_for(sent, contradict=(f"{workload_of.get(sent.source, sent.source)}->"
+                                                         f"{workload_of.get(sent.destination, sent.destination)}:"
+                                                         f"{sent.probe.get('port', 53)}") in self.contradict)]
+        return {q.probe_id: tuple(match(flows, q.facts(since, until))) for q in queries}
 
 
 def addresses_for(topology: Topology) -> dict[str, str]:

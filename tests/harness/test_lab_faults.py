@@ -161,8 +161,9 @@ def test_two_probes_to_one_destination_in_one_batch_each_get_only_their_own_evid
     hubble.start()
     try:
         paths = checker(model, backend(lab, model, hubble=hubble))
+        # the first two leave one pod for one destination port: only the source port tells them apart
         paths.expect("tenant/client", "default/web", port=8080, verdict="dropped")
-        paths.expect("tenant/client", "default/web", port=9090, verdict="dropped")
+        paths.expect("tenant/client", "default/web", port=8080, http="GET /orders", verdict="dropped")
         paths.expect("monitoring/grafana", "default/web", port=8080, verdict="dropped")
         records = paths.check()
     finally:
