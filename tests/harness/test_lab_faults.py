@@ -70,6 +70,17 @@ def lab(model: Model) -> Iterator[NetLab]:
         lab.close()
 
 
+@pytest.fixture
+def hubble(lab: NetLab) -> Iterator[LabHubble]:
+    """The lab's Hubble (flows from nftables' packet traces), running for one test."""
+    running = LabHubble(lab)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 def checker(model: Model, backend: LabBackend, recorded: list[CheckedFlow] | None = None,
             ledger: RunLedger | None = None) -> PathChecker:
     keys = itertools.count()
@@ -120,54 +131,40 @@ def test_a_plain_tcp_impostor_that_speaks_no_http_fails_the_allowed_path(lab: Ne
     assert paths.checked[0].observed is Verdict.ERROR
 
 
-def test_an_unreachable_destination_turns_dropped_expectations_into_errors(lab: NetLab, model: Model) -> None:
+def test_an_unreachable_destination_turns_dropped_expectations_into_errors(lab: NetLab, model: Model,
+                                                                           hubble: LabHubble) -> None:
     """No rules at all, web's interface down: every probe to web times out; none of that is a drop."""
     subprocess.run(["ip", "-n", lab.pod("default/web").netns, "link", "set", "eth0", "down"], check=True)
     assert bare_connect(lab, "tenant/client", "default/web", 8080) is Verdict.DROPPED  # the old false pass
-    hubble = LabHubble(lab)
-    hubble.start()
-    try:
-        paths = checker(model, backend(lab, model, hubble=hubble, enforced=False))
-        paths.expect("tenant/client", "default/web", port=8080, verdict="dropped")
-        paths.expect("monitoring/grafana", "default/web", port="metrics", verdict="dropped")
-        paths.expect("monitoring/prometheus", "default/web", port="metrics", verdict="allowed")
-        with pytest.raises(pytest.fail.Exception) as failure:
-            paths.check()
-    finally:
-        hubble.stop()
+    paths = checker(model, backend(lab, model, hubble=hubble, enforced=False))
+    paths.expect("tenant/client", "default/web", port=8080, verdict="dropped")
+    paths.expect("monitoring/grafana", "default/web", port="metrics", verdict="dropped")
+    paths.expect("monitoring/prometheus", "default/web", port="metrics", verdict="allowed")
+    with pytest.raises(pytest.fail.Exception) as failure:
+        paths.check()
     assert [r.observed for r in paths.checked] == [Verdict.ERROR] * 3
     assert all("default/web was not shown to be up and reachable" in r.observed_detail for r in paths.checked)
     assert "3 of 3 paths do not behave as intended" in str(failure.value)
 
 
-def test_a_drop_confirmed_by_the_labs_hubble_stays_a_drop(lab: NetLab, model: Model) -> None:
+def test_a_drop_confirmed_by_the_labs_hubble_stays_a_drop(lab: NetLab, model: Model, hubble: LabHubble) -> None:
     enforce_repository_policies(lab, model.topology)
-    hubble = LabHubble(lab)
-    hubble.start()
-    try:
-        paths = checker(model, backend(lab, model, hubble=hubble))
-        paths.expect("tenant/client", "default/web", port=8080, verdict="dropped")
-        [record] = paths.check()
-    finally:
-        hubble.stop()
+    paths = checker(model, backend(lab, model, hubble=hubble))
+    paths.expect("tenant/client", "default/web", port=8080, verdict="dropped")
+    [record] = paths.check()
     assert (record.observed, record.evidence_state) == (Verdict.DROPPED, "confirmed")
     assert record.evidence[0].startswith("DROPPED POLICY_DENIED ingress tenant/client:")
 
 
-def test_two_probes_to_one_destination_in_one_batch_each_get_only_their_own_evidence(lab: NetLab,
-                                                                                      model: Model) -> None:
+def test_two_probes_to_one_destination_in_one_batch_each_get_only_their_own_evidence(
+        lab: NetLab, model: Model, hubble: LabHubble) -> None:
     enforce_repository_policies(lab, model.topology)
-    hubble = LabHubble(lab)
-    hubble.start()
-    try:
-        paths = checker(model, backend(lab, model, hubble=hubble))
-        # the first two leave one pod for one destination port: only the source port tells them apart
-        paths.expect("tenant/client", "default/web", port=8080, verdict="dropped")
-        paths.expect("tenant/client", "default/web", port=8080, http="GET /orders", verdict="dropped")
-        paths.expect("monitoring/grafana", "default/web", port=8080, verdict="dropped")
-        records = paths.check()
-    finally:
-        hubble.stop()
+    paths = checker(model, backend(lab, model, hubble=hubble))
+    # the first two leave one pod for one destination port: only the source port tells them apart
+    paths.expect("tenant/client", "default/web", port=8080, verdict="dropped")
+    paths.expect("tenant/client", "default/web", port=8080, http="GET /orders", verdict="dropped")
+    paths.expect("monitoring/grafana", "default/web", port=8080, verdict="dropped")
+    records = paths.check()
     ports = []
     for record in records:
         assert record.evidence_state == "confirmed"
@@ -177,11 +174,9 @@ def test_two_probes_to_one_destination_in_one_batch_each_get_only_their_own_evid
     assert len(set(ports)) == 3
 
 
-def test_an_injected_contradiction_is_reported_as_an_error(lab: NetLab, model: Model) -> None:
+def test_an_injected_contradiction_is_reported_as_an_error(lab: NetLab, model: Model, hubble: LabHubble) -> None:
     """A FORWARDED reply in Hubble for a probe that timed out (the acceptance case of issue 17.2)."""
     enforce_repository_policies(lab, model.topology)
-    hubble = LabHubble(lab)
-    hubble.start()
     lab_backend = backend(lab, model, hubble=hubble)
     real_run = lab_backend.executor.run_agent
 
@@ -199,37 +194,30 @@ def test_an_injected_contradiction_is_reported_as_an_error(lab: NetLab, model: M
         return done
 
     lab_backend.executor.run_agent = run_and_contradict  # type: ignore[method-assign]
-    try:
-        paths = checker(model, lab_backend)
-        paths.expect("tenant/client", "default/web", port=8080, verdict="dropped")
-        with pytest.raises(pytest.fail.Exception, match="the probe itself failed: not a verdict"):
-            paths.check()
-    finally:
-        hubble.stop()
+    paths = checker(model, lab_backend)
+    paths.expect("tenant/client", "default/web", port=8080, verdict="dropped")
+    with pytest.raises(pytest.fail.Exception, match="the probe itself failed: not a verdict"):
+        paths.check()
     [record] = paths.checked
     assert (record.observed, record.evidence_state) == (Verdict.ERROR, "contradicted")
     assert "the probe timed out, but Hubble shows a forwarded reply" in record.observed_detail
 
 
-def test_a_policy_applied_late_is_not_judged_before_it_is_realized(lab: NetLab, model: Model) -> None:
+def test_a_policy_applied_late_is_not_judged_before_it_is_realized(lab: NetLab, model: Model,
+                                                                   hubble: LabHubble) -> None:
     """The rules (with one that breaks an allowed path) land 1.5 s after the set-up returned: probed at
     once, the path would pass against rules that are not there yet; waited for, it fails as it must."""
     breaking = {"default/web": [f"ip saddr {lab.address_of('monitoring/prometheus')} tcp dport 9090 drop"]}
-    hubble = LabHubble(lab)
-    hubble.start()
     lab_backend = backend(lab, model, hubble=hubble)
     assert lab_backend.unrealized()  # nothing enforced yet
     bare = bare_connect(lab, "monitoring/prometheus", "default/web", 9090)
     assert bare is Verdict.ALLOWED  # what an early probe sees: the old false pass
     threading.Timer(1.5, enforce_repository_policies, (lab, model.topology), {"extra": breaking}).start()
     started = time.monotonic()
-    try:
-        paths = checker(model, lab_backend)
-        paths.expect("monitoring/prometheus", "default/web", port="metrics", verdict="allowed")
-        with pytest.raises(pytest.fail.Exception, match="observed  dropped"):
-            paths.check()
-    finally:
-        hubble.stop()
+    paths = checker(model, lab_backend)
+    paths.expect("monitoring/prometheus", "default/web", port="metrics", verdict="allowed")
+    with pytest.raises(pytest.fail.Exception, match="observed  dropped"):
+        paths.check()
     assert time.monotonic() - started >= 1.4  # it waited for the rules before probing
     [record] = paths.checked
     assert (record.observed, record.evidence_state) == (Verdict.DROPPED, "confirmed")
