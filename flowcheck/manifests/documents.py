@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from flowcheck.errors import PolicyError
+from flowcheck.manifests.yaml_loader import SafeLoader
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -86,7 +87,7 @@ def read_file(path: Path, namespace: str | None = None) -> Iterator[SourceDocume
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(str(path), None, "", f"cannot read file: {exc}") from exc
     try:
-        loaded = list(yaml.safe_load_all(text))
+        loaded = list(yaml.load_all(text, Loader=SafeLoader))
     except yaml.YAMLError as exc:
         raise PolicyError(str(path), _yaml_error_document(text, exc), "", yaml_error_text(exc)) from exc
     except RecursionError:
