@@ -16,13 +16,14 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import kubernetes_validate
+import kubernetes_validate.utils as kubernetes_validate_utils
+import referencing
 
 from flowcheck.errors import PolicyError
 from flowcheck.manifests.documents import SourceDocument, read_documents
@@ -108,13 +109,54 @@ def validate_document(doc: SourceDocument) -> tuple[list[PolicyError], str | Non
         # as for Cilium's kinds, and as the policy loader says: the one version the API server serves
         served = f"{_show(api_version)} is not served; NetworkPolicy is {NETWORK_POLICY_API_VERSION}"
         return [doc.error("apiVersion", served)], None
-    try:
-        kubernetes_validate.validate(body, KUBERNETES_SCHEMA_VERSION, strict=True)
-    except kubernetes_validate.SchemaNotFoundError:
+    validator = _kubernetes_validator(kind, api_version)
+    if validator is None:
         return [], f"{doc.path} (document {doc.index}): {kind} {api_version} has no bundled schema; not validated"
+    try:
+        validator.validate(body)
     except jsonschema.ValidationError as exc:
         return [_to_policy_error(doc, exc)], None
     return [], None
+
+
+@lru_cache(maxsize=64)  # the kinds of one repository; bounded, as kind and apiVersion come from its files
+def _kubernetes_validator(kind: str, api_version: str) -> jsonschema.protocols.Validator | None:
+    """kubernetes-validate's strict validator for ``kind`` in ``api_version``, built once; None without a schema.
+
+    ``kubernetes_validate.validate(body, version, strict=True)`` does exactly this per call --
+    including reading and parsing its 1.6 MB ``_definitions.json`` again for every document. Here
+    the same files (chosen as it chooses them: kubernetes_validate/utils.py, ``validate``) are read
+    once per kind and the definitions once per run, and the same validator class checks each
+    document, so the findings are the same.
+    """
+    schema_dir = _kubernetes_schema_dir()
+    # as kubernetes-validate names its files: rbac.authorization.k8s.io/v1 -> rbac-v1
+    schema_api_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = kubernetes_validate_utils.schema_contents(
+            f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{schema_api_version}.json", KUBERNETES_SCHEMA_VERSION)
+    except FileNotFoundError:
+        return None
+    registry: referencing.Registry[Any] = referencing.Resource.from_contents(schema) @ _kubernetes_definitions()
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+@cache
+def _kubernetes_schema_dir() -> str:
+    """The strict schema directory kubernetes-validate picks for ``KUBERNETES_SCHEMA_VERSION``: the newest
+    bundled version not newer than it (kubernetes_validate/utils.py, ``validate``)."""
+    wanted = kubernetes_validate_utils.major_minor(KUBERNETES_SCHEMA_VERSION)
+    version = [v for v in kubernetes_validate_utils.all_versions()
+               if kubernetes_validate_utils.major_minor(v) <= wanted][-1]
+    return f"v{version}-local-strict"
+
+
+@cache
+def _kubernetes_definitions() -> referencing.Registry[Any]:
+    """The shared ``_definitions.json`` every kind's schema refers to, parsed once."""
+    definitions = kubernetes_validate_utils.schema_contents(
+        f"kubernetes-json-schema/{_kubernetes_schema_dir()}/_definitions.json", KUBERNETES_SCHEMA_VERSION)
+    return referencing.Resource.from_contents(definitions) @ referencing.Registry()
 
 
 def _validate_cilium(doc: SourceDocument, api_version: str) -> list[PolicyError]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
 
-from flowcheck.manifests.documents import read_documents
-from flowcheck.manifests.validation import validate_paths
+from flowcheck.manifests.documents import SourceDocument, read_documents
+from flowcheck.manifests.validation import KUBERNETES_SCHEMA_VERSION, validate_document, validate_paths
+from flowcheck.manifests.validation import _to_policy_error as to_policy_error
 from tests.conftest import POLICIES_DIR, REPO_ROOT
 
 CNP = """\
@@ -232,3 +235,45 @@ def test_an_unknown_but_well_formed_kind_is_still_a_note(tmp_path: Path) -> None
     report = validate_paths([path])
     assert report.ok and report.notes == (f"{path} (document 0): Widget example.com/v1alpha1 has no bundled "
                                           "schema; not validated",)
+
+
+_SAME_AS_KUBERNETES_VALIDATE = [
+    {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "a", "namespace": "x"},
+     "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}},
+    {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "a"},
+     "spec": {"podSelector": {}, "ingress": [{"from": [{"podSelectr": {}}]}]}},
+    {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "a"},
+     "spec": {"podSelector": {}, "ingress": [{"ports": [{"port": 80, "endPort": "x"}]}]}},
+    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "labels": {"team": 1}}},
+    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a"}, "spec": {"replicas": "two"}},
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "a"}, "rules": [{}]},
+    {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "a"}},
+]
+
+
+def _kubernetes_validate_finding(body: dict[str, object]) -> jsonschema.ValidationError | str | None:
+    """What the library's own ``validate`` finds: its error, "no schema", or None."""
+    try:
+        kubernetes_validate.validate(body, KUBERNETES_SCHEMA_VERSION, strict=True)
+    except kubernetes_validate.SchemaNotFoundError:
+        return "no schema"
+    except jsonschema.ValidationError as exc:
+        return exc
+    return None
+
+
+@pytest.mark.parametrize("body", _SAME_AS_KUBERNETES_VALIDATE)
+def test_validators_built_once_find_what_kubernetes_validate_finds(body: dict[str, object]) -> None:
+    """The schemas are loaded once per kind, not once per document; the findings stay kubernetes-validate's own."""
+    doc = SourceDocument("m.yaml", 0, None, body)
+    errors, note = validate_document(doc)
+    finding = _kubernetes_validate_finding(body)
+    if finding == "no schema":
+        assert errors == []
+        assert note == "m.yaml (document 0): Widget example.com/v1 has no bundled schema; not validated"
+    elif isinstance(finding, jsonschema.ValidationError):
+        assert [str(e) for e in errors] == [str(to_policy_error(doc, finding))]
+        assert note is None
+    else:
+        assert (errors, note) == ([], None)
+    assert bool(errors) is (body["kind"] != "Widget" and body["metadata"] != {"name": "a", "namespace": "x"})
