@@ -53,6 +53,7 @@ from flowcheck.model.peer_classes import PeerIndex
 from flowcheck.model.policy import Direction, FqdnPeer, PolicySet, Tri
 from flowcheck.model.port_match import PortMatcher
 from flowcheck.model.reasons import render_reason, render_reasons
+from flowcheck.model.selector_index import SelectorIndex
 from flowcheck.model.semantics import SEMANTICS, Semantics, SemanticsError, parse_semantics
 from flowcheck.model.side_eval import SideEval, SideEvaluator, SideKey
 from flowcheck.model.side_verdict import SEVERITY, Part, judge_localhost, judge_side
@@ -109,12 +110,20 @@ class _Template:
 
 
 @dataclass(frozen=True, slots=True)
-class _Outcome:
-    """An L3/L4 decision before its names are filled in: shared by every flow with the same facts."""
+class ClassDecision:
+    """An L3/L4 decision before its names are filled in: shared by every flow with the same facts.
+
+    ``Model.class_decision`` gives the one of a (source class, destination class, protocol, port);
+    ``decision(source, destination)`` is it for one flow, with the names in its reasons.
+    """
 
     verdict: Verdict
     grounds: Grounds
     template: _Template
+
+    def decision(self, source: str, destination: str) -> Decision:
+        """This decision for a flow from ``source`` to ``destination`` (the names its reasons use)."""
+        return Decision(self.verdict, self.template.fill(source, destination), self.grounds)
 
 
 class Model:
@@ -127,9 +136,10 @@ class Model:
         self.identities = allocate_identities(topology)
         specs = policies.specs
         self._index = {w.ref: i for i, w in enumerate(topology.workloads)}
-        self._peers = PeerIndex(specs, self.identities, topology, self.semantics)
+        selected = SelectorIndex(self.identities.identities)
+        self._peers = PeerIndex(specs, self.identities, topology, self.semantics, selected)
         self._ports = PortMatcher(topology, self.semantics)
-        self._sides = SideEvaluator(specs, self.identities, self._peers, self._ports)
+        self._sides = SideEvaluator(specs, self.identities, self._peers, self._ports, selected)
         self._fqdn = FqdnReasoner(topology)
         host_policies = tuple(s.policy for s in specs if s.subject is None)
         self._host_part = (Part(Verdict.UNKNOWN, (Reason(ReasonKind.HOST_POLICY, policies=host_policies),))
@@ -142,18 +152,18 @@ class Model:
         as_source: dict[tuple[int, int], int] = {}
         as_destination: dict[tuple[int, int, int], int] = {}
         count = len(topology.workloads)
-        self._as_source = [as_source.setdefault((egress_sets[i], workload_class[i]), len(as_source))
-                           for i in range(count)]
-        self._as_destination = [as_destination.setdefault((ingress_sets[i], workload_class[i], signature[i]),
-                                                          len(as_destination)) for i in range(count)]
+        self._as_source = tuple([as_source.setdefault((egress_sets[i], workload_class[i]), len(as_source))
+                                 for i in range(count)])
+        self._as_destination = tuple([as_destination.setdefault((ingress_sets[i], workload_class[i], signature[i]),
+                                                                len(as_destination)) for i in range(count)])
         # L3/L4 caches: a side's part per side key (equal parts interned); a part's sentences per
         # transport; an outcome per pair key, per flow key and per transport and parts; a template per text.
         self._part_memo: dict[tuple[SideKey, bool], Part] = {}
         self._interned_parts: dict[Part, Part] = {}
         self._part_texts: dict[tuple[str, int], tuple[str, ...]] = {}
-        self._pair_memo: dict[_PairKey, _Outcome] = {}
-        self._flow_memo: dict[_FlowKey, _Outcome] = {}
-        self._outcomes: dict[tuple[str | int, ...], _Outcome] = {}
+        self._pair_memo: dict[_PairKey, ClassDecision] = {}
+        self._flow_memo: dict[_FlowKey, ClassDecision] = {}
+        self._outcomes: dict[tuple[str | int, ...], ClassDecision] = {}
         self._templates: dict[tuple[str, ...], _Template] = {}
 
     # --- public API -----------------------------------------------------------------------------
@@ -174,7 +184,7 @@ class Model:
             _check_resolved(flow, source, destination)
         src, dst = source.workload, destination.workload
         if flow.http is None and flow.dns is None and src is not None and dst is not None and src != dst:
-            # Workload -> workload at L3/L4 (all of a plan): one outcome per pair of contributions.
+            # Workload -> workload at L3/L4 (all of a plan): one outcome per pair of decision classes.
             pair_key = (self._as_source[src], self._as_destination[dst], flow.protocol, flow.port,
                         flow.icmp.type if flow.icmp else None)
             outcome = self._pair_memo.get(pair_key)
@@ -199,6 +209,50 @@ class Model:
     def sharing_identity(self, ref: str) -> tuple[str, ...]:
         """Every workload with ``ref``'s identity, ``ref`` included, in topology order."""
         return self.identities.members[self.identities.of_workload[self._workload(ref)]]
+
+    # --- decision classes -----------------------------------------------------------------------
+
+    @property
+    def source_classes(self) -> tuple[int, ...]:
+        """Per workload (topology order), its decision class as the source of a flow.
+
+        Workloads of one class contribute the same to every L3/L4 decision of a flow they start:
+        the policies selecting them for egress and the peers of every rule they match (selectors
+        through their identity; ipBlocks through their IP under ``--semantics kubernetes``).
+        """
+        return self._as_source
+
+    @property
+    def destination_classes(self) -> tuple[int, ...]:
+        """Per workload (topology order), its decision class as the destination of a flow.
+
+        As ``source_classes``, for ingress, plus the ports the workload serves (what a named port
+        in an ingress rule -- or any rule under ``--semantics kubernetes`` -- resolves against).
+        """
+        return self._as_destination
+
+    def class_decision(self, source: int, destination: int, protocol: str, port: int) -> ClassDecision:
+        """The L3/L4 decision of every flow on ``protocol``/``port`` from a workload of the class of the
+        ``source``-th workload to one of the class of the ``destination``-th (indices into the
+        topology's workloads), decided once per pair of classes. A workload's flow to itself is
+        not among them (``self_class_decision``)."""
+        pair_key = (self._as_source[source], self._as_destination[destination], protocol, port, None)
+        outcome = self._pair_memo.get(pair_key)
+        if outcome is None:
+            workloads = self.topology.workloads
+            flow = Flow(WorkloadEndpoint(workloads[source].ref), WorkloadEndpoint(workloads[destination].ref),
+                        protocol, port)
+            outcome = self._pair_memo[pair_key] = self._outcome(flow, *self._flow_key(flow, source, destination))
+        return outcome
+
+    def self_class_decision(self, protocol: str, port: int) -> ClassDecision:
+        """The decision of a workload's flow to itself (allowed: it never leaves the pod's network namespace)."""
+        flow = Flow(WorkloadEndpoint(_SOURCE), WorkloadEndpoint(_SOURCE), protocol, port)
+        texts = (render_reason(_SELF_FLOW, flow, source=_SOURCE, destination=_DESTINATION),)
+        template = self._templates.get(texts)
+        if template is None:
+            template = self._templates[texts] = _Template(texts)
+        return ClassDecision(Verdict.ALLOWED, _SELF_FLOW_GROUNDS, template)
 
     # --- composing the sides --------------------------------------------------------------------
 
@@ -237,7 +291,7 @@ class Model:
                                 tuple(p.side for p in parts if p.side is not None))
 
     def _outcome(self, flow: Flow, ekey: SideKey | None, ikey: SideKey | None, localhost: bool,
-                 touches_host: bool) -> _Outcome:
+                 touches_host: bool) -> ClassDecision:
         """An L3/L4 decision with its template; flows whose parts are the same objects share one."""
         parts = self._parts(flow, ekey, ikey, localhost, touches_host)
         transport = flow.transport()
@@ -253,7 +307,7 @@ class Model:
         template = self._templates.get(texts)
         if template is None:
             template = self._templates[texts] = _Template(texts)
-        outcome = self._outcomes[by_parts] = _Outcome(verdict, grounds, template)
+        outcome = self._outcomes[by_parts] = ClassDecision(verdict, grounds, template)
         return outcome
 
     def _texts(self, part: Part, flow: Flow) -> tuple[str, ...]:
