@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from flowcheck.cli.common import add_model_arguments, load_model
 from flowcheck.cli.exit_codes import ExitCode
-from flowcheck.model.matrix import decide_matrix
-from flowcheck.model.render import plan_json
+from flowcheck.cli.json_stream import write_encoded_json_stream, write_json_stream
+from flowcheck.cli.plan_encoding import encoded_plan_records
+from flowcheck.model.matrix import decide_matrix, iter_matrix, iter_matrix_classes
+from flowcheck.model.render import plan_head, plan_record
 from flowcheck.report.flow_list import render_flow_markdown, render_flow_table
 from flowcheck.report.html_page import render_plan_html
 from flowcheck.report.records import CheckedFlow
@@ -32,15 +33,34 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--format", choices=FORMATS, default="table",
                         help="table: one flow per line with its decisive reason; matrix: the truth table "
                              "(sources x destination:port); html: the truth table as one self-contained page")
+    parser.add_argument("--indent", type=_indent, metavar="N",
+                        help="--format json: indent by N spaces (default: compact, one line -- or 2 when "
+                             "stdout is a terminal); indenting is slower and the output larger")
     parser.set_defaults(func=run)
+
+
+def _indent(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of spaces, got {text!r}") from None
+    if not 0 <= value <= 16:
+        raise argparse.ArgumentTypeError(f"expected 0 to 16 spaces, got {value}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
     model = load_model(args)
-    planned = decide_matrix(model, port=args.port, protocol=args.protocol)
     if args.format == "json":
-        print(json.dumps(plan_json(planned), indent=2))
+        indent = args.indent if args.indent is not None else (2 if sys.stdout.isatty() else None)
+        if indent is None:
+            cells = iter_matrix_classes(model, port=args.port, protocol=args.protocol)
+            write_encoded_json_stream(sys.stdout, plan_head(), "results", encoded_plan_records(cells, plan_record))
+        else:
+            records = map(plan_record, iter_matrix(model, port=args.port, protocol=args.protocol))
+            write_json_stream(sys.stdout, plan_head(), "results", records, indent=indent)
         return ExitCode.OK
+    planned = decide_matrix(model, port=args.port, protocol=args.protocol)
     flows = [CheckedFlow(source=p.flow.source.describe(), destination=p.flow.destination.describe(),
                          protocol=p.flow.protocol, port=p.flow.port, model=p.decision.verdict,
                          model_reasons=p.decision.reasons) for p in planned]
