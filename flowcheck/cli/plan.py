@@ -10,14 +10,17 @@ from flowcheck.cli.common import add_model_arguments, load_model
 from flowcheck.cli.exit_codes import ExitCode
 from flowcheck.cli.json_stream import write_encoded_json_stream, write_json_stream
 from flowcheck.cli.plan_encoding import encoded_plan_records
+from flowcheck.errors import InputError
+from flowcheck.model.engine import Model
+from flowcheck.model.identity_plan import identities_json, iter_identity_plan
 from flowcheck.model.matrix import decide_matrix, iter_matrix, iter_matrix_classes
 from flowcheck.model.render import plan_head, plan_record
-from flowcheck.report.flow_list import render_flow_markdown, render_flow_table
-from flowcheck.report.html_page import render_plan_html
-from flowcheck.report.records import CheckedFlow
-from flowcheck.report.terminal import render_plan_table
+
+# The report layer (tables, HTML) is imported by the formats that use it: JSON needs none of it.
 
 FORMATS = ("table", "json", "markdown", "matrix", "html")
+BY = ("workload", "identity")
+IDENTITY_FORMATS = ("table", "json", "markdown")
 
 
 def register(subparsers: Any) -> None:
@@ -33,6 +36,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--format", choices=FORMATS, default="table",
                         help="table: one flow per line with its decisive reason; matrix: the truth table "
                              "(sources x destination:port); html: the truth table as one self-contained page")
+    parser.add_argument("--by", choices=BY, default="workload",
+                        help="workload (default): one line per workload flow; identity: one line per source "
+                             "identity, destination identity and port, with the workloads it stands for "
+                             "(--format table, markdown or json)")
     parser.add_argument("--indent", type=_indent, metavar="N",
                         help="--format json: indent by N spaces (default: compact, one line -- or 2 when "
                              "stdout is a terminal); indenting is slower and the output larger")
@@ -50,9 +57,14 @@ def _indent(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.by == "identity" and args.format not in IDENTITY_FORMATS:
+        raise InputError(f"--by identity: --format {args.format} draws workloads; use --format "
+                         f"{', '.join(IDENTITY_FORMATS)}")
     model = load_model(args)
+    indent = args.indent if args.indent is not None else (2 if sys.stdout.isatty() else None)
+    if args.by == "identity":
+        return _run_by_identity(args, model, indent)
     if args.format == "json":
-        indent = args.indent if args.indent is not None else (2 if sys.stdout.isatty() else None)
         if indent is None:
             cells = iter_matrix_classes(model, port=args.port, protocol=args.protocol)
             write_encoded_json_stream(sys.stdout, plan_head(), "results", encoded_plan_records(cells, plan_record))
@@ -60,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
             records = map(plan_record, iter_matrix(model, port=args.port, protocol=args.protocol))
             write_json_stream(sys.stdout, plan_head(), "results", records, indent=indent)
         return ExitCode.OK
+    from flowcheck.report.flow_list import render_flow_markdown, render_flow_table
+    from flowcheck.report.html_page import render_plan_html
+    from flowcheck.report.records import CheckedFlow
+    from flowcheck.report.terminal import render_plan_table
+
     planned = decide_matrix(model, port=args.port, protocol=args.protocol)
     flows = [CheckedFlow(source=p.flow.source.describe(), destination=p.flow.destination.describe(),
                          protocol=p.flow.protocol, port=p.flow.port, model=p.decision.verdict,
@@ -74,4 +91,18 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render_plan_table(flows, metadata=metadata) + "\n")
     else:
         sys.stdout.write(render_flow_table(flows))
+    return ExitCode.OK
+
+
+def _run_by_identity(args: argparse.Namespace, model: Model, indent: int | None) -> int:
+    """``--by identity``: one path per (source identity, destination identity, port) with its workloads."""
+    paths = iter_identity_plan(model, port=args.port, protocol=args.protocol)
+    if args.format == "json":
+        head = {"by": "identity", "identities": identities_json(model)}
+        write_json_stream(sys.stdout, head, "results", (p.to_json() for p in paths), indent=indent)
+    else:
+        from flowcheck.report.identity_list import render_identity_markdown, render_identity_table
+
+        render = render_identity_markdown if args.format == "markdown" else render_identity_table
+        sys.stdout.write(render(list(paths), model.identities))
     return ExitCode.OK

@@ -25,11 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from flowcheck.model.decision import Decision
 from flowcheck.model.engine import ClassDecision, Model
 from flowcheck.model.flows import Flow, WorkloadEndpoint
 from flowcheck.model.matrix import PlannedFlow
+from flowcheck.model.topology import Workload
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,13 @@ class IdentityPath:
         shared = len(set(self.sources) & set(self.destinations))
         return len(self.sources) * len(self.destinations) - shared
 
+    def to_json(self) -> dict[str, Any]:
+        """This path in ``flowcheck plan --by identity --format json`` (docs/contracts.md, "The flowcheck command")."""
+        return {"from": self.source_name, "to": self.destination_name, "port": self.port, "protocol": self.protocol,
+                "verdict": self.decision.verdict.value, "reasons": list(self.decision.reasons),
+                "from_workloads": self.sources, "to_workloads": self.destinations, "self": self.own,
+                "flows": self.flow_count}
+
     def flows(self) -> Iterator[PlannedFlow]:
         """Every workload flow of the path, with its decision (the workloads' names in the reasons)."""
         outcome = self.outcome
@@ -78,6 +87,17 @@ class IdentityPath:
                 if destination.ref != source:
                     yield PlannedFlow(Flow(endpoint, destination, self.protocol, self.port),
                                       outcome.decision(source, destination.ref))
+
+
+def identities_json(model: Model) -> list[dict[str, Any]]:
+    """The identities of ``model`` as ``plan --by identity --format json`` lists them, with their workloads."""
+    table = model.identities
+    first: dict[int, Workload] = {}
+    for w_idx, i_idx in enumerate(table.of_workload):
+        first.setdefault(i_idx, model.topology.workloads[w_idx])
+    return [{"identity": table.names[i], "namespace": first[i].namespace, "labels": dict(first[i].labels),
+             "serviceAccount": first[i].service_account, "workloads": table.members[i]}
+            for i in range(len(table.identities))]
 
 
 # Workloads of one identity grouped by decision class: (class, its members as topology indices), in
