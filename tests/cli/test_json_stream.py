@@ -48,10 +48,8 @@ def _written(head: dict[str, Any], items: list[Any], indent: int | None) -> str:
 def test_the_stream_is_what_json_dumps_gives_for_the_whole_document(
         head: dict[str, Any], items: list[Any], indent: int | None) -> None:
     document = {**head, "results": items}
-    if indent is None:
-        expected = json.dumps(document, separators=(",", ":"))
-    else:
-        expected = json.dumps(document, indent=indent)
+    compact = indent is None
+    expected = json.dumps(document, separators=(",", ":")) if compact else json.dumps(document, indent=indent)
     assert _written(head, items, indent) == expected + "\n"
 
 

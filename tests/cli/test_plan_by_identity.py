@@ -1,4 +1,4 @@
-"""``flowcheck plan --by identity``: one row per identity pair and port, with its workloads, in JSON, table and Markdown."""
+"""``flowcheck plan --by identity``: a row per identity pair and port, with its workloads, in JSON, table, Markdown."""
 
 from __future__ import annotations
 
