@@ -15,5 +15,6 @@ Manifests are read and schema-checked by ``flowcheck.manifests`` (a base layer t
 * ``engine`` -- ``Model.decide(flow) -> Decision``, the facade over ``peer_classes``,
   ``port_match``, ``side_eval``, ``side_verdict``, ``l7`` and ``fqdn`` (docs/semantics.md);
 * ``decision`` -- a decision as data; ``reasons`` -- its sentences;
-* ``matrix`` (``decide_matrix``), ``explain``, ``render`` -- what ``flowcheck plan``/``explain`` print.
+* ``matrix`` (``decide_matrix``, ``iter_matrix``), ``identity_plan`` (``iter_identity_plan``: the plan
+  per identity pair), ``explain``, ``render`` -- what ``flowcheck plan``/``explain`` print.
 """

@@ -30,15 +30,21 @@ Public entry points (typed, for the commands that build on the model):
   between the same endpoints (``plan`` does);
 * ``Model.identities`` (``IdentityTable``), ``Model.identity_of(ref)``,
   ``Model.sharing_identity(ref)`` -- the identity of a workload as Cilium allocates it and the
-  workloads sharing it (decide per workload all the same: named ports and ipBlocks tell workloads
-  of one identity apart).
+  workloads sharing it;
+* ``Model.source_classes``, ``Model.destination_classes`` and ``Model.class_decision`` -- the
+  *decision classes*: workloads grouped by everything an L3/L4 decision reads of them -- their
+  identity's policies and peers, and what an identity leaves out: the ports a destination serves
+  (named ports) and, under ``--semantics kubernetes``, the IP (ipBlocks) -- and the one decision
+  (``ClassDecision``, names left open) of a pair of classes on a port. ``matrix`` and
+  ``identity_plan`` build on them.
 
-Speed: selectors are evaluated once per identity; a side's L3/L4 facts are memoised on (the set of
-policies selecting the pod, the peer's class, protocol, port, port signature), and its verdict
-too (equal verdicts interned). A workload-to-workload L3/L4 decision is memoised on everything the
-source and the destination contribute, and its sentences are rendered once per distinct decision
-with the names left open (``_Template``, private) and filled in per flow -- so planning N x N flows
-evaluates and renders each distinct situation once, and the decisions share their data.
+Speed: each distinct selector requirement is evaluated once per identity (``selector_index``); a
+side's L3/L4 facts are memoised on (the set of policies selecting the pod, the peer's class,
+protocol, port, port signature), and its verdict too (equal verdicts interned). A
+workload-to-workload L3/L4 decision is memoised per pair of decision classes, and its sentences are
+rendered once per distinct decision with the names left open (``_Template``, private) and filled in
+per flow -- so planning N x N flows evaluates and renders each distinct situation once, and the
+decisions share their data.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ Cilium allocates one identity per distinct label set, so workloads that differ o
 or IP share one: ``allocate_identities(topology)`` gives each workload's ``Identity`` and the
 workloads sharing it (``IdentityTable``). Policies select identities, so the model evaluates every
 selector once per identity, not once per workload; a probe plan may deploy one pod per identity.
-(Named ports and ipBlock matching still tell such workloads apart: decide per workload.)
+Named ports and ipBlock matching still tell such workloads apart, so the model decides per
+*decision class* (the identity plus those facts: ``Model.source_classes``), and ``identity_plan``
+gives the plan per identity pair, split where its workloads' classes are decided differently.
 """
 
 from __future__ import annotations

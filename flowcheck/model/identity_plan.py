@@ -8,7 +8,7 @@ workloads it stands for, so its size grows with identities squared, not workload
 Identity alone does not decide a flow exactly. Workloads of one identity can still differ in what
 a decision reads: the ports they serve (a named port in an ingress rule -- in any rule under
 ``--semantics kubernetes`` -- resolves against the destination's own ports; Cilium 1.19 keeps named
-ports out of the identity, docs/semantics.md "Ports and named ports") and, under ``--semantics
+ports out of the identity, docs/semantics.md, "Identities and selectors") and, under ``--semantics
 kubernetes``, their IP (an ipBlock). The model groups workloads by everything a decision reads --
 their *decision class* (``Model.source_classes``/``destination_classes``) -- and decides once per
 pair of classes. Where the members of an identity pair fall into classes that are decided
