@@ -10,32 +10,23 @@ import yaml
 
 from flowcheck.cli import main
 from tests.conftest import POLICIES_DIR
+from tests.model.test_identity_classes import INGRESS_BY_NAME
 
 # Two workloads per identity (web-1/web-2, client-1/client-2); web-3 shares web's identity but calls
 # its port 8080 `www`, so the rule opening `http` does not open it: web's identity splits.
-TOPOLOGY = {"namespaces": {"default": {}}, "workloads": [
-    {"name": "web-1", "namespace": "default", "labels": {"app": "web"}, "ports": [{"name": "http", "port": 8080}]},
-    {"name": "web-2", "namespace": "default", "labels": {"app": "web"}, "ports": [{"name": "http", "port": 8080}]},
-    {"name": "web-3", "namespace": "default", "labels": {"app": "web"}, "ports": [{"name": "www", "port": 8080}]},
-    {"name": "client-1", "namespace": "default", "labels": {"app": "client"}},
-    {"name": "client-2", "namespace": "default", "labels": {"app": "client"}},
+TOPOLOGY = {"namespaces": {"a": {}}, "workloads": [
+    {"name": "web-1", "namespace": "a", "labels": {"app": "web"}, "ports": [{"name": "http", "port": 8080}]},
+    {"name": "web-2", "namespace": "a", "labels": {"app": "web"}, "ports": [{"name": "http", "port": 8080}]},
+    {"name": "web-3", "namespace": "a", "labels": {"app": "web"}, "ports": [{"name": "www", "port": 8080}]},
+    {"name": "client-1", "namespace": "a", "labels": {"app": "client"}},
+    {"name": "client-2", "namespace": "a", "labels": {"app": "client"}},
 ]}
-POLICY = """\
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: web-in, namespace: default}
-spec:
-  endpointSelector: {matchLabels: {app: web}}
-  ingress:
-    - fromEndpoints: [{matchLabels: {app: client}}]
-      toPorts: [{ports: [{port: http}]}]
-"""
 
 
 @pytest.fixture
 def model_args(tmp_path: Path) -> list[str]:
     (tmp_path / "topology.yaml").write_text(yaml.safe_dump(TOPOLOGY))
-    (tmp_path / "policy.yaml").write_text(POLICY)
+    (tmp_path / "policy.yaml").write_text(INGRESS_BY_NAME)
     return ["--topology", str(tmp_path / "topology.yaml"), "--policies", str(tmp_path / "policy.yaml")]
 
 
@@ -49,23 +40,23 @@ def test_json_lists_the_identities_and_one_row_per_identity_pair(capsys: pytest.
     data = json.loads(_run(capsys, *model_args, "--by", "identity", "--format", "json"))
     assert list(data) == ["by", "identities", "results"]
     assert data["identities"] == [
-        {"identity": "default/{app=web}", "namespace": "default", "labels": {"app": "web"},
-         "serviceAccount": "default", "workloads": ["default/web-1", "default/web-2", "default/web-3"]},
-        {"identity": "default/{app=client}", "namespace": "default", "labels": {"app": "client"},
-         "serviceAccount": "default", "workloads": ["default/client-1", "default/client-2"]}]
+        {"identity": "a/{app=web}", "namespace": "a", "labels": {"app": "web"},
+         "serviceAccount": "default", "workloads": ["a/web-1", "a/web-2", "a/web-3"]},
+        {"identity": "a/{app=client}", "namespace": "a", "labels": {"app": "client"},
+         "serviceAccount": "default", "workloads": ["a/client-1", "a/client-2"]}]
     rows = [(r["from"], r["to"], r["from_workloads"], r["to_workloads"], r["self"], r["flows"], r["verdict"])
             for r in data["results"]]
-    web, client = "default/{app=web}", "default/{app=client}"
-    webs = ["default/web-1", "default/web-2", "default/web-3"]
-    clients = ["default/client-1", "default/client-2"]
+    web, client = "a/{app=web}", "a/{app=client}"
+    webs = ["a/web-1", "a/web-2", "a/web-3"]
+    clients = ["a/client-1", "a/client-2"]
     assert rows == [
         (web, web, webs, webs, False, 6, "dropped"),
         (web, web, webs, webs, True, 3, "allowed"),
-        (client, web, clients, ["default/web-1", "default/web-2"], False, 4, "allowed"),
-        (client, web, clients, ["default/web-3"], False, 2, "dropped"),
+        (client, web, clients, ["a/web-1", "a/web-2"], False, 4, "allowed"),
+        (client, web, clients, ["a/web-3"], False, 2, "dropped"),
     ]
     assert data["results"][2]["reasons"][0] == (
-        "CiliumNetworkPolicy default/web-in ingress rule 0: allows TCP/8080 from default/{app=client}")
+        "CiliumNetworkPolicy a/web-in ingress rule 0: allows TCP/8080 from a/{app=client}")
     assert list(data["results"][0]) == ["from", "to", "port", "protocol", "verdict", "reasons", "from_workloads",
                                         "to_workloads", "self", "flows"]
 
@@ -88,13 +79,13 @@ def test_table_and_markdown_name_the_workloads_of_a_split_identity(capsys: pytes
                                                                   model_args: list[str]) -> None:
     table = _run(capsys, *model_args, "--by", "identity").splitlines()
     assert table[0].split() == ["IDENTITY", "WORKLOADS"]
-    assert table[1].split() == ["default/{app=web}", "default/web-1,", "default/web-2,", "default/web-3"]
+    assert table[1].split() == ["a/{app=web}", "a/web-1,", "a/web-2,", "a/web-3"]
     assert table[4].split() == ["FROM", "TO", "PORT", "VERDICT", "FLOWS", "REASON"]
-    assert table[6].split()[:7] == ["default/{app=web}", "(each", "to", "itself)", "8080/TCP", "allowed", "3"]
-    assert table[8].split()[:5] == ["default/{app=client}", "default/{app=web}", "[default/web-3]", "8080/TCP",
+    assert table[6].split()[:7] == ["a/{app=web}", "(each", "to", "itself)", "8080/TCP", "allowed", "3"]
+    assert table[8].split()[:5] == ["a/{app=client}", "a/{app=web}", "[a/web-3]", "8080/TCP",
                                     "dropped"]
     markdown = _run(capsys, *model_args, "--by", "identity", "--format", "markdown")
-    assert "| default/\\{app=client\\} | default/\\{app=web\\} \\[default/web-3\\] | 8080/TCP | **dropped** | 2 |" \
+    assert "| a/\\{app=client\\} | a/\\{app=web\\} \\[a/web-3\\] | 8080/TCP | **dropped** | 2 |" \
         in markdown
 
 
