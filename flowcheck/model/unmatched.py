@@ -14,7 +14,7 @@ Pure: it reads the model's topology, identities and parsed policies, nothing els
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,8 +73,8 @@ def unmatched(topology: Topology, policies: PolicySet) -> list[MatchWarning]:
     return found
 
 
-def _spec_findings(spec: PolicySpec, topology: Topology, identities: list[IdentityLabels],
-                   reserved: list[IdentityLabels], namespaces: dict[str, IdentityLabels]) -> Iterable[MatchWarning]:
+def _spec_findings(spec: PolicySpec, topology: Topology, identities: Sequence[IdentityLabels],
+                   reserved: Sequence[IdentityLabels], namespaces: dict[str, IdentityLabels]) -> Iterable[MatchWarning]:
     ref = spec.policy
     selected: list[Workload] | None = None  # None: a host policy (nodeSelector), which selects nodes
     if spec.subject is not None:
@@ -105,7 +105,7 @@ def _spec_findings(spec: PolicySpec, topology: Topology, identities: list[Identi
                         "matches nothing"))
 
 
-def _peer_finding(selector: LabelSelector, identities: list[IdentityLabels], reserved: list[IdentityLabels],
+def _peer_finding(selector: LabelSelector, identities: Sequence[IdentityLabels], reserved: Sequence[IdentityLabels],
                   namespaces: dict[str, IdentityLabels]) -> str:
     """Why a peer selector matches nothing (``matches no namespace ...``), or ``""`` when it matches something."""
     if any(selector.matches(labels) for labels in (*identities, *reserved)):
