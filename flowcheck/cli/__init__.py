@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 
 from flowcheck import __version__
 from flowcheck.cli import baseline, cleanup, cluster, explain, plan, preupgrade, validate
+from flowcheck.cli.common import strict_failure
 from flowcheck.cli.exit_codes import ExitCode, exit_code_for, report_internal_error
 from flowcheck.errors import FlowcheckError
 
@@ -68,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.BAD_INPUT
     try:
         code = func(args)
+        if code == ExitCode.OK and strict_failure(args):
+            code = ExitCode.FAILED  # warnings under --strict: the output was printed, the command fails
         sys.stdout.flush()  # a reader that went away shows here, not as a complaint at interpreter exit
         return code
     except BrokenPipeError:

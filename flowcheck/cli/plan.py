@@ -39,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args)
     planned = decide_matrix(model, port=args.port, protocol=args.protocol)
     if args.format == "json":
-        print(json.dumps(plan_json(planned), indent=2))
+        document = plan_json(planned)
+        document["warnings"] = [w.to_json() for w in args.match_warnings]  # what matches nothing (cli.common)
+        print(json.dumps(document, indent=2))
         return ExitCode.OK
     flows = [CheckedFlow(source=p.flow.source.describe(), destination=p.flow.destination.describe(),
                          protocol=p.flow.protocol, port=p.flow.port, model=p.decision.verdict,

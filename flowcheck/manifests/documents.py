@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from flowcheck.errors import PolicyError
-from flowcheck.manifests.kustomize import BUILTIN, INSTALL_HINT, Rendering, find_renderer, render
+from flowcheck.manifests.kustomize import BUILTIN, INSTALL_HINT, Rendering, find_renderer, render, why_builtin
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -296,8 +296,8 @@ def rendering_notes(documents: Sequence[SourceDocument]) -> list[str]:
     notes = []
     for rendering, count in seen.items():
         if rendering.exact:
-            notes.append(f"{rendering.kustomization}: rendered by {rendering.describe()} ({count} objects)")
+            notes.append(f"kustomization {rendering.kustomization}: rendered by `{rendering.tool}` ({count} objects)")
         else:
-            notes.append(f"{rendering.kustomization}: read by {rendering.describe()}, {count} objects; neither "
-                         "kustomize nor kubectl is on PATH -- install one to render kustomizations exactly")
+            notes.append(f"kustomization {rendering.kustomization}: read by {rendering.describe()}, {count} objects "
+                         f"({why_builtin()})")
     return notes

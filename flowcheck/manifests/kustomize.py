@@ -64,7 +64,7 @@ class Rendering:
     def describe(self) -> str:
         if self.exact:
             return f"`{self.tool} {self.kustomization}`"
-        return f"flowcheck's built-in reader ({self.kustomization}: resources and namespace only)"
+        return "flowcheck's built-in reader (resources and namespace only)"
 
 
 BUILTIN = "built-in"
@@ -107,6 +107,14 @@ def find_renderer(environ: Mapping[str, str] | None = None) -> Renderer | None:
     if choice != "auto":
         raise PolicyError(f"${KUSTOMIZE_ENV}", None, "", f"{choice} was asked for and is not on PATH")
     return None
+
+
+def why_builtin(environ: Mapping[str, str] | None = None) -> str:
+    """Why kustomizations are read by the built-in reader (for the note saying so)."""
+    env = os.environ if environ is None else environ
+    if env.get(KUSTOMIZE_ENV) == "builtin":
+        return f"{KUSTOMIZE_ENV}=builtin"
+    return "neither kustomize nor kubectl is on PATH: install one to render kustomizations exactly"
 
 
 def render(renderer: Renderer, kustomization_file: Path) -> Iterator[RenderedObject]:
