@@ -34,9 +34,6 @@ from flowcheck.model.topology import Topology
 from flowcheck.probe.plan import DNS_QTYPES
 from flowcheck.verdict import EXPECTABLE_VERDICTS, Verdict
 
-INTENT_SUFFIXES = (".flowcheck.yaml", ".flowcheck.yml")
-"""How pytest recognises an intent file (the ``test_*.py`` of intent)."""
-
 ENTRY_KEYS = ("name", "from", "to", "port", "protocol", "http", "dns", "qtype", "verdict", "live-only", "review")
 _HTTP_KEYS = ("method", "path", "headers", "host")
 _PROTOCOLS = ("TCP", "UDP", "SCTP", "ICMP")
@@ -45,10 +42,6 @@ _ARGUMENT_FIELD = re.compile(r"^(?P<name>[a-z_]+)=")
 # make_expectation names a mistake by its Python argument; an intent file by its key.
 _FIELD_OF_ARGUMENT = {"live_only": "live-only", "headers": "http.headers", "host": "http.host", "source": "from",
                       "destination": "to"}
-
-
-def is_intent_file(path: Path) -> bool:
-    return path.name.endswith(INTENT_SUFFIXES)
 
 
 class IntentError(InputError):
@@ -343,6 +336,17 @@ def _http(raw: Any, bad: _Bad) -> tuple[str | None, dict[str, str], str | None]:
     if host is not None and (not isinstance(host, str) or not host):
         raise bad(f"expected a host name, got {type_name(host)}", "http.host")
     return f"{method} {path}", headers, host
+
+
+def new_entry(source: str, destination: str, verdict: Verdict, *, port: int | None = None,
+              protocol: str | None = None, http: str | None = None, headers: Mapping[str, str] | None = None,
+              host: str | None = None, dns: str | None = None, live_only: bool = False,
+              review: str | None = None) -> IntentEntry:
+    """An entry to write (``flowcheck init``), named by its path like an entry without a ``name``."""
+    made = _made_name(source, destination, port, protocol or ("UDP" if dns is not None else "TCP"), http, dns)
+    return IntentEntry(path="<new>", index=0, line=None, name=made, source=source, destination=destination,
+                       verdict=verdict, port=port, protocol=protocol, http=http, headers=dict(headers or {}),
+                       host=host, dns=dns, live_only=live_only, review=review)
 
 
 def _made_name(source: str, destination: str, port: int | str | None, protocol: str, http: str | None,
