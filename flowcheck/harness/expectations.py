@@ -176,7 +176,7 @@ def _port_number(topology: Topology, destination_end: Endpoint, port: int | str 
                                    "no named ports; give the number")
         served = [p for p in topology.workload(destination).named_port(port) if p.protocol == protocol]
         if not served:
-            raise ExpectationError(f"{destination} serves no {protocol} port named {port!r}")
+            raise ExpectationError(f"port={port!r}: {destination} serves no {protocol} port named {port!r}")
         return served[0].port
     if not 1 <= port <= 65535:
         raise ExpectationError(f"port={port}: expected 1-65535")

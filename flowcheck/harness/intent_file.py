@@ -185,13 +185,13 @@ def parse_intent(text: str, path: str = "<intent>") -> list[IntentEntry]:
     seen_paths: dict[tuple[Any, ...], int] = {}
     for index, raw in enumerate(data):
         entry = _entry(raw, path, index, lines[index] if index < len(lines) else None)
-        if entry.name in seen_names:
-            raise entry.error(f"the name is also entry {seen_names[entry.name]}'s: every entry's test id must be "
-                              "unique", "name" if entry.named else "")
         same = (entry.source, entry.destination, entry.port, entry.protocol, entry.http, tuple(entry.headers.items()),
                 entry.host, entry.dns, entry.qtype)
         if same in seen_paths:
             raise entry.error(f"the same path as entry {seen_paths[same]}: state each path once")
+        if entry.name in seen_names:
+            raise entry.error(f"the name is also entry {seen_names[entry.name]}'s: every entry's test id must be "
+                              "unique", "name" if entry.named else "")
         seen_names[entry.name] = index
         seen_paths[same] = index
         entries.append(entry)
