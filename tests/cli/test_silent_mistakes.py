@@ -91,5 +91,5 @@ def test_a_policy_defined_twice_fails_validate_too(tmp_path: Path, capsys: pytes
     assert main(["validate", str(policies)]) == 2
     [line] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
     assert line == (f"error: {policies / 'b.yaml'} (document 0), field metadata.name: NetworkPolicy default/deny-all "
-                    f"is defined twice (also in {policies / 'a.yaml'} (document 0)); the cluster would keep only the last "
-                    "one applied")
+                    f"is defined twice (also in {policies / 'a.yaml'} (document 0)); the cluster would keep only the "
+                    "last one applied")
