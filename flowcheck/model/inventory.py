@@ -53,7 +53,7 @@ def inventory(documents: Iterable[SourceDocument]) -> Inventory:
         where = f"{doc.path} (document {doc.index})"
         if kind == "Namespace":
             name = _name(body)
-            if name:
+            if name and "/" not in name:
                 labels = _labels(_mapping(body.get("metadata")).get("labels"))
                 labels.pop(METADATA_NAME_LABEL, None)  # implied
                 namespaces[name] = labels
@@ -78,8 +78,9 @@ def inventory(documents: Iterable[SourceDocument]) -> Inventory:
 def _workload(doc: SourceDocument, notes: list[str], where: str) -> Workload | None:
     body, kind = doc.body, doc.kind
     name = _name(body)
-    if not name:
-        notes.append(f"{where}: {kind} without metadata.name left out")
+    namespace = _namespace(body)
+    if not name or "/" in name or "/" in namespace:
+        notes.append(f"{where}: {kind} without a usable metadata.name and namespace left out")
         return None
     spec = _mapping(body.get("spec"))
     if kind == "Pod":
@@ -92,7 +93,6 @@ def _workload(doc: SourceDocument, notes: list[str], where: str) -> Workload | N
     labels = _labels(_mapping(template.get("metadata")).get("labels"))
     if not labels:
         notes.append(f"{where}: {kind} {name} has no pod labels: no selector can select it")
-    namespace = _namespace(body)
     if not _mapping(body.get("metadata")).get("namespace"):
         notes.append(f"{where}: {kind} {name} has no metadata.namespace; assumed {DEFAULT_NAMESPACE!r}")
     ports: list[Port] = []
@@ -198,7 +198,10 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 
 def _labels(value: Any) -> dict[str, str]:
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
+    """String labels (the API server accepts no other; an unquoted ``true`` would be refused there)."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def _name(body: dict[str, Any]) -> str:
