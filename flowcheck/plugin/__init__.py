@@ -10,6 +10,10 @@ business: every option, ini key, marker and fixture carries flowcheck's name (``
 run that uses none of them is left as it is -- no marker acted on, no Docker probed, no report, and
 the harness, the model's loaders and the reports are not even imported.
 
+What a repository gets without writing Python (``collect``): every ``*.flowcheck.yaml`` intent file's
+entries as tests, and -- when the policies or the topology are named -- the generic checks (every
+manifest validates, every policy file is applied, the policies match the topology).
+
 What a suite gets: the ``flowcheck_paths`` fixture (declare intended paths; each is checked against
 the model, and probed live when a cluster is attached), ``flowcheck_model``, ``flowcheck_matrix``
 (the model's whole matrix, decided once per session), ``flowcheck_live`` and ``flowcheck_settings``.

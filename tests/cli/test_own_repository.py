@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 
 def readme_block(marker: str) -> str:
-    """The fenced block that follows the ``<!-- own-repository ... -->`` comment starting with ``marker``."""
+    """The fenced block that follows the ``<!-- ... -->`` comment starting with ``marker``."""
     text = README.read_text(encoding="utf-8")
     match = re.search(rf"<!-- {re.escape(marker)}[^>]*-->\n```\w+\n(?P<body>.*?)\n```", text, re.S)
     assert match, f"README has no block after <!-- {marker} -->"
@@ -193,4 +193,22 @@ def test_a_malformed_entry_is_one_line_naming_file_entry_and_field(tmp_path: Pat
     line = ("tests/flowcheck/payments.flowcheck.yaml:4: entry 2 (payments reaches the provider), field port: "
             "expected a port from 1 to 65535, got 70000")
     assert line in result.stdout.splitlines()
+    assert line in README.read_text(encoding="utf-8").splitlines()  # the README shows this very line
     assert "Traceback" not in result.stdout and "flowcheck/harness" not in result.stdout
+
+
+def test_the_readme_intent_file_example_says_what_the_sample_policies_do() -> None:
+    from flowcheck.harness.intent_file import parse_intent
+    from flowcheck.model.engine import Model
+    from flowcheck.model.policies import load_policies
+    from flowcheck.model.topology import load_topology
+    from flowcheck.verdict import Verdict
+
+    model = Model(load_topology(SAMPLE / "tests" / "network" / "topology.yaml"),
+                  load_policies([SAMPLE / "network-policies"]))
+    entries = parse_intent(readme_block("intent file example"), "README.md")
+    assert len(entries) == 8
+    for entry in entries:
+        expectation = entry.expectation(model.topology)
+        decided = model.decide(expectation.flow).verdict
+        assert decided == expectation.verdict or (entry.live_only and decided is Verdict.UNKNOWN), entry.name
