@@ -65,12 +65,13 @@ def run(args: argparse.Namespace) -> int:
     if args.by == "identity":
         return _run_by_identity(args, model, indent)
     if args.format == "json":
+        head = {**plan_head(), **_warnings_head(args)}
         if indent is None:
             cells = iter_matrix_classes(model, port=args.port, protocol=args.protocol)
-            write_encoded_json_stream(sys.stdout, plan_head(), "results", encoded_plan_records(cells, plan_record))
+            write_encoded_json_stream(sys.stdout, head, "results", encoded_plan_records(cells, plan_record))
         else:
             records = map(plan_record, iter_matrix(model, port=args.port, protocol=args.protocol))
-            write_json_stream(sys.stdout, plan_head(), "results", records, indent=indent)
+            write_json_stream(sys.stdout, head, "results", records, indent=indent)
         return ExitCode.OK
     from flowcheck.report.flow_list import render_flow_markdown, render_flow_table
     from flowcheck.report.html_page import render_plan_html
@@ -94,11 +95,16 @@ def run(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _warnings_head(args: argparse.Namespace) -> dict[str, Any]:
+    """What in the policies matches nothing (``cli.common.load_model``): known before the first flow."""
+    return {"warnings": [w.to_json() for w in args.match_warnings]}
+
+
 def _run_by_identity(args: argparse.Namespace, model: Model, indent: int | None) -> int:
     """``--by identity``: one path per (source identity, destination identity, port) with its workloads."""
     paths = iter_identity_plan(model, port=args.port, protocol=args.protocol)
     if args.format == "json":
-        head = {"by": "identity", "identities": identities_json(model)}
+        head = {"by": "identity", **_warnings_head(args), "identities": identities_json(model)}
         write_json_stream(sys.stdout, head, "results", (p.to_json() for p in paths), indent=indent)
     else:
         from flowcheck.report.identity_list import render_identity_markdown, render_identity_table

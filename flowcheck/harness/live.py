@@ -23,6 +23,8 @@ from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
 from flowcheck.errors import FlowcheckError
 from flowcheck.harness.backends import EvidenceQuery, LiveBackend
 from flowcheck.harness.expectations import DEFAULT_DNS_QUERY, Expectation
+from flowcheck.model.flows import Endpoint, EntityEndpoint, FqdnEndpoint, WorkloadEndpoint
+from flowcheck.model.identity import Entity
 from flowcheck.probe.classify import Classification, classify
 from flowcheck.probe.plan import (
     DnsProbe,
@@ -82,11 +84,20 @@ def live_item_for(backend: LiveBackend, expectation: Expectation, key: int,
     """The probe for one expectation, or the reason it cannot be probed live."""
     flow = expectation.flow
     destination = expectation.destination
+    if not isinstance(flow.source, WorkloadEndpoint):
+        return (f"{expectation.source} is not a workload: the probe agent runs only in flowcheck's probe pods, so "
+                "nothing can send from there")
     why_not = backend.cannot_probe_from(expectation.source)
     if why_not:
         return why_not
-    server = backend.is_probe_server(destination)
-    host = backend.executor.address_of(destination)
+    if isinstance(flow.destination, WorkloadEndpoint):
+        server = backend.is_probe_server(destination)
+        host = backend.executor.address_of(destination)
+    else:
+        target = external_target(flow.destination, flow.protocol, flow.port)
+        if target.host is None:
+            return target.why
+        server, host = False, target.host
     probe_id = str(key)
     port = flow.port
     if flow.protocol in ("ICMP", "SCTP") or port is None:
@@ -98,6 +109,43 @@ def live_item_for(backend: LiveBackend, expectation: Expectation, key: int,
     if isinstance(spec, str):
         return spec
     return LiveItem(key, expectation, spec, reference, destination if server else None, not server)
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalTarget:
+    """Where the agent sends a probe for a destination outside the topology (``host``), or why it cannot."""
+
+    host: str | None
+    why: str = ""
+
+
+KUBE_APISERVER_SERVICE = "kubernetes.default.svc"
+"""The API server's Service in every cluster; the pod's resolver search path completes the name."""
+KUBE_APISERVER_SERVICE_PORT = 443
+
+
+def external_target(destination: Endpoint, protocol: str, port: int | None) -> ExternalTarget:
+    """How a destination outside the topology is probed from a pod, or why it is not.
+
+    An FQDN is probed by name: the agent resolves it through the pod's resolver (the cluster's DNS,
+    whose answers Cilium's DNS proxy reads to learn what a ``toFQDNs`` rule selects), then connects.
+    The API server is probed through its ``kubernetes.default`` Service on TCP/443 (Cilium judges the
+    connection after its socket load-balancer picked the API server's own address and port). The
+    rest -- world addresses and blocks, the host, other nodes -- is not probed: their addresses are
+    not the harness's to know, and a run must not depend on the internet.
+    """
+    if isinstance(destination, FqdnEndpoint):
+        return ExternalTarget(destination.fqdn)
+    if isinstance(destination, EntityEndpoint) and destination.entity is Entity.KUBE_APISERVER:
+        if protocol == "TCP" and port == KUBE_APISERVER_SERVICE_PORT:
+            return ExternalTarget(KUBE_APISERVER_SERVICE)
+        return ExternalTarget(None, f"kube-apiserver is probed only through its {KUBE_APISERVER_SERVICE} Service on "
+                                    f"TCP/{KUBE_APISERVER_SERVICE_PORT}, not {protocol}/{port}")
+    if isinstance(destination, EntityEndpoint) and destination.entity in (Entity.HOST, Entity.REMOTE_NODE):
+        return ExternalTarget(None, f"{destination.describe()}: the live back end gives pod addresses only, not the "
+                                    "nodes'")
+    return ExternalTarget(None, f"{destination.describe()} is outside the cluster: a run does not depend on "
+                                "reaching the internet, so only the model checks it")
 
 
 def _spec(expectation: Expectation, probe_id: str, host: str, port: int, server: bool) -> ProbeSpec | str:
@@ -143,8 +191,9 @@ def probe(backend: LiveBackend, items: Sequence[LiveItem], *, timeout_s: float, 
         # retry_error_callback: when the rounds run out, stop quietly; the observations say the rest.
         Retrying(stop=stop_after_attempt(max_rounds), wait=wait_fixed(retry_wait_s), sleep=sleep,
                  retry=retry_if_result(bool), retry_error_callback=lambda _state: None)(one_round)
-    wanted = [item for item in items if observations[item.key].verdict in EVIDENCE_VERDICTS
-              or not item.settled(observations[item.key].verdict)]
+    wanted = [item for item in items if (observations[item.key].verdict in EVIDENCE_VERDICTS
+              or not item.settled(observations[item.key].verdict))
+              and isinstance(item.expectation.flow.destination, WorkloadEndpoint)]  # Hubble is asked by pod address
     evidence = _evidence(backend, wanted, since)
     return {key: replace(obs, evidence=evidence.get(str(key), ())) for key, obs in observations.items()}
 

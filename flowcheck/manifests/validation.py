@@ -26,7 +26,7 @@ import kubernetes_validate.utils as kubernetes_validate_utils
 import referencing
 
 from flowcheck.errors import PolicyError
-from flowcheck.manifests.documents import SourceDocument, read_documents
+from flowcheck.manifests.documents import KUSTOMIZATION_FILES, SourceDocument, read_documents, rendering_notes
 from flowcheck.manifests.field_path import format_field_path, join
 from flowcheck.manifests.kinds import (
     CILIUM_API_VERSION,
@@ -69,24 +69,56 @@ class ValidationReport:
         return not self.errors
 
 
-def validate_paths(paths: Sequence[str | Path]) -> ValidationReport:
-    """Validate every object under ``paths``; a file that cannot be read is one error, not a crash."""
+def validate_paths(paths: Sequence[str | Path], *, keep: list[SourceDocument] | None = None) -> ValidationReport:
+    """Validate every object under ``paths``; a file that cannot be read is one error, not a crash.
+
+    A path that holds no object is an error (a mistyped or empty path would otherwise "pass" having
+    checked nothing), and so is an object defined twice (the same kind, namespace and name): the
+    cluster keeps only the last one applied. ``keep`` receives the documents read.
+    """
     checked: list[str] = []
     errors: list[PolicyError] = []
     notes: list[str] = []
+    seen: dict[tuple[str, str, str], str] = {}
     for path in paths:
         try:
             documents = list(read_documents([path]))
         except PolicyError as exc:
             errors.append(exc)
             continue
+        if not documents and not (Path(path).is_file() and Path(path).name in KUSTOMIZATION_FILES):
+            errors.append(PolicyError(str(path), None, "", "holds no Kubernetes object: an empty or mistyped path "
+                                                           "checks nothing"))
+        if keep is not None:
+            keep.extend(documents)
+        notes.extend(rendering_notes(documents))
         for doc in documents:
             checked.append(f"{doc.path}#{doc.index}")
             found, note = validate_document(doc)
             errors.extend(found)
             if note:
                 notes.append(note)
+            duplicate = _duplicate(doc, seen)
+            if duplicate is not None:
+                errors.append(duplicate)
     return ValidationReport(tuple(checked), tuple(errors), tuple(notes))
+
+
+def _duplicate(doc: SourceDocument, seen: dict[tuple[str, str, str], str]) -> PolicyError | None:
+    """The error for a second object with the same kind, namespace and name (None for the first)."""
+    meta = doc.body.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    if not isinstance(name, str) or not name or not doc.kind:
+        return None  # reported by the schema check
+    namespace = meta.get("namespace") if isinstance(meta, dict) else None
+    key = (doc.kind, namespace if isinstance(namespace, str) else "", name)
+    where = f"{doc.path} (document {doc.index}{'' if doc.item is None else f', item {doc.item}'})"
+    if key in seen:
+        shown = f"{key[1]}/{name}" if key[1] else name
+        return doc.error("metadata.name", f"{doc.kind} {shown} is defined twice (also in {seen[key]}); the cluster "
+                                          "would keep only the last one applied")
+    seen[key] = where
+    return None
 
 
 def validate_document(doc: SourceDocument) -> tuple[list[PolicyError], str | None]:

@@ -51,8 +51,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flowcheck.model.cidr import decide_block
 from flowcheck.model.decision import Decision, Grounds, Reason, ReasonKind
-from flowcheck.model.flows import Endpoint, EntityEndpoint, Flow, WorkloadEndpoint
+from flowcheck.model.flows import CidrEndpoint, Endpoint, EntityEndpoint, Flow, WorkloadEndpoint
 from flowcheck.model.fqdn import FqdnReasoner
 from flowcheck.model.identity import Entity, Identity, allocate_identities
 from flowcheck.model.peer_classes import PeerIndex
@@ -176,6 +177,8 @@ class Model:
 
     def decide(self, flow: Flow) -> Decision:
         """The verdict for ``flow`` with its reasons (``UnknownWorkloadError`` for a bad reference)."""
+        if isinstance(flow.source, CidrEndpoint) or isinstance(flow.destination, CidrEndpoint):
+            return decide_block(self, flow)  # a whole block: decided address by address where policy cuts it
         return self.decide_resolved(flow, self.resolve(flow.source), self.resolve(flow.destination))
 
     def resolve(self, endpoint: Endpoint) -> ResolvedEndpoint:

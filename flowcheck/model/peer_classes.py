@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from flowcheck.model.decision import ReasonKind
-from flowcheck.model.flows import Endpoint, EntityEndpoint, FqdnEndpoint, WorkloadEndpoint
+from flowcheck.model.flows import CidrEndpoint, Endpoint, EntityEndpoint, FqdnEndpoint, WorkloadEndpoint
 from flowcheck.model.identity import (
     Entity,
     IdentityTable,
@@ -146,6 +146,8 @@ class PeerIndex:
         toFQDNs peers depend on the local pod's DNS lookups: for a ``{fqdn, ip}`` endpoint, and, on
         egress, for the note on a world address a toFQDNs rule does not select.
         """
+        if isinstance(endpoint, CidrEndpoint):  # a block is decided address by address (``flowcheck.model.cidr``)
+            raise ValueError(f"{endpoint.describe()}: a block has no peer class of its own")
         learner = (local if direction is Direction.EGRESS and self.has_fqdn_peers
                    and isinstance(endpoint, EntityEndpoint) and endpoint.entity is Entity.WORLD else None)
         key = (endpoint, local if isinstance(endpoint, FqdnEndpoint) or learner is not None else -1)

@@ -90,7 +90,7 @@ def test_the_streamed_key_cannot_also_be_a_head_field() -> None:
 
 def _plan_document() -> dict[str, Any]:
     model = Model(load_topology(TOPOLOGY), load_policies([POLICIES_DIR]))
-    return plan_json(decide_matrix(model))
+    return {"warnings": [], **plan_json(decide_matrix(model))}  # the repository's policies all match something
 
 
 def test_plan_json_is_compact_by_default_and_the_same_document(capsys: pytest.CaptureFixture[str]) -> None:
@@ -111,7 +111,7 @@ def test_plan_json_on_a_terminal_is_indented(capsys: pytest.CaptureFixture[str],
     monkeypatch.setattr("sys.stdout.isatty", lambda: True)
     assert main(["plan", *MODEL_ARGS, "--format", "json", "--port", "53"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith('{\n  "results": [\n    {\n      "from": ')
+    assert out.startswith('{\n  "warnings": [],\n  "results": [\n    {\n      "from": ')
     assert json.loads(out)["results"]
 
 

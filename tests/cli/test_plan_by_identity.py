@@ -38,7 +38,7 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 def test_json_lists_the_identities_and_one_row_per_identity_pair(capsys: pytest.CaptureFixture[str],
                                                                  model_args: list[str]) -> None:
     data = json.loads(_run(capsys, *model_args, "--by", "identity", "--format", "json"))
-    assert list(data) == ["by", "identities", "results"]
+    assert list(data) == ["by", "warnings", "identities", "results"]
     assert data["identities"] == [
         {"identity": "a/{app=web}", "namespace": "a", "labels": {"app": "web"},
          "serviceAccount": "default", "workloads": ["a/web-1", "a/web-2", "a/web-3"]},

@@ -21,9 +21,10 @@ from typing import Any, Generic, TypeVar
 
 from flowcheck.errors import ClusterError
 from flowcheck.harness.backends import EvidenceQuery, SetupRequest
+from flowcheck.manifests.documents import SourceDocument
 from flowcheck.model.engine import Model
 from flowcheck.model.flows import DnsQuery, Flow, HttpRequest, WorkloadEndpoint
-from flowcheck.model.policies import load_policies
+from flowcheck.model.policies import parse_policies
 from flowcheck.model.topology import Topology, load_topology
 from flowcheck.probe.executor import CompletedExec, ProbeExecutor
 from flowcheck.verdict import Verdict
@@ -192,10 +193,12 @@ class FakeProvider:
         return {"addresses": addresses_for(request.topology),
                 "existing": [w.ref for w in request.topology.workloads if w.existing],
                 "topology": request.topology.path,
-                "policies": sorted({doc.path for doc in request.policies})}
+                # what a cluster would be given: the documents as read (a kustomization's namespace applied)
+                "documents": [doc.body for doc in request.policies]}
 
     def attach(self, state: Mapping[str, Any]) -> FakeBackend:
-        model = Model(load_topology(state["topology"]), load_policies(state["policies"]))
+        documents = [SourceDocument("<applied>", i, None, body) for i, body in enumerate(state["documents"])]
+        model = Model(load_topology(state["topology"]), parse_policies(documents))
 
         def on_run(source: str, probes: list[dict[str, Any]]) -> None:
             for probe in probes:

@@ -128,6 +128,7 @@ def test_list_items_are_validated_with_their_index(tmp_path: Path) -> None:
     item = yaml.safe_load(CNP)
     bad = json.loads(json.dumps(item))
     bad["spec"]["ingress"][0]["toPorts"][0]["ports"][0]["port"] = "not a port!"
+    bad["metadata"]["name"] = "another"  # one name twice would be an error of its own
     path = _write(tmp_path, yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [item, bad]}))
     [error] = validate_paths([path]).errors
     assert error.field == "items[1].spec.ingress[0].toPorts[0].ports[0].port"
