@@ -15,3 +15,6 @@ DNS_PORT = 53
 
 HTTP_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 """An RFC 9110 ``token``: what an HTTP method and a header name may be."""
+
+INTENT_FILE_SUFFIXES = (".flowcheck.yaml", ".flowcheck.yml")
+"""How an intent file is named (docs/contracts.md, "Intent files"): pytest collects such files as tests."""

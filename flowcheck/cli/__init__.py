@@ -6,6 +6,7 @@ package turns the results into output and every error into one line on stderr an
 (``exit_codes``: 0 done, 1 a failure or a change, 2 bad input, 3 a flowcheck bug, 130 Ctrl-C, 141
 stdout closed). ``python -m flowcheck`` is the same command (what ``scripts/`` run).
 
+    init         a topology and starter intent from a repo (``init``)
     validate     manifests against the schemas            (``validate``)
     plan         every flow the model predicts            (``plan``)
     explain      what the policies do to given flows      (``explain``)
@@ -24,13 +25,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from flowcheck import __version__
-from flowcheck.cli import baseline, cleanup, cluster, explain, plan, preupgrade, validate
+from flowcheck.cli import baseline, cleanup, cluster, explain, init, plan, preupgrade, validate
+from flowcheck.cli.common import strict_failure
 from flowcheck.cli.exit_codes import ExitCode, exit_code_for, report_internal_error
 from flowcheck.errors import FlowcheckError
 
 Command = Callable[[argparse.Namespace], int]
 
-COMMANDS = (validate, plan, explain, baseline, cleanup, preupgrade, cluster)
+COMMANDS = (init, validate, plan, explain, baseline, cleanup, preupgrade, cluster)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.BAD_INPUT
     try:
         code = func(args)
+        if code == ExitCode.OK and strict_failure(args):
+            code = ExitCode.FAILED  # warnings under --strict: the output was printed, the command fails
         sys.stdout.flush()  # a reader that went away shows here, not as a complaint at interpreter exit
         return code
     except BrokenPipeError:

@@ -21,15 +21,8 @@ from typing import Any
 from flowcheck.cli.common import missing_action
 from flowcheck.cli.exit_codes import ExitCode
 from flowcheck.errors import InputError
-from flowcheck.report.baseline import (
-    compare_baselines,
-    dump_baseline,
-    read_baseline,
-    record_baseline,
-    render_diff,
-    write_baseline,
-)
-from flowcheck.report.files import read_matrix
+
+# The report layer is imported by the actions that use it, not by every `flowcheck` start.
 
 
 def register(subparsers: Any) -> None:
@@ -76,6 +69,9 @@ def _key_value(text: str) -> tuple[str, str]:
 
 
 def run_record(args: argparse.Namespace) -> int:
+    from flowcheck.report.baseline import dump_baseline, record_baseline, write_baseline
+    from flowcheck.report.files import read_matrix
+
     baseline = record_baseline(read_matrix(args.matrix), dict(args.meta))
     if args.output:
         try:
@@ -89,6 +85,8 @@ def run_record(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    from flowcheck.report.baseline import compare_baselines, read_baseline, render_diff
+
     old = read_baseline(args.old)
     new = read_baseline(args.new)
     diff = compare_baselines(old, new)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from flowcheck.cli.common import default_cluster_name
 from flowcheck.cli.exit_codes import ExitCode
-from flowcheck.cluster.cleanup import clean_up_cluster
-from flowcheck.cluster.kube import ApiFactory
-from flowcheck.cluster.options import ClusterTarget
-from flowcheck.cluster.process import ProcessRunner
+
+if TYPE_CHECKING:  # the cluster layer is imported when the command runs, not by every `flowcheck` start
+    from flowcheck.cluster.kube import ApiFactory
+    from flowcheck.cluster.process import ProcessRunner
 
 
 def register(subparsers: Any) -> None:
@@ -42,6 +42,9 @@ def run(args: argparse.Namespace, *, runner: ProcessRunner | None = None, api_fa
         out: TextIO | None = None, repo_root: Path | None = None) -> int:
     """0 when everything found was removed (or nothing was left over); 1, listing them, when some
     removals failed."""
+    from flowcheck.cluster.cleanup import clean_up_cluster
+    from flowcheck.cluster.options import ClusterTarget
+
     stream = out or sys.stdout
     target = ClusterTarget(name=args.cluster_name, context=args.context, allow_context=args.allow_context,
                            kubeconfig=args.kubeconfig)

@@ -14,6 +14,7 @@ from flowcheck.model.engine import Model
 from flowcheck.model.policies import load_policies
 from flowcheck.model.semantics import SEMANTICS
 from flowcheck.model.topology import load_topology
+from flowcheck.model.unmatched import MatchWarning, unmatched
 
 CLUSTER_NAME_ENV = "FLOWCHECK_CLUSTER_NAME"
 """Overrides the default ``--cluster-name`` (``--name``) of every command and of ``scripts/``: set it
@@ -50,13 +51,37 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                              "kustomization directories); repeatable")
     parser.add_argument("--semantics", choices=SEMANTICS, default="cilium",
                         help="cilium (default): what Cilium does; kubernetes: the NetworkPolicy specification")
+    add_strict_argument(parser)
+
+
+def add_strict_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--strict", action="store_true",
+                        help="fail (exit 1) when a warning says part of a policy matches nothing in the topology "
+                             "(for CI)")
 
 
 def load_model(args: argparse.Namespace) -> Model:
     topology = load_topology(args.topology)
     policies = load_policies(args.policies)
     print_notes(policies.notes)
-    return Model(topology, policies, args.semantics)
+    model = Model(topology, policies, args.semantics)
+    report_warnings(args, unmatched(topology, policies))
+    return model
+
+
+def report_warnings(args: argparse.Namespace, warnings: Sequence[MatchWarning]) -> None:
+    """Print the warnings (``warning: ...`` on stderr) and keep them on ``args``: ``--strict`` turns them
+    into a failure once the command has printed its output (``flowcheck.cli.main``)."""
+    args.match_warnings = list(warnings)
+    for warning in warnings:
+        print(f"warning: {warning.describe()}", file=sys.stderr)
+    if warnings and getattr(args, "strict", False):
+        print(f"flowcheck: {len(warnings)} warnings and --strict: failing", file=sys.stderr)
+
+
+def strict_failure(args: argparse.Namespace) -> bool:
+    """True when ``--strict`` was given and the command found warnings."""
+    return bool(getattr(args, "strict", False) and getattr(args, "match_warnings", None))
 
 
 # A note repeated for many objects ("<file> (document N): <Kind> <name> <what>", the shape the model's

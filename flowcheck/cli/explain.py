@@ -11,7 +11,7 @@ from flowcheck.cli.common import add_model_arguments, load_model
 from flowcheck.cli.exit_codes import ExitCode
 from flowcheck.errors import TopologyError
 from flowcheck.model.explain import explain, explanations_text
-from flowcheck.model.flows import FLOW_PROTOCOLS, Flow, load_flows, parse_flow
+from flowcheck.model.flows import FLOW_PROTOCOLS, Flow, endpoint_from_text, load_flows, parse_flow
 from flowcheck.model.topology import Topology
 
 # The flows format, briefly, for --help (README "Topology and flows files" has it in full).
@@ -72,7 +72,7 @@ def flows_from_args(args: argparse.Namespace, topology: Topology) -> list[Flow]:
 
     if args.source is None or args.destination is None:
         raise fail("--from/--to", "explain needs --flows FILE, or --from EP --to EP --port N --protocol P")
-    raw: dict[str, object] = {"from": _endpoint_arg(args.source), "to": _endpoint_arg(args.destination),
+    raw: dict[str, object] = {"from": endpoint_from_text(args.source), "to": endpoint_from_text(args.destination),
                               "protocol": args.protocol}
     if args.port is not None:
         raw["port"] = args.port
@@ -101,16 +101,3 @@ def flows_from_args(args: argparse.Namespace, topology: Topology) -> list[Flow]:
 
     return [parse_flow(raw, "", fail_option, topology)]
 
-
-def _endpoint_arg(text: str) -> str | dict[str, str]:
-    """``ns/name`` stays a workload; ``entity:world@1.1.1.1``, ``world``, ``fqdn:api.example.com@IP`` otherwise."""
-    if "/" in text and not text.startswith(("entity:", "fqdn:")):
-        return text
-    kind, sep, rest = text.partition(":")
-    if not sep or kind not in ("entity", "fqdn"):
-        kind, rest = "entity", text
-    name, at, ip = rest.partition("@")
-    out = {kind: name}
-    if at:
-        out["ip"] = ip
-    return out

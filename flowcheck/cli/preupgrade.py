@@ -14,14 +14,14 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowcheck.cli.common import default_cluster_name
 from flowcheck.cli.exit_codes import ExitCode, exit_code_for
-from flowcheck.cluster.options import ClusterTarget
 from flowcheck.errors import InputError
-from flowcheck.harness.preupgrade import PreUpgradeCheck, PreUpgradeOptions, StepFailed, default_report_dir
-from flowcheck.harness.preupgrade.versions import CiliumVersion
+
+if TYPE_CHECKING:  # the harness is imported when the command runs, not by every `flowcheck` start
+    from flowcheck.harness.preupgrade import PreUpgradeOptions
 
 
 class _ExtraArgsAfterDoubleDash(argparse.ArgumentParser):
@@ -82,6 +82,10 @@ def register(subparsers: Any) -> None:
 def options_from_args(args: argparse.Namespace, *, python: str = sys.executable,
                       now: datetime | None = None) -> PreUpgradeOptions:
     """The parsed command line as options; a malformed TARGET_VERSION is an ``InputError``."""
+    from flowcheck.cluster.options import ClusterTarget
+    from flowcheck.harness.preupgrade import PreUpgradeOptions, default_report_dir
+    from flowcheck.harness.preupgrade.versions import CiliumVersion
+
     target = CiliumVersion.parse(args.target)
     if target is None:
         raise InputError(f"TARGET_VERSION {args.target!r} is not a Cilium release version like 1.20.0 "
@@ -93,6 +97,8 @@ def options_from_args(args: argparse.Namespace, *, python: str = sys.executable,
 
 
 def run(args: argparse.Namespace) -> int:
+    from flowcheck.harness.preupgrade import PreUpgradeCheck, StepFailed
+
     options = options_from_args(args)
     try:
         PreUpgradeCheck(options).run()

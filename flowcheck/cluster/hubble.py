@@ -338,7 +338,7 @@ class ProbeFacts:
     did) and when it ran."""
 
     src_ip: str
-    dst_ip: str
+    dst_ip: str  # empty: any (a destination known by name only, e.g. an FQDN; then src_port must be known)
     dst_port: int | None
     protocol: str  # TCP | UDP | ICMPv4 | ...
     start: datetime
@@ -348,13 +348,13 @@ class ProbeFacts:
 
     def is_request(self, flow: FlowRecord) -> bool:
         """``flow`` goes from the probe's socket to its destination (the request direction)."""
-        return (flow.src_ip == self.src_ip and flow.dst_ip == self.dst_ip
+        return (flow.src_ip == self.src_ip and (not self.dst_ip or flow.dst_ip == self.dst_ip)
                 and (self.dst_port is None or flow.dst_port == self.dst_port)
                 and (self.src_port is None or flow.src_port == self.src_port))
 
     def is_reply(self, flow: FlowRecord) -> bool:
         """``flow`` comes back from the destination to the probe's socket (the reply direction)."""
-        return (flow.src_ip == self.dst_ip and flow.dst_ip == self.src_ip
+        return ((not self.dst_ip or flow.src_ip == self.dst_ip) and flow.dst_ip == self.src_ip
                 and (self.dst_port is None or flow.src_port == self.dst_port)
                 and (self.src_port is None or flow.dst_port == self.src_port))
 

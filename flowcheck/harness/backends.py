@@ -104,9 +104,10 @@ class LiveBackend(Protocol):
         """True when ``workload`` runs flowcheck's probe server (so answers carry its identity)."""
         ...
 
-    def routes(self, source: str, destination: str) -> tuple[ProbeRoute, ...]:
+    def routes(self, source: str, destination: str | None) -> tuple[ProbeRoute, ...]:
         """Where ``source`` -> ``destination`` (workloads) is probed: once within a node and once across
-        nodes where the deployment allows it; empty when no pair of distinct pods stands for the two."""
+        nodes where the deployment allows it; empty when no pair of distinct pods stands for the two.
+        ``destination`` None: the route out of the topology, from one of ``source``'s pods (``placement.route_out``)."""
         ...
 
     def server_name(self, target: str) -> str:

@@ -59,6 +59,10 @@ class HarnessContext:
     realization_timeout_s: float = REALIZATION_TIMEOUT_S
 
 
+LIVE_ONLY_UNSETTLED = "live only, and the model cannot decide it: only a cluster can check it"
+"""How the record of a live-only path the model answered ``unknown`` for, and no cluster probed, says so."""
+
+
 class PathChecker:
     """The ``flowcheck_paths`` fixture: declare intended paths, then ``check()`` them (done for you at test end)."""
 
@@ -74,15 +78,18 @@ class PathChecker:
 
     def expect(self, source: str, destination: str, *, verdict: str | Verdict, port: int | str | None = None,
                protocol: str | None = None, http: str | None = None, headers: Mapping[str, str] | None = None,
-               host: str | None = None, dns: str | None = None, qtype: str = "A") -> Expectation:
+               host: str | None = None, dns: str | None = None, qtype: str = "A",
+               live_only: bool = False) -> Expectation:
         """Declare that ``source`` -> ``destination`` on ``port`` (a number or the destination's port
         name) must end as ``verdict`` (``allowed``, ``dropped`` or ``l7-denied``). ``http="POST /x"``
         makes it an HTTP request (``headers``, ``host`` optional), ``dns="name"`` a DNS query
-        (UDP/53 unless ``protocol``/``port`` say otherwise)."""
+        (UDP/53 unless ``protocol``/``port`` say otherwise). Either end may be outside the topology
+        (``world``, ``kube-apiserver``, ``api.example.com``, ``1.1.1.1``, ``10.0.0.0/8``); ``live_only``
+        says only a cluster can settle the path (a model ``unknown`` is then reported, not failed)."""
         try:
             expectation = make_expectation(self._context.model.topology, source, destination, verdict=verdict,
                                            port=port, protocol=protocol, http=http, headers=headers, host=host,
-                                           dns=dns, qtype=qtype)
+                                           dns=dns, qtype=qtype, live_only=live_only)
         except (ExpectationError, TopologyError) as exc:
             mistake = f"{exc.message} (topology {exc.path})" if isinstance(exc, TopologyError) else str(exc)
         else:
@@ -91,10 +98,14 @@ class PathChecker:
         # A mistake in the suite, not in flowcheck: one line saying where and what, no traceback (and
         # outside the except block, so pytest shows no chained exception either).
         given = {"port": port, "protocol": protocol, "http": http, "headers": headers, "host": host, "dns": dns,
-                 "qtype": qtype if qtype != "A" else None, "verdict": verdict}
+                 "qtype": qtype if qtype != "A" else None, "verdict": verdict, "live_only": live_only or None}
         call = ", ".join([repr(source), repr(destination),
                           *(f"{name}={value!r}" for name, value in given.items() if value is not None)])
         pytest.fail(f"{_caller()}: flowcheck_paths.expect({call}): {mistake}", pytrace=False)
+
+    def add(self, expectation: Expectation) -> None:
+        """Declare an expectation already built and checked (an entry of an intent file)."""
+        self._pending.append(expectation)
 
     def expect_planned(self, planned: Sequence[PlannedFlow]) -> None:
         """Probe the model's own predictions (the generated matrix): the model is the reference.
@@ -117,12 +128,13 @@ class PathChecker:
         except BaseException as exc:
             self.record_unchecked(expectations, f"{NOT_CHECKED}: the check stopped ({type(exc).__name__}: {exc})")
             raise
-        records = [record for i, (e, d) in enumerate(zip(expectations, decisions, strict=True))
-                   for record in self._records(e, d, observed.get(i, []), not_probed.get(i, ""))]
+        made = [(record, e) for i, (e, d) in enumerate(zip(expectations, decisions, strict=True))
+                for record in self._records(e, d, observed.get(i, []), not_probed.get(i, ""))]
+        records = [record for record, _ in made]
         for record in records:
             context.record(record)
         self.checked.extend(records)
-        failures = [r for r in records if _failed(r)]
+        failures = [r for r, e in made if _failed(r, live_only=e.live_only)]
         if failures:
             pytest.fail(format_failures(failures, len(records)), pytrace=False)
         return records
@@ -171,6 +183,8 @@ class PathChecker:
                  not_probed: str) -> list[CheckedFlow]:
         """One record per route the path was probed on (one, not probed, when it was not)."""
         flow = expectation.flow
+        if expectation.live_only and decision.verdict is Verdict.UNKNOWN and not observations:
+            not_probed = f"{LIVE_ONLY_UNSETTLED}; {not_probed}"
         base = CheckedFlow(
             source=expectation.source, destination=expectation.destination, protocol=flow.protocol,
             port=flow.port, model=decision.verdict, request=expectation.request, expected=expectation.verdict,
@@ -232,8 +246,8 @@ def _model_reference(decision: Decision) -> Verdict | None:
     return None if decision.verdict is Verdict.UNKNOWN else decision.verdict
 
 
-def _failed(record: CheckedFlow) -> bool:
-    if record.intent_mismatch:
+def _failed(record: CheckedFlow, *, live_only: bool = False) -> bool:
+    if record.intent_mismatch and not (live_only and record.model is Verdict.UNKNOWN):
         return True
     if CHANGED_DURING_RUN in record.observed_detail:
         return True

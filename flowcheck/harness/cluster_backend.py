@@ -24,7 +24,7 @@ from flowcheck.cluster.options import ClusterOptions
 from flowcheck.cluster.session import LiveCluster
 from flowcheck.cluster.workloads import NamespaceInput, PodSpecInput, TopologyInput
 from flowcheck.harness.backends import EvidenceQuery, ProbeRoute, SetupRequest
-from flowcheck.harness.placement import routes_between
+from flowcheck.harness.placement import route_out, routes_between
 from flowcheck.harness.probe_classes import probe_classes
 from flowcheck.model.topology import Topology
 from flowcheck.probe.classify import DEFAULT_SETTINGS, ClassifierSettings
@@ -80,10 +80,12 @@ class ClusterLiveBackend:
     def is_probe_server(self, workload: str) -> bool:
         return self._deployed.is_probe_server(workload)
 
-    def routes(self, source: str, destination: str) -> tuple[ProbeRoute, ...]:
+    def routes(self, source: str, destination: str | None) -> tuple[ProbeRoute, ...]:
         deployed = self._deployed
-        return routes_between([(p.key, p.node) for p in deployed.replicas(source)],
-                              [(p.key, p.node) for p in deployed.replicas(destination)])
+        sources = [(p.key, p.node) for p in deployed.replicas(source)]
+        if destination is None:
+            return route_out(sources)
+        return routes_between(sources, [(p.key, p.node) for p in deployed.replicas(destination)])
 
     def server_name(self, target: str) -> str:
         return self._deployed.pod(target).key  # the probe server answers as its pod (cluster.workloads)

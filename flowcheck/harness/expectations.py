@@ -4,6 +4,12 @@
 ``flowcheck_paths.expect("tenant/client", "default/my-api", port=8080, http="POST /", verdict="l7-denied")``
 into a model ``Flow`` plus the expected ``Verdict``, checking every argument against the topology so
 a typo fails the test at once with a message naming the workload, port or verdict that is wrong.
+
+An end may also be outside the topology: an entity (``world``, ``kube-apiserver``, ``host``, ...),
+an FQDN (``api.example.com``), an address (``1.1.1.1``) or a block (``10.0.0.0/8``), written as
+``flowcheck explain`` takes them (``flowcheck.model.flows.endpoint_from_text``); an FQDN only as
+destination. A path marked ``live_only`` is one the model cannot decide (it answers ``unknown``, with
+why): offline that is reported, not failed; a cluster still checks it.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from dataclasses import dataclass
 
 from flowcheck.errors import InputError
 from flowcheck.model.engine import Decision
-from flowcheck.model.flows import DnsQuery, Flow, HttpRequest
+from flowcheck.model.flows import DnsQuery, Endpoint, Flow, HttpRequest, IcmpMessage, WorkloadEndpoint, parse_endpoint
 from flowcheck.model.topology import Topology
 from flowcheck.probe.plan import DNS_QTYPES
 from flowcheck.verdict import EXPECTABLE_VERDICTS, Verdict
@@ -37,6 +43,8 @@ class Expectation:
     qtype: str = "A"
     decision: Decision | None = None
     """The model's decision when it is already known (a planned flow), so the check does not decide again."""
+    live_only: bool = False
+    """Only a cluster can settle it: a model ``unknown`` is reported offline, not failed."""
 
     @property
     def source(self) -> str:
@@ -89,10 +97,14 @@ def make_expectation(
     host: str | None = None,
     dns: str | None = None,
     qtype: str = "A",
+    live_only: bool = False,
 ) -> Expectation:
     """Build and check one expectation against the topology (see the module docstring)."""
-    for ref in (source, destination):
-        topology.workload(ref)  # raises, naming the known workloads
+    source_end = _endpoint(topology, source, "from", allow_fqdn=False)
+    destination_end = _endpoint(topology, destination, "to", allow_fqdn=True)
+    if not isinstance(source_end, WorkloadEndpoint) and not isinstance(destination_end, WorkloadEndpoint):
+        raise ExpectationError(f"{source!r} -> {destination!r}: neither end is a workload, and policy applies only "
+                               "at pods")
     if http is not None and dns is not None:
         raise ExpectationError("an expectation is either an HTTP request or a DNS query, not both")
     proto = (protocol or ("UDP" if dns is not None else "TCP")).upper()
@@ -100,7 +112,7 @@ def make_expectation(
         raise ExpectationError(f"protocol={protocol!r}: expected TCP, UDP, SCTP or ICMP")
     if http is not None and proto != "TCP":
         raise ExpectationError(f"http={http!r} needs protocol TCP, not {proto}")
-    number = _port_number(topology, destination, port, proto, default=DNS_PORT if dns is not None else None)
+    number = _port_number(topology, destination_end, port, proto, default=DNS_PORT if dns is not None else None)
     request = None
     if http is not None:
         method, path = parse_http(http)
@@ -113,9 +125,26 @@ def make_expectation(
     if dns is not None:
         _check_dns(dns, qtype)
     expected = _verdict(verdict)
-    flow = Flow.between(source, destination, port=number, protocol=proto, http=request,
-                        dns=DnsQuery(dns) if dns is not None else None)
-    return Expectation(flow, expected, qtype.upper())
+    if not isinstance(live_only, bool):
+        raise ExpectationError(f"live_only={live_only!r}: expected true or false")
+    flow = Flow(source_end, destination_end, proto, number, request, DnsQuery(dns) if dns is not None else None,
+                IcmpMessage(8) if proto == "ICMP" else None)
+    return Expectation(flow, expected, qtype.upper(), live_only=live_only)
+
+
+def _endpoint(topology: Topology, text: str, side: str, *, allow_fqdn: bool) -> Endpoint:
+    """A workload of the topology (``UnknownWorkloadError`` names the known ones) or an end outside it."""
+    if not isinstance(text, str):
+        raise ExpectationError(f"{side}={text!r}: expected a workload (namespace/name), an entity, an FQDN, an "
+                               "address or a block, as text")
+
+    def fail(field: str, message: str) -> InputError:
+        return ExpectationError(f"{side}={text!r}: {message}")
+
+    endpoint = parse_endpoint(text, side, fail, allow_fqdn=allow_fqdn)
+    if isinstance(endpoint, WorkloadEndpoint):
+        topology.workload(endpoint.ref)  # raises, naming the known workloads
+    return endpoint
 
 
 def _check_dns(name: str, qtype: str) -> None:
@@ -126,25 +155,33 @@ def _check_dns(name: str, qtype: str) -> None:
         raise ExpectationError(f"dns={name!r} is not a valid DNS name")
 
 
-def _port_number(topology: Topology, destination: str, port: int | str | None, protocol: str,
+def _port_number(topology: Topology, destination_end: Endpoint, port: int | str | None, protocol: str,
                  default: int | None) -> int | None:
     if protocol == "ICMP":
         if port is not None:
             raise ExpectationError("ICMP has no port")
         return None
+    destination = destination_end.ref if isinstance(destination_end, WorkloadEndpoint) else None
     if port is None:
         if default is None:
             raise ExpectationError(f"port= is required for {protocol}")
-        _check_served(topology, destination, default, protocol)
+        if destination is not None:
+            _check_served(topology, destination, default, protocol)
         return default
+    if isinstance(port, bool) or not isinstance(port, int | str):
+        raise ExpectationError(f"port={port!r}: expected a number (1-65535) or the destination's port name")
     if isinstance(port, str):
+        if destination is None:
+            raise ExpectationError(f"port={port!r}: {destination_end.describe()} is outside the topology and serves "
+                                   "no named ports; give the number")
         served = [p for p in topology.workload(destination).named_port(port) if p.protocol == protocol]
         if not served:
-            raise ExpectationError(f"{destination} serves no {protocol} port named {port!r}")
+            raise ExpectationError(f"port={port!r}: {destination} serves no {protocol} port named {port!r}")
         return served[0].port
     if not 1 <= port <= 65535:
         raise ExpectationError(f"port={port}: expected 1-65535")
-    _check_served(topology, destination, port, protocol)
+    if destination is not None:
+        _check_served(topology, destination, port, protocol)
     return port
 
 

@@ -38,12 +38,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
+
 from flowcheck.cluster.evidence import EvidenceCheck, EvidenceState, judge
 from flowcheck.cluster.hubble import FlowRecord
 from flowcheck.harness.backends import EvidenceQuery, LiveBackend, ProbeRoute
 from flowcheck.harness.expectations import DEFAULT_DNS_QUERY, Expectation
 from flowcheck.harness.run_ledger import RunLedger
-from flowcheck.model.flows import Flow
+from flowcheck.model.flows import Endpoint, EntityEndpoint, Flow, FqdnEndpoint, WorkloadEndpoint
+from flowcheck.model.identity import Entity
 from flowcheck.probe.classify import Classification, ClassifierSettings, classify
 from flowcheck.probe.plan import (
     DnsProbe,
@@ -126,26 +129,43 @@ class Observation:
 
 def live_items_for(backend: LiveBackend, expectation: Expectation, next_key: Callable[[], int],
                    reference: Verdict | None) -> list[LiveItem] | str:
-    """The probes for one expectation, one per route, or the reason it cannot be probed live."""
+    """The probes for one expectation, one per route, or the reason it cannot be probed live.
+
+    A destination outside the topology that a pod can reach (``external_target``) is probed from one of
+    the source's pods, with no placement: where the destination runs is not flowcheck's to choose."""
     flow = expectation.flow
     source, destination = expectation.source, expectation.destination
+    if not isinstance(flow.source, WorkloadEndpoint):
+        return (f"{source} is not a workload: the probe agent runs only in flowcheck's probe pods, so "
+                "nothing can send from there")
     why_not = backend.cannot_probe_from(source)
     if why_not:
         return why_not
+    if isinstance(flow.destination, WorkloadEndpoint):
+        if source == destination:
+            return SELF_TRAFFIC
+        routes = backend.routes(source, destination)
+        if not routes:
+            return (f"{source} and {destination} have no two distinct probe pods to probe between (one pod stands "
+                    "for both, and traffic from a pod to itself meets no policy)")
+        server = backend.is_probe_server(destination)
+        hosts = [backend.executor.address_of(route.destination) for route in routes]
+    else:
+        target = external_target(flow.destination, flow.protocol, flow.port)
+        if target.host is None:
+            return target.why
+        routes = tuple(replace(route, destination=destination) for route in backend.routes(source, None))
+        if not routes:
+            return f"{source} has no probe pod to probe from"
+        server = False
+        hosts = [target.host] * len(routes)
     if flow.protocol in ("ICMP", "SCTP") or flow.port is None:
         return f"the probe agent cannot send {flow.protocol} (only TCP, HTTP, UDP and DNS probes)"
-    if source == destination:
-        return SELF_TRAFFIC
-    routes = backend.routes(source, destination)
-    if not routes:
-        return (f"{source} and {destination} have no two distinct probe pods to probe between (one pod stands for "
-                "both, and traffic from a pod to itself meets no policy)")
-    server = backend.is_probe_server(destination)
     items = []
-    for route in routes:
+    for route, host in zip(routes, hosts, strict=True):
         expected_server = backend.server_name(route.destination) if server else None
         try:
-            spec = _spec(expectation, backend.executor.address_of(route.destination), flow.port, server)
+            spec = _spec(expectation, host, flow.port, server)
         except ValueError as exc:  # expectations are checked when made; this guards the ones built by hand
             return f"no probe can express this path: {exc}"
         if isinstance(spec, str):
@@ -154,6 +174,43 @@ def live_items_for(backend: LiveBackend, expectation: Expectation, next_key: Cal
                               l4_intent=server and flow.protocol == "TCP" and flow.http is None and flow.dns is None,
                               settings=backend.classifier_settings(route)))
     return items
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalTarget:
+    """Where the agent sends a probe for a destination outside the topology (``host``), or why it cannot."""
+
+    host: str | None
+    why: str = ""
+
+
+KUBE_APISERVER_SERVICE = "kubernetes.default.svc"
+"""The API server's Service in every cluster; the pod's resolver search path completes the name."""
+KUBE_APISERVER_SERVICE_PORT = 443
+
+
+def external_target(destination: Endpoint, protocol: str, port: int | None) -> ExternalTarget:
+    """How a destination outside the topology is probed from a pod, or why it is not.
+
+    An FQDN is probed by name: the agent resolves it through the pod's resolver (the cluster's DNS,
+    whose answers Cilium's DNS proxy reads to learn what a ``toFQDNs`` rule selects), then connects.
+    The API server is probed through its ``kubernetes.default`` Service on TCP/443 (Cilium judges the
+    connection after its socket load-balancer picked the API server's own address and port). The
+    rest -- world addresses and blocks, the host, other nodes -- is not probed: their addresses are
+    not the harness's to know, and a run must not depend on the internet.
+    """
+    if isinstance(destination, FqdnEndpoint):
+        return ExternalTarget(destination.fqdn)
+    if isinstance(destination, EntityEndpoint) and destination.entity is Entity.KUBE_APISERVER:
+        if protocol == "TCP" and port == KUBE_APISERVER_SERVICE_PORT:
+            return ExternalTarget(KUBE_APISERVER_SERVICE)
+        return ExternalTarget(None, f"kube-apiserver is probed only through its {KUBE_APISERVER_SERVICE} Service on "
+                                    f"TCP/{KUBE_APISERVER_SERVICE_PORT}, not {protocol}/{port}")
+    if isinstance(destination, EntityEndpoint) and destination.entity in (Entity.HOST, Entity.REMOTE_NODE):
+        return ExternalTarget(None, f"{destination.describe()}: the live back end gives pod addresses only, not the "
+                                    "nodes'")
+    return ExternalTarget(None, f"{destination.describe()} is outside the cluster: a run does not depend on "
+                                "reaching the internet, so only the model checks it")
 
 
 def _spec(expectation: Expectation, host: str, port: int, server: bool) -> ProbeSpec | str:
@@ -207,9 +264,9 @@ def probe(backend: LiveBackend, items: Sequence[LiveItem], *, timeout_s: float, 
     classified: dict[int, Classification] = {}
     attempts: dict[int, int] = defaultdict(int)
     pending = list(groups)
-    for round_number in range(max_rounds):
-        if round_number:
-            sleep(retry_wait_s)
+
+    def one_round() -> list[_Group]:
+        nonlocal pending
         _run_round(backend, pending, timeout_s)
         for group in pending:
             assert group.result is not None
@@ -217,8 +274,11 @@ def probe(backend: LiveBackend, items: Sequence[LiveItem], *, timeout_s: float, 
                 classified[item.key] = item.classify(group.result)
                 attempts[item.key] += 1
         pending = [g for g in pending if not all(i.settled(classified[i.key].verdict) for i in g.items)]
-        if not pending:
-            break
+        return pending
+
+    # retry_error_callback: when the rounds run out, stop quietly; the observations say the rest.
+    Retrying(stop=stop_after_attempt(max_rounds), wait=wait_fixed(retry_wait_s), sleep=sleep,
+             retry=retry_if_result(bool), retry_error_callback=lambda _state: None)(one_round)
     observations = {item.key: Observation(classified[item.key].verdict, classified[item.key].detail,
                                           attempts[item.key], route=item.route) for item in items}
     checks = _apply_evidence(backend, groups, observations)
@@ -315,7 +375,8 @@ def _apply_evidence(backend: LiveBackend, groups: Sequence[_Group],
                     observations: dict[int, Observation]) -> dict[int, EvidenceCheck]:
     """Fetch the Hubble flows of every probe's 5-tuple, judge each observation against them, and turn a
     contradicted one into an error."""
-    queries = {g.index: _query(backend, g) for g in groups if g.result is not None and g.window is not None}
+    made = {g.index: _query(backend, g) for g in groups if g.result is not None and g.window is not None}
+    queries = {index: query for index, query in made.items() if query is not None}
     if not queries:
         return {}
     since = min(g.window[0] for g in groups if g.window is not None)
@@ -349,15 +410,27 @@ def _apply_evidence(backend: LiveBackend, groups: Sequence[_Group],
     return checks
 
 
-def _query(backend: LiveBackend, group: _Group) -> EvidenceQuery:
+def _query(backend: LiveBackend, group: _Group) -> EvidenceQuery | None:
+    """The Hubble query for one probe. A destination outside the topology is known by name only: its flows
+    are picked out by the probe's source address and port (any destination address), so without a source
+    port there is no query."""
     assert group.result is not None
     spec = group.spec
     destination_ip = spec.server if isinstance(spec, DnsProbe) else spec.host
+    if not _on_pods(group.items[0]):
+        if group.result.sport is None:
+            return None
+        destination_ip = ""
     port = spec.port
     protocol = _transport(spec)
     source_ip = group.result.saddr or backend.executor.address_of(group.route.source)
     return EvidenceQuery(str(group.index), group.route.source, group.route.destination, source_ip, destination_ip, port,
                          protocol, group.result.sport)
+
+
+def _on_pods(item: LiveItem) -> bool:
+    """The probe goes to a probe pod of the topology (not to a name outside it)."""
+    return isinstance(item.expectation.flow.destination, WorkloadEndpoint)
 
 
 def _transport(spec: ProbeSpec) -> str:
@@ -386,7 +459,8 @@ def _confirm_drops(backend: LiveBackend, items: Sequence[LiveItem], observations
     """Keep a drop only where Hubble showed the policy drop or the destination pod answered in this run."""
     unconfirmed = [item for item in items if observations[item.key].verdict is Verdict.DROPPED
                    and not (checks.get(item.key) and checks[item.key].policy_drop)]
-    unknown = {item.route.destination: item for item in unconfirmed if ledger.reachable(item.route.destination) is None}
+    unknown = {item.route.destination: item for item in unconfirmed
+               if _on_pods(item) and ledger.reachable(item.route.destination) is None}
     if unknown and controls is not None:
         _control_probes(backend, unknown, ledger, controls, timeout_s)
     for item in unconfirmed:
@@ -395,6 +469,11 @@ def _confirm_drops(backend: LiveBackend, items: Sequence[LiveItem], observations
         if how is not None:
             observations[item.key] = replace(observation, detail=f"{observation.detail} (the destination pod answered "
                                                                   f"in this run: {how})")
+        elif not _on_pods(item):
+            observations[item.key] = replace(observation, verdict=Verdict.ERROR, detail=(
+                f"{observation.detail}, but this is not taken as a drop: {item.route.destination} is outside the "
+                "topology, so no control path can show it up and reachable, and no Hubble policy drop confirmed the "
+                "drop -- an unreachable destination looks exactly like a drop"))
         else:
             observations[item.key] = replace(observation, verdict=Verdict.ERROR, detail=(
                 f"{observation.detail}, but this is not taken as a drop: {item.route.destination} was not shown to be "

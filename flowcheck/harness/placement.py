@@ -40,5 +40,15 @@ def routes_between(sources: Sequence[Replica], destinations: Sequence[Replica]) 
     return tuple(ProbeRoute(s[0], d[0], s[1], d[1]) for s, d in chosen)
 
 
+def route_out(sources: Sequence[Replica]) -> tuple[ProbeRoute, ...]:
+    """The route to a destination outside the topology (an FQDN, the API server): from one of the source's
+    pods, the first in sorted order; its ``destination`` is left empty for the caller to name, and it has no
+    placement (where the destination runs is not flowcheck's to choose)."""
+    if not sources:
+        return ()
+    target, node = min(sources, key=_order)
+    return (ProbeRoute(target, "", node, ""),)
+
+
 def _order(replica: Replica) -> tuple[str, str]:
     return (replica[1], replica[0])

@@ -11,7 +11,7 @@ in memory; pytest-xdist workers hand theirs to the controlling process (the plug
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,9 @@ from flowcheck.harness.checker import HarnessContext
 from flowcheck.harness.run_ledger import RunLedger
 from flowcheck.harness.run_state import RunOnce
 from flowcheck.harness.settings import RunSettings
-from flowcheck.manifests.documents import SourceDocument, read_documents
+from flowcheck.manifests.documents import SourceDocument
 from flowcheck.model.engine import Model
-from flowcheck.model.policies import parse_policies
+from flowcheck.model.policies import load_policies
 from flowcheck.model.topology import load_topology
 from flowcheck.report.records import CheckedFlow
 
@@ -53,14 +53,8 @@ class FlowcheckRun:
         if self._model is None:
             try:
                 topology = load_topology(self.settings.check.topology)
-                read: list[SourceDocument] = []
-
-                def reading() -> Iterator[SourceDocument]:  # parse as they are read; keep them for set-up
-                    for document in read_documents(list(self.settings.check.policies)):
-                        read.append(document)
-                        yield document
-
-                policies = parse_policies(reading())
+                read: list[SourceDocument] = []  # kept for the live set-up, which applies them
+                policies = load_policies(list(self.settings.check.policies), keep=read)
                 self._model = Model(topology, policies, self.settings.check.semantics)
                 self._documents = tuple(read)
             except FlowcheckError as exc:

@@ -9,7 +9,10 @@ document and the field the same way wherever it surfaces.
 Modules:
 
 * ``documents``  -- files, directories, multi-document YAML, ``List`` objects, kustomizations
-                    (``resources`` and ``namespace`` only) -> ``SourceDocument`` records;
+                    -> ``SourceDocument`` records (the built-in kustomization reader: ``resources``
+                    and ``namespace`` only);
+* ``kustomize``  -- kustomizations rendered by the real tool (``kustomize build``, ``kubectl
+                    kustomize``), each object traced back to its file;
 * ``kinds``      -- the policy kinds and apiVersions the API server serves, the fields Cilium
                     removed, and what the API server stores of a custom resource (nulls pruned);
 * ``field_path`` -- ``spec.ingress[0].toPorts`` field paths, as every error message writes them;

@@ -1,15 +1,20 @@
 """Read Kubernetes manifests the way a platform repository lays them out.
 
 Policies arrive as files or directories (walked recursively), multi-document YAML, ``List``
-objects, and kustomization directories read by their ``resources`` (as Flux applies them).
+objects, and kustomization directories -- rendered by the real tool when it is there
+(``kustomize build``, else ``kubectl kustomize``: ``flowcheck.manifests.kustomize``), as Flux
+applies them, else read by the built-in reader below.
 Everything downstream -- schema validation and the policy parser -- consumes the same stream of
 ``SourceDocument`` records, each remembering the file, the document index and (for ``List``
 items) the item index, so every error can name exactly where it came from.
 
-Only the parts of kustomize that a policy directory needs are understood: ``resources`` and
+The built-in reader understands only what a plain policy directory needs: ``resources`` and
 ``namespace``. Transformers that would change what the policies select (patches, labels,
-generators, components, ...) are refused with a message saying how to render the directory first,
-never silently ignored: a model that ignored a patch would give a confident, wrong verdict.
+generators, components, ...) are refused with a message naming the tool to install, never silently
+ignored: a model that ignored a patch would give a confident, wrong verdict. It keeps kustomize's
+load restriction too: a file resource outside the kustomization's directory is refused, as
+kustomize refuses it. Each document read from a kustomization says how it was read
+(``SourceDocument.rendering``), so commands can say which renderer read what.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from typing import Any
 import yaml
 
 from flowcheck.errors import PolicyError
+from flowcheck.manifests.kustomize import BUILTIN, INSTALL_HINT, Rendering, find_renderer, render, why_builtin
+from flowcheck.manifests.yaml_loader import SafeLoader
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -43,6 +50,8 @@ class SourceDocument:
     index: int
     item: int | None
     body: dict[str, Any]
+    rendering: Rendering | None = None
+    """How the kustomization it came from was read (None: not from a kustomization)."""
 
     @property
     def field_prefix(self) -> str:
@@ -51,6 +60,8 @@ class SourceDocument:
 
     def error(self, field: str, message: str) -> PolicyError:
         """A ``PolicyError`` pointing at ``field`` inside this object."""
+        if self.rendering is not None and self.rendering.exact:
+            message = f"{message} (as rendered by {self.rendering.describe()})"
         return PolicyError(self.path, self.index, self.field_prefix + field, message)
 
     @property
@@ -79,14 +90,14 @@ def read_documents(paths: Sequence[str | Path]) -> Iterator[SourceDocument]:
             yield from read_file(path)
 
 
-def read_file(path: Path, namespace: str | None = None) -> Iterator[SourceDocument]:
+def read_file(path: Path, namespace: str | None = None, rendering: Rendering | None = None) -> Iterator[SourceDocument]:
     """Yield the objects of one YAML/JSON file; ``namespace`` is a kustomization's override."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(str(path), None, "", f"cannot read file: {exc}") from exc
     try:
-        loaded = list(yaml.safe_load_all(text))
+        loaded = list(yaml.load_all(text, Loader=SafeLoader))
     except yaml.YAMLError as exc:
         raise PolicyError(str(path), _yaml_error_document(text, exc), "", yaml_error_text(exc)) from exc
     except RecursionError:
@@ -106,9 +117,9 @@ def read_file(path: Path, namespace: str | None = None) -> Iterator[SourceDocume
                 if not isinstance(item, dict):
                     raise PolicyError(str(path), index, f"items[{item_index}]",
                                       f"expected a Kubernetes object (a mapping), got {type_name(item)}")
-                yield SourceDocument(str(path), index, item_index, _with_namespace(item, namespace))
+                yield SourceDocument(str(path), index, item_index, _with_namespace(item, namespace), rendering)
         else:
-            yield SourceDocument(str(path), index, None, _with_namespace(body, namespace))
+            yield SourceDocument(str(path), index, None, _with_namespace(body, namespace), rendering)
 
 
 def _read_directory(path: Path, seen: tuple[Path, ...]) -> Iterator[SourceDocument]:
@@ -126,6 +137,53 @@ def _read_directory(path: Path, seen: tuple[Path, ...]) -> Iterator[SourceDocume
 
 
 def _read_kustomization(path: Path, seen: tuple[Path, ...]) -> Iterator[SourceDocument]:
+    if not seen:  # the outermost kustomization: the real tool renders it whole, when there is one
+        renderer = find_renderer()
+        if renderer is not None:
+            yield from _rendered(path, renderer.tool, render(renderer, path))
+            return
+    yield from _read_kustomization_builtin(path, seen)
+
+
+def _rendered(path: Path, tool: str, objects: Iterator[Any]) -> Iterator[SourceDocument]:
+    """Rendered objects as documents of the files they came from (found by kind and name), else of the
+    kustomization (``document`` = position in the rendered output)."""
+    rendering = Rendering(tool, _shown_path(path.parent))
+    by_origin: dict[Path, list[Any]] = {}
+    for obj in objects:
+        if obj.origin is None or not obj.origin.is_file():
+            yield SourceDocument(str(path), obj.index, None, obj.body, rendering)
+            continue
+        if obj.origin not in by_origin:
+            try:
+                by_origin[obj.origin] = list(yaml.safe_load_all(obj.origin.read_text(encoding="utf-8")))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                by_origin[obj.origin] = []
+        index = _index_in_file(by_origin[obj.origin], obj.body)
+        yield SourceDocument(_shown_path(obj.origin), obj.index if index is None else index, None, obj.body,
+                             rendering)
+
+
+def _index_in_file(documents: list[Any], body: dict[str, Any]) -> int | None:
+    """The index of the document ``body`` was rendered from (same kind and name), if one is."""
+    meta = body.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    for index, doc in enumerate(documents):
+        doc_meta = doc.get("metadata") if isinstance(doc, dict) else None
+        if isinstance(doc_meta, dict) and doc.get("kind") == body.get("kind") and doc_meta.get("name") == name:
+            return index
+    return None
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it (as users name files), else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _read_kustomization_builtin(path: Path, seen: tuple[Path, ...]) -> Iterator[SourceDocument]:
     resolved = path.resolve()
     if resolved in seen:
         raise PolicyError(str(path), 0, "resources", "kustomization includes itself (a cycle)")
@@ -138,8 +196,8 @@ def _read_kustomization(path: Path, seen: tuple[Path, ...]) -> Iterator[SourceDo
     if unsupported:
         raise kustomization.error(
             unsupported[0],
-            f"kustomize field {unsupported[0]!r} is not applied by flowcheck; render the directory "
-            f"first (`kustomize build {path.parent} > rendered.yaml`) and pass the rendered file",
+            f"kustomize field {unsupported[0]!r} is not applied by flowcheck's built-in reader (it reads only "
+            f"`resources` and `namespace`): {INSTALL_HINT.replace('DIR', str(path.parent))}",
         )
     namespace = body.get("namespace")
     if namespace is not None and not isinstance(namespace, str):
@@ -147,6 +205,8 @@ def _read_kustomization(path: Path, seen: tuple[Path, ...]) -> Iterator[SourceDo
     resources = body.get("resources", [])
     if not isinstance(resources, list):
         raise kustomization.error("resources", f"expected a list of paths, got {type_name(resources)}")
+    rendering = Rendering(BUILTIN, str(path.parent))
+    root = path.parent.resolve()
     for i, entry in enumerate(resources):
         field = f"resources[{i}]"
         if not isinstance(entry, str):
@@ -159,9 +219,16 @@ def _read_kustomization(path: Path, seen: tuple[Path, ...]) -> Iterator[SourceDo
             raise kustomization.error(field, f"{entry!r} does not exist (looked for {target})")
         if target.is_dir():
             for doc in _read_directory(target, (*seen, resolved)):
-                yield _override_namespace(doc, namespace)
+                yield _override_namespace(doc, namespace, rendering)
         else:
-            yield from read_file(target, namespace)
+            if not target.resolve().is_relative_to(root):
+                # kustomize's load restriction (LoadRestrictionsRootOnly, its default): a file resource must lie
+                # in or below the kustomization's directory; other directories are bases with their own root.
+                raise kustomization.error(field, f"security; file '{target.resolve()}' is not in or below '{root}': "
+                                                 "kustomize refuses a file outside the kustomization's directory "
+                                                 "(make that directory a kustomization and list it instead)")
+            for doc in read_file(target, namespace, rendering):
+                yield doc
 
 
 def _with_namespace(body: dict[str, Any], namespace: str | None) -> dict[str, Any]:
@@ -173,10 +240,9 @@ def _with_namespace(body: dict[str, Any], namespace: str | None) -> dict[str, An
     return {**body, "metadata": new_meta}
 
 
-def _override_namespace(doc: SourceDocument, namespace: str | None) -> SourceDocument:
-    if namespace is None:
-        return doc
-    return SourceDocument(doc.path, doc.index, doc.item, _with_namespace(doc.body, namespace))
+def _override_namespace(doc: SourceDocument, namespace: str | None, rendering: Rendering) -> SourceDocument:
+    return SourceDocument(doc.path, doc.index, doc.item, _with_namespace(doc.body, namespace),
+                          doc.rendering or rendering)
 
 
 def yaml_error_text(exc: yaml.YAMLError) -> str:
@@ -220,3 +286,19 @@ def list_manifest_files(paths: Sequence[str | Path]) -> list[Path]:
         else:
             files.append(path)
     return files
+
+
+def rendering_notes(documents: Sequence[SourceDocument]) -> list[str]:
+    """One note per kustomization read, saying which renderer read it (``Rendering``), in reading order."""
+    seen: dict[Rendering, int] = {}
+    for doc in documents:
+        if doc.rendering is not None:
+            seen[doc.rendering] = seen.get(doc.rendering, 0) + 1
+    notes = []
+    for rendering, count in seen.items():
+        if rendering.exact:
+            notes.append(f"kustomization {rendering.kustomization}: rendered by `{rendering.tool}` ({count} objects)")
+        else:
+            notes.append(f"kustomization {rendering.kustomization}: read by {rendering.describe()}, {count} objects "
+                         f"({why_builtin()})")
+    return notes

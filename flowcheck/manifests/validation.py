@@ -16,16 +16,17 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import kubernetes_validate
+import kubernetes_validate.utils as kubernetes_validate_utils
+import referencing
 
 from flowcheck.errors import PolicyError
-from flowcheck.manifests.documents import SourceDocument, read_documents
+from flowcheck.manifests.documents import KUSTOMIZATION_FILES, SourceDocument, read_documents, rendering_notes
 from flowcheck.manifests.field_path import format_field_path, join
 from flowcheck.manifests.kinds import (
     CILIUM_API_VERSION,
@@ -68,24 +69,56 @@ class ValidationReport:
         return not self.errors
 
 
-def validate_paths(paths: Sequence[str | Path]) -> ValidationReport:
-    """Validate every object under ``paths``; a file that cannot be read is one error, not a crash."""
+def validate_paths(paths: Sequence[str | Path], *, keep: list[SourceDocument] | None = None) -> ValidationReport:
+    """Validate every object under ``paths``; a file that cannot be read is one error, not a crash.
+
+    A path that holds no object is an error (a mistyped or empty path would otherwise "pass" having
+    checked nothing), and so is an object defined twice (the same kind, namespace and name): the
+    cluster keeps only the last one applied. ``keep`` receives the documents read.
+    """
     checked: list[str] = []
     errors: list[PolicyError] = []
     notes: list[str] = []
+    seen: dict[tuple[str, str, str], str] = {}
     for path in paths:
         try:
             documents = list(read_documents([path]))
         except PolicyError as exc:
             errors.append(exc)
             continue
+        if not documents and not (Path(path).is_file() and Path(path).name in KUSTOMIZATION_FILES):
+            errors.append(PolicyError(str(path), None, "", "holds no Kubernetes object: an empty or mistyped path "
+                                                           "checks nothing"))
+        if keep is not None:
+            keep.extend(documents)
+        notes.extend(rendering_notes(documents))
         for doc in documents:
             checked.append(f"{doc.path}#{doc.index}")
             found, note = validate_document(doc)
             errors.extend(found)
             if note:
                 notes.append(note)
+            duplicate = _duplicate(doc, seen)
+            if duplicate is not None:
+                errors.append(duplicate)
     return ValidationReport(tuple(checked), tuple(errors), tuple(notes))
+
+
+def _duplicate(doc: SourceDocument, seen: dict[tuple[str, str, str], str]) -> PolicyError | None:
+    """The error for a second object with the same kind, namespace and name (None for the first)."""
+    meta = doc.body.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    if not isinstance(name, str) or not name or not doc.kind:
+        return None  # reported by the schema check
+    namespace = meta.get("namespace") if isinstance(meta, dict) else None
+    key = (doc.kind, namespace if isinstance(namespace, str) else "", name)
+    where = f"{doc.path} (document {doc.index}{'' if doc.item is None else f', item {doc.item}'})"
+    if key in seen:
+        shown = f"{key[1]}/{name}" if key[1] else name
+        return doc.error("metadata.name", f"{doc.kind} {shown} is defined twice (also in {seen[key]}); the cluster "
+                                          "would keep only the last one applied")
+    seen[key] = where
+    return None
 
 
 def validate_document(doc: SourceDocument) -> tuple[list[PolicyError], str | None]:
@@ -108,13 +141,54 @@ def validate_document(doc: SourceDocument) -> tuple[list[PolicyError], str | Non
         # as for Cilium's kinds, and as the policy loader says: the one version the API server serves
         served = f"{_show(api_version)} is not served; NetworkPolicy is {NETWORK_POLICY_API_VERSION}"
         return [doc.error("apiVersion", served)], None
-    try:
-        kubernetes_validate.validate(body, KUBERNETES_SCHEMA_VERSION, strict=True)
-    except kubernetes_validate.SchemaNotFoundError:
+    validator = _kubernetes_validator(kind, api_version)
+    if validator is None:
         return [], f"{doc.path} (document {doc.index}): {kind} {api_version} has no bundled schema; not validated"
+    try:
+        validator.validate(body)
     except jsonschema.ValidationError as exc:
         return [_to_policy_error(doc, exc)], None
     return [], None
+
+
+@lru_cache(maxsize=64)  # the kinds of one repository; bounded, as kind and apiVersion come from its files
+def _kubernetes_validator(kind: str, api_version: str) -> jsonschema.protocols.Validator | None:
+    """kubernetes-validate's strict validator for ``kind`` in ``api_version``, built once; None without a schema.
+
+    ``kubernetes_validate.validate(body, version, strict=True)`` does exactly this per call --
+    including reading and parsing its 1.6 MB ``_definitions.json`` again for every document. Here
+    the same files (chosen as it chooses them: kubernetes_validate/utils.py, ``validate``) are read
+    once per kind and the definitions once per run, and the same validator class checks each
+    document, so the findings are the same.
+    """
+    schema_dir = _kubernetes_schema_dir()
+    # as kubernetes-validate names its files: rbac.authorization.k8s.io/v1 -> rbac-v1
+    schema_api_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = kubernetes_validate_utils.schema_contents(
+            f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{schema_api_version}.json", KUBERNETES_SCHEMA_VERSION)
+    except FileNotFoundError:
+        return None
+    registry: referencing.Registry[Any] = referencing.Resource.from_contents(schema) @ _kubernetes_definitions()
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+@cache
+def _kubernetes_schema_dir() -> str:
+    """The strict schema directory kubernetes-validate picks for ``KUBERNETES_SCHEMA_VERSION``: the newest
+    bundled version not newer than it (kubernetes_validate/utils.py, ``validate``)."""
+    wanted = kubernetes_validate_utils.major_minor(KUBERNETES_SCHEMA_VERSION)
+    version = [v for v in kubernetes_validate_utils.all_versions()
+               if kubernetes_validate_utils.major_minor(v) <= wanted][-1]
+    return f"v{version}-local-strict"
+
+
+@cache
+def _kubernetes_definitions() -> referencing.Registry[Any]:
+    """The shared ``_definitions.json`` every kind's schema refers to, parsed once."""
+    definitions = kubernetes_validate_utils.schema_contents(
+        f"kubernetes-json-schema/{_kubernetes_schema_dir()}/_definitions.json", KUBERNETES_SCHEMA_VERSION)
+    return referencing.Resource.from_contents(definitions) @ referencing.Registry()
 
 
 def _validate_cilium(doc: SourceDocument, api_version: str) -> list[PolicyError]:

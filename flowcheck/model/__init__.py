@@ -15,5 +15,10 @@ Manifests are read and schema-checked by ``flowcheck.manifests`` (a base layer t
 * ``engine`` -- ``Model.decide(flow) -> Decision``, the facade over ``peer_classes``,
   ``port_match``, ``side_eval``, ``side_verdict``, ``l7`` and ``fqdn`` (docs/semantics.md);
 * ``decision`` -- a decision as data; ``reasons`` -- its sentences;
-* ``matrix`` (``decide_matrix``), ``explain``, ``render`` -- what ``flowcheck plan``/``explain`` print.
+* ``cidr`` -- flows to or from a whole external block, decided only where every address agrees;
+* ``matrix`` (``decide_matrix``, ``iter_matrix``), ``identity_plan`` (``iter_identity_plan``: the plan
+  per identity pair), ``explain``, ``render`` -- what ``flowcheck plan``/``explain`` print;
+* ``unmatched`` -- warnings for what in the policies matches nothing in the topology;
+* ``inventory`` (a topology from workload manifests) and ``mentioned`` (the paths the policies
+  mention, decided) -- what ``flowcheck init`` writes.
 """

@@ -58,6 +58,7 @@ class ReasonKind(enum.StrEnum):
     FQDN_NOT_LEARNT = "fqdn-not-learnt"  # a toFQDNs peer names the destination, but its IPs are never learnt
     FQDN_UNNAMED = "fqdn-unnamed"  # a toFQDNs rule would open a world address, were it a DNS answer
     HOST_POLICY = "host-policy"  # host policies (nodeSelector) apply and are not modelled
+    CIDR_BLOCKS = "cidr-blocks"  # a whole external block: how the policies' CIDRs cut it, and its sub-blocks' verdicts
 
 
 MAYBE_KINDS = frozenset({ReasonKind.UNKNOWN_FEATURE, ReasonKind.MISSING_FACT, ReasonKind.UNDOCUMENTED})

@@ -30,29 +30,37 @@ Public entry points (typed, for the commands that build on the model):
   between the same endpoints (``plan`` does);
 * ``Model.identities`` (``IdentityTable``), ``Model.identity_of(ref)``,
   ``Model.sharing_identity(ref)`` -- the identity of a workload as Cilium allocates it and the
-  workloads sharing it (decide per workload all the same: named ports and ipBlocks tell workloads
-  of one identity apart).
+  workloads sharing it;
+* ``Model.source_classes``, ``Model.destination_classes`` and ``Model.class_decision`` -- the
+  *decision classes*: workloads grouped by everything an L3/L4 decision reads of them -- their
+  identity's policies and peers, and what an identity leaves out: the ports a destination serves
+  (named ports) and, under ``--semantics kubernetes``, the IP (ipBlocks) -- and the one decision
+  (``ClassDecision``, names left open) of a pair of classes on a port. ``matrix`` and
+  ``identity_plan`` build on them.
 
-Speed: selectors are evaluated once per identity; a side's L3/L4 facts are memoised on (the set of
-policies selecting the pod, the peer's class, protocol, port, port signature), and its verdict
-too (equal verdicts interned). A workload-to-workload L3/L4 decision is memoised on everything the
-source and the destination contribute, and its sentences are rendered once per distinct decision
-with the names left open (``_Template``, private) and filled in per flow -- so planning N x N flows
-evaluates and renders each distinct situation once, and the decisions share their data.
+Speed: each distinct selector requirement is evaluated once per identity (``selector_index``); a
+side's L3/L4 facts are memoised on (the set of policies selecting the pod, the peer's class,
+protocol, port, port signature), and its verdict too (equal verdicts interned). A
+workload-to-workload L3/L4 decision is memoised per pair of decision classes, and its sentences are
+rendered once per distinct decision with the names left open (``_Template``, private) and filled in
+per flow -- so planning N x N flows evaluates and renders each distinct situation once, and the
+decisions share their data.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flowcheck.model.cidr import decide_block
 from flowcheck.model.decision import Decision, Grounds, Reason, ReasonKind
-from flowcheck.model.flows import Endpoint, EntityEndpoint, Flow, WorkloadEndpoint
+from flowcheck.model.flows import CidrEndpoint, Endpoint, EntityEndpoint, Flow, WorkloadEndpoint
 from flowcheck.model.fqdn import FqdnReasoner
 from flowcheck.model.identity import Entity, Identity, allocate_identities
 from flowcheck.model.peer_classes import PeerIndex
 from flowcheck.model.policy import Direction, FqdnPeer, PolicySet, Tri
 from flowcheck.model.port_match import PortMatcher
 from flowcheck.model.reasons import render_reason, render_reasons
+from flowcheck.model.selector_index import SelectorIndex
 from flowcheck.model.semantics import SEMANTICS, Semantics, SemanticsError, parse_semantics
 from flowcheck.model.side_eval import SideEval, SideEvaluator, SideKey
 from flowcheck.model.side_verdict import SEVERITY, Part, judge_localhost, judge_side
@@ -109,12 +117,20 @@ class _Template:
 
 
 @dataclass(frozen=True, slots=True)
-class _Outcome:
-    """An L3/L4 decision before its names are filled in: shared by every flow with the same facts."""
+class ClassDecision:
+    """An L3/L4 decision before its names are filled in: shared by every flow with the same facts.
+
+    ``Model.class_decision`` gives the one of a (source class, destination class, protocol, port);
+    ``decision(source, destination)`` is it for one flow, with the names in its reasons.
+    """
 
     verdict: Verdict
     grounds: Grounds
     template: _Template
+
+    def decision(self, source: str, destination: str) -> Decision:
+        """This decision for a flow from ``source`` to ``destination`` (the names its reasons use)."""
+        return Decision(self.verdict, self.template.fill(source, destination), self.grounds)
 
 
 class Model:
@@ -127,9 +143,10 @@ class Model:
         self.identities = allocate_identities(topology)
         specs = policies.specs
         self._index = {w.ref: i for i, w in enumerate(topology.workloads)}
-        self._peers = PeerIndex(specs, self.identities, topology, self.semantics)
+        selected = SelectorIndex(self.identities.identities)
+        self._peers = PeerIndex(specs, self.identities, topology, self.semantics, selected)
         self._ports = PortMatcher(topology, self.semantics)
-        self._sides = SideEvaluator(specs, self.identities, self._peers, self._ports)
+        self._sides = SideEvaluator(specs, self.identities, self._peers, self._ports, selected)
         self._fqdn = FqdnReasoner(topology)
         host_policies = tuple(s.policy for s in specs if s.subject is None)
         self._host_part = (Part(Verdict.UNKNOWN, (Reason(ReasonKind.HOST_POLICY, policies=host_policies),))
@@ -142,24 +159,26 @@ class Model:
         as_source: dict[tuple[int, int], int] = {}
         as_destination: dict[tuple[int, int, int], int] = {}
         count = len(topology.workloads)
-        self._as_source = [as_source.setdefault((egress_sets[i], workload_class[i]), len(as_source))
-                           for i in range(count)]
-        self._as_destination = [as_destination.setdefault((ingress_sets[i], workload_class[i], signature[i]),
-                                                          len(as_destination)) for i in range(count)]
+        self._as_source = tuple([as_source.setdefault((egress_sets[i], workload_class[i]), len(as_source))
+                                 for i in range(count)])
+        self._as_destination = tuple([as_destination.setdefault((ingress_sets[i], workload_class[i], signature[i]),
+                                                                len(as_destination)) for i in range(count)])
         # L3/L4 caches: a side's part per side key (equal parts interned); a part's sentences per
         # transport; an outcome per pair key, per flow key and per transport and parts; a template per text.
         self._part_memo: dict[tuple[SideKey, bool], Part] = {}
         self._interned_parts: dict[Part, Part] = {}
         self._part_texts: dict[tuple[str, int], tuple[str, ...]] = {}
-        self._pair_memo: dict[_PairKey, _Outcome] = {}
-        self._flow_memo: dict[_FlowKey, _Outcome] = {}
-        self._outcomes: dict[tuple[str | int, ...], _Outcome] = {}
+        self._pair_memo: dict[_PairKey, ClassDecision] = {}
+        self._flow_memo: dict[_FlowKey, ClassDecision] = {}
+        self._outcomes: dict[tuple[str | int, ...], ClassDecision] = {}
         self._templates: dict[tuple[str, ...], _Template] = {}
 
     # --- public API -----------------------------------------------------------------------------
 
     def decide(self, flow: Flow) -> Decision:
         """The verdict for ``flow`` with its reasons (``UnknownWorkloadError`` for a bad reference)."""
+        if isinstance(flow.source, CidrEndpoint) or isinstance(flow.destination, CidrEndpoint):
+            return decide_block(self, flow)  # a whole block: decided address by address where policy cuts it
         return self.decide_resolved(flow, self.resolve(flow.source), self.resolve(flow.destination))
 
     def resolve(self, endpoint: Endpoint) -> ResolvedEndpoint:
@@ -174,7 +193,7 @@ class Model:
             _check_resolved(flow, source, destination)
         src, dst = source.workload, destination.workload
         if flow.http is None and flow.dns is None and src is not None and dst is not None and src != dst:
-            # Workload -> workload at L3/L4 (all of a plan): one outcome per pair of contributions.
+            # Workload -> workload at L3/L4 (all of a plan): one outcome per pair of decision classes.
             pair_key = (self._as_source[src], self._as_destination[dst], flow.protocol, flow.port,
                         flow.icmp.type if flow.icmp else None)
             outcome = self._pair_memo.get(pair_key)
@@ -199,6 +218,50 @@ class Model:
     def sharing_identity(self, ref: str) -> tuple[str, ...]:
         """Every workload with ``ref``'s identity, ``ref`` included, in topology order."""
         return self.identities.members[self.identities.of_workload[self._workload(ref)]]
+
+    # --- decision classes -----------------------------------------------------------------------
+
+    @property
+    def source_classes(self) -> tuple[int, ...]:
+        """Per workload (topology order), its decision class as the source of a flow.
+
+        Workloads of one class contribute the same to every L3/L4 decision of a flow they start:
+        the policies selecting them for egress and the peers of every rule they match (selectors
+        through their identity; ipBlocks through their IP under ``--semantics kubernetes``).
+        """
+        return self._as_source
+
+    @property
+    def destination_classes(self) -> tuple[int, ...]:
+        """Per workload (topology order), its decision class as the destination of a flow.
+
+        As ``source_classes``, for ingress, plus the ports the workload serves (what a named port
+        in an ingress rule -- or any rule under ``--semantics kubernetes`` -- resolves against).
+        """
+        return self._as_destination
+
+    def class_decision(self, source: int, destination: int, protocol: str, port: int) -> ClassDecision:
+        """The L3/L4 decision of every flow on ``protocol``/``port`` from a workload of the class of the
+        ``source``-th workload to one of the class of the ``destination``-th (indices into the
+        topology's workloads), decided once per pair of classes. A workload's flow to itself is
+        not among them (``self_class_decision``)."""
+        pair_key = (self._as_source[source], self._as_destination[destination], protocol, port, None)
+        outcome = self._pair_memo.get(pair_key)
+        if outcome is None:
+            workloads = self.topology.workloads
+            flow = Flow(WorkloadEndpoint(workloads[source].ref), WorkloadEndpoint(workloads[destination].ref),
+                        protocol, port)
+            outcome = self._pair_memo[pair_key] = self._outcome(flow, *self._flow_key(flow, source, destination))
+        return outcome
+
+    def self_class_decision(self, protocol: str, port: int) -> ClassDecision:
+        """The decision of a workload's flow to itself (allowed: it never leaves the pod's network namespace)."""
+        flow = Flow(WorkloadEndpoint(_SOURCE), WorkloadEndpoint(_SOURCE), protocol, port)
+        texts = (render_reason(_SELF_FLOW, flow, source=_SOURCE, destination=_DESTINATION),)
+        template = self._templates.get(texts)
+        if template is None:
+            template = self._templates[texts] = _Template(texts)
+        return ClassDecision(Verdict.ALLOWED, _SELF_FLOW_GROUNDS, template)
 
     # --- composing the sides --------------------------------------------------------------------
 
@@ -237,7 +300,7 @@ class Model:
                                 tuple(p.side for p in parts if p.side is not None))
 
     def _outcome(self, flow: Flow, ekey: SideKey | None, ikey: SideKey | None, localhost: bool,
-                 touches_host: bool) -> _Outcome:
+                 touches_host: bool) -> ClassDecision:
         """An L3/L4 decision with its template; flows whose parts are the same objects share one."""
         parts = self._parts(flow, ekey, ikey, localhost, touches_host)
         transport = flow.transport()
@@ -253,7 +316,7 @@ class Model:
         template = self._templates.get(texts)
         if template is None:
             template = self._templates[texts] = _Template(texts)
-        outcome = self._outcomes[by_parts] = _Outcome(verdict, grounds, template)
+        outcome = self._outcomes[by_parts] = ClassDecision(verdict, grounds, template)
         return outcome
 
     def _texts(self, part: Part, flow: Flow) -> tuple[str, ...]:

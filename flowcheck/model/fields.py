@@ -21,6 +21,7 @@ from flowcheck.errors import InputError
 from flowcheck.manifests.documents import type_name, yaml_error_text
 from flowcheck.manifests.field_path import join as join
 from flowcheck.manifests.kinds import without_nulls as without_nulls
+from flowcheck.manifests.yaml_loader import SafeLoader
 
 Fail = Callable[[str, str], InputError]
 """``fail(field, message)`` builds the error to raise for a bad value at ``field``."""
@@ -109,7 +110,7 @@ def read_data_file(path: str | Path, fail: Fail) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise fail("", f"cannot read file: {exc}") from exc
     try:
-        return json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+        return json.loads(text) if name.endswith(".json") else yaml.load(text, Loader=SafeLoader)
     except json.JSONDecodeError as exc:
         raise fail("", f"invalid JSON: {exc}") from exc
     except yaml.YAMLError as exc:

@@ -1,14 +1,19 @@
 """Flows (docs/contracts.md, "Flow file"): one connection attempt from a source to a destination, with its L7 payload.
 
 A flow names its ends as workloads (``namespace/name``), entities (``{entity: world, ip: ...}``;
-``host`` means the node hosting the other, pod, end) or FQDNs (``{fqdn: api.example.com, ip: ...}``,
-an external IP the source got by resolving the name). It carries the transport (TCP, UDP, SCTP, or
+``host`` means the node hosting the other, pod, end), FQDNs (``{fqdn: api.example.com, ip: ...}``,
+an external IP the source got by resolving the name), external addresses (``{ip: 1.1.1.1}``, world
+at that address) or whole external blocks (``{cidr: 10.0.0.0/8}``, decided only when every address
+of the block gets one verdict: ``flowcheck.model.cidr``). ``endpoint_from_text`` reads the same
+endpoints written on one line (``entity:world@1.1.1.1``, ``fqdn:NAME@IP``, ``10.0.0.0/8``), the form
+``flowcheck explain --from/--to`` and the intent files take. It carries the transport (TCP, UDP, SCTP, or
 ICMP with a type instead of a port) and optionally the HTTP request or DNS query that L7 rules
 judge. ``Flow.to_json`` is the shape of the flow file; ``flowcheck explain --format json`` echoes it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +76,24 @@ class FqdnEndpoint:
         return out
 
 
-Endpoint = WorkloadEndpoint | EntityEndpoint | FqdnEndpoint
+@dataclass(frozen=True, slots=True)
+class CidrEndpoint:
+    """Every address of an external block (``10.0.0.0/8``), as world addresses no DNS answer gave.
+
+    Decided only when all of them get the same verdict (``flowcheck.model.cidr``); ``network`` is
+    the block as ``ipaddress`` normalises it (``10.0.0.0/8``).
+    """
+
+    network: str
+
+    def describe(self) -> str:
+        return self.network
+
+    def to_json(self) -> str | dict[str, str]:
+        return {"cidr": self.network}
+
+
+Endpoint = WorkloadEndpoint | EntityEndpoint | FqdnEndpoint | CidrEndpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,8 +274,12 @@ def _parse_http(raw: Any, field_: str, fail: f.Fail) -> HttpRequest:
 
 def parse_endpoint(raw: Any, field_: str, fail: f.Fail, topology: Topology | None = None, *,
                    allow_fqdn: bool = True) -> Endpoint:
-    """``ns/name``, ``{entity: E, ip: IP}`` or ``{fqdn: NAME, ip: IP}`` (the last only as destination)."""
+    """``ns/name``, ``{entity: E, ip: IP}``, ``{fqdn: NAME, ip: IP}``, ``{ip: IP}`` or ``{cidr: BLOCK}`` (an
+    FQDN only as destination), or any of them written on one line (``endpoint_from_text``)."""
     if isinstance(raw, str):
+        text = endpoint_from_text(raw)
+        if isinstance(text, dict):
+            return parse_endpoint(text, field_, fail, topology, allow_fqdn=allow_fqdn)
         if raw.count("/") != 1 or raw.startswith("/") or raw.endswith("/"):
             raise fail(field_, f"expected a workload as namespace/name, got {raw!r}")
         if topology is not None:
@@ -280,5 +306,65 @@ def parse_endpoint(raw: Any, field_: str, fail: f.Fail, topology: Topology | Non
         if not allow_fqdn:
             raise fail(f.join(field_, "fqdn"), "an FQDN can only be a destination")
         f.known_keys(body, field_, ("fqdn", "ip"), fail)
-        return FqdnEndpoint(f.string(body["fqdn"], f.join(field_, "fqdn"), fail), ip)
-    raise fail(field_, "expected namespace/name, {entity: ..., ip: ...} or {fqdn: ..., ip: ...}")
+        return FqdnEndpoint(_dns_name(body["fqdn"], f.join(field_, "fqdn"), fail), ip)
+    if "cidr" in body:
+        f.known_keys(body, field_, ("cidr",), fail)
+        block = f.string(body["cidr"], f.join(field_, "cidr"), fail)
+        try:
+            network = ipaddress.ip_network(block, strict=False)
+        except ValueError:
+            raise fail(f.join(field_, "cidr"), f"{block!r} is not a CIDR (such as 10.0.0.0/8)") from None
+        return CidrEndpoint(str(network))
+    if ip is not None:
+        f.known_keys(body, field_, ("ip",), fail)
+        return EntityEndpoint(Entity.WORLD, ip)
+    raise fail(field_, "expected namespace/name, {entity: ..., ip: ...}, {fqdn: ..., ip: ...}, {ip: ...} or "
+                       "{cidr: ...}")
+
+
+def endpoint_from_text(text: str) -> str | dict[str, str]:
+    """One endpoint written on one line, as the command line and intent files write it.
+
+    ``ns/name`` stays a workload; ``world``, ``kube-apiserver`` (any entity name) and
+    ``entity:world@1.1.1.1`` are entities; ``fqdn:api.example.com@IP`` and a dotted name that is not
+    an address (``api.example.com``) are FQDNs; ``1.1.1.1`` is a world address and ``10.0.0.0/8``
+    (or ``cidr:10.0.0.0/8``) a block. Returns the flow file's form (``parse_endpoint`` checks it).
+    """
+    kind, sep, rest = text.partition(":")
+    if sep and kind in ("entity", "fqdn", "cidr", "ip"):
+        if kind == "cidr":
+            return {"cidr": rest}
+        if kind == "ip":
+            return {"ip": rest}
+        name, at, ip = rest.partition("@")
+        out = {kind: name}
+        if at:
+            out["ip"] = ip
+        return out
+    if _is_network(text):
+        return {"cidr": text} if "/" in text else {"ip": text}
+    if "/" in text:
+        return text
+    name, at, ip = text.partition("@")
+    out = {("fqdn" if "." in name else "entity"): name}
+    if at:
+        out["ip"] = ip
+    return out
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _dns_name(raw: Any, field_: str, fail: f.Fail) -> str:
+    """A DNS name as ``toFQDNs`` matches it: ASCII labels of 1-63 characters, 253 at most in all."""
+    name = f.string(raw, field_, fail)
+    labels = name.rstrip(".").split(".")
+    if not name.isascii() or len(name) > 253 or any(not 1 <= len(label) <= 63 for label in labels) \
+            or any(ch.isspace() or ch in "/@:" for ch in name):
+        raise fail(field_, f"{name!r} is not a DNS name")
+    return name

@@ -12,7 +12,9 @@ Cilium allocates one identity per distinct label set, so workloads that differ o
 or IP share one: ``allocate_identities(topology)`` gives each workload's ``Identity`` and the
 workloads sharing it (``IdentityTable``). Policies select identities, so the model evaluates every
 selector once per identity, not once per workload; a probe plan may deploy one pod per identity.
-(Named ports and ipBlock matching still tell such workloads apart: decide per workload.)
+Named ports and ipBlock matching still tell such workloads apart, so the model decides per
+*decision class* (the identity plus those facts: ``Model.source_classes``), and ``identity_plan``
+gives the plan per identity pair, split where its workloads' classes are decided differently.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ CLUSTER_LABEL = "io.cilium.k8s.policy.cluster"
 METADATA_NAME_LABEL = "kubernetes.io/metadata.name"
 # Cilium's cluster name unless configured otherwise (docs/semantics.md, "Scope and versions").
 DEFAULT_CLUSTER = "default"
+DEFAULT_SERVICE_ACCOUNT = "default"
 
 
 class Entity(enum.StrEnum):
@@ -127,6 +130,9 @@ class IdentityTable:
     identities: tuple[Identity, ...]
     members: tuple[tuple[str, ...], ...]
     of_workload: tuple[int, ...]
+    names: tuple[str, ...] = ()
+    """How reports name each identity: ``namespace/{pod labels}``, plus its service account when it
+    is not ``default`` (``identity_name``)."""
 
 
 def allocate_identities(topology: Topology, cluster: str = DEFAULT_CLUSTER) -> IdentityTable:
@@ -134,6 +140,7 @@ def allocate_identities(topology: Topology, cluster: str = DEFAULT_CLUSTER) -> I
     index: dict[Identity, int] = {}
     identities: list[Identity] = []
     members: list[list[str]] = []
+    names: list[str] = []
     of_workload: list[int] = []
     for w in topology.workloads:
         identity = Identity.of(workload_identity(w.namespace, topology.namespaces.get(w.namespace, {}), w.labels,
@@ -143,6 +150,20 @@ def allocate_identities(topology: Topology, cluster: str = DEFAULT_CLUSTER) -> I
             found = index[identity] = len(identities)
             identities.append(identity)
             members.append([])
+            names.append(identity_name(w.namespace, w.labels, w.service_account))
         members[found].append(w.ref)
         of_workload.append(found)
-    return IdentityTable(tuple(identities), tuple(tuple(m) for m in members), tuple(of_workload))
+    if len(set(names)) < len(names):  # label values no API server would take ({a: "b,c=d"} and {a: b, c: d})
+        names = [f"{name} #{i + 1}" for i, name in enumerate(names)]
+    return IdentityTable(tuple(identities), tuple(tuple(m) for m in members), tuple(of_workload), tuple(names))
+
+
+def identity_name(namespace: str, pod_labels: Mapping[str, str], service_account: str) -> str:
+    """``default/{app=web,tier=front}``, and `` (serviceaccount robot)`` after it for another service account.
+
+    What tells the identities of one topology apart (the namespace's labels and the cluster name are
+    the same for every pod of the namespace), short enough for a table.
+    """
+    labels = ",".join(f"{key}={value}" for key, value in sorted(pod_labels.items()))
+    account = "" if service_account == DEFAULT_SERVICE_ACCOUNT else f" (serviceaccount {service_account})"
+    return f"{namespace}/{{{labels}}}{account}"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from flowcheck.model.decision import ReasonKind
-from flowcheck.model.flows import Endpoint, EntityEndpoint, FqdnEndpoint, WorkloadEndpoint
+from flowcheck.model.flows import CidrEndpoint, Endpoint, EntityEndpoint, FqdnEndpoint, WorkloadEndpoint
 from flowcheck.model.identity import (
     Entity,
     IdentityTable,
@@ -39,6 +39,7 @@ from flowcheck.model.policy import (
     Tri,
     UnsupportedPeer,
 )
+from flowcheck.model.selector_index import SelectorIndex
 from flowcheck.model.semantics import Semantics
 from flowcheck.model.topology import Topology
 
@@ -80,7 +81,7 @@ class PeerIndex:
     """The numbered peers of a policy set and the interned peer classes of a topology's endpoints."""
 
     def __init__(self, specs: tuple[PolicySpec, ...], identities: IdentityTable, topology: Topology,
-                 semantics: Semantics) -> None:
+                 semantics: Semantics, selected: SelectorIndex) -> None:
         self.semantics = semantics
         self.peers: list[Peer] = []
         self.rule_peers: dict[int, tuple[int, ...]] = {}  # id(rule) -> its peers' numbers
@@ -95,7 +96,7 @@ class PeerIndex:
         self.classes: list[PeerClass] = []
         self._class_ids: dict[PeerClass, int] = {}
         self._endpoint_classes: dict[tuple[Endpoint, int], int] = {}
-        self.workload_class = self._workload_classes(identities, topology)
+        self.workload_class = self._workload_classes(identities, topology, selected)
 
     def intern(self, pclass: PeerClass) -> int:
         found = self._class_ids.get(pclass)
@@ -105,16 +106,15 @@ class PeerIndex:
             self.classes.append(pclass)
         return found
 
-    def _workload_classes(self, identities: IdentityTable, topology: Topology) -> list[int]:
+    def _workload_classes(self, identities: IdentityTable, topology: Topology, selected: SelectorIndex) -> list[int]:
         """Each workload's class: selectors once per identity; an ipBlock (``kubernetes`` only) per pod IP."""
         identity_yes: list[set[int]] = [set() for _ in identities.identities]
         ip_peers: list[int] = []
         maybe_all: list[tuple[int, Doubt]] = []
         for p_idx, peer in enumerate(self.peers):
             if isinstance(peer, SelectorPeer):
-                for i_idx, identity in enumerate(identities.identities):
-                    if peer.selector.matches(identity.labels):
-                        identity_yes[i_idx].add(p_idx)
+                for i_idx in selected.matching(peer.selector):
+                    identity_yes[i_idx].add(p_idx)
             elif isinstance(peer, EntityPeer):
                 if entity_selects_pod(peer.entity):
                     for s in identity_yes:
@@ -146,6 +146,8 @@ class PeerIndex:
         toFQDNs peers depend on the local pod's DNS lookups: for a ``{fqdn, ip}`` endpoint, and, on
         egress, for the note on a world address a toFQDNs rule does not select.
         """
+        if isinstance(endpoint, CidrEndpoint):  # a block is decided address by address (``flowcheck.model.cidr``)
+            raise ValueError(f"{endpoint.describe()}: a block has no peer class of its own")
         learner = (local if direction is Direction.EGRESS and self.has_fqdn_peers
                    and isinstance(endpoint, EntityEndpoint) and endpoint.entity is Entity.WORLD else None)
         key = (endpoint, local if isinstance(endpoint, FqdnEndpoint) or learner is not None else -1)

@@ -11,10 +11,11 @@ the default context) with a note.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from flowcheck.manifests.documents import SourceDocument, read_documents
+from flowcheck.errors import PolicyError
+from flowcheck.manifests.documents import SourceDocument, read_documents, rendering_notes
 from flowcheck.manifests.kinds import POLICY_API_VERSIONS as _POLICY_KINDS
 from flowcheck.manifests.validation import validate_document
 from flowcheck.model import parse_cilium, parse_knp
@@ -23,19 +24,42 @@ from flowcheck.model.policy import Policy, PolicySet
 DEFAULT_NAMESPACE = "default"
 
 
-def load_policies(paths: Sequence[str | Path], *, validate: bool = True) -> PolicySet:
-    """Every policy under ``paths``; ``PolicyError`` (file, document, field) for a malformed one."""
-    # Documents are read as they are parsed, so a malformed document is reported before a later
-    # file that cannot be read.
-    return parse_policies(read_documents(paths), validate=validate)
+def load_policies(paths: Sequence[str | Path], *, validate: bool = True,
+                  keep: list[SourceDocument] | None = None) -> PolicySet:
+    """Every policy under ``paths``; ``PolicyError`` (file, document, field) for a malformed one.
+
+    A path under which there is no policy at all is an error too: an empty or mistyped policies path
+    would otherwise check nothing and plan every path allowed. ``keep`` receives every document read
+    (a caller that also applies them to a cluster). Notes say which renderer read each kustomization.
+    """
+    read: list[SourceDocument] = [] if keep is None else keep
+
+    def reading() -> Iterator[SourceDocument]:
+        # Documents are read as they are parsed, so a malformed document is reported before a later
+        # file that cannot be read.
+        for path in paths:
+            found = 0
+            for doc in read_documents([path]):
+                read.append(doc)
+                found += doc.kind in _POLICY_KINDS
+                yield doc
+            if not found:
+                raise PolicyError(str(path), None, "", f"no {', '.join(_POLICY_KINDS)} here: an empty or "
+                                                       "mistyped policies path would check nothing and plan every "
+                                                       "path allowed")
+
+    return parse_policies(reading(), validate=validate)
 
 
 def parse_policies(documents: Iterable[SourceDocument], *, validate: bool = True) -> PolicySet:
-    """The policies among already-read ``documents`` (for a caller that also applies them to a cluster)."""
+    """The policies among already-read ``documents`` (for a caller that also applies them to a cluster);
+    the notes say what was ignored, and which renderer read each kustomization."""
     policies: list[Policy] = []
     notes: list[str] = []
     seen: dict[tuple[str, str | None, str], str] = {}
+    read: list[SourceDocument] = []
     for doc in documents:
+        read.append(doc)
         policy = parse_document(doc, notes, validate=validate)
         if policy is None:
             continue
@@ -46,7 +70,7 @@ def parse_policies(documents: Iterable[SourceDocument], *, validate: bool = True
                                              "the cluster would keep only the last one applied")
         seen[key] = where
         policies.append(policy)
-    return PolicySet(tuple(policies), tuple(notes))
+    return PolicySet(tuple(policies), (*rendering_notes(read), *notes))
 
 
 def parse_document(doc: SourceDocument, notes: list[str], *, validate: bool = True) -> Policy | None:

@@ -62,7 +62,7 @@ def render_reason(reason: Reason, flow: Flow, *, source: str | None = None, dest
     if kind is ReasonKind.HOST_POLICY:
         names = ", ".join(ref.describe() for ref in reason.policies)
         return f"{names}: host policies (nodeSelector, host firewall) are not modelled and this flow touches a node"
-    if kind is ReasonKind.FQDN_NOT_LEARNT:
+    if kind in (ReasonKind.FQDN_NOT_LEARNT, ReasonKind.CIDR_BLOCKS):
         return reason.detail
     if kind in (ReasonKind.UNKNOWN_FEATURE, ReasonKind.MISSING_FACT, ReasonKind.UNDOCUMENTED) \
             and reason.rule is not None and reason.rule.deny:

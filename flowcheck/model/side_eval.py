@@ -23,6 +23,7 @@ from flowcheck.model.identity import IdentityTable
 from flowcheck.model.peer_classes import Doubt, PeerClass, PeerIndex
 from flowcheck.model.policy import Direction, L7Rules, PolicyRef, PolicySpec, Rule, RuleRef, Tri
 from flowcheck.model.port_match import PortMatcher
+from flowcheck.model.selector_index import SelectorIndex
 from flowcheck.model.topology import Port
 
 SideKey = tuple[int, int, int, str, int | None, int | None, int]
@@ -74,7 +75,7 @@ class SideEvaluator:
     """Per workload and direction, the policies selecting it; per ``SideKey``, the side's facts."""
 
     def __init__(self, specs: tuple[PolicySpec, ...], identities: IdentityTable, peers: PeerIndex,
-                 ports: PortMatcher) -> None:
+                 ports: PortMatcher, subjects: SelectorIndex) -> None:
         self._specs = specs
         self._peers = peers
         self._ports = ports
@@ -87,9 +88,8 @@ class SideEvaluator:
         for s_idx, spec in enumerate(specs):
             if spec.subject is None:
                 continue
-            for i_idx, identity in enumerate(identities.identities):
-                if spec.subject.matches(identity.labels):
-                    selected.setdefault(i_idx, []).append(s_idx)
+            for i_idx in subjects.matching(spec.subject):
+                selected.setdefault(i_idx, []).append(s_idx)
         set_ids: dict[tuple[int, ...], int] = {}
         self._spec_sets: list[tuple[int, ...]] = []
         self.subject_set: tuple[list[int], list[int]] = ([], [])  # [0] ingress, [1] egress

@@ -19,10 +19,9 @@ from typing import Any
 
 from flowcheck.errors import TopologyError
 from flowcheck.model import fields as f
-from flowcheck.model.identity import METADATA_NAME_LABEL
+from flowcheck.model.identity import DEFAULT_SERVICE_ACCOUNT, METADATA_NAME_LABEL
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
-DEFAULT_SERVICE_ACCOUNT = "default"
 
 _TOP_KEYS = ("namespaces", "workloads")
 _NAMESPACE_KEYS = ("labels",)

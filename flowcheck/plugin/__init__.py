@@ -10,6 +10,10 @@ business: every option, ini key, marker and fixture carries flowcheck's name (``
 run that uses none of them is left as it is -- no marker acted on, no Docker probed, no report, and
 the harness, the model's loaders and the reports are not even imported.
 
+What a repository gets without writing Python (``collect``): every ``*.flowcheck.yaml`` intent file's
+entries as tests, and -- when the policies or the topology are named -- the generic checks (every
+manifest validates, every policy file is applied, the policies match the topology).
+
 What a suite gets: the ``flowcheck_paths`` fixture (declare intended paths; each is checked against
 the model, and probed live when a cluster is attached), ``flowcheck_model``, ``flowcheck_matrix``
 (the model's whole matrix, decided once per session), ``flowcheck_live`` and ``flowcheck_settings``.
@@ -38,6 +42,7 @@ from flowcheck.errors import FlowcheckError
 from flowcheck.plugin import hookspecs
 from flowcheck.plugin.options import MARKERS, add_options, resolve_settings
 from flowcheck.plugin.settings import FlowcheckSettings
+from flowcheck.vocabulary import INTENT_FILE_SUFFIXES
 
 if TYPE_CHECKING:
     from flowcheck.harness.backends import LiveBackend
@@ -45,9 +50,11 @@ if TYPE_CHECKING:
     from flowcheck.harness.run import FlowcheckRun
     from flowcheck.model.engine import Model
     from flowcheck.model.matrix import PlannedFlow
+    from flowcheck.model.unmatched import MatchWarning
     from flowcheck.report.records import CheckedFlow, MatrixReport
 
 LIVE_MARKER = "flowcheck_live"
+_LISTED = 5  # intent entries under review named in the summary
 PATHS_FIXTURE = "flowcheck_paths"
 
 
@@ -68,6 +75,10 @@ class PluginState:
     live_notes: dict[str, str] = field(default_factory=dict)
     collected: list[str] = field(default_factory=list)  # test ids, in collection order (xdist: the workers')
     finished: set[str] = field(default_factory=set)  # tests that ran (passed, failed or skipped)
+    keyboard_interrupted: bool = False  # Ctrl-C or a signal (``_TestTracker``)
+    generic: bool = False  # this process added the generic checks (``collect``)
+    under_review: list[FlowcheckError] = field(default_factory=list)  # intent entries still marked `review:`
+    _warnings: list[MatchWarning] | None = None
 
     @property
     def is_worker(self) -> bool:
@@ -87,6 +98,14 @@ class PluginState:
     @property
     def started(self) -> bool:
         return self._run is not None
+
+    def match_warnings(self, model: Model) -> list[MatchWarning]:
+        """What in the policies matches nothing in the topology (worked out once)."""
+        if self._warnings is None:
+            from flowcheck.model.unmatched import unmatched
+
+            self._warnings = unmatched(model.topology, model.policies)
+        return self._warnings
 
 
 settings_key = pytest.StashKey[FlowcheckSettings]()
@@ -131,7 +150,21 @@ def _progress(config: pytest.Config, text: str) -> None:
         reporter.write_line(f"flowcheck: {text}")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Intent files (``*.flowcheck.yaml``) are collected as tests (``flowcheck.plugin.collect``)."""
+    if not file_path.name.endswith(INTENT_FILE_SUFFIXES):
+        return None  # every other file: not flowcheck's, and nothing more is imported for it
+    from flowcheck.plugin.collect import IntentFile
+
+    return IntentFile.from_parent(parent, path=file_path)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k/-m deselect: the generic checks are selectable like any test
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.stash[settings_key].configured:
+        from flowcheck.plugin.collect import generic_items
+
+        items[:0] = generic_items(session)
     live_items = [item for item in items if item.get_closest_marker(LIVE_MARKER) is not None]
     if not live_items:
         return  # nothing live to run: do not even look for Docker
@@ -162,15 +195,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         try:
             checker.check()
         finally:
-            for i, flow in enumerate(checker.checked):
-                item.user_properties.extend([
-                    (f"flowcheck.{i}.source", flow.source), (f"flowcheck.{i}.destination", flow.destination),
-                    (f"flowcheck.{i}.port", f"{flow.port}/{flow.protocol}" if flow.port else flow.protocol),
-                    (f"flowcheck.{i}.request", flow.request or ""),
-                    (f"flowcheck.{i}.expected", flow.expected.value if flow.expected else ""),
-                    (f"flowcheck.{i}.model", flow.model.value),
-                    (f"flowcheck.{i}.observed", flow.observed.value if flow.observed else ""),
-                ])
+            record_properties(item, checker)
     return result
 
 
@@ -203,6 +228,24 @@ class _TestTracker:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or report.skipped or (report.when == "setup" and report.failed):
             self.state.finished.add(report.nodeid)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Ctrl-C or a signal -- not errors during collection, which pytest also ends as "interrupted"."""
+        if not isinstance(excinfo.value, pytest.Session.Interrupted):
+            self.state.keyboard_interrupted = True
+
+
+def record_properties(item: pytest.Item, checker: PathChecker) -> None:
+    """Each checked path as JUnit properties of the test (``flowcheck.N.source``, ...)."""
+    for i, flow in enumerate(checker.checked):
+        item.user_properties.extend([
+            (f"flowcheck.{i}.source", flow.source), (f"flowcheck.{i}.destination", flow.destination),
+            (f"flowcheck.{i}.port", f"{flow.port}/{flow.protocol}" if flow.port else flow.protocol),
+            (f"flowcheck.{i}.request", flow.request or ""),
+            (f"flowcheck.{i}.expected", flow.expected.value if flow.expected else ""),
+            (f"flowcheck.{i}.model", flow.model.value),
+            (f"flowcheck.{i}.observed", flow.observed.value if flow.observed else ""),
+        ])
 
 
 @pytest.fixture(scope="session")
@@ -256,16 +299,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.is_worker:
         _hand_over_to_controller(state)
         return
-    used = state.started or state.worker_flows or state.workers_used_live or _xdist_set_up_a_backend(session.config)
+    used = state.started or state.worker_flows or state.workers_used_live or state.generic \
+        or _xdist_set_up_a_backend(session.config)
     if not used:
         return  # flowcheck was not used in this run
     from flowcheck.report.records import MatrixReport
 
     own = state.run()
+    _settle_warnings(state, session)
     try:
         flows = [*own.records, *state.worker_flows]
-        stopped = _stopped(session, exitstatus)
-        if flows or stopped:
+        stopped = _stopped(state, session, exitstatus)
+        if flows or state.keyboard_interrupted:  # a run that checked nothing has a report only when cut short
             metadata = _metadata(state, own)
             if stopped:  # an interrupted run's report must never look clean: say so, and what did not run
                 metadata["interrupted"] = stopped
@@ -285,12 +330,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 NOT_RUN_LISTED = 10
 
 
-def _stopped(session: pytest.Session, exitstatus: int) -> str:
+def _stopped(state: PluginState, session: pytest.Session, exitstatus: int) -> str:
     """Why the run ended before every collected test ran, or empty when it did not."""
-    if exitstatus == pytest.ExitCode.INTERRUPTED:
+    if state.keyboard_interrupted:
         return "yes: the run was interrupted (Ctrl-C or a signal); the report covers only what ran before"
     if session.shouldstop or session.shouldfail:
         return f"yes: the run stopped early ({session.shouldstop or session.shouldfail})"
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "yes: the run stopped before its tests ran (errors during collection)"
     return ""
 
 
@@ -305,6 +352,17 @@ def _not_run(state: PluginState) -> str:
     shown = ", ".join(missing[:NOT_RUN_LISTED])
     more = f" and {len(missing) - NOT_RUN_LISTED} more" if len(missing) > NOT_RUN_LISTED else ""
     return f"{len(missing)} of {len(collected)} tests (their paths were not checked): {shown}{more}"
+
+
+def _settle_warnings(state: PluginState, session: pytest.Session) -> None:
+    """Work out the warnings for the summary; with ``--flowcheck-strict`` they fail the run."""
+    try:
+        warnings = state.match_warnings(state.run().model())
+    except FlowcheckError:
+        return  # the tests that need the model report why it could not be built
+    failing = warnings or state.under_review
+    if failing and state.settings.strict and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _xdist_set_up_a_backend(config: pytest.Config) -> bool:
@@ -329,6 +387,8 @@ def _hand_over_to_controller(state: PluginState) -> None:
         "used_live": run.live_started,
         "live_description": run.live_description,
         "live_notes": run.live_notes,
+        "generic": state.generic,
+        "under_review": [str(e) for e in state.under_review],
     }
 
 
@@ -345,6 +405,8 @@ def pytest_testnodedown(node: object, error: object) -> None:
     state.worker_flows.extend(CheckedFlow.from_json(item, path="<xdist worker>") for item in output["records"])
     state.skipped_live.extend(output["skipped_live"])
     state.workers_used_live = state.workers_used_live or bool(output["used_live"])
+    state.generic = state.generic or bool(output.get("generic"))
+    state.under_review.extend(FlowcheckError(text) for text in output.get("under_review", ()))
     state.live_description = state.live_description or output.get("live_description")
     state.live_notes = state.live_notes or dict(output.get("live_notes") or {})
 
@@ -391,6 +453,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     if state is None or state.is_worker or not (state.started or state.skipped_live or state.teardown_error):
         return
     run = state.run()
+    _write_warnings(terminalreporter, state)
     if state.report is not None:
         from flowcheck.report.terminal import render_table
 
@@ -412,5 +475,34 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         terminalreporter.write_line(
             f"flowcheck: {len(unprobed)} paths could not be probed live and were checked against the model only: "
             + "; ".join(reasons), yellow=True)
+    if state.report is not None:
+        from flowcheck.harness.checker import LIVE_ONLY_UNSETTLED
+
+        unsettled = [f for f in state.report.flows if f.observed_detail.startswith(LIVE_ONLY_UNSETTLED)]
+        if unsettled:
+            terminalreporter.write_line(
+                f"flowcheck: {len(unsettled)} live-only paths the model cannot decide await a cluster: "
+                + "; ".join(f"{f.source} -> {f.destination} ({f.model_reasons[0] if f.model_reasons else 'unknown'})"
+                            for f in unsettled), yellow=True)
     if state.teardown_error:
         terminalreporter.write_line(f"flowcheck: teardown failed: {state.teardown_error}", red=True)
+
+
+def _write_warnings(terminalreporter: pytest.TerminalReporter, state: PluginState) -> None:
+    """What matches nothing, and intent still marked for review: printed whether or not they fail the run."""
+    strict = state.settings.strict
+    warnings = state._warnings or []
+    if warnings:
+        how = "failing the run (--flowcheck-strict)" if strict else "--flowcheck-strict fails on them"
+        terminalreporter.write_line(f"flowcheck: {len(warnings)} warnings, parts of the policies match nothing in "
+                                    f"the topology ({how}):", red=strict, yellow=not strict)
+        for warning in warnings:
+            terminalreporter.write_line(f"  {warning.describe()}")
+    if state.under_review:
+        terminalreporter.write_line(f"flowcheck: {len(state.under_review)} intent entries are still marked for review "
+                                    "(`review:`, as flowcheck init wrote them): confirm each states what you mean, "
+                                    "then delete the mark", red=strict, yellow=not strict)
+        for entry in state.under_review[:_LISTED]:
+            terminalreporter.write_line(f"  {entry}")
+        if len(state.under_review) > _LISTED:
+            terminalreporter.write_line(f"  ... and {len(state.under_review) - _LISTED} more")

@@ -65,16 +65,20 @@ def add_options(parser: pytest.Parser) -> None:
                          "internet-dependent scenarios are always excluded")
     group.addoption("--flowcheck-baseline", default=None, metavar="FILE",
                     help="fail the run when a path's verdict differs from this baseline (flowcheck baseline record)")
+    group.addoption("--flowcheck-strict", action="store_true", default=None,
+                    help="fail on warnings: parts of policies that match nothing in the topology, intent entries "
+                         "still marked `review:` (for CI)")
 
     parser.addini("flowcheck_cluster", "default for --flowcheck-cluster", default="auto")
     parser.addini("flowcheck_policies", "default for --flowcheck-policies", type="paths", default=[])
-    parser.addini("flowcheck_topology", "default for --flowcheck-topology", default=DEFAULT_TOPOLOGY)
+    parser.addini("flowcheck_topology", f"default for --flowcheck-topology (default {DEFAULT_TOPOLOGY})", default="")
     parser.addini("flowcheck_cluster_name", "default for --flowcheck-cluster-name", default=DEFAULT_CLUSTER_NAME)
     parser.addini("flowcheck_cilium_version", "default for --flowcheck-cilium-version", default="")
     parser.addini("flowcheck_probe_timeout", "default for --flowcheck-probe-timeout",
                   default=str(DEFAULT_PROBE_TIMEOUT_S))
     parser.addini("flowcheck_probe_image", "default for --flowcheck-probe-image", default=DEFAULT_PROBE_IMAGE)
     parser.addini("flowcheck_semantics", "default for --flowcheck-semantics", default="cilium")
+    parser.addini("flowcheck_strict", "default for --flowcheck-strict", type="bool", default=False)
 
 
 def resolve_settings(config: pytest.Config) -> FlowcheckSettings:
@@ -120,7 +124,13 @@ def resolve_settings(config: pytest.Config) -> FlowcheckSettings:
     if not 0 < timeout <= MAX_PROBE_TIMEOUT_S:
         raise pytest.UsageError(f"--flowcheck-probe-timeout {timeout}: expected more than 0 and at most "
                                 f"{MAX_PROBE_TIMEOUT_S:g} seconds")
-    topology = Path(topology_opt).absolute() if topology_opt else path(str(config.getini("flowcheck_topology")))
+    ini_topology = str(config.getini("flowcheck_topology"))
+    topology = Path(topology_opt).absolute() if topology_opt else path(ini_topology or DEFAULT_TOPOLOGY)
+    # Configured: the policies or the topology named, on the command line or as ini keys (not the defaults,
+    # which are this repository's own layout): then the plugin adds the generic checks (``collect``).
+    configured = bool(policies_opt or ini_policies or topology_opt or ini_topology)
+    strict_opt = config.getoption("flowcheck_strict")
+    strict = bool(strict_opt) if strict_opt is not None else bool(config.getini("flowcheck_strict"))
     return FlowcheckSettings(
         check=CheckInputs(policies=tuple(policies), topology=topology, semantics=semantics),
         repo_root=root,
@@ -137,4 +147,6 @@ def resolve_settings(config: pytest.Config) -> FlowcheckSettings:
         probe=ProbeSettings(timeout_s=timeout),
         output=OutputSettings(report_dir=Path(report_opt).absolute() if report_opt else None,
                               baseline=Path(baseline_opt).absolute() if baseline_opt else None),
+        configured=configured,
+        strict=strict,
     )

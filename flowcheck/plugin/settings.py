@@ -52,6 +52,10 @@ class FlowcheckSettings:
     cluster: ClusterChoice = field(default_factory=ClusterChoice)
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
+    configured: bool = False
+    """The policies or the topology were named (options or ini keys): the plugin adds its generic checks."""
+    strict: bool = False
+    """Warnings (what matches nothing, intent still marked for review) fail the run."""
 
     def run_settings(self) -> RunSettings:
         """What the harness needs of them."""

@@ -123,6 +123,17 @@ def test_the_reply_direction_is_matched_by_the_probes_source_port(probes: list[F
     assert match(probes, other) == []
 
 
+def test_a_destination_known_by_name_only_is_matched_by_the_probes_socket(probes: list[FlowRecord]) -> None:
+    """An FQDN probe: the address the pod's resolver answered is not known to the harness, so the flows
+    are picked out by the source address and port (requests and replies), any destination address."""
+    window = {"start": at("2026-08-27T14:30:15.0Z"), "end": at("2026-08-27T14:30:15.2Z")}
+    by_name = ProbeFacts(src_ip=CLIENT, dst_ip="", dst_port=8080, protocol="TCP", src_port=41240, **window)
+    by_address = ProbeFacts(src_ip=CLIENT, dst_ip=MY_API, dst_port=8080, protocol="TCP", src_port=41240, **window)
+    assert match(probes, by_name) == match(probes, by_address) != []
+    assert match(probes, ProbeFacts(src_ip=CLIENT, dst_ip="", dst_port=8080, protocol="TCP", src_port=41241,
+                                    **window)) == []
+
+
 def test_match_excludes_other_pods_ports_and_times(probes: list[FlowRecord]) -> None:
     probe = ProbeFacts(src_ip=CLIENT, dst_ip=MY_API, dst_port=9090, protocol="TCP",
                        start=at("2026-08-27T14:30:12.000Z"), end=at("2026-08-27T14:30:14.4Z"))

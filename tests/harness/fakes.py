@@ -34,14 +34,19 @@ from flowcheck.cluster.cilium import ConnectivityReport
 from flowcheck.cluster.hubble import FlowRecord, match, parse_flow_line
 from flowcheck.errors import ClusterError
 from flowcheck.harness.backends import EvidenceQuery, ProbeRoute, SetupRequest
-from flowcheck.harness.placement import routes_between
-from flowcheck.model.topology import Topology
+from flowcheck.harness.placement import route_out, routes_between
+from flowcheck.manifests.documents import SourceDocument
+from flowcheck.model.engine import Model
+from flowcheck.model.flows import DnsQuery, Flow, HttpRequest, WorkloadEndpoint
+from flowcheck.model.policies import parse_policies
+from flowcheck.model.topology import Topology, load_topology
 from flowcheck.probe.classify import DEFAULT_SETTINGS, ClassifierSettings
 from flowcheck.probe.executor import CompletedExec, ProbeExecutor
 from flowcheck.verdict import Verdict
 
 Decide = Callable[[str, str, dict[str, Any]], Verdict]
 FIRST_SOURCE_PORT = 40000
+RESOLVED_NAME_ADDRESS = "203.0.113.7"  # TEST-NET-3: every name outside the topology resolves here
 
 
 def agent_line(probe: Mapping[str, Any], verdict: Verdict, server: str, saddr: str = "", sport: int = 0
@@ -158,7 +163,9 @@ class FakeExecutor:
         lines = []
         for probe in probes:
             daddr = probe.get("host") or probe["server"]
-            destination = self.by_ip[daddr]
+            destination = self.by_ip.get(daddr, daddr)  # a name (an FQDN, a Service) stands for itself
+            if destination == daddr:
+                daddr = RESOLVED_NAME_ADDRESS  # what the pod's resolver answered; Hubble sees this address
             verdict = self.decide(self.workload_of.get(source, source), self.workload_of.get(destination, destination),
                                   probe)
             sport = next(self._ports)
@@ -202,7 +209,9 @@ class ExecutorBackend(Generic[ExecutorT]):
     def is_probe_server(self, workload: str) -> bool:
         return workload not in self.existing
 
-    def routes(self, source: str, destination: str) -> tuple[ProbeRoute, ...]:
+    def routes(self, source: str, destination: str | None) -> tuple[ProbeRoute, ...]:
+        if destination is None:
+            return (ProbeRoute(source, ""),)
         return (ProbeRoute(source, destination),) if source != destination else ()
 
     def server_name(self, target: str) -> str:
@@ -284,7 +293,8 @@ class FakeBackend(ExecutorBackend[FakeExecutor]):
     the answers of ``unrealized`` (each call takes the next; the last repeats)."""
 
     def __init__(self, executor: FakeExecutor, existing: Sequence[str] = (), *, hubble: bool = False,
-                 contradict: Iterable[str] = (), routes: Mapping[tuple[str, str], Sequence[ProbeRoute]] | None = None,
+                 contradict: Iterable[str] = (),
+                 routes: Mapping[tuple[str, str | None], Sequence[ProbeRoute]] | None = None,
                  lagging: Sequence[Sequence[str]] = ()) -> None:
         super().__init__(executor, existing, description="fake back end",
                          existing_reason="{workload} is an existing pod")
@@ -295,7 +305,7 @@ class FakeBackend(ExecutorBackend[FakeExecutor]):
         self.unrealized_calls = 0
         self.evidence_calls: list[list[EvidenceQuery]] = []
 
-    def routes(self, source: str, destination: str) -> tuple[ProbeRoute, ...]:
+    def routes(self, source: str, destination: str | None) -> tuple[ProbeRoute, ...]:
         if (source, destination) in self._routes:
             return tuple(self._routes[(source, destination)])
         return super().routes(source, destination)
@@ -336,23 +346,55 @@ def two_node_backend(topology: Topology, decide: Decide, *, hubble: bool = True)
             addresses[target] = f"10.244.{j + 1}.{10 + i}"
             workload_of[target] = workload.ref
     refs = [w.ref for w in topology.workloads]
-    routes = {(s, d): routes_between([(f"{s}@{n}", n) for n in ("a", "b")], [(f"{d}@{n}", n) for n in ("a", "b")])
-              for s in refs for d in refs}
+    routes: dict[tuple[str, str | None], Sequence[ProbeRoute]] = {
+        (s, d): routes_between([(f"{s}@{n}", n) for n in ("a", "b")], [(f"{d}@{n}", n) for n in ("a", "b")])
+        for s in refs for d in refs}
+    routes.update({(s, None): route_out([(f"{s}@{n}", n) for n in ("a", "b")]) for s in refs})
     executor = FakeExecutor(addresses, decide, workload_of=workload_of)
     return FakeBackend(executor, [w.ref for w in topology.workloads if w.existing], hubble=hubble, routes=routes)
 
 
+def model_decider(model: Model, overrides: Mapping[str, Sequence[str]] | None = None) -> Decide:
+    """Decide each probe as ``model`` does (except the paths scripted in ``overrides``, as in
+    ``scenario_decider``). Only for tests of plumbing on repositories the fixed table does not know: the
+    observations then agree with the model by construction, so such a test must not claim to check verdicts."""
+    seen: dict[str, int] = {}
+
+    def decide(source: str, destination: str, probe: dict[str, Any]) -> Verdict:
+        key = f"{source}->{destination}:{int(probe.get('port', 53))}"
+        if overrides and key in overrides:
+            n = seen[key] = seen.get(key, 0) + 1
+            return Verdict.parse(overrides[key][min(n - 1, len(overrides[key]) - 1)])
+        return model.decide(_flow(source, destination, probe)).verdict
+
+    return decide
+
+
+def _flow(source: str, destination: str, probe: dict[str, Any]) -> Flow:
+    kind = probe["kind"]
+    if kind == "dns":
+        return Flow(WorkloadEndpoint(source), WorkloadEndpoint(destination), probe["transport"].upper(),
+                    int(probe["port"]), dns=DnsQuery(probe["name"]))
+    http = HttpRequest.make(probe["method"], probe["path"], probe.get("headers")) if kind == "http" else None
+    protocol = "UDP" if kind == "udp" else "TCP"
+    return Flow(WorkloadEndpoint(source), WorkloadEndpoint(destination), protocol, int(probe["port"]), http=http)
+
+
 class FakeProvider:
     """Plugs a fake cluster (``scenario_decider``, with ``overrides``) into the plugin; logs set-ups,
-    teardowns and probes to ``log_dir``. ``two_nodes``: the fake cluster of ``two_node_backend``."""
+    teardowns and probes to ``log_dir``. ``two_nodes``: the fake cluster of ``two_node_backend``.
+    ``by_model``: the cluster decides as the model of the applied documents (``model_decider``), for
+    plumbing tests on repositories the fixed table does not describe."""
 
     def __init__(self, log_dir: Path, overrides: Mapping[str, Sequence[str]] | None = None, *,
-                 teardown_error: str = "", hubble: bool = True, two_nodes: bool = False) -> None:
+                 teardown_error: str = "", hubble: bool = True, two_nodes: bool = False,
+                 by_model: bool = False) -> None:
         self.log_dir = log_dir
         self.overrides = dict(overrides or {})
         self.teardown_error = teardown_error
         self.hubble = hubble
         self.two_nodes = two_nodes
+        self.by_model = by_model
 
     def _log(self, name: str, text: str) -> None:
         with (self.log_dir / name).open("a", encoding="utf-8") as out:
@@ -362,17 +404,21 @@ class FakeProvider:
         self._log("setups", str(os.getpid()))
         return {"addresses": addresses_for(request.topology),
                 "existing": [w.ref for w in request.topology.workloads if w.existing],
-                "topology": request.topology.path}
+                "topology": request.topology.path,
+                # what a cluster would be given: the documents as read (a kustomization's namespace applied)
+                "documents": [doc.body for doc in request.policies]}
 
     def attach(self, state: Mapping[str, Any]) -> FakeBackend:
         def on_run(source: str, probes: list[dict[str, Any]]) -> None:
             for probe in probes:
                 self._log("probes", f"{source} {probe['id']} {probe['kind']} {probe.get('port')}")
 
-        decide = scenario_decider(self.overrides)
+        if self.by_model:
+            documents = [SourceDocument("<applied>", i, None, body) for i, body in enumerate(state["documents"])]
+            decide = model_decider(Model(load_topology(state["topology"]), parse_policies(documents)), self.overrides)
+        else:
+            decide = scenario_decider(self.overrides)
         if self.two_nodes:
-            from flowcheck.model.topology import load_topology
-
             backend = two_node_backend(load_topology(state["topology"]), decide, hubble=self.hubble)
             backend.executor.on_run = on_run
             return backend

@@ -367,3 +367,39 @@ def test_one_probe_pod_standing_for_two_workloads_is_probed_once_for_both_paths(
     assert client.observed == grafana.observed == Verdict.DROPPED
     assert client.probed_via == grafana.probed_via == "tenant/client -> default/web"
     assert client.evidence == grafana.evidence and client.evidence_state == grafana.evidence_state == "confirmed"
+
+
+# ---------------------------------------------------------------------------------------------
+# Destinations outside the topology (an FQDN): one route out, evidence by the probe's own socket
+
+
+def test_a_drop_to_a_name_outside_the_topology_is_confirmed_by_hubble_on_the_probes_socket(model: Model) -> None:
+    backend = backend_for(model, hubble=True)
+    paths = checker(model, backend)
+    paths.expect("default/web", "api.example.com", port=443, verdict="dropped")
+    [record] = paths.check()
+    assert (record.observed, record.evidence_state) == (Verdict.DROPPED, "confirmed")
+    [query] = backend.evidence_calls[0]
+    assert (query.destination_ip, query.source_port) == ("", backend.executor.sent[0].sport)  # any address, this port
+    assert record.probed_via == "default/web -> api.example.com" and record.placement == ""
+
+
+def test_a_drop_to_a_name_outside_the_topology_without_hubble_is_an_error(model: Model) -> None:
+    backend = backend_for(model, hubble=False)
+    paths = checker(model, backend)
+    paths.expect("default/web", "api.example.com", port=443, verdict="dropped")
+    with pytest.raises(pytest.fail.Exception, match="the probe itself failed"):
+        paths.check()
+    [record] = paths.checked
+    assert record.observed is Verdict.ERROR
+    assert "api.example.com is outside the topology, so no control path can show it" in record.observed_detail
+    assert [s.destination for s in backend.executor.sent] == ["api.example.com"]  # no control probe tried
+
+
+def test_a_name_outside_the_topology_is_probed_once_from_one_node(model: Model) -> None:
+    backend = two_node_backend(model.topology, scenario_decider())
+    paths = checker(model, backend)
+    paths.expect("tenant/client", "api.example.com", port=443, verdict="allowed")
+    [record] = paths.check()
+    assert (record.observed, record.placement, record.probed_via, record.source_node) == (
+        Verdict.ALLOWED, "", "tenant/client@a -> api.example.com", "a")

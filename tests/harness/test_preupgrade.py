@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -890,7 +891,9 @@ def test_the_wrapper_script_is_executable_bash_that_parses() -> None:
 
 
 def test_the_wrapper_script_shows_the_usage() -> None:
-    result = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, check=False, timeout=60)
+    """With ``PYTHON`` naming the interpreter under test, wherever its environment lives."""
+    result = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, check=False, timeout=60,
+                            env={**os.environ, "PYTHON": sys.executable})
     assert result.returncode == 0, result.stderr
     assert "TARGET_VERSION" in result.stdout
     assert "--allow-context NAME" in result.stdout

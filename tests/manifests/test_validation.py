@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
 
-from flowcheck.manifests.documents import read_documents
-from flowcheck.manifests.validation import validate_paths
+from flowcheck.manifests.documents import SourceDocument, read_documents
+from flowcheck.manifests.validation import KUBERNETES_SCHEMA_VERSION, validate_document, validate_paths
+from flowcheck.manifests.validation import _to_policy_error as to_policy_error
 from tests.conftest import POLICIES_DIR, REPO_ROOT
 
 CNP = """\
@@ -125,6 +128,7 @@ def test_list_items_are_validated_with_their_index(tmp_path: Path) -> None:
     item = yaml.safe_load(CNP)
     bad = json.loads(json.dumps(item))
     bad["spec"]["ingress"][0]["toPorts"][0]["ports"][0]["port"] = "not a port!"
+    bad["metadata"]["name"] = "another"  # one name twice would be an error of its own
     path = _write(tmp_path, yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [item, bad]}))
     [error] = validate_paths([path]).errors
     assert error.field == "items[1].spec.ingress[0].toPorts[0].ports[0].port"
@@ -191,7 +195,10 @@ def test_suite_fails_on_a_broken_copy_naming_file_and_field(
 def test_absurdly_nested_yaml_is_bad_input_not_a_crash(tmp_path: Path) -> None:
     path = _write(tmp_path, "a: " + "[" * 5000 + "]" * 5000 + "\n")
     [error] = validate_paths([path]).errors
-    assert error.message == "the YAML is nested too deeply to be a Kubernetes object"
+    if yaml.__with_libyaml__:  # libyaml refuses more than 1000 levels itself, saying where
+        assert error.message == "invalid YAML at line 1, column 1003: exceeded maximum nesting depth"
+    else:  # the pure-Python loader recurses until Python stops it
+        assert error.message == "the YAML is nested too deeply to be a Kubernetes object"
 
 
 @pytest.mark.parametrize(("extra", "field"), [("1: 2\n", "1"), ("1: 2\nzzz: 3\n", "1")])
@@ -229,3 +236,45 @@ def test_an_unknown_but_well_formed_kind_is_still_a_note(tmp_path: Path) -> None
     report = validate_paths([path])
     assert report.ok and report.notes == (f"{path} (document 0): Widget example.com/v1alpha1 has no bundled "
                                           "schema; not validated",)
+
+
+_SAME_AS_KUBERNETES_VALIDATE = [
+    {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "a", "namespace": "x"},
+     "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}},
+    {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "a"},
+     "spec": {"podSelector": {}, "ingress": [{"from": [{"podSelectr": {}}]}]}},
+    {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "a"},
+     "spec": {"podSelector": {}, "ingress": [{"ports": [{"port": 80, "endPort": "x"}]}]}},
+    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "labels": {"team": 1}}},
+    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a"}, "spec": {"replicas": "two"}},
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "a"}, "rules": [{}]},
+    {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "a"}},
+]
+
+
+def _kubernetes_validate_finding(body: dict[str, object]) -> jsonschema.ValidationError | str | None:
+    """What the library's own ``validate`` finds: its error, "no schema", or None."""
+    try:
+        kubernetes_validate.validate(body, KUBERNETES_SCHEMA_VERSION, strict=True)
+    except kubernetes_validate.SchemaNotFoundError:
+        return "no schema"
+    except jsonschema.ValidationError as exc:
+        return exc
+    return None
+
+
+@pytest.mark.parametrize("body", _SAME_AS_KUBERNETES_VALIDATE)
+def test_validators_built_once_find_what_kubernetes_validate_finds(body: dict[str, object]) -> None:
+    """The schemas are loaded once per kind, not once per document; the findings stay kubernetes-validate's own."""
+    doc = SourceDocument("m.yaml", 0, None, body)
+    errors, note = validate_document(doc)
+    finding = _kubernetes_validate_finding(body)
+    if finding == "no schema":
+        assert errors == []
+        assert note == "m.yaml (document 0): Widget example.com/v1 has no bundled schema; not validated"
+    elif isinstance(finding, jsonschema.ValidationError):
+        assert [str(e) for e in errors] == [str(to_policy_error(doc, finding))]
+        assert note is None
+    else:
+        assert (errors, note) == ([], None)
+    assert bool(errors) is (body["kind"] != "Widget" and body["metadata"] != {"name": "a", "namespace": "x"})

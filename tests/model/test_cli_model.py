@@ -25,7 +25,8 @@ def test_plan_json_has_exactly_the_design_shape(capsys: pytest.CaptureFixture[st
     code, out, _ = run(capsys, "plan", *MODEL_ARGS, "--format", "json")
     assert code == 0
     data = json.loads(out)
-    assert list(data) == ["results"]
+    assert list(data) == ["warnings", "results"]  # warnings: what in the policies matches nothing (none here)
+    assert data["warnings"] == []
     assert all(list(r) == ["from", "to", "port", "protocol", "verdict", "reasons"] for r in data["results"])
     row = next(r for r in data["results"] if (r["from"], r["to"], r["port"], r["protocol"]) ==
                ("default/web", "kube-system/coredns", 53, "TCP"))

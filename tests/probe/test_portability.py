@@ -42,8 +42,7 @@ def find_vermin() -> str | None:
 @pytest.mark.parametrize("path", POD_FILES, ids=lambda p: p.name)
 def test_pod_files_need_at_most_python_3_9(path: Path) -> None:
     vermin = find_vermin()
-    if vermin is None:
-        pytest.skip("vermin is not installed (pip install vermin; it should be a dev dependency)")
+    assert vermin is not None, "vermin, a dev dependency (pyproject.toml), is not installed: pip install -e '.[dev]'"
     done = subprocess.run([vermin, "-t=3.9-", "--no-tips", "--violations", "--eval-annotations", str(path)],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -85,7 +84,8 @@ def test_agent_and_server_work_under_python_3_9(tmp_path: Path, local_resolver_p
         ]}, python=str(PY39))
         malformed = run_agent(b"{not json", python=str(PY39))  # 3.9's C scanner needs json imported to say why
     finally:
-        assert stop_server(server) == 0
+        server_exit = stop_server(server)
+    assert server_exit == 0
     got = run.by_id()
     assert got["tcp"]["outcome"] == "ok"
     assert got["http"]["server"] == "default/api" and got["http"]["echo"]["headers"]["X-Token"] == "42"

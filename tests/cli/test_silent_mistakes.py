@@ -1,0 +1,95 @@
+"""The silent mistakes of issue 11, each now a warning or an error from every command that reads policies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flowcheck.cli import main
+from tests.conftest import REPO_ROOT
+
+TOPOLOGY = REPO_ROOT / "fixtures" / "topology.yaml"
+TYPO = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-all, namespace: defualt}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+"""
+UNSERVED_PORT = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: scrape, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+    - ports: [{port: metrix}]
+"""
+
+
+@pytest.fixture
+def typo(tmp_path: Path) -> Path:
+    path = tmp_path / "policies"
+    path.mkdir()
+    (path / "deny.yaml").write_text(TYPO)
+    return path
+
+
+def test_plan_warns_and_strict_fails_after_printing(typo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["plan", "--topology", str(TOPOLOGY), "--policies", str(typo), "--format", "json"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    [warning] = json.loads(captured.out)["warnings"]
+    assert (warning["code"], warning["namespace"], warning["name"]) == ("namespace-not-in-topology", "defualt",
+                                                                        "deny-all")
+    assert f"warning: {typo / 'deny.yaml'} (document 0): NetworkPolicy defualt/deny-all: namespace 'defualt' is not " \
+           "in the topology" in captured.err
+    assert main([*args, "--strict"]) == 1
+    strict = capsys.readouterr()
+    assert json.loads(strict.out)["results"]  # the plan is printed all the same
+    assert "flowcheck: 1 warnings and --strict: failing" in strict.err
+
+
+def test_explain_warns_too(typo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (typo / "scrape.yaml").write_text(UNSERVED_PORT)
+    code = main(["explain", "--topology", str(TOPOLOGY), "--policies", str(typo), "--from", "tenant/client",
+                 "--to", "default/web", "--port", "8080"])
+    assert code == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2
+    assert "named port TCP/metrix: no workload it selects serves a port by that name" in warnings[1]
+
+
+def test_validate_with_a_topology_warns_in_text_and_json(typo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(typo), "--topology", str(TOPOLOGY)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "1 objects checked, 0 errors, 1 warnings"
+    assert "warning: " in captured.err
+    assert main(["validate", str(typo), "--topology", str(TOPOLOGY), "--format", "json", "--strict"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert (document["checked"], document["errors"], len(document["warnings"])) == (1, [], 1)
+
+
+def test_an_empty_policies_path_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "policies"
+    empty.mkdir()
+    assert main(["validate", str(empty)]) == 2
+    assert f"error: {empty}: holds no Kubernetes object" in capsys.readouterr().err
+    assert main(["plan", "--topology", str(TOPOLOGY), "--policies", str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"flowcheck: error: {empty}: no NetworkPolicy, CiliumNetworkPolicy, "
+                          "CiliumClusterwideNetworkPolicy here")
+    assert len(err.splitlines()) == 1
+
+
+def test_a_policy_defined_twice_fails_validate_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    for name in ("a.yaml", "b.yaml"):
+        (policies / name).write_text(TYPO.replace("defualt", "default"))
+    assert main(["validate", str(policies)]) == 2
+    [line] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert line == (f"error: {policies / 'b.yaml'} (document 0), field metadata.name: NetworkPolicy default/deny-all "
+                    f"is defined twice (also in {policies / 'a.yaml'} (document 0)); the cluster would keep only the "
+                    "last one applied")

@@ -1,0 +1,160 @@
+"""Intent files and the generic checks, collected by the plugin itself (``pytester``).
+
+The sample repository (``tests/data/sample-repo``) gives the policies and the topology; the intent
+files are written per test.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+SAMPLE = REPO_ROOT / "tests" / "data" / "sample-repo"
+TOPOLOGY = SAMPLE / "tests" / "network" / "topology.yaml"
+# `--option=value`: a bare path argument would make pytest take the rootdir from it (this repository).
+SAMPLE_ARGS = (f"--flowcheck-policies={SAMPLE / 'network-policies'}", f"--flowcheck-topology={TOPOLOGY}",
+               "-p", "no:cacheprovider")
+GENERIC = 13  # 11 manifest files, "every policy file is applied", "policies match the topology"
+
+INTENT = """
+paths:
+  - name: storefront reads the cart
+    from: shop/storefront
+    to: shop/cart
+    port: http
+    http: GET /cart
+    verdict: allowed
+  - name: storefront may not empty the cart
+    from: shop/storefront
+    to: shop/cart
+    port: http
+    http: DELETE /cart
+    verdict: l7-denied
+  - from: payments/payments-api
+    to: api.stripe.com
+    port: 443
+    verdict: allowed
+"""  # in the live test the third entry goes to world instead: the fake cluster resolves no names
+
+
+def _fake_cluster(pytester: pytest.Pytester, log_dir: Path) -> None:
+    pytester.makeconftest(f"""
+import sys
+sys.path.insert(0, {str(REPO_ROOT)!r})
+from pathlib import Path
+from tests.harness.fakes import FakeProvider
+
+def pytest_flowcheck_backend(config):
+    # the fixed table of the fake cluster describes manifests/network-policies only: for the sample repository
+    # the fake cluster answers as the model does, so the live test checks the plumbing, not the verdicts
+    return FakeProvider(Path({str(log_dir)!r}), {{}}, by_model=True)
+""")
+
+
+def test_each_entry_is_a_test_selected_by_name(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".flowcheck.yaml", shop=INTENT)
+    result = pytester.runpytest_subprocess(*SAMPLE_ARGS, "--flowcheck-cluster=none", "-v")
+    result.assert_outcomes(passed=3 + GENERIC)
+    result.stdout.fnmatch_lines(["shop.flowcheck.yaml::storefront reads the cart PASSED*",
+                                 "shop.flowcheck.yaml::payments/payments-api -> api.stripe.com TCP/443 PASSED*"])
+    selected = pytester.runpytest_subprocess(*SAMPLE_ARGS, "--flowcheck-cluster=none", "-k", "cart and not manifest")
+    selected.assert_outcomes(passed=2, deselected=1 + GENERIC)
+    l7 = pytester.runpytest_subprocess(*SAMPLE_ARGS, "--flowcheck-cluster=none", "-m", "flowcheck_l7")
+    assert l7.parseoutcomes()["passed"] == 2
+
+
+def test_an_entry_the_model_contradicts_fails_with_expected_and_model(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".flowcheck.yaml", shop=INTENT.replace("http: GET /cart\n    verdict: allowed",
+                                                             "http: GET /cart\n    verdict: dropped"))
+    result = pytester.runpytest_subprocess(*SAMPLE_ARGS, "--flowcheck-cluster=none")
+    result.assert_outcomes(passed=2 + GENERIC, failed=1)
+    result.stdout.fnmatch_lines([
+        "*_ entry 0: storefront reads the cart _*",
+        "flowcheck: 1 of 1 paths do not behave as intended",
+        "✗ shop/storefront -> shop/cart TCP/8080 GET /cart",
+        "    expected  dropped",
+        "    model     allowed   <- intent and model disagree",
+    ])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_an_unreadable_intent_file_is_one_collection_error_line(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".flowcheck.yaml", shop="paths:\n  - {from: shop/storefront, to: shop/cart, port: 80\n")
+    result = pytester.runpytest_subprocess(*SAMPLE_ARGS, "--flowcheck-cluster=none")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    errors = result.stdout.str().split("= ERRORS =")[1].split("= short test summary")[0]
+    body = [line for line in errors.splitlines() if line.strip("=_ ") and not line.startswith("_")]
+    assert len(body) == 1 and body[0].startswith("shop.flowcheck.yaml: invalid YAML at line 2"), errors
+
+
+def test_generic_checks_only_when_flowcheck_is_configured(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    plain = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider")
+    assert "flowcheck::" not in plain.stdout.str()
+    configured = pytester.runpytest_subprocess(*SAMPLE_ARGS, "--collect-only", "-q")
+    configured.stdout.fnmatch_lines(["flowcheck::manifest */network-policies/shop/storefront.yaml",
+                                     "flowcheck::every policy file is applied",
+                                     "flowcheck::policies match the topology"])
+    by_id = pytester.runpytest_subprocess(*SAMPLE_ARGS, "--collect-only", "-q", "test_generic_checks_only_when_"
+                                          "flowcheck_is_configured.py::test_nothing")
+    assert "flowcheck::" not in by_id.stdout.str()  # tests chosen by node id: nothing added
+
+
+def test_warnings_are_printed_and_strict_fails_on_them(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "typo.yaml").write_text(textwrap.dedent("""\
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata: {name: deny-all, namespace: shoop}
+        spec: {podSelector: {}, policyTypes: [Ingress]}
+    """))
+    args = (f"--flowcheck-policies={policies}", f"--flowcheck-topology={TOPOLOGY}", "-p", "no:cacheprovider",
+            "--flowcheck-cluster=none")
+    relaxed = pytester.runpytest_subprocess(*args)
+    relaxed.assert_outcomes(passed=2)  # the manifest validates, the policies load
+    relaxed.stdout.fnmatch_lines([
+        "flowcheck: 1 warnings, parts of the policies match nothing in the topology (--flowcheck-strict fails on "
+        "them):",
+        f"  {policies / 'typo.yaml'} (document 0): NetworkPolicy shoop/deny-all: namespace 'shoop' is not in the "
+        "topology*"])
+    strict = pytester.runpytest_subprocess(*args, "--flowcheck-strict")
+    strict.assert_outcomes(passed=1, failed=1)
+    strict.stdout.fnmatch_lines(["*1 warnings (--flowcheck-strict):*", "*namespace 'shoop' is not in the topology*"])
+
+
+def test_a_live_only_path_the_model_cannot_decide_is_reported_not_failed(pytester: pytest.Pytester) -> None:
+    block = "  - {from: payments/payments-api, to: 10.20.0.0/16, port: 5432, verdict: allowed%s}\n"
+    pytester.makefile(".flowcheck.yaml", db="paths:\n" + block % ", live-only: true")
+    result = pytester.runpytest_subprocess(*SAMPLE_ARGS, "--flowcheck-cluster=none", "-k", "10.20")
+    result.assert_outcomes(passed=1, deselected=GENERIC)
+    result.stdout.fnmatch_lines(["flowcheck: 1 live-only paths the model cannot decide await a cluster: "
+                                 "payments/payments-api -> 10.20.0.0/16 (10.20.0.0/16 is not one verdict*"])
+    pytester.makefile(".flowcheck.yaml", db="paths:\n" + block % "")
+    stated = pytester.runpytest_subprocess(*SAMPLE_ARGS, "--flowcheck-cluster=none", "-k", "10.20")
+    stated.assert_outcomes(failed=1, deselected=GENERIC)
+    stated.stdout.fnmatch_lines(["*model     unknown   <- intent and model disagree*"])
+
+
+def test_entries_are_probed_live_and_reach_the_same_reports(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    log_dir = tmp_path / "fake-cluster"
+    log_dir.mkdir()
+    _fake_cluster(pytester, log_dir)
+    pytester.makefile(".flowcheck.yaml", shop=INTENT.replace("to: api.stripe.com\n    port: 443\n    verdict: allowed",
+                                                                   "to: world\n    port: 443\n    verdict: dropped"))
+    report = tmp_path / "report"
+    result = pytester.runpytest_subprocess(*SAMPLE_ARGS, "-n", "2", "--flowcheck-report", str(report))
+    result.assert_outcomes(passed=3 + GENERIC)
+    flows = {(f["from"], f["to"], f["request"]): f for f in json.loads((report / "matrix.json").read_text())["flows"]}
+    cart = flows[("shop/storefront", "shop/cart", "GET /cart")]
+    assert (cart["expected"], cart["model"], cart["observed"]) == ("allowed", "allowed", "allowed")
+    assert cart["test"] == "shop.flowcheck.yaml::storefront reads the cart"
+    world = flows[("payments/payments-api", "world", None)]
+    assert (world["model"], world["observed"]) == ("dropped", None)
+    assert world["observed_detail"] == ("not probed: world is outside the cluster: a run does not depend on reaching "
+                                        "the internet, so only the model checks it")

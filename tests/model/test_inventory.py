@@ -1,0 +1,128 @@
+"""A topology from a repository's manifests: every workload kind, Services' target ports, namespaces' labels."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowcheck.manifests.documents import SourceDocument, read_documents
+from flowcheck.model.inventory import inventory, topology_yaml
+from flowcheck.model.topology import Port, parse_topology
+
+MANIFESTS = """\
+apiVersion: v1
+kind: List
+items:
+  - apiVersion: v1
+    kind: Namespace
+    metadata: {name: batch, labels: {team: data, kubernetes.io/metadata.name: batch}}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate, namespace: batch}
+spec:
+  template:
+    metadata: {labels: {job: migrate}}
+    spec:
+      serviceAccount: migrator
+      containers: [{name: m, image: x}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: report, namespace: batch}
+spec:
+  schedule: "@daily"
+  jobTemplate:
+    spec:
+      template:
+        metadata: {labels: {job: report}}
+        spec:
+          initContainers:
+            - {name: proxy, image: x, restartPolicy: Always, ports: [{name: admin, containerPort: 15000}]}
+            - {name: wait, image: x, ports: [{containerPort: 1}]}
+          containers: [{name: r, image: x, ports: [{name: syslog, containerPort: 514, protocol: UDP}]}]
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: legacy}
+spec:
+  template:
+    metadata: {labels: {app: legacy}}
+    spec: {containers: [{name: l, image: x}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: debug, namespace: batch, labels: {app: debug}}
+spec: {containers: [{name: d, image: x, ports: [{containerPort: 8080}]}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: legacy}
+spec:
+  selector: {app: legacy}
+  ports: [{port: 80, targetPort: 8080}, {name: grpc, port: 9000}, {port: 81, targetPort: web}]
+"""
+
+
+def test_every_workload_kind_with_its_labels_ports_and_service_account(tmp_path: Path) -> None:
+    (tmp_path / "helm-output.yaml").write_text(MANIFESTS)
+    found = inventory(read_documents([tmp_path]))
+    topology = found.topology
+    assert dict(topology.namespaces["batch"]) == {"team": "data", "kubernetes.io/metadata.name": "batch"}
+    assert [w.ref for w in topology.workloads] == ["batch/debug", "batch/migrate", "batch/report", "default/legacy"]
+    report = topology.workload("batch/report")
+    assert report.labels == {"job": "report"}
+    assert report.ports == (Port("admin", 15000, "TCP"), Port("syslog", 514, "UDP"))  # a sidecar serves; init not
+    assert topology.workload("batch/migrate").service_account == "migrator"
+    # ports only a Service names: its target port, else its port; a target port by name no container has is noted
+    assert topology.workload("default/legacy").ports == (Port(None, 8080, "TCP"), Port(None, 9000, "TCP"))
+    assert any("sends to port 'web', which no container of default/legacy names" in note for note in found.notes)
+    assert any("ReplicaSet legacy has no metadata.namespace; assumed 'default'" in note for note in found.notes)
+
+
+def test_the_written_topology_reads_back_the_same(tmp_path: Path) -> None:
+    (tmp_path / "all.yaml").write_text(MANIFESTS)
+    topology = inventory(read_documents([tmp_path])).topology
+
+    def fail(field: str, message: str) -> Exception:
+        return AssertionError(f"{field}: {message}")
+
+    text = yaml.safe_dump(topology_yaml(topology))
+    assert parse_topology(yaml.safe_load(text), "<written>", fail).workloads == topology.workloads
+
+
+def test_kube_system_workloads_are_existing() -> None:
+    body = yaml.safe_load(textwrap.dedent("""\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: coredns, namespace: kube-system}
+        spec: {template: {metadata: {labels: {k8s-app: kube-dns}}, spec: {containers: []}}}
+    """))
+    [workload] = inventory([SourceDocument("x.yaml", 0, None, body)]).topology.workloads
+    assert workload.existing
+
+
+_ANY = st.recursive(st.none() | st.booleans() | st.integers(-1, 70000) | st.text(max_size=8) | st.just("a/b"),
+                    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+                        st.sampled_from(["metadata", "name", "namespace", "labels", "spec", "template", "containers",
+                                         "ports", "containerPort", "protocol", "selector", "targetPort", "port",
+                                         "jobTemplate", "initContainers", "serviceAccountName", "restartPolicy"]),
+                        children, max_size=4), max_leaves=15)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["Deployment", "CronJob", "Pod", "Service", "Namespace", "Job"]), _ANY)
+def test_any_manifest_gives_a_topology_or_a_note_never_a_crash(kind: str, rest: Any) -> None:
+    body = {"kind": kind, **(rest if isinstance(rest, dict) else {"spec": rest})}
+    found = inventory([SourceDocument("fuzz.yaml", 0, None, body)])
+
+    def fail(field: str, message: str) -> Exception:
+        return AssertionError(f"{field}: {message}")
+
+    # whatever was read is a topology the loader accepts as written
+    parse_topology(yaml.safe_load(yaml.safe_dump(topology_yaml(found.topology))), "<written>", fail)
