@@ -48,9 +48,20 @@ def test_what_passes_l7_is_kept_in_matrix_json_only_when_known(tmp_path: Path) -
     plain = CheckedFlow("tenant/client", "default/web", "TCP", 8080, Verdict.DROPPED)
     paths = write_report_dir(MatrixReport((filtered, plain)), tmp_path)
     flows = json.loads(paths.matrix.read_text())["flows"]
-    assert flows[0]["l7_passes"] == "GET /.* only"
-    assert "l7_passes" not in flows[1]  # a file without it reads as before, and older readers ignore it
+    assert flows[0]["l7"] == {"passes": "GET /.* only", "filters": []}
+    assert flows[1]["l7"] is None
     assert read_matrix(tmp_path).flows == (filtered, plain)
+
+
+def test_a_format_1_matrix_is_still_read_with_what_passes_l7(tmp_path: Path) -> None:
+    path = tmp_path / "matrix.json"
+    path.write_text(json.dumps({"format": 1, "metadata": {"run": "old"}, "flows": [
+        {"from": "tenant/client", "to": "default/my-api", "protocol": "TCP", "port": 8080, "request": None,
+         "expected": "allowed", "model": "allowed", "model_reasons": ["r"], "observed": "allowed",
+         "observed_detail": "", "attempts": 1, "evidence": ["e"], "test": "t", "l7_passes": "GET"}]}))
+    assert read_matrix(path).flows == (CheckedFlow(
+        "tenant/client", "default/my-api", "TCP", 8080, Verdict.ALLOWED, expected=Verdict.ALLOWED,
+        model_reasons=("r",), observed=Verdict.ALLOWED, attempts=1, evidence=("e",), test="t", l7_passes="GET"),)
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -59,7 +70,14 @@ def test_what_passes_l7_is_kept_in_matrix_json_only_when_known(tmp_path: Path) -
     ('{"format": 1, "flows": [{"from": "a/b"}]}', "field flows[0].to: expected a non-empty string, got None"),
     ('{"format": 1, "flows": [{"from": "a/b", "to": "c/d", "protocol": "TCP", "model": "maybe"}]}',
      "field flows[0].model: unknown verdict 'maybe'"),
-    ('{"format": 2, "flows": []}', "field format: expected 1, got 2"),
+    ('{"format": 3, "flows": []}', "field format: expected one of 1, 2, got 3"),
+    ('{"format": 2, "flows": [{"from": "a/b", "to": "c/d", "protocol": "TCP", "port": 80, "verdict": "allowed", '
+     '"decided_by": "sideways"}]}', "field flows[0].decided_by: expected one of both, egress"),
+    ('{"format": 2, "flows": [{"from": {"entity": "galaxy"}, "to": "c/d", "protocol": "TCP", "port": 80}]}',
+     "field flows[0].from.entity: expected one of"),
+    ('{"format": 2, "flows": [{"from": "a/b", "to": "c/d", "protocol": "TCP", "port": 80, "verdict": "allowed", '
+     '"l7": {"passes": "GET", "filters": [{"direction": "up"}]}}]}',
+     "field flows[0].l7.filters[0].direction: expected ingress or egress, got 'up'"),
     ('{"format": 1, "flows": [{"from": "a/b", "to": "c/d", "protocol": "TCP", "model": "allowed", "l7_passes": 3}]}',
      "field flows[0].l7_passes: expected a string, got 3"),
 ])

@@ -127,7 +127,7 @@ def plan_cli(fmt: str) -> str:
 
 
 def test_this_repositorys_plan_draws_every_path_that_is_not_dropped(browser: Browser, tmp_path: Path) -> None:
-    results = json.loads(plan_cli("json"))["results"]
+    results = json.loads(plan_cli("json"))["flows"]
     expected = {(r["from"], r["to"], r["protocol"], r["port"]) for r in results
                 if r["from"] != r["to"] and r["verdict"] != "dropped"}
     page = tmp_path / "plan.html"
