@@ -95,7 +95,7 @@ def render_plan_markdown(flows: Iterable[CheckedFlow], *, metadata: Mapping[str,
 def _cell_markdown(cell: Cell | None) -> str:
     if cell is None:
         return EMPTY_CELL
-    body = f"{MARKS[cell.tone_verdict].emoji} {md_escape(cell.label)}"
+    body = f"{MARKS[cell.tone].emoji} {md_escape(cell.label)}"
     if not cell.mismatches:
         return body
     refs = " ".join(f"{MISMATCH_MARK}{m.number}" for m in cell.mismatches)
@@ -120,8 +120,8 @@ def _legend_lines(table: TruthTable) -> list[str]:
 def _legend_item(entry: LegendEntry) -> str:
     """``🟢 allowed: reached the server``, ``**\\!N**: mismatch N, listed below``, ``-: not checked``."""
     mark = md_escape(entry.mark)
-    if entry.verdict is not None:
-        mark = f"{MARKS[entry.verdict].emoji} {mark}"
+    if entry.shown is not None:
+        mark = f"{MARKS[entry.shown].emoji} {mark}"
     elif entry.kind is LegendKind.MISMATCH:
         mark = f"**{mark}**"
     return f"{mark}: {entry.meaning}"

@@ -237,3 +237,83 @@ def test_a_plan_with_one_hostile_name_still_draws(browser: Browser, tmp_path: Pa
     state = open_map(browser, page)
     assert state["edges"] == "1"
     assert browser.eval("document.querySelectorAll('img').length") == 0
+
+
+TEAL = (0xC5, 0xF6, 0xFA)  # the L7-filtered cell
+SELF_GREY = (0xF1, 0xF3, 0xF5)
+HEADER_GREY = (0xF6, 0xF8, 0xFA)
+
+
+def thirty_destinations() -> list[CheckedFlow]:
+    """30 workloads in 3 namespaces, each serving one port: a plan with 30 destination columns, a self cell
+    per row, and one path allowed only through the L7 proxy."""
+    names = [f"team-{ns}/service-{i:02d}" for ns in ("alpha", "bravo", "charlie") for i in range(10)]
+    flows = []
+    for s, source in enumerate(names):
+        for d, destination in enumerate(names):
+            verdict = Verdict.ALLOWED if (s + d) % 3 == 0 or source.split("/")[0] == destination.split("/")[0] \
+                else Verdict.DROPPED
+            passes = "GET /api/.*" if (source, destination) == (names[27], names[24]) else None
+            flows.append(CheckedFlow(source, destination, "TCP", 8080, verdict, l7_passes=passes))
+    return flows
+
+
+def test_a_thirty_destination_table_keeps_its_headers_in_view_and_shows_l7_and_self_cells(
+        browser: Browser, tmp_path: Path) -> None:
+    """At 1400 px the table is wider than the window: it scrolls inside its own box, and wherever it is
+    scrolled the namespace and destination headers stay on top and the sources on the left."""
+    page = tmp_path / "wide.html"
+    page.write_text(render_plan_html(thirty_destinations()), encoding="utf-8")
+    browser.open(page.resolve().as_uri() + "#matrix", javascript=False)  # the table needs no script
+    box = "document.getElementById('matrix-scroll')"
+    sizes = browser.eval(f"(() => {{ const b = {box}; return [b.scrollWidth, b.clientWidth, b.scrollHeight,"
+                         " b.clientHeight]; })()")
+    assert sizes[0] > sizes[1] and sizes[2] > sizes[3], f"not a table that needs scrolling: {sizes}"
+    assert browser.eval("document.querySelectorAll('#matrix-scroll td.v-self').length") == 30
+    assert browser.eval("[...document.querySelectorAll('#matrix-scroll th.ns')].map(t => t.textContent)") == [
+        "team-alpha", "team-bravo", "team-charlie"]
+    # Scroll the box so the L7 cell (row 28, column 25) is in view, as a reader would.
+    browser.eval(f"(() => {{ const b = {box}; const c = b.querySelector('td.v-l7-filtered');"
+                 " b.scrollLeft = c.offsetLeft - 300; b.scrollTop = c.offsetTop - 300;"
+                 " b.scrollIntoView(); })()")
+    geometry = browser.eval(
+        f"(() => {{ const b = {box}.getBoundingClientRect();"
+        " const rect = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };"
+        " const q = s => rect(document.querySelector(s));"
+        f" return {{box: [b.left, b.top, b.right, b.bottom], scrolled: [{box}.scrollLeft, {box}.scrollTop],"
+        " corner: q('#matrix-scroll th.corner'), group: q('#matrix-scroll tr.groups th.ns:last-child'),"
+        " column: q('#matrix-scroll tr.columns th:last-child'), source: q('#matrix-scroll tbody tr:last-child th'),"
+        " firstSource: q('#matrix-scroll tbody tr:first-child th'),"
+        " l7: q('#matrix-scroll td.v-l7-filtered'),"
+        " l7text: document.querySelector('#matrix-scroll td.v-l7-filtered').textContent,"
+        " l7colour: getComputedStyle(document.querySelector('#matrix-scroll td.v-l7-filtered')).backgroundColor};"
+        " })()")
+    left, top, right, bottom = geometry["box"]
+    assert geometry["scrolled"][0] > 500 and geometry["scrolled"][1] > 300, geometry
+    # Headers: the namespace row at the top edge of the box, the destination row right under it.
+    assert abs(geometry["corner"][1] - (top + 1)) <= 1 and abs(geometry["corner"][0] - (left + 1)) <= 1, geometry
+    assert abs(geometry["group"][1] - (top + 1)) <= 1, geometry
+    assert geometry["group"][3] <= geometry["column"][1] + 1 < top + 120, geometry
+    # Sources: the first column at the left edge though the box is scrolled far right.
+    assert abs(geometry["source"][0] - (left + 1)) <= 1, geometry
+    assert geometry["firstSource"][1] < top, "the first rows scrolled away under the header"
+    # The L7 cell is in view, below the headers and right of the sources, and says what passes.
+    l7_left, l7_top, l7_right, l7_bottom = geometry["l7"]
+    assert geometry["column"][3] <= l7_top and l7_bottom <= bottom and geometry["source"][2] <= l7_left, geometry
+    assert l7_right <= min(right, WINDOW[0]) and l7_bottom <= WINDOW[1], geometry
+    assert geometry["l7text"] == "L7: GET /api/.*"
+    assert geometry["l7colour"] == "rgb(197, 246, 250)"
+    hit = browser.eval(f"document.elementFromPoint({(l7_left + l7_right) / 2}, {(l7_top + l7_bottom) / 2}).className")
+    assert hit == "v v-l7-filtered", "something covers the L7 cell"
+    # The namespace of the columns at the left edge is named though its group starts far out of view.
+    label = browser.eval("(() => { const l = [...document.querySelectorAll('#matrix-scroll th.ns .ns-label')]"
+                         ".find(s => s.textContent === 'team-bravo').getBoundingClientRect();"
+                         " const e = document.elementFromPoint(l.left + 3, (l.top + l.bottom) / 2);"
+                         " return [l.left, l.right, e.textContent]; })()")
+    assert geometry["source"][2] <= label[0] and label[2] == "team-bravo", (label, geometry)
+    # A capture right after scrolling may show the frame before the scroll was composited: let one go by.
+    browser.screenshot(tmp_path / "settle.png")
+    colours = shoot(browser, tmp_path, "table-30-destinations.png")
+    assert pixels_near(colours, TEAL) > 300, "the L7-filtered cell is not drawn"
+    assert pixels_near(colours, SELF_GREY) > 300, "no self cell in view"
+    assert pixels_near(colours, HEADER_GREY) > 3000, "no header in view"
