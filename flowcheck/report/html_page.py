@@ -25,7 +25,7 @@ add a dependency without removing code.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 
 from flowcheck.report.endpoints import EndpointKind, parse_endpoint
@@ -109,16 +109,22 @@ table.flows { font-size: .8rem; }
 table.flows td.reasons { max-width: 40rem; }
 .muted { color: #57606a; }
 caption { text-align: left; padding: 0 0 .2rem; }
+ul.changes { list-style: none; padding-left: 0; }
+ul.changes > li { margin: 0 0 .8rem; padding: .5rem .8rem; border-left: 4px solid #0c8599; background: #f6f8fa; }
+ul.changes > li.change-opened { border-left-color: #1971c2; }
+ul.changes > li.change-closed { border-left-color: #212529; }
+ul.changes p.path { margin: 0 0 .3rem; font-weight: 600; }
 @media print { thead th, tbody th { position: static; } .matrix-scroll { max-height: none; overflow: visible; } }
 """
 
 
 def render_html(report: MatrixReport, *, title: str = "flowcheck truth table",
-                service_map: ServiceMap | None = None) -> str:
+                service_map: ServiceMap | None = None, sections: Sequence[str] = ()) -> str:
     """The run as one self-contained HTML document (map, table, legend, mismatches, all flows, metadata).
 
     The map is built from ``report.flows`` unless ``service_map`` is given (a diff report passes the
-    map of ``diff_service_maps`` to draw opened and closed paths).
+    map of ``diff_service_maps`` to draw opened and closed paths); ``sections`` are HTML fragments,
+    already escaped, shown before the map (a diff's list of changes).
     """
     table = build_truth_table(report.flows)
     summary = summarize(table)
@@ -142,6 +148,7 @@ def render_html(report: MatrixReport, *, title: str = "flowcheck truth table",
     ]
     if report.metadata:
         parts.append(_metadata(report.metadata))
+    parts.extend(sections)
     if section:
         parts.append(section.body)
     if table.flows:

@@ -219,14 +219,48 @@ def test_a_diff_draws_opened_and_closed_paths_in_their_own_colours(browser: Brow
     before, after = synthetic_diff()
     diff = diff_service_maps(build_service_map(before), build_service_map(after))
     page = tmp_path / "diff.html"
-    page.write_text(render_html(MatrixReport(after), title="flowcheck diff (synthetic, until `flowcheck diff`)",
-                                service_map=diff), encoding="utf-8")
+    page.write_text(render_html(MatrixReport(after), title="flowcheck diff (synthetic)", service_map=diff),
+                    encoding="utf-8")
     state = open_map(browser, page)
     assert int(state["edges"]) == default_view_count(after, before) == 186
     changes = browser.eval("document.querySelectorAll('#fm-changes li').length")
     assert changes == len(diff.changes) == 16
     colours = shoot(browser, tmp_path, "map-diff.png", graph_box(browser))
     assert pixels_near(colours, OPENED_EDGE, tolerance=8) > 200
+
+
+CLOSED_EDGE = (0x21, 0x25, 0x29)
+
+
+def test_a_real_flowcheck_diff_page_draws_what_the_change_opened_and_closed(browser: Browser, tmp_path: Path) -> None:
+    """`flowcheck diff --base HEAD --format html` in a git repository whose working tree widens the scrape rule
+    and removes the GET-only rule: 2 opened edges (blue) and 4 closed ones (dark, dashed), listed beside the map."""
+    from tests.cli.test_diff import git, widen_scrape_and_drop_get_only
+
+    repo = tmp_path / "repo"
+    (repo / "fixtures").mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "fixtures" / "topology.yaml", repo / "fixtures")
+    shutil.copytree(REPO_ROOT / "manifests" / "network-policies", repo / "manifests" / "network-policies")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
+    widen_scrape_and_drop_get_only(repo / "manifests" / "network-policies")
+    command = [str(Path(sys.executable).parent / "flowcheck"), "diff", "--topology", "fixtures/topology.yaml",
+               "--policies", "manifests/network-policies", "--base", "HEAD", "--format", "html"]
+    result = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False)
+    assert result.returncode == 0, result.stderr
+    page = tmp_path / "diff.html"
+    page.write_text(result.stdout, encoding="utf-8")
+    state = open_map(browser, page)
+    items = browser.eval("[...document.querySelectorAll('#fm-changes li')].map(li => li.textContent)")
+    assert len(items) == 6
+    assert sum("opened: dropped \u2192 allowed" in i for i in items) == 2
+    assert sum("closed: l7-filtered (GET) \u2192 dropped" in i for i in items) == 4
+    drawn = browser.eval("window.flowcheckServiceMap.cy.edges('.ch').filter(':visible').length")
+    assert drawn == 6 and int(state["edges"]) >= 6
+    colours = shoot(browser, tmp_path, "map-flowcheck-diff.png", graph_box(browser))
+    assert pixels_near(colours, OPENED_EDGE, tolerance=8) > 100, "no opened edge drawn"
+    assert pixels_near(colours, CLOSED_EDGE, tolerance=8) > 100, "no closed edge drawn"
 
 
 def test_a_plan_with_one_hostile_name_still_draws(browser: Browser, tmp_path: Path) -> None:
