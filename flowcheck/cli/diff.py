@@ -123,7 +123,9 @@ def _base_policies(args: argparse.Namespace) -> Iterator[tuple[PolicySet, str]]:
         except InputError as exc:
             raise InputError(_name_at_ref(str(exc), tree.paths, args.base)) from None
         notes = tuple(_name_at_ref(note, tree.paths, args.base) for note in policies.notes)
-        yield PolicySet(policies.policies, notes), f"{args.base} ({tree.commit[:12]})"
+        short = tree.commit[:12]
+        label = short if tree.commit.startswith(args.base) else f"{args.base} ({short})"
+        yield PolicySet(policies.policies, notes), label
 
 
 def _name_at_ref(text: str, exported: Sequence[Path], ref: str) -> str:
