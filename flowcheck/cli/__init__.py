@@ -10,6 +10,7 @@ stdout closed). ``python -m flowcheck`` is the same command (what ``scripts/`` r
     plan         every flow the model predicts            (``plan``)
     explain      what the policies do to given flows      (``explain``)
     diff         what a policy change does to every path  (``diff``)
+    replay       Hubble flows decided against the policies (``replay``)
     baseline     record / compare runs' verdicts          (``baseline``)
     cleanup      leftovers of flowcheck runs              (``cleanup``)
     pre-upgrade  the Cilium upgrade check                 (``preupgrade``)
@@ -25,13 +26,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from flowcheck import __version__
-from flowcheck.cli import baseline, cleanup, cluster, diff, explain, plan, preupgrade, validate
+from flowcheck.cli import baseline, cleanup, cluster, diff, explain, plan, preupgrade, replay, validate
 from flowcheck.cli.exit_codes import ExitCode, exit_code_for, report_internal_error
 from flowcheck.errors import FlowcheckError
 
 Command = Callable[[argparse.Namespace], int]
 
-COMMANDS = (validate, plan, explain, diff, baseline, cleanup, preupgrade, cluster)
+COMMANDS = (validate, plan, explain, diff, replay, baseline, cleanup, preupgrade, cluster)
 
 
 def build_parser() -> argparse.ArgumentParser:

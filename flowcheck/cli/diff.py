@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     topology = load_topology(args.topology)
     after_policies = load_policies(args.policies)
     print_notes(after_policies.notes)
-    with _base_policies(args) as (before_policies, base_label):
+    with base_policies(args) as (before_policies, base_label):
         print_notes([f"base: {note}" for note in before_policies.notes])
     before = Model(topology, before_policies, args.semantics)
     after = Model(topology, after_policies, args.semantics)
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _base_policies(args: argparse.Namespace) -> Iterator[tuple[PolicySet, str]]:
+def base_policies(args: argparse.Namespace) -> Iterator[tuple[PolicySet, str]]:
     """The policies before the change, and how to name them; errors in files exported from git name
     ``REF:path``, not the temporary directory they were read from."""
     if args.base is None:

@@ -322,7 +322,7 @@ class DecisionFacts:
     def from_json(cls, body: Mapping[str, Any], field: str, fail: f.Fail) -> DecisionFacts:
         """The facts from a decided flow's keys (missing keys read as unknown: a version-1 record has none)."""
         decided_by = body.get("decided_by")
-        if decided_by is not None and decided_by not in _DECIDED_BY:
+        if decided_by is not None and (not isinstance(decided_by, str) or decided_by not in _DECIDED_BY):
             raise fail(f.join(field, "decided_by"),
                        f"expected one of {', '.join(sorted(_DECIDED_BY))} or null, got {decided_by!r}")
         l7 = body.get("l7")

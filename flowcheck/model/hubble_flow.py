@@ -68,6 +68,8 @@ class HttpInfo:
     method: str
     url: str
     protocol: str
+    headers: tuple[tuple[str, str], ...] = ()
+    """``l7.http.headers`` (``{key, value}`` pairs), as the proxy logged them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,8 +249,10 @@ def parse_flow_line(line: str) -> FlowRecord | None:
     dns = None
     if "http" in l7:
         h = _map(l7["http"])
+        headers = tuple((str(_map(item).get("key") or ""), str(_map(item).get("value") or ""))
+                        for item in h.get("headers") or () if isinstance(item, dict) and _map(item).get("key"))
         http = HttpInfo(_opt_int(h.get("code")), str(h.get("method") or ""), str(h.get("url") or ""),
-                        str(h.get("protocol") or ""))
+                        str(h.get("protocol") or ""), headers)
     if "dns" in l7:
         d = _map(l7["dns"])
         dns = DnsInfo(str(d.get("query") or ""), _opt_int(d.get("rcode")), _strs(d.get("ips")), _strs(d.get("qtypes")),
