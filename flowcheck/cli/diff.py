@@ -60,20 +60,14 @@ def register(subparsers: Any) -> None:
                     "first.",
     )
     add_model_arguments(parser)
-    before = parser.add_mutually_exclusive_group(required=True)
-    before.add_argument("--base", metavar="REF",
-                        help="the policies before the change: the --policies paths at this git ref (origin/main, "
-                             "HEAD~1, a commit), read without touching the working tree")
-    before.add_argument("--base-policies", action="extend", nargs="+", metavar="PATH",
-                        help="the policies before the change, as paths (files or directories)")
+    add_base_arguments(parser, required=True, purpose="the policies before the change")
     parser.add_argument("--intent", action="append", default=[], metavar="REPORT",
                         help="a suites run's matrix.json (or its --flowcheck-report directory): its paths with an "
                              "expected verdict are the declared intent; repeatable")
     parser.add_argument("--format", choices=FORMATS, default="text",
                         help="text (default), markdown (a PR comment), json (decided flows before and after), "
                              "html (one page with the service map of the change)")
-    parser.add_argument("--step-summary", action="store_true",
-                        help="also append the Markdown to $GITHUB_STEP_SUMMARY (when set; cut to GitHub's 1 MiB)")
+    add_step_summary_argument(parser)
     parser.add_argument("--fail-on-change", action="store_true",
                         help="exit 1 when any path, or any declared path, changed")
     parser.set_defaults(func=run)
@@ -106,6 +100,21 @@ def run(args: argparse.Namespace) -> int:
     if args.step_summary:
         append_step_summary(render_diff_markdown(diff, context))
     return ExitCode.FAILED if args.fail_on_change and diff.changed else ExitCode.OK
+
+
+def add_base_arguments(parser: argparse.ArgumentParser, *, required: bool, purpose: str) -> None:
+    """``--base REF`` | ``--base-policies PATH...``: the policies before a change (diff, replay)."""
+    before = parser.add_mutually_exclusive_group(required=required)
+    before.add_argument("--base", metavar="REF",
+                        help=f"{purpose}: the --policies paths at this git ref (origin/main, HEAD~1, a commit), read "
+                             "without touching the working tree")
+    before.add_argument("--base-policies", action="extend", nargs="+", metavar="PATH",
+                        help=f"{purpose}, as paths (files or directories)")
+
+
+def add_step_summary_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--step-summary", action="store_true",
+                        help="also append the Markdown to $GITHUB_STEP_SUMMARY (when set; cut to GitHub's 1 MiB)")
 
 
 @contextmanager

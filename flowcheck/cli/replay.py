@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from flowcheck.cli.common import add_model_arguments, print_notes
-from flowcheck.cli.diff import base_policies
+from flowcheck.cli.diff import add_base_arguments, add_step_summary_argument, base_policies
 from flowcheck.cli.exit_codes import ExitCode
 from flowcheck.errors import InputError
 from flowcheck.model.engine import Model
@@ -56,15 +56,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("flows", metavar="FLOWS.jsonl", help="`hubble observe -o json` output; - for standard input")
     add_model_arguments(parser)
-    before = parser.add_mutually_exclusive_group()
-    before.add_argument("--base", metavar="REF",
-                        help="also decide under the --policies paths at this git ref: the headline is then what the "
-                             "change newly drops")
-    before.add_argument("--base-policies", action="extend", nargs="+", metavar="PATH",
-                        help="also decide under these policies (the ones before the change)")
+    add_base_arguments(parser, required=False,
+                       purpose="also decide under the policies before the change (the headline is then what it newly "
+                               "drops)")
     parser.add_argument("--format", choices=FORMATS, default="text")
-    parser.add_argument("--step-summary", action="store_true",
-                        help="also append the Markdown to $GITHUB_STEP_SUMMARY (when set)")
+    add_step_summary_argument(parser)
     parser.add_argument("--fail-on-drop", action="store_true",
                         help="exit 1 when any observed path would be dropped (the headline is not empty)")
     parser.set_defaults(func=run)

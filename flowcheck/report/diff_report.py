@@ -21,7 +21,7 @@ from flowcheck.model.decision import Decision
 from flowcheck.model.flows import Flow
 from flowcheck.model.plan_diff import ChangeKind, PathChange, PlanDiff
 from flowcheck.report.html_page import render_html
-from flowcheck.report.markdown import md_code, md_escape
+from flowcheck.report.markdown import details_table, md_code, md_escape
 from flowcheck.report.marks import L7_PREFIX, MARKS, Shown
 from flowcheck.report.records import CheckedFlow, MatrixReport, column_label
 from flowcheck.report.service_map import build_service_map, diff_service_maps
@@ -153,10 +153,7 @@ def render_diff_markdown(diff: PlanDiff, context: DiffContext, *, heading_level:
             for change in changes:
                 lines.extend(_change_markdown(change))
             lines.append("")
-    if context.settings:
-        lines.extend(["<details><summary>Compared</summary>", "", "| key | value |", "| --- | --- |"])
-        lines.extend(f"| {md_escape(k)} | {md_escape(v)} |" for k, v in context.settings.items())
-        lines.extend(["", "</details>", ""])
+    lines.extend(details_table("Compared", context.settings))
     return "\n".join(lines)
 
 

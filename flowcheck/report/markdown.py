@@ -79,11 +79,16 @@ def render_markdown(report: MatrixReport, *, title: str = "flowcheck truth table
             lines.append("")
             lines.extend(_mismatch_lines(table.mismatches))
             lines.append("")
-    if report.metadata:
-        lines.extend(["<details><summary>Run metadata</summary>", "", "| key | value |", "| --- | --- |"])
-        lines.extend(f"| {md_escape(k)} | {md_escape(v)} |" for k, v in report.metadata.items())
-        lines.extend(["", "</details>", ""])
+    lines.extend(details_table("Run metadata", report.metadata))
     return "\n".join(lines)
+
+
+def details_table(summary: str, rows: Mapping[str, str]) -> list[str]:
+    """A folded ``key | value`` table (``<details>``), or nothing when there are no rows."""
+    if not rows:
+        return []
+    return ["<details><summary>" + md_escape(summary) + "</summary>", "", "| key | value |", "| --- | --- |",
+            *(f"| {md_escape(k)} | {md_escape(v)} |" for k, v in rows.items()), "", "</details>", ""]
 
 
 def render_plan_markdown(flows: Iterable[CheckedFlow], *, metadata: Mapping[str, str] | None = None) -> str:

@@ -169,44 +169,35 @@ class CheckedFlow:
         l7 = facts.l7 if facts is not None else None
         if facts == DecisionFacts(l7=l7) and (l7 is None or not l7.filters):
             facts = None  # nothing but what l7_passes holds
-        return cls(
-            source=source,
-            destination=destination,
-            protocol=reader.string(obj, "protocol"),
-            port=reader.optional_int(obj, "port"),
-            model=reader.verdict(obj, "verdict"),
-            request=reader.optional_string(obj, "request"),
-            expected=reader.optional_verdict(obj, "expected"),
-            model_reasons=reader.strings(obj, "reasons"),
-            observed=reader.optional_verdict(obj, "observed"),
-            observed_detail=reader.optional_string(obj, "observed_detail") or "",
-            attempts=reader.optional_int(obj, "attempts") or 0,
-            evidence=reader.strings(obj, "evidence"),
-            test=reader.optional_string(obj, "test") or "",
-            l7_passes=l7.passes if l7 is not None else None,
-            flow=flow,
-            facts=facts,
-        )
+        return cls._read(reader, obj, source, destination, model="verdict", reasons="reasons",
+                         l7_passes=l7.passes if l7 is not None else None, flow=flow, facts=facts)
 
     @classmethod
     def _from_json_v1(cls, data: Any, path: str, where: str) -> CheckedFlow:
         reader = FieldReader(path, where)
         obj = reader.mapping(data, "")
+        return cls._read(reader, obj, reader.string(obj, "from"), reader.string(obj, "to"), model="model",
+                         reasons="model_reasons", l7_passes=reader.optional_string(obj, "l7_passes"))
+
+    @classmethod
+    def _read(cls, reader: FieldReader, obj: Mapping[str, Any], source: str, destination: str, *, model: str,
+              reasons: str, **extra: Any) -> CheckedFlow:
+        """The fields both formats share; ``model``/``reasons`` name the keys of the model's verdict and reasons."""
         return cls(
-            source=reader.string(obj, "from"),
-            destination=reader.string(obj, "to"),
+            source=source,
+            destination=destination,
             protocol=reader.string(obj, "protocol"),
             port=reader.optional_int(obj, "port"),
-            model=reader.verdict(obj, "model"),
+            model=reader.verdict(obj, model),
             request=reader.optional_string(obj, "request"),
             expected=reader.optional_verdict(obj, "expected"),
-            model_reasons=reader.strings(obj, "model_reasons"),
+            model_reasons=reader.strings(obj, reasons),
             observed=reader.optional_verdict(obj, "observed"),
             observed_detail=reader.optional_string(obj, "observed_detail") or "",
             attempts=reader.optional_int(obj, "attempts") or 0,
             evidence=reader.strings(obj, "evidence"),
             test=reader.optional_string(obj, "test") or "",
-            l7_passes=reader.optional_string(obj, "l7_passes"),
+            **extra,
         )
 
 
