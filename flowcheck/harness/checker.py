@@ -26,7 +26,7 @@ from flowcheck.harness.expectations import Expectation, ExpectationError, make_e
 from flowcheck.harness.live import RETRY_WAIT_S, LiveItem, Observation, live_item_for, probe
 from flowcheck.model.engine import Decision, Model
 from flowcheck.model.matrix import PlannedFlow
-from flowcheck.report.records import CheckedFlow
+from flowcheck.report.records import CheckedFlow, decision_fields
 from flowcheck.verdict import Verdict
 
 
@@ -147,6 +147,7 @@ class PathChecker:
             observed_detail=observation.detail if observation else not_probed,
             attempts=observation.attempts if observation else 0,
             evidence=observation.evidence if observation else (), test=self._test,
+            **decision_fields(flow, decision),
         )
 
 
