@@ -69,6 +69,19 @@ def test_pull_requests_run_tests_and_the_suites_offline() -> None:
     assert "ruff check" in runs and "mypy" in runs and "scripts/actionlint" in runs
 
 
+def test_pull_requests_show_what_the_change_does_to_reachability() -> None:
+    """`flowcheck diff --base` against the pull request's base commit, into the step summary, with the suites'
+    declared intent; the checkout has the history the base ref needs."""
+    job = _load("ci.yml")["jobs"]["test"]
+    assert _step_using(job, "actions/checkout")["with"]["fetch-depth"] == 0
+    [diff] = [s for s in _steps(job) if "flowcheck diff" in str(s.get("run", ""))]
+    assert "github.event_name == 'pull_request'" in diff["if"]
+    assert diff["env"]["BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
+    assert '--base "${BASE_SHA}"' in diff["run"] and "--step-summary" in diff["run"]
+    assert "--intent reports/suites" in diff["run"]
+    assert "--flowcheck-report reports/suites" in _runs(job)
+
+
 def test_nightly_is_scheduled_off_the_hour_and_dispatchable() -> None:
     triggers = _load("nightly.yml")[True]
     [schedule] = triggers["schedule"]

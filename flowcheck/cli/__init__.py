@@ -10,6 +10,8 @@ stdout closed). ``python -m flowcheck`` is the same command (what ``scripts/`` r
     validate     manifests against the schemas            (``validate``)
     plan         every flow the model predicts            (``plan``)
     explain      what the policies do to given flows      (``explain``)
+    diff         what a policy change does to every path  (``diff``)
+    replay       Hubble flows decided against the policies (``replay``)
     baseline     record / compare runs' verdicts          (``baseline``)
     cleanup      leftovers of flowcheck runs              (``cleanup``)
     pre-upgrade  the Cilium upgrade check                 (``preupgrade``)
@@ -25,14 +27,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from flowcheck import __version__
-from flowcheck.cli import baseline, cleanup, cluster, explain, init, plan, preupgrade, validate
+from flowcheck.cli import baseline, cleanup, cluster, diff, explain, init, plan, preupgrade, replay, validate
 from flowcheck.cli.common import strict_failure
 from flowcheck.cli.exit_codes import ExitCode, exit_code_for, report_internal_error
 from flowcheck.errors import FlowcheckError
 
 Command = Callable[[argparse.Namespace], int]
 
-COMMANDS = (init, validate, plan, explain, baseline, cleanup, preupgrade, cluster)
+COMMANDS = (init, validate, plan, explain, diff, replay, baseline, cleanup, preupgrade, cluster)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from flowcheck.cli.exit_codes import ExitCode
 from flowcheck.cluster.kind import DEFAULT_CLUSTER_NAME
+from flowcheck.model.decided_flow import JSON_FORMAT, JSON_VERSIONS
 from flowcheck.model.engine import Model
 from flowcheck.model.policies import load_policies
 from flowcheck.model.semantics import SEMANTICS
@@ -58,6 +59,27 @@ def add_strict_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="fail (exit 1) when a warning says part of a policy matches nothing in the topology "
                              "(for CI)")
+
+
+def add_json_version_argument(parser: argparse.ArgumentParser) -> None:
+    """``--json-version 1|2``: version 2 (decided flows, docs/contracts.md "Decided flows") unless a script asks
+    for the shape it was written against."""
+    parser.add_argument("--json-version", type=int, choices=JSON_VERSIONS, default=JSON_FORMAT, metavar="N",
+                        help=f"the JSON shape for --format json: {JSON_FORMAT} (default: one decided flow per "
+                             "entry, as every command writes it) or 1 (the shape before decided flows)")
+
+
+def port_argument(text: str) -> int | str:
+    """``--port``: a number (1-65535) or a port name as the topology gives it (``metrics``)."""
+    if text.isdigit():
+        number = int(text)
+        if not 1 <= number <= 65535:
+            raise argparse.ArgumentTypeError(f"port {text} is out of range (1-65535)")
+        return number
+    if not text.strip() or text != text.strip():
+        raise argparse.ArgumentTypeError(f"expected a port number (1-65535) or a port name such as 'metrics', "
+                                         f"got {text!r}")
+    return text
 
 
 def load_model(args: argparse.Namespace) -> Model:

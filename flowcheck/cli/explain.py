@@ -7,12 +7,14 @@ import json
 import sys
 from typing import Any
 
-from flowcheck.cli.common import add_model_arguments, load_model
+from flowcheck.cli.common import add_json_version_argument, add_model_arguments, load_model, port_argument
 from flowcheck.cli.exit_codes import ExitCode
 from flowcheck.errors import TopologyError
-from flowcheck.model.explain import explain, explanations_text
+from flowcheck.model.decided_flow import decided_flow_json, document_header
+from flowcheck.model.explain import Explanation, explain, explanations_text
 from flowcheck.model.flows import FLOW_PROTOCOLS, Flow, endpoint_from_text, load_flows, parse_flow
-from flowcheck.model.topology import Topology
+from flowcheck.model.topology import Topology, UnknownWorkloadError
+from flowcheck.vocabulary import DNS_PORT
 
 # The flows format, briefly, for --help (README "Topology and flows files" has it in full).
 FLOWS_HELP = ("YAML or JSON list of flows, each {from: NS/NAME, to: NS/NAME | {entity: world, ip: IP} | "
@@ -35,8 +37,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--flows", metavar="FILE", help=FLOWS_HELP)
     parser.add_argument("--from", dest="source", metavar="EP", help="source endpoint")
     parser.add_argument("--to", dest="destination", metavar="EP", help="destination endpoint")
-    parser.add_argument("--port", type=int, help="destination port (not for ICMP)")
-    parser.add_argument("--protocol", type=str.upper, choices=FLOW_PROTOCOLS, default="TCP")
+    parser.add_argument("--port", type=port_argument, metavar="PORT",
+                        help="destination port: a number, or the name of a port the destination workload serves "
+                             "(metrics); not for ICMP; 53 with --dns-query")
+    parser.add_argument("--protocol", type=str.upper, choices=FLOW_PROTOCOLS,
+                        help="TCP (the default), UDP, SCTP or ICMP; UDP with --dns-query, as suites default")
     parser.add_argument("--icmp-type", type=int, help="ICMP type for --protocol ICMP (default 8, echo request)")
     parser.add_argument("--http-method", metavar="M", help="an HTTP request with this method")
     parser.add_argument("--http-path", metavar="P", help="an HTTP request for this path")
@@ -45,6 +50,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--http-host", metavar="H", help="the HTTP Host (:authority) of the request")
     parser.add_argument("--dns-query", metavar="NAME", help="a DNS query for NAME")
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    add_json_version_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -53,13 +59,28 @@ def run(args: argparse.Namespace) -> int:
     flows = flows_from_args(args, model.topology)
     explained = explain(model, flows)
     if args.format == "json":
-        print(json.dumps([e.to_json() for e in explained], indent=2))
+        if args.json_version == 1:
+            print(json.dumps([e.to_json() for e in explained], indent=2))
+        else:
+            document = document_header("explain", semantics=args.semantics)
+            document["flows"] = [explanation_json(e) for e in explained]
+            print(json.dumps(document, indent=2))
     else:
         sys.stdout.write(explanations_text(explained))
     return ExitCode.OK
 
 
+def explanation_json(explained: Explanation) -> dict[str, object]:
+    """A decided flow (version 2), with ``semantics_note`` when the other ``--semantics`` decides otherwise."""
+    out = decided_flow_json(explained.flow, explained.decision)
+    if explained.semantics_note:
+        out["semantics_note"] = explained.semantics_note
+    return out
+
+
 def flows_from_args(args: argparse.Namespace, topology: Topology) -> list[Flow]:
+    if not args.flows:
+        _single_flow_defaults(args, topology)
     single = [args.source, args.destination, args.port, args.icmp_type, args.http_method, args.http_path,
               args.http_host, args.dns_query]
     if args.flows:
@@ -100,4 +121,27 @@ def flows_from_args(args: argparse.Namespace, topology: Topology) -> list[Flow]:
         return TopologyError("command line", names.get(key, field), message)
 
     return [parse_flow(raw, "", fail_option, topology)]
+
+
+def _single_flow_defaults(args: argparse.Namespace, topology: Topology) -> None:
+    """What a flow given by options means when an option is left out, as ``flowcheck_paths.expect`` reads it:
+    a DNS query is UDP to port 53 unless ``--protocol``/``--port`` say otherwise; ``--port NAME`` is the
+    destination workload's port of that name (for the protocol, when given)."""
+    if args.protocol is None:
+        args.protocol = "UDP" if args.dns_query else "TCP"
+    if args.port is None and args.dns_query and args.protocol in ("UDP", "TCP"):
+        args.port = DNS_PORT
+    if not isinstance(args.port, str):
+        return
+    try:
+        workload = topology.workload(args.destination or "")
+    except UnknownWorkloadError:
+        raise TopologyError("command line", "--port", f"a port name ({args.port!r}) needs a workload of the "
+                                                      f"topology as --to, got {args.destination!r}") from None
+    served = [p for p in workload.named_port(args.port) if p.protocol == args.protocol]
+    if not served:
+        names = ", ".join(p.describe() for p in workload.ports) or "nothing"
+        raise TopologyError("command line", "--port", f"{workload.ref} serves no {args.protocol} port named "
+                                                      f"{args.port!r} (it serves {names})")
+    args.port = served[0].port
 

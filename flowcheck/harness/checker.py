@@ -37,7 +37,7 @@ from flowcheck.harness.run_ledger import RunLedger
 from flowcheck.model.engine import Decision, Model
 from flowcheck.model.flows import Flow
 from flowcheck.model.matrix import PlannedFlow
-from flowcheck.report.records import CheckedFlow
+from flowcheck.report.records import CheckedFlow, decision_fields
 from flowcheck.verdict import Verdict
 
 NOT_CHECKED = "not checked"
@@ -188,7 +188,8 @@ class PathChecker:
         base = CheckedFlow(
             source=expectation.source, destination=expectation.destination, protocol=flow.protocol,
             port=flow.port, model=decision.verdict, request=expectation.request, expected=expectation.verdict,
-            model_reasons=decision.reasons, observed_detail=not_probed, test=self._test)
+            model_reasons=decision.reasons, observed_detail=not_probed, test=self._test,
+            **decision_fields(flow, decision))
         if not observations:
             return [base]
         return [_with_route(dataclasses.replace(

@@ -51,7 +51,8 @@ class ReasonKind(enum.StrEnum):
     L7_FILTERED = "l7-filtered"  # allowed at L4 through the L7 proxy, which judges each request
     L7_MIXED = "l7-mixed"  # HTTP and DNS rules on one port (Cilium rejects it)
     L7_WRONG_KIND = "l7-wrong-kind"  # DNS rules for an HTTP flow, or HTTP rules for a DNS flow
-    L7_NO_QUERY = "l7-no-query"  # DNS rules on a non-TCP flow that carries no query to judge
+    L7_NO_QUERY = "l7-no-query"  # L7 rules on a flow carrying no request, over a transport the proxy does not
+    # take without one (HTTP rules on UDP through protocol ANY; SCTP)
     UNKNOWN_FEATURE = "unknown-feature"  # a rule uses a feature the model does not evaluate
     MISSING_FACT = "missing-fact"  # a rule may match: the topology or the flow lacks a fact
     UNDOCUMENTED = "undocumented"  # a rule may match: upstream does not document what Cilium does

@@ -8,8 +8,9 @@ matches its name; otherwise the request is ``l7-denied`` -- HTTP 403 from Envoy,
 the DNS proxy. HTTP and DNS rules on one port, or rules of the other kind than the flow's payload,
 or an L7 kind the model does not evaluate, give ``unknown``.
 
-A flow that carries no request is allowed at L4 through the proxy (``l7-filtered``); the returned
-``L7Filter`` says what the proxy then lets through.
+A flow that carries no request (a port of a plan) is allowed at L4 through the proxy
+(``l7-filtered``) -- over TCP, and over UDP to DNS rules, which the DNS proxy judges on either
+transport; the returned ``L7Filter`` says what the proxy then lets through.
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ def judge_l7(grants: Sequence[Grant], flow: Flow, direction: Direction) -> L7Jud
         return judged(Verdict.L7_DENIED, *_mismatches(grants, direction))
     if odd:
         return judged(Verdict.UNKNOWN, *odd)
-    if flow.protocol == "TCP":
+    # A flow without a request reaches the proxy on TCP, and on UDP where the rules are DNS rules: the DNS
+    # proxy serves both transports (docs/semantics.md, "DNS rules"), so 53/UDP and 53/TCP read alike.
+    if flow.protocol == "TCP" or (flow.protocol == "UDP" and dns and not http):
         return judged(Verdict.ALLOWED, Reason(ReasonKind.L7_FILTERED, direction, l7=passes))
     return judged(Verdict.UNKNOWN, Reason(ReasonKind.L7_NO_QUERY, direction, l7=passes))
 

@@ -41,7 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from flowcheck.report.files import load_json_file, matrix_location, write_text_atomic
-from flowcheck.report.records import CheckedFlow, FieldReader, MatrixReport, ReportFileError, column_label
+from flowcheck.report.records import (
+    CheckedFlow,
+    FieldReader,
+    MatrixReport,
+    ReportFileError,
+    column_label,
+    report_from_json,
+)
 from flowcheck.report.textutil import printable
 from flowcheck.verdict import Verdict
 
@@ -206,18 +213,19 @@ def _entry_from_json(data: Any, path: str, where: str) -> BaselineEntry:
 
 
 def read_baseline(path: str | os.PathLike[str]) -> Baseline:
-    """Read a baseline file -- or a run's ``matrix.json`` / report directory, recorded on the fly.
+    """Read a baseline file -- or a run's ``matrix.json`` / report directory, or ``flowcheck plan`` JSON
+    (either version), recorded on the fly.
 
-    Accepting a run directly lets ``compare OLD NEW`` take the new run's report as it is, without
-    a separate ``record`` step. A JSON object with ``"kind": "flowcheck-baseline"`` is a baseline;
-    one without ``kind`` is read as ``matrix.json``; any other ``kind`` is an error.
+    Accepting a run or a plan directly lets ``compare OLD NEW`` take them as they are, without a
+    separate ``record`` step. A JSON object with ``"kind": "flowcheck-baseline"`` is a baseline;
+    anything else is read as a report (``records.report_from_json``), which names what it expected.
     """
     location = matrix_location(path)
     name = os.fspath(location)
     data = load_json_file(location)
-    if isinstance(data, dict) and "kind" not in data:
-        return record_baseline(MatrixReport.from_json(data, path=name))
-    return baseline_from_json(data, path=name)
+    if isinstance(data, dict) and data.get("kind") == BASELINE_KIND:
+        return baseline_from_json(data, path=name)
+    return record_baseline(report_from_json(data, path=name))
 
 
 def dump_baseline(baseline: Baseline) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 from flowcheck.report.html_page import render_html
 from flowcheck.report.markdown import render_markdown
-from flowcheck.report.records import MatrixReport, ReportFileError
+from flowcheck.report.records import MatrixReport, ReportFileError, report_from_json
 
 MATRIX_FILE = "matrix.json"
 HTML_FILE = "report.html"
@@ -99,6 +99,6 @@ def matrix_location(path: str | os.PathLike[str]) -> Path:
 
 
 def read_matrix(path: str | os.PathLike[str]) -> MatrixReport:
-    """Read a run's ``matrix.json`` (or the report directory that contains one)."""
+    """Read a run's ``matrix.json`` (or the report directory that contains one), or ``flowcheck plan`` JSON."""
     location = matrix_location(path)
-    return MatrixReport.from_json(load_json_file(location), path=os.fspath(location))
+    return report_from_json(load_json_file(location), path=os.fspath(location))

@@ -25,14 +25,16 @@ add a dependency without removing code.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 
+from flowcheck.report.endpoints import EndpointKind, parse_endpoint
 from flowcheck.report.marks import EMPTY_CELL, MISMATCH_MARK, cell_basis, expected_text, mismatch_kinds, observed_text
 from flowcheck.report.notices import run_notices
 from flowcheck.report.records import CheckedFlow, MatrixReport
-from flowcheck.report.service_map import ServiceMap, build_service_map
+from flowcheck.report.service_map import OUTSIDE_GROUP, ServiceMap, build_service_map
 from flowcheck.report.service_map_html import CONTENT_SECURITY_POLICY, render_service_map
+from flowcheck.report.textutil import display_width
 from flowcheck.report.truth_table import (
     Cell,
     ColumnParts,
@@ -56,21 +58,33 @@ h3 { font-size: .95rem; margin: .6rem 0 .2rem; }
 code, pre, td.v { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; }
 p.summary { margin: 0 0 1rem; font-size: 1rem; }
 .scroll { overflow-x: auto; max-width: 100%; }
+.matrix-scroll { overflow: auto; width: fit-content; max-width: 100%; max-height: 85vh; border: 1px solid #d0d7de; }
 table { border-collapse: separate; border-spacing: 0; }
 table.matrix { font-size: .85rem; }
 table.matrix th, table.matrix td { border: 1px solid #d0d7de; padding: .35rem .55rem; }
-table.matrix thead th { background: #f6f8fa; vertical-align: bottom; text-align: center; max-width: 16rem;
-                        overflow-wrap: break-word; font-weight: 600; position: sticky; top: 0; }
+table.matrix thead th { background: #f6f8fa; vertical-align: bottom; text-align: center; max-width: 12rem;
+                        overflow-wrap: break-word; font-weight: 600; position: sticky; top: 0; z-index: 2; }
+table.matrix thead tr.groups th { height: 1.9rem; box-sizing: border-box; padding: .2rem .55rem; line-height: 1.2;
+                                  white-space: nowrap; background: #eaeef2; text-align: left; }
+table.matrix th.corner, table.matrix tbody th, table.matrix th.ns .ns-label {
+  font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; }
+table.matrix th.corner, table.matrix tbody th { min-width: var(--source-width); }
+table.matrix th.ns .ns-label { position: sticky; left: calc(var(--source-width) + 1.65rem + 2px); }
+table.matrix thead tr.columns th { top: 1.9rem; }
 table.matrix thead th .dst, table.matrix thead th .port { display: block; white-space: nowrap; }
 table.matrix thead th .req { display: block; font-weight: 400; }
-table.matrix thead th.corner { text-align: left; left: 0; z-index: 2; }
-table.matrix tbody th { background: #f6f8fa; text-align: left; white-space: nowrap; position: sticky; left: 0; }
+table.matrix thead th.corner { text-align: left; left: 0; z-index: 4; }
+table.matrix tbody th { background: #f6f8fa; text-align: left; white-space: nowrap; position: sticky; left: 0;
+                        z-index: 1; }
 td.v { text-align: center; white-space: nowrap; }
 td.v a { color: inherit; }
 td.empty { color: #8c959f; background: #ffffff; }
 .v-allowed { background: #dafbe1; color: #116329; }
 .v-dropped { background: #ffebe9; color: #a40e26; }
 .v-l7-denied { background: #fff1c2; color: #7a4d00; }
+.v-l7-filtered { background: #c5f6fa; color: #0b5563; }
+td.v-l7-filtered { white-space: normal; max-width: 12rem; }
+.v-self { background: #f1f3f5; color: #6e7781; }
 .v-unknown, .v-refused, .v-error {
   color: #7a4d00;
   background: repeating-linear-gradient(135deg, #fff1c2 0, #fff1c2 6px, #ffe08a 6px, #ffe08a 8px); }
@@ -96,16 +110,22 @@ table.flows { font-size: .8rem; }
 table.flows td.reasons { max-width: 40rem; }
 .muted { color: #57606a; }
 caption { text-align: left; padding: 0 0 .2rem; }
-@media print { thead th, tbody th { position: static; } }
+ul.changes { list-style: none; padding-left: 0; }
+ul.changes > li { margin: 0 0 .8rem; padding: .5rem .8rem; border-left: 4px solid #0c8599; background: #f6f8fa; }
+ul.changes > li.change-opened { border-left-color: #1971c2; }
+ul.changes > li.change-closed { border-left-color: #212529; }
+ul.changes p.path { margin: 0 0 .3rem; font-weight: 600; }
+@media print { thead th, tbody th { position: static; } .matrix-scroll { max-height: none; overflow: visible; } }
 """
 
 
 def render_html(report: MatrixReport, *, title: str = "flowcheck truth table",
-                service_map: ServiceMap | None = None) -> str:
+                service_map: ServiceMap | None = None, sections: Sequence[str] = ()) -> str:
     """The run as one self-contained HTML document (map, table, legend, mismatches, all flows, metadata).
 
     The map is built from ``report.flows`` unless ``service_map`` is given (a diff report passes the
-    map of ``diff_service_maps`` to draw opened and closed paths).
+    map of ``diff_service_maps`` to draw opened and closed paths); ``sections`` are HTML fragments,
+    already escaped, shown before the map (a diff's list of changes).
     """
     table = build_truth_table(report.flows)
     summary = summarize(table)
@@ -130,6 +150,7 @@ def render_html(report: MatrixReport, *, title: str = "flowcheck truth table",
     ]
     if report.metadata:
         parts.append(_metadata(report.metadata))
+    parts.extend(sections)
     if section:
         parts.append(section.body)
     if table.flows:
@@ -163,6 +184,8 @@ def _cell_title(cell: Cell) -> str:
     lines = []
     for flow in cell.flows:
         lines.append(f"expected: {expected_text(flow)}; model: {flow.model.value}; observed: {observed_text(flow)}")
+        if flow.l7_passes:
+            lines.append(f"  the L7 proxy passes only: {flow.l7_passes}")
         lines.extend(f"  {reason}" for reason in flow.model_reasons)
     return "\n".join(lines)
 
@@ -170,7 +193,7 @@ def _cell_title(cell: Cell) -> str:
 def _cell(cell: Cell | None) -> str:
     if cell is None:
         return f'<td class="v empty">{EMPTY_CELL}</td>'
-    classes = ["v", verdict_class(cell.tone_verdict)]
+    classes = ["v", f"v-{cell.tone.value}"]
     if cell.mismatch:
         classes.append("mismatch")
     if cell.predicted:
@@ -181,9 +204,10 @@ def _cell(cell: Cell | None) -> str:
     return f'<td class="{" ".join(classes)}" title="{escape(_cell_title(cell))}">{body}</td>'
 
 
-def _column_header(parts: ColumnParts) -> str:
-    """Destination, ``:port/protocol`` and request on their own lines, so a narrow header wraps between them."""
-    header = f'<span class="dst">{escape(parts.destination)}</span><span class="port">{escape(parts.where)}</span>'
+def _column_header(parts: ColumnParts, name: str) -> str:
+    """The destination's ``name`` (its namespace heads the group above), ``:port/protocol`` and request on
+    their own lines, so a narrow header wraps between them."""
+    header = f'<span class="dst">{escape(name)}</span><span class="port">{escape(parts.where)}</span>'
     if not parts.request:
         return header
     # <wbr> after dots and slashes: a long DNS name or URL path wraps at a label, not mid-word.
@@ -191,17 +215,48 @@ def _column_header(parts: ColumnParts) -> str:
     return f'{header} <span class="req">{request}</span>'
 
 
+def _column_groups(table: TruthTable) -> list[tuple[str, list[str]]]:
+    """The columns in runs of one destination namespace (columns are sorted by destination, so each
+    namespace is one run); destinations outside the cluster form a group of their own."""
+    groups: list[tuple[str, list[str]]] = []
+    for column in table.columns:
+        endpoint = parse_endpoint(table.column_parts[column].destination)
+        group = endpoint.namespace if endpoint.kind is EndpointKind.WORKLOAD and endpoint.namespace else OUTSIDE_GROUP
+        if not groups or groups[-1][0] != group:
+            groups.append((group, []))
+        groups[-1][1].append(column)
+    return groups
+
+
 def _matrix(table: TruthTable) -> str:
-    head = "".join(f'<th scope="col">{_column_header(table.column_parts[c])}</th>' for c in table.columns)
+    """The grid in a box that scrolls both ways, its headers sticky: the destinations' namespaces, then the
+    destinations, stay on top and the sources on the left, so a wide table is read at any scroll position."""
+    groups = _column_groups(table)
+    # The namespace label sticks beside the source column while its group is in view: the source column is
+    # as wide as its longest name in a monospace font (``ch``), so the label knows where that column ends.
+    group_row = "".join(f'<th class="ns" colspan="{len(columns)}" scope="colgroup">'
+                        f'<span class="ns-label">{escape(group)}</span></th>' for group, columns in groups)
+    source_width = max(display_width(text) for text in (*table.sources, _CORNER))
+    heads = []
+    for _group, columns in groups:
+        for column in columns:
+            parts = table.column_parts[column]
+            endpoint = parse_endpoint(parts.destination)
+            name = endpoint.name if endpoint.kind is EndpointKind.WORKLOAD else parts.destination
+            heads.append(f'<th scope="col" title="{escape(column)}">{_column_header(parts, name)}</th>')
     rows = []
     for source in table.sources:
         cells = "".join(_cell(table.cell(source, c)) for c in table.columns)
         rows.append(f'<tr><th scope="row">{escape(source)}</th>{cells}</tr>')
     return (
-        '<div class="scroll"><table class="matrix">'
-        f'<thead><tr><th class="corner" scope="col">source \\ destination</th>{head}</tr></thead>'
+        f'<div class="matrix-scroll" id="matrix-scroll"><table class="matrix" style="--source-width: {source_width}ch">'
+        f'<thead><tr class="groups"><th class="corner" rowspan="2" scope="col">{escape(_CORNER)}</th>'
+        f'{group_row}</tr><tr class="columns">{"".join(heads)}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+_CORNER = "source \\ destination"
 
 
 def _legend(table: TruthTable) -> str:
@@ -215,8 +270,8 @@ def _legend_item(entry: LegendEntry) -> str:
     classes = ["badge"]
     mark = escape(entry.mark)
     meaning = escape(entry.meaning)
-    if entry.verdict is not None:
-        classes.append(verdict_class(entry.verdict))
+    if entry.shown is not None:
+        classes.append(f"v-{entry.shown.value}")
     elif entry.kind is LegendKind.MISMATCH:
         classes.append("mismatch-badge")
         meaning += " (cell outlined)"

@@ -81,11 +81,16 @@ def render_markdown(report: MatrixReport, *, title: str = "flowcheck truth table
             lines.append("")
             lines.extend(_mismatch_lines(table.mismatches))
             lines.append("")
-    if report.metadata:
-        lines.extend(["<details><summary>Run metadata</summary>", "", "| key | value |", "| --- | --- |"])
-        lines.extend(f"| {md_escape(k)} | {md_escape(v)} |" for k, v in report.metadata.items())
-        lines.extend(["", "</details>", ""])
+    lines.extend(details_table("Run metadata", report.metadata))
     return "\n".join(lines)
+
+
+def details_table(summary: str, rows: Mapping[str, str]) -> list[str]:
+    """A folded ``key | value`` table (``<details>``), or nothing when there are no rows."""
+    if not rows:
+        return []
+    return ["<details><summary>" + md_escape(summary) + "</summary>", "", "| key | value |", "| --- | --- |",
+            *(f"| {md_escape(k)} | {md_escape(v)} |" for k, v in rows.items()), "", "</details>", ""]
 
 
 def render_plan_markdown(flows: Iterable[CheckedFlow], *, metadata: Mapping[str, str] | None = None) -> str:
@@ -97,7 +102,7 @@ def render_plan_markdown(flows: Iterable[CheckedFlow], *, metadata: Mapping[str,
 def _cell_markdown(cell: Cell | None) -> str:
     if cell is None:
         return EMPTY_CELL
-    body = f"{MARKS[cell.tone_verdict].emoji} {md_escape(cell.label)}"
+    body = f"{MARKS[cell.tone].emoji} {md_escape(cell.label)}"
     if not cell.mismatches:
         return body
     refs = " ".join(f"{MISMATCH_MARK}{m.number}" for m in cell.mismatches)
@@ -122,8 +127,8 @@ def _legend_lines(table: TruthTable) -> list[str]:
 def _legend_item(entry: LegendEntry) -> str:
     """``🟢 allowed: reached the server``, ``**\\!N**: mismatch N, listed below``, ``-: not checked``."""
     mark = md_escape(entry.mark)
-    if entry.verdict is not None:
-        mark = f"{MARKS[entry.verdict].emoji} {mark}"
+    if entry.shown is not None:
+        mark = f"{MARKS[entry.shown].emoji} {mark}"
     elif entry.kind is LegendKind.MISMATCH:
         mark = f"**{mark}**"
     return f"{mark}: {entry.meaning}"

@@ -6,6 +6,12 @@ flows as evidence) -- so a truth table, a Markdown summary, an HTML page and a b
 projections of the same data. ``matrix.json`` is a ``MatrixReport`` serialised; its shape is a
 contract (baselines are diffed across Cilium upgrades), so ``to_json``/``from_json`` are explicit
 and ``from_json`` names the field that is wrong in a hand-edited or truncated file.
+
+``matrix.json`` format 2 writes each record as a decided flow (``flowcheck.model.decided_flow``:
+the flow, the model's verdict and reasons, who decided, the policies and rules, what passes the L7
+proxy) plus what only a run knows: ``request`` (the L7 request as the table's columns name it),
+``expected``, ``observed``, ``observed_detail``, ``attempts``, ``evidence`` and ``test``. Format 1
+files (``model``/``model_reasons`` instead of ``verdict``/``reasons``) are still read.
 """
 
 from __future__ import annotations
@@ -15,9 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowcheck.errors import InputError
+from flowcheck.model.decided_flow import FLOW_KEYS, DecisionFacts, L7Passes, document_header
+from flowcheck.model.decision import Decision
+from flowcheck.model.flows import Flow, parse_endpoint, parse_flow
 from flowcheck.verdict import Verdict
 
-MATRIX_FORMAT_VERSION = 1
+MATRIX_FORMAT_VERSION = 2
+MATRIX_FORMATS = (1, 2)
+"""The ``matrix.json`` formats this version reads (it writes the last)."""
+MATRIX_KIND = "matrix"
 
 
 def port_label(protocol: str, port: int | None) -> str:
@@ -47,8 +59,10 @@ class CheckedFlow:
 
     ``expected`` is None when nobody stated an intent (a plain model plan); ``observed`` is None when
     the flow was not probed (offline runs, or a flow the live cluster cannot probe -- then
-    ``observed_detail`` says why). ``l7_passes`` is set when the path is allowed only through the L7
-    proxy: what passes there (``GET /api/.* only``); the service map labels the edge with it.
+    ``observed_detail`` says why). ``l7_passes`` is set when the path goes through the L7 proxy: what
+    passes there (``GET``, ``dns *``); truth-table cells and map edges say it. ``flow`` and ``facts``
+    are the model's flow and the structured part of its decision (``decided_record`` fills all three
+    from a ``Decision``); a record built by hand has neither.
 
     Live records also say where the path was probed: ``probed_via`` (the probe pods, ``source ->
     destination``; one pod may stand for several workloads), their nodes and ``placement``
@@ -72,6 +86,8 @@ class CheckedFlow:
     evidence: tuple[str, ...] = ()
     test: str = ""
     l7_passes: str | None = None
+    flow: Flow | None = field(default=None, compare=False)  # the same path as the fields above, as the model has it
+    facts: DecisionFacts | None = None
     source_node: str = ""
     destination_node: str = ""
     placement: str = ""
@@ -110,24 +126,38 @@ class CheckedFlow:
     def mismatch(self) -> bool:
         return self.intent_mismatch or self.live_mismatch
 
+    @property
+    def is_self(self) -> bool:
+        """A workload reaching its own IP: no policy applies (``decided_by`` self), so tables show it as such."""
+        if self.facts is not None and self.facts.decided_by is not None:
+            return self.facts.decided_by == "self"
+        return self.source == self.destination and "/" in self.source
+
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "from": self.source,
-            "to": self.destination,
-            "protocol": self.protocol,
-            "port": self.port,
+        """This record as ``matrix.json`` format 2 writes it: a decided flow plus what the run knows."""
+        flow = self.flow
+        if flow is not None and (flow.source.describe(), flow.destination.describe()) == (self.source,
+                                                                                         self.destination):
+            out = flow.to_json()
+        else:  # a record built by hand: its ends as the text it names them by
+            out = {"from": self.source, "to": self.destination, "protocol": self.protocol}
+            if self.port is not None:
+                out["port"] = self.port
+        out["verdict"] = self.model.value
+        out["reasons"] = list(self.model_reasons)
+        facts = self.facts or DecisionFacts()
+        if facts.l7 is None and self.l7_passes is not None:
+            facts = DecisionFacts(facts.decided_by, facts.policies, facts.rules, L7Passes(self.l7_passes))
+        out.update(facts.to_json())
+        out.update({
             "request": self.request,
             "expected": None if self.expected is None else self.expected.value,
-            "model": self.model.value,
-            "model_reasons": list(self.model_reasons),
             "observed": None if self.observed is None else self.observed.value,
             "observed_detail": self.observed_detail,
             "attempts": self.attempts,
             "evidence": list(self.evidence),
             "test": self.test,
-        }
-        if self.l7_passes is not None:  # optional: files without it read as before
-            out["l7_passes"] = self.l7_passes
+        })
         for name in _PROBE_FIELDS:  # optional, live runs only
             value = getattr(self, name)
             if value:
@@ -135,30 +165,87 @@ class CheckedFlow:
         return out
 
     @classmethod
-    def from_json(cls, data: Any, *, path: str = "<memory>", where: str = "") -> CheckedFlow:
-        """Parse one record; ``where`` is its position in the file (e.g. ``flows[3]``) for errors."""
+    def from_json(cls, data: Any, *, path: str = "<memory>", where: str = "", version: int = MATRIX_FORMAT_VERSION
+                  ) -> CheckedFlow:
+        """Parse one record of a format-``version`` file; ``where`` is its position (``flows[3]``) for errors."""
+        if version == 1:
+            return cls._from_json_v1(data, path, where)
         reader = FieldReader(path, where)
         obj = reader.mapping(data, "")
+
+        def fail(field_: str, message: str) -> ReportFileError:
+            return ReportFileError(path, reader.field(field_), message)
+
+        source = _endpoint_text(obj.get("from"), "from", fail)
+        destination = _endpoint_text(obj.get("to"), "to", fail)
+        flow = None
+        if all(isinstance(obj.get(end), dict) or "/" in str(obj.get(end)) for end in ("from", "to")):
+            flow = parse_flow({k: obj[k] for k in FLOW_KEYS if obj.get(k) is not None}, "", fail)
+        facts: DecisionFacts | None = DecisionFacts.from_json(obj, "", fail)
+        l7 = facts.l7 if facts is not None else None
+        if facts == DecisionFacts(l7=l7) and (l7 is None or not l7.filters):
+            facts = None  # nothing but what l7_passes holds
+        return cls._read(reader, obj, source, destination, model="verdict", reasons="reasons",
+                         l7_passes=l7.passes if l7 is not None else None, flow=flow, facts=facts)
+
+    @classmethod
+    def _from_json_v1(cls, data: Any, path: str, where: str) -> CheckedFlow:
+        reader = FieldReader(path, where)
+        obj = reader.mapping(data, "")
+        return cls._read(reader, obj, reader.string(obj, "from"), reader.string(obj, "to"), model="model",
+                         reasons="model_reasons", l7_passes=reader.optional_string(obj, "l7_passes"))
+
+    @classmethod
+    def _read(cls, reader: FieldReader, obj: Mapping[str, Any], source: str, destination: str, *, model: str,
+              reasons: str, **extra: Any) -> CheckedFlow:
+        """The fields both formats share; ``model``/``reasons`` name the keys of the model's verdict and reasons."""
         return cls(
-            source=reader.string(obj, "from"),
-            destination=reader.string(obj, "to"),
+            source=source,
+            destination=destination,
             protocol=reader.string(obj, "protocol"),
             port=reader.optional_int(obj, "port"),
-            model=reader.verdict(obj, "model"),
+            model=reader.verdict(obj, model),
             request=reader.optional_string(obj, "request"),
             expected=reader.optional_verdict(obj, "expected"),
-            model_reasons=reader.strings(obj, "model_reasons"),
+            model_reasons=reader.strings(obj, reasons),
             observed=reader.optional_verdict(obj, "observed"),
             observed_detail=reader.optional_string(obj, "observed_detail") or "",
             attempts=reader.optional_int(obj, "attempts") or 0,
             evidence=reader.strings(obj, "evidence"),
             test=reader.optional_string(obj, "test") or "",
-            l7_passes=reader.optional_string(obj, "l7_passes"),
-            **{name: reader.optional_string(obj, name) or "" for name in _PROBE_FIELDS},
+            source_node=reader.optional_string(obj, "source_node") or "",
+            destination_node=reader.optional_string(obj, "destination_node") or "",
+            placement=reader.optional_string(obj, "placement") or "",
+            probed_via=reader.optional_string(obj, "probed_via") or "",
+            evidence_state=reader.optional_string(obj, "evidence_state") or "",
+            **extra,
         )
 
 
 _PROBE_FIELDS = ("source_node", "destination_node", "placement", "probed_via", "evidence_state")
+
+
+def _endpoint_text(raw: Any, name: str, fail: Any) -> str:
+    """A record's end as text: a string as written, or a flows-file endpoint object as ``Flow`` names it."""
+    if isinstance(raw, str) and raw:
+        return raw
+    if isinstance(raw, dict):
+        return parse_endpoint(raw, name, fail).describe()
+    raise fail(name, f"expected a non-empty string or an endpoint object, got {raw!r}")
+
+
+def decision_fields(flow: Flow, decision: Decision) -> dict[str, Any]:
+    """The fields of a ``CheckedFlow`` that come from the model's decision beyond its verdict and reasons:
+    ``flow``, ``facts`` and ``l7_passes`` (what passes the L7 proxy)."""
+    facts = DecisionFacts.of(decision)
+    return {"flow": flow, "facts": facts, "l7_passes": facts.l7.passes if facts.l7 is not None else None}
+
+
+def decided_record(flow: Flow, decision: Decision, **run: Any) -> CheckedFlow:
+    """The record of the model's decision for ``flow`` (a plan, a diff), plus whatever ``run`` adds."""
+    return CheckedFlow(source=flow.source.describe(), destination=flow.destination.describe(),
+                       protocol=flow.protocol, port=flow.port, model=decision.verdict,
+                       model_reasons=decision.reasons, **decision_fields(flow, decision), **run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +261,7 @@ class MatrixReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "format": MATRIX_FORMAT_VERSION,
+            **document_header(MATRIX_KIND),
             "metadata": dict(self.metadata),
             "flows": [f.to_json() for f in self.flows],
         }
@@ -184,16 +271,61 @@ class MatrixReport:
         reader = FieldReader(path, "")
         obj = reader.mapping(data, "")
         version = obj.get("format")
-        if version != MATRIX_FORMAT_VERSION:
-            raise ReportFileError(path, "format", f"expected {MATRIX_FORMAT_VERSION}, got {version!r}")
+        if version not in MATRIX_FORMATS or isinstance(version, bool):
+            raise ReportFileError(path, "format", f"expected one of {', '.join(map(str, MATRIX_FORMATS))}, "
+                                                  f"got {version!r}")
         metadata = reader.mapping(obj.get("metadata", {}), "metadata")
         flows = obj.get("flows")
         if not isinstance(flows, list):
             raise ReportFileError(path, "flows", "expected a list of flow records")
         return cls(
-            flows=tuple(CheckedFlow.from_json(item, path=path, where=f"flows[{i}]") for i, item in enumerate(flows)),
+            flows=tuple(CheckedFlow.from_json(item, path=path, where=f"flows[{i}]", version=version)
+                        for i, item in enumerate(flows)),
             metadata={str(k): str(v) for k, v in metadata.items()},
         )
+
+
+PLAN_KIND = "plan"
+
+
+def report_from_json(data: Any, *, path: str = "<memory>") -> MatrixReport:
+    """Any flowcheck document made of flows: ``matrix.json`` (format 1 or 2) or ``flowcheck plan --format json``
+    output (``{"results": [...]}``, or version 2 with ``"kind": "flowcheck-plan"``), as a report.
+
+    A plan's flows are the model's verdicts, never probed: a baseline of a plan compares the model's
+    predictions, as one of an offline run does.
+    """
+    if not isinstance(data, dict):
+        raise ReportFileError(path, "", f"expected a JSON object, got {type(data).__name__}")
+    kind = data.get("kind")
+    if kind is None and "results" in data and "format" not in data:
+        return _plan_v1(data, path)
+    if kind == document_header(PLAN_KIND)["kind"]:
+        if data.get("format") != 2:
+            raise ReportFileError(path, "format", f"expected 2, got {data.get('format')!r}")
+        flows = data.get("flows")
+        if not isinstance(flows, list):
+            raise ReportFileError(path, "flows", "expected a list of decided flows")
+        metadata = {key: str(data[key]) for key in ("semantics", "topology") if isinstance(data.get(key), str)}
+        return MatrixReport(tuple(CheckedFlow.from_json(item, path=path, where=f"flows[{i}]", version=2)
+                                  for i, item in enumerate(flows)), metadata)
+    if kind not in (None, document_header(MATRIX_KIND)["kind"]):
+        raise ReportFileError(path, "kind", f"expected a flowcheck report or plan, got {kind!r}")
+    return MatrixReport.from_json(data, path=path)
+
+
+def _plan_v1(data: Mapping[str, Any], path: str) -> MatrixReport:
+    results = data.get("results")
+    if not isinstance(results, list):
+        raise ReportFileError(path, "results", "expected a list of planned flows")
+    flows = []
+    for i, item in enumerate(results):
+        reader = FieldReader(path, f"results[{i}]")
+        obj = reader.mapping(item, "")
+        flows.append(CheckedFlow(source=reader.string(obj, "from"), destination=reader.string(obj, "to"),
+                                 protocol=reader.string(obj, "protocol"), port=reader.optional_int(obj, "port"),
+                                 model=reader.verdict(obj, "verdict"), model_reasons=reader.strings(obj, "reasons")))
+    return MatrixReport(tuple(flows))
 
 
 def merge_reports(reports: Sequence[MatrixReport], metadata: Mapping[str, str] | None = None) -> MatrixReport:
@@ -212,46 +344,47 @@ class FieldReader:
         self.path = path
         self.where = where
 
-    def _field(self, name: str) -> str:
+    def field(self, name: str) -> str:
+        """``name`` inside the object being read (``flows[3].to``)."""
         return f"{self.where}.{name}" if self.where and name else (self.where or name)
 
     def mapping(self, value: Any, name: str) -> dict[str, Any]:
         if not isinstance(value, dict):
-            raise ReportFileError(self.path, self._field(name), f"expected an object, got {type(value).__name__}")
+            raise ReportFileError(self.path, self.field(name), f"expected an object, got {type(value).__name__}")
         return value
 
     def string(self, obj: Mapping[str, Any], name: str) -> str:
         value = obj.get(name)
         if not isinstance(value, str) or not value:
-            raise ReportFileError(self.path, self._field(name), f"expected a non-empty string, got {value!r}")
+            raise ReportFileError(self.path, self.field(name), f"expected a non-empty string, got {value!r}")
         return value
 
     def optional_string(self, obj: Mapping[str, Any], name: str) -> str | None:
         value = obj.get(name)
         if value is not None and not isinstance(value, str):
-            raise ReportFileError(self.path, self._field(name), f"expected a string, got {value!r}")
+            raise ReportFileError(self.path, self.field(name), f"expected a string, got {value!r}")
         return value
 
     def optional_int(self, obj: Mapping[str, Any], name: str) -> int | None:
         value = obj.get(name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise ReportFileError(self.path, self._field(name), f"expected an integer, got {value!r}")
+            raise ReportFileError(self.path, self.field(name), f"expected an integer, got {value!r}")
         return value
 
     def strings(self, obj: Mapping[str, Any], name: str) -> tuple[str, ...]:
         value = obj.get(name, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ReportFileError(self.path, self._field(name), "expected a list of strings")
+            raise ReportFileError(self.path, self.field(name), "expected a list of strings")
         return tuple(value)
 
     def verdict(self, obj: Mapping[str, Any], name: str) -> Verdict:
         value = obj.get(name)
         if not isinstance(value, str):
-            raise ReportFileError(self.path, self._field(name), f"expected a verdict name, got {value!r}")
+            raise ReportFileError(self.path, self.field(name), f"expected a verdict name, got {value!r}")
         try:
             return Verdict.parse(value)
         except ValueError as exc:
-            raise ReportFileError(self.path, self._field(name), str(exc)) from exc
+            raise ReportFileError(self.path, self.field(name), str(exc)) from exc
 
     def optional_verdict(self, obj: Mapping[str, Any], name: str) -> Verdict | None:
         return None if obj.get(name) is None else self.verdict(obj, name)

@@ -20,8 +20,9 @@ knows nothing of HTML (``service_map_html`` draws it):
 - A **mismatch** (intent vs model, or live vs expected) is carried with the same sentences the
   table's mismatch list uses (``marks.mismatch_kinds``).
 - A **diff** (``diff_service_maps``: an older and a newer map over the same paths) marks edges
-  ``opened`` (passes now, did not), ``closed`` (passed, does not) or ``changed`` (another category
-  or another L7 label, e.g. now L7-filtered), with the older side's category and reasons.
+  ``opened`` (passes now, did not), ``closed`` (passed, does not), ``l7-filtered`` (passed whole,
+  now only through the L7 proxy), ``l7-unfiltered`` (the other way) or ``changed`` (another category
+  or other L7 rules), with the older side's category, L7 label and reasons.
 
 Everything is sorted, so the same records always give the same map (and the same picture).
 """
@@ -60,8 +61,13 @@ class EdgeCategory(enum.StrEnum):
 
 
 class DiffStatus(enum.StrEnum):
+    """How a change moved a path: opened or closed, moved behind the L7 proxy or out from behind it, or
+    otherwise changed (another verdict that is neither, or other L7 rules)."""
+
     OPENED = "opened"
     CLOSED = "closed"
+    L7_FILTERED = "l7-filtered"
+    L7_UNFILTERED = "l7-unfiltered"
     CHANGED = "changed"
 
 
@@ -245,6 +251,10 @@ def _change(before: MapEdge | None, after: MapEdge) -> EdgeChange | None:
         return EdgeChange(DiffStatus.OPENED, None, after.category) if after.category.passes else None
     if before.category.passes != after.category.passes:
         status = DiffStatus.OPENED if after.category.passes else DiffStatus.CLOSED
+    elif (before.category, after.category) == (EdgeCategory.ALLOWED, EdgeCategory.L7_FILTERED):
+        status = DiffStatus.L7_FILTERED
+    elif (before.category, after.category) == (EdgeCategory.L7_FILTERED, EdgeCategory.ALLOWED):
+        status = DiffStatus.L7_UNFILTERED
     elif before.category is not after.category or before.l7 != after.l7:
         status = DiffStatus.CHANGED
     else:

@@ -69,6 +69,8 @@ ALWAYS_LISTED = (EdgeCategory.ALLOWED, EdgeCategory.L7_FILTERED, EdgeCategory.L7
 CHANGE_LOOKS: dict[DiffStatus, Look] = {
     DiffStatus.OPENED: Look("opened by the change", "#1971c2", ""),
     DiffStatus.CLOSED: Look("closed by the change", "#212529", "dashed"),
+    DiffStatus.L7_FILTERED: Look("now L7-filtered (only what the label names passes)", "#d9480f", ""),
+    DiffStatus.L7_UNFILTERED: Look("no longer L7-filtered (every request passes)", "#5c940d", "dotted"),
     DiffStatus.CHANGED: Look("changed (other verdict or L7 rule)", "#0c8599", ""),
 }
 
@@ -120,11 +122,20 @@ def short_mismatch(request: EdgeRequest) -> str:
     return f"expected {reference.value}, observed {observed}"
 
 
+CHANGE_WORDS: dict[DiffStatus, str] = {
+    DiffStatus.OPENED: "opened", DiffStatus.CLOSED: "closed", DiffStatus.L7_FILTERED: "now L7-filtered",
+    DiffStatus.L7_UNFILTERED: "no longer L7-filtered", DiffStatus.CHANGED: "changed",
+}
+
+
 def change_text(change: EdgeChange) -> str:
-    """``opened: dropped → allowed``; a side the path is absent from reads ``(no such path)``."""
+    """``opened: dropped → allowed``; a side the path is absent from reads ``(no such path)``; an L7 label
+    that changed is named: ``now L7-filtered: allowed → l7-filtered (GET)``."""
     before = change.before.value if change.before is not None else "(no such path)"
     after = change.after.value if change.after is not None else "(no such path)"
-    return f"{change.status.value}: {before} \u2192 {after}"
+    if change.before_l7 and change.before is not None and change.before is EdgeCategory.L7_FILTERED:
+        before += f" ({change.before_l7})"
+    return f"{CHANGE_WORDS[change.status]}: {before} \u2192 {after}"
 
 
 def edge_label(edge: MapEdge) -> str:
@@ -133,8 +144,9 @@ def edge_label(edge: MapEdge) -> str:
     if first is not None:
         return f"MISMATCH: {short_mismatch(first)}"
     if edge.change is not None:
-        sign = {DiffStatus.OPENED: "+", DiffStatus.CLOSED: "\u2212", DiffStatus.CHANGED: "~"}[edge.change.status]
-        return f"{sign}{edge.transport} {edge.change.status.value}"
+        sign = {DiffStatus.OPENED: "+", DiffStatus.CLOSED: "\u2212", DiffStatus.L7_FILTERED: "~",
+                DiffStatus.L7_UNFILTERED: "~", DiffStatus.CHANGED: "~"}[edge.change.status]
+        return f"{sign}{edge.transport} {CHANGE_WORDS[edge.change.status]}"
     return edge.l7 if edge.category is EdgeCategory.L7_FILTERED else ""
 
 

@@ -16,12 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from flowcheck.report.marks import MARKS, MISMATCH_MARK, cell_basis, expected_text, mismatch_kinds, observed_text
+from flowcheck.report.marks import (
+    MARKS,
+    MISMATCH_MARK,
+    Shown,
+    cell_basis,
+    expected_text,
+    mismatch_kinds,
+    observed_text,
+)
 from flowcheck.report.notices import run_notices
 from flowcheck.report.records import CheckedFlow, MatrixReport
 from flowcheck.report.textutil import display_width, pad, printable
 from flowcheck.report.truth_table import Mismatch, TruthTable, build_truth_table, legend_entries, summarize
-from flowcheck.verdict import Verdict
 
 DEFAULT_MAX_WIDTH = 120
 """Columns a table may take before it switches to numbered headers (the project's line length)."""
@@ -125,7 +132,7 @@ def _boxed(table: TruthTable, source_header: str, headers: Sequence[str], column
         for j in column_indexes:
             cells.append(texts[i][j])
             cell = table.cell(source, table.columns[j])
-            styles.append(None if cell is None or not color else _sgr(cell.tone_verdict, cell.mismatch))
+            styles.append(None if cell is None or not color else _sgr(cell.tone, cell.mismatch))
         lines.append(_row(cells, widths, styles))
     lines.append(rule)
     return lines
@@ -140,9 +147,9 @@ def _row(cells: Sequence[str], widths: Sequence[int], styles: Sequence[str | Non
     return "| " + " | ".join(parts) + " |"
 
 
-def _sgr(verdict: Verdict, mismatch: bool) -> str:
-    """Green/red/yellow foreground; a mismatched cell is bold and reversed so it stands out."""
-    colour = MARKS[verdict].ansi
+def _sgr(kind: Shown, mismatch: bool) -> str:
+    """Green/red/yellow/cyan/dim foreground; a mismatched cell is bold and reversed so it stands out."""
+    colour = MARKS[kind].ansi
     return f"1;7;{colour}" if mismatch else colour
 
 

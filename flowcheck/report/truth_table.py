@@ -19,7 +19,16 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from flowcheck.report.marks import EMPTY_CELL, MARKS, MISMATCH_MARK, PREDICTED_MARK
+from flowcheck.report.marks import (
+    EMPTY_CELL,
+    MARKS,
+    MISMATCH_MARK,
+    PREDICTED_MARK,
+    Shown,
+    legend_meaning,
+    shown,
+    shown_text,
+)
 from flowcheck.report.records import CheckedFlow, port_label
 from flowcheck.verdict import Verdict
 
@@ -47,8 +56,18 @@ class Cell:
         return tuple(dict.fromkeys(f.outcome for f in self.flows))
 
     @property
+    def shown(self) -> tuple[Shown, ...]:
+        """Distinct kinds the cell shows (``self``, ``l7-filtered`` or an outcome), in flow order."""
+        return tuple(dict.fromkeys(shown(f) for f in self.flows))
+
+    @property
+    def tone(self) -> Shown:
+        """What colours the cell: the first mismatching flow's kind, else the first flow's."""
+        return shown(self.mismatches[0].flow if self.mismatches else self.flows[0])
+
+    @property
     def tone_verdict(self) -> Verdict:
-        """The verdict that colours the cell: the first mismatching flow's outcome, else the first flow's."""
+        """The verdict behind the cell's colour: the first mismatching flow's outcome, else the first flow's."""
         return self.mismatches[0].flow.outcome if self.mismatches else self.flows[0].outcome
 
     @property
@@ -57,8 +76,8 @@ class Cell:
 
     @property
     def label(self) -> str:
-        """The verdicts without mismatch references: ``~dropped``, ``allowed/dropped``."""
-        return (PREDICTED_MARK if self.predicted else "") + "/".join(v.value for v in self.outcomes)
+        """What the cell says without mismatch references: ``~dropped``, ``allowed/dropped``, ``L7: GET``, ``self``."""
+        return (PREDICTED_MARK if self.predicted else "") + "/".join(dict.fromkeys(shown_text(f) for f in self.flows))
 
     def text(self) -> str:
         """The cell as plain text: ``~dropped``, ``allowed !2``, ``allowed/dropped !1 !3``."""
@@ -105,6 +124,13 @@ class TruthTable:
         return tuple(v for v in Verdict if self.probed or v not in (Verdict.REFUSED, Verdict.ERROR))
 
     @property
+    def legend_kinds(self) -> tuple[Shown, ...]:
+        """What a legend explains: the verdicts, ``l7-filtered`` always (a plan can show it), ``self`` when shown."""
+        verdicts = {Shown(v.value) for v in self.legend_verdicts}
+        has_self = any(Shown.SELF in c.shown for c in self.cells.values())
+        return tuple(k for k in Shown if k in verdicts or k is Shown.L7_FILTERED or (k is Shown.SELF and has_self))
+
+    @property
     def has_predicted_cells(self) -> bool:
         return any(c.predicted for c in self.cells.values())
 
@@ -125,14 +151,16 @@ class LegendEntry:
     kind: LegendKind
     mark: str
     meaning: str
-    verdict: Verdict | None = None
-    """The verdict a ``VERDICT`` entry explains (None for the other kinds)."""
+    shown: Shown | None = None
+    """What a ``VERDICT`` entry explains: a verdict, ``l7-filtered`` or ``self`` (None for the other kinds)."""
 
 
 def legend_entries(table: TruthTable) -> list[LegendEntry]:
     """What a legend of ``table`` explains, in order: its verdicts, then ``!N`` when a mismatch is
     possible, ``~verdict`` when some cells are only predicted, and the empty cell."""
-    entries = [LegendEntry(LegendKind.VERDICT, MARKS[v].word, MARKS[v].meaning, v) for v in table.legend_verdicts]
+    entries = [LegendEntry(LegendKind.VERDICT, MARKS[k].word,
+                           legend_meaning(k, probed=table.probed), k)
+               for k in table.legend_kinds]
     if table.comparable:
         entries.append(LegendEntry(LegendKind.MISMATCH, f"{MISMATCH_MARK}N", "mismatch N, listed below"))
     if table.has_predicted_cells:
@@ -187,42 +215,59 @@ def build_truth_table(flows: Iterable[CheckedFlow]) -> TruthTable:
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """Counts for the line above every table."""
+    """Counts for the line above every table; ``by_shown`` adds up to ``flows``."""
 
     flows: int
     probed: int
-    by_outcome: Mapping[Verdict, int]
+    by_shown: Mapping[Shown, int]
     mismatches: int
     intent_mismatches: int
     live_mismatches: int
     comparable: bool
 
+    @property
+    def by_outcome(self) -> Mapping[Verdict, int]:
+        """Counts by outcome, self-flows left out (and L7-filtered paths counted as allowed)."""
+        out = {v: self.by_shown.get(Shown(v.value), 0) for v in Verdict}
+        out[Verdict.ALLOWED] += self.by_shown.get(Shown.L7_FILTERED, 0)
+        return out
+
     def text(self) -> str:
-        """``7 flows (5 probed): 2 allowed, 2 dropped, ...; 3 mismatches (1 intent vs model, 2 live)``;
-        the two counts can overlap (a path whose intent, model and observation all differ)."""
+        """``54 flows (none probed): 20 allowed, 6 allowed through the L7 proxy, 22 dropped; 6 self-flows (a
+        workload to its own IP) not counted; 3 mismatches (1 intent vs model, 2 live)``; the counts add up to
+        the flows, and the two mismatch counts can overlap (a path whose intent, model and observation all differ)."""
         if not self.flows:
             return "no flows checked"
         probed = f" ({self.probed} probed)" if self.probed else " (none probed)"
-        counts = ", ".join(f"{n} {v.value}" for v, n in self.by_outcome.items() if n)
+        counts = ", ".join(f"{n} {_COUNTED[k]}" for k, n in self.by_shown.items() if n and k is not Shown.SELF)
+        own = self.by_shown.get(Shown.SELF, 0)
+        if own:
+            plural = "s" if own != 1 else ""
+            own_text = f"{own} self-flow{plural} (a workload to its own IP) not counted"
+            counts = f"{counts}; {own_text}" if counts else own_text
+        head = f"{self.flows} flow{'s' if self.flows != 1 else ''}{probed}: {counts}"
         if not self.comparable:
-            return f"{self.flows} flow{'s' if self.flows != 1 else ''}{probed}: {counts}"
+            return head
         if self.mismatches:
             both = "; a path can be both" if self.intent_mismatches + self.live_mismatches > self.mismatches else ""
             tail = (f"{self.mismatches} mismatch{'es' if self.mismatches != 1 else ''} "
                     f"({self.intent_mismatches} intent vs model, {self.live_mismatches} live{both})")
         else:
             tail = "no mismatches"
-        return f"{self.flows} flow{'s' if self.flows != 1 else ''}{probed}: {counts}; {tail}"
+        return f"{head}; {tail}"
+
+
+_COUNTED = {k: k.value for k in Shown} | {Shown.L7_FILTERED: "allowed through the L7 proxy"}
 
 
 def summarize(table: TruthTable) -> Summary:
-    by_outcome = dict.fromkeys(Verdict, 0)
+    by_shown = dict.fromkeys(Shown, 0)
     for flow in table.flows:
-        by_outcome[flow.outcome] += 1
+        by_shown[shown(flow)] += 1
     return Summary(
         flows=len(table.flows),
         probed=sum(1 for f in table.flows if f.observed is not None),
-        by_outcome=by_outcome,
+        by_shown=by_shown,
         mismatches=len(table.mismatches),
         intent_mismatches=sum(1 for m in table.mismatches if m.flow.intent_mismatch),
         live_mismatches=sum(1 for m in table.mismatches if m.flow.live_mismatch),

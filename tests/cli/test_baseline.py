@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from flowcheck.report.baseline import read_baseline
 from flowcheck.report.files import write_report_dir
 from flowcheck.report.records import CheckedFlow, MatrixReport
 from flowcheck.verdict import Verdict
+from tests.conftest import POLICIES_DIR, REPO_ROOT
 from tests.report.sample import sample_report
 
 A, D = Verdict.ALLOWED, Verdict.DROPPED
@@ -143,3 +145,47 @@ def test_malformed_file_from_a_real_process_has_no_traceback(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith(f"flowcheck: error: {bad}: not valid JSON: ")
+
+
+def _plan(tmp_path: Path, capsys: pytest.CaptureFixture[str], policies: Path, version: str, name: str) -> Path:
+    args = ["plan", "--topology", str(REPO_ROOT / "fixtures" / "topology.yaml"), "--policies", str(policies),
+            "--format", "json", "--json-version", version]
+    assert main(args) == 0
+    target = tmp_path / name
+    target.write_text(capsys.readouterr().out)
+    return target
+
+
+@pytest.mark.parametrize(("old_version", "new_version"), [("1", "1"), ("2", "2"), ("1", "2")])
+def test_compare_takes_plan_json_of_either_version(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   old_version: str, new_version: str) -> None:
+    """A plan before and after a policy change, compared as baselines of model verdicts."""
+    changed = tmp_path / "policies"
+    shutil.copytree(POLICIES_DIR, changed)
+    (changed / "allow-get-only.yaml").unlink()
+    (changed / "kustomization.yaml").write_text((changed / "kustomization.yaml").read_text().replace(
+        "  - allow-get-only.yaml\n", ""))
+    old = _plan(tmp_path, capsys, POLICIES_DIR, old_version, "old.json")
+    new = _plan(tmp_path, capsys, changed, new_version, "new.json")
+    assert main(["baseline", "compare", str(old), str(new)]) == 1
+    out = capsys.readouterr().out
+    changes = [line for line in out.splitlines() if line.startswith("CHANGED")]
+    assert changes == [f"CHANGED  {source} -> default/my-api:8080/TCP: allowed (model only, not probed) -> "
+                       "dropped (model only, not probed)"
+                       for source in ("kube-system/coredns", "monitoring/grafana", "monitoring/prometheus",
+                                      "tenant/client")]
+    assert "4 differences (4 changed, 0 new, 0 removed); 54 flows in both runs" in out
+    assert main(["baseline", "compare", str(old), str(old)]) == 0
+    capsys.readouterr()
+
+
+def test_compare_names_a_malformed_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "plan.json"
+    bad.write_text(json.dumps({"results": [{"from": "a/b", "to": "c/d", "port": 80, "protocol": "TCP",
+                                            "verdict": "perhaps", "reasons": []}]}))
+    assert main(["baseline", "compare", str(bad), str(bad)]) == 2
+    assert f"{bad}, field results[0].verdict: unknown verdict 'perhaps'" in capsys.readouterr().err
+    bad.write_text(json.dumps({"kind": "flowcheck-plan", "format": 2, "flows": [{"from": "a/b"}]}))
+    assert main(["baseline", "compare", str(bad), str(bad)]) == 2
+    assert f"{bad}, field flows[0].to: expected a non-empty string or an endpoint object, got None" in \
+        capsys.readouterr().err

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from flowcheck.cli import main
 from flowcheck.cli.json_stream import BATCH_RECORDS, write_encoded_json_stream, write_json_stream
+from flowcheck.model.decided_flow import decided_flow_json, document_header
 from flowcheck.model.engine import Model
 from flowcheck.model.matrix import decide_matrix
 from flowcheck.model.policies import load_policies
@@ -88,22 +89,30 @@ def test_the_streamed_key_cannot_also_be_a_head_field() -> None:
         write_json_stream(io.StringIO(), {"results": 1}, "results", [])
 
 
-def _plan_document() -> dict[str, Any]:
-    model = Model(load_topology(TOPOLOGY), load_policies([POLICIES_DIR]))
-    return {"warnings": [], **plan_json(decide_matrix(model))}  # the repository's policies all match something
+def _plan_document(version: int) -> dict[str, Any]:
+    """The plan as one ``json.dumps`` of the whole document would give it: what the stream must equal."""
+    planned = decide_matrix(Model(load_topology(TOPOLOGY), load_policies([POLICIES_DIR])))
+    if version == 1:
+        return plan_json(planned)
+    header = document_header("plan", semantics="cilium", topology=str(TOPOLOGY), policies=[str(POLICIES_DIR)])
+    # the repository's policies all match something: no warnings
+    return {**header, "warnings": [], "flows": [decided_flow_json(p.flow, p.decision) for p in planned]}
 
 
-def test_plan_json_is_compact_by_default_and_the_same_document(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", *MODEL_ARGS, "--format", "json"]) == 0
+@pytest.mark.parametrize("version", [1, 2])
+def test_plan_json_is_compact_by_default_and_the_same_document(capsys: pytest.CaptureFixture[str],
+                                                               version: int) -> None:
+    assert main(["plan", *MODEL_ARGS, "--format", "json", "--json-version", str(version)]) == 0
     out = capsys.readouterr().out
-    assert out == json.dumps(_plan_document(), separators=(",", ":")) + "\n"
+    assert out == json.dumps(_plan_document(version), separators=(",", ":")) + "\n"
     assert out.count("\n") == 1
 
 
-def test_plan_json_with_indent_is_laid_out_as_before(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_plan_json_with_indent_is_laid_out_as_before(capsys: pytest.CaptureFixture[str], version: int) -> None:
     """``--indent 2`` gives, byte for byte, what plan printed before it streamed (``json.dumps(..., indent=2)``)."""
-    assert main(["plan", *MODEL_ARGS, "--format", "json", "--indent", "2"]) == 0
-    assert capsys.readouterr().out == json.dumps(_plan_document(), indent=2) + "\n"
+    assert main(["plan", *MODEL_ARGS, "--format", "json", "--indent", "2", "--json-version", str(version)]) == 0
+    assert capsys.readouterr().out == json.dumps(_plan_document(version), indent=2) + "\n"
 
 
 def test_plan_json_on_a_terminal_is_indented(capsys: pytest.CaptureFixture[str],
@@ -111,8 +120,8 @@ def test_plan_json_on_a_terminal_is_indented(capsys: pytest.CaptureFixture[str],
     monkeypatch.setattr("sys.stdout.isatty", lambda: True)
     assert main(["plan", *MODEL_ARGS, "--format", "json", "--port", "53"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith('{\n  "warnings": [],\n  "results": [\n    {\n      "from": ')
-    assert json.loads(out)["results"]
+    assert out.startswith('{\n  "kind": "flowcheck-plan",\n  "format": 2,\n')
+    assert json.loads(out)["flows"]
 
 
 @pytest.mark.parametrize("value", ["-1", "17", "two"])

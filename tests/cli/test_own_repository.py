@@ -121,7 +121,7 @@ def test_init_writes_a_topology_whose_matrix_is_the_hand_written_ones(repo: Path
         assert result.returncode == 0, result.stderr
         document = json.loads(result.stdout)
         assert document["warnings"] == []
-        return sorted(document["results"], key=lambda r: (r["from"], r["to"], r["protocol"], r["port"]))
+        return sorted(document["flows"], key=lambda r: (r["from"], r["to"], r["protocol"], r["port"]))
 
     written = plan("written/topology.yaml")
     assert len(written) == 88

@@ -64,7 +64,7 @@ def test_json_lists_the_identities_and_one_row_per_identity_pair(capsys: pytest.
 def test_the_rows_stand_for_exactly_the_workload_plan(capsys: pytest.CaptureFixture[str],
                                                      model_args: list[str]) -> None:
     by_identity = json.loads(_run(capsys, *model_args, "--by", "identity", "--format", "json"))["results"]
-    per_workload = json.loads(_run(capsys, *model_args, "--format", "json"))["results"]
+    per_workload = json.loads(_run(capsys, *model_args, "--format", "json"))["flows"]
     expanded = []
     for row in by_identity:
         pairs = ([(w, w) for w in row["from_workloads"]] if row["self"] else

@@ -47,7 +47,7 @@ def test_plan_warns_and_strict_fails_after_printing(typo: Path, capsys: pytest.C
            "in the topology" in captured.err
     assert main([*args, "--strict"]) == 1
     strict = capsys.readouterr()
-    assert json.loads(strict.out)["results"]  # the plan is printed all the same
+    assert json.loads(strict.out)["flows"]  # the plan is printed all the same
     assert "flowcheck: 1 warnings and --strict: failing" in strict.err
 
 

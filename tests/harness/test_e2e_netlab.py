@@ -63,7 +63,7 @@ def test_the_suites_pass_on_a_lab_that_enforces_the_policies(pytester: pytest.Py
     assert unprobed <= {"not probed: kube-system/coredns is an existing workload", f"not probed: {SELF_TRAFFIC}"}
     observed = {f["observed"] for f in probed}
     assert observed == {"allowed", "dropped", "l7-denied"}
-    assert all(f["observed"] == (f["expected"] or f["model"]) for f in probed)
+    assert all(f["observed"] == (f["expected"] or f["verdict"]) for f in probed)  # matrix.json format 2
     denied = [f for f in probed if f["observed"] == "l7-denied"]
     assert all("denied by Cilium's L7 proxy" in f["observed_detail"] for f in denied)
     # the lab's Hubble (nftables packet traces) confirms every drop and every answer, per probe's 5-tuple;

@@ -150,11 +150,12 @@ def test_entries_are_probed_live_and_reach_the_same_reports(pytester: pytest.Pyt
     report = tmp_path / "report"
     result = pytester.runpytest_subprocess(*SAMPLE_ARGS, "-n", "2", "--flowcheck-report", str(report))
     result.assert_outcomes(passed=3 + GENERIC)
-    flows = {(f["from"], f["to"], f["request"]): f for f in json.loads((report / "matrix.json").read_text())["flows"]}
-    cart = flows[("shop/storefront", "shop/cart", "GET /cart")]
-    assert (cart["expected"], cart["model"], cart["observed"]) == ("allowed", "allowed", "allowed")
+    records = json.loads((report / "matrix.json").read_text())["flows"]  # format 2: decided flows
+    flows = {(f["from"], json.dumps(f["to"]), f["request"]): f for f in records}
+    cart = flows[("shop/storefront", '"shop/cart"', "GET /cart")]
+    assert (cart["expected"], cart["verdict"], cart["observed"]) == ("allowed", "allowed", "allowed")
     assert cart["test"] == "shop.flowcheck.yaml::storefront reads the cart"
-    world = flows[("payments/payments-api", "world", None)]
-    assert (world["model"], world["observed"]) == ("dropped", None)
+    world = flows[("payments/payments-api", '{"entity": "world"}', None)]
+    assert (world["verdict"], world["observed"]) == ("dropped", None)
     assert world["observed_detail"] == ("not probed: world is outside the cluster: a run does not depend on reaching "
                                         "the internet, so only the model checks it")

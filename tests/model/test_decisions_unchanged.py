@@ -22,7 +22,11 @@ from tests.model.decision_corpus import corpus_lines
 # Changed on purpose once since: the reason for a NetworkPolicy NotIn/DoesNotExist namespaceSelector that
 # may select a reserved identity under Cilium no longer cites "cilium-semantics §3.4", a document users do
 # not have (45 decisions of the corpus; no verdict changed).
-EXPECTED = "80230b1dfe2e9021710803a53169c3504c51baf9a0c85aecfe753e28a7d61f5d"
+# Changed on purpose for issue 12: a port-level UDP flow to a port with DNS rules (53/UDP in a plan, no
+# query) is allowed through the L7 proxy as the same flow over TCP is, no longer `unknown` ("only a DNS
+# query can be judged"): the DNS proxy serves UDP and TCP alike (docs/semantics.md, "DNS rules"). 8
+# decisions of the corpus (4 UDP/53 flows to coredns under DNS rules, each under both --semantics).
+EXPECTED = "c0ba3c8dc35263774c17fcc14ccec5c98c0dd71d2c8d663804255c70b5721265"
 EXPECTED_DECISIONS = 35522
 
 

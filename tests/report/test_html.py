@@ -42,14 +42,17 @@ def test_document_is_well_formed() -> None:
     assert meta.attrs == {"charset": "utf-8"}
 
 
-def test_header_row_lists_every_column() -> None:
+def test_header_rows_group_the_columns_by_namespace_and_list_every_column() -> None:
     matrix = next(t for t in page().root.iter("table") if "matrix" in t.classes)
-    headers = [th.text() for th in matrix.iter("thead")[0].iter("th")]
-    assert headers == ["source \\ destination", "default/my-api/ICMP echo-request", "default/my-api:8080/TCP",
-                       "default/my-api:8080/TCP GET /orders", "default/my-api:8080/TCP POST /orders",
-                       "default/my-api:9090/TCP", "kube-system/coredns:53/UDP",
-                       "kube-system/coredns:53/UDP DNS A my-api.default.svc.cluster.local",
-                       "world:443/TCP fqdn api.example.com"]
+    groups, columns = matrix.iter("thead")[0].iter("tr")
+    assert [(th.text(), th.attrs.get("colspan")) for th in groups.iter("th")] == [
+        ("source \\ destination", None), ("default", "5"), ("kube-system", "2"), ("(outside the cluster)", "1")]
+    assert [th.text() for th in columns.iter("th")] == [
+        "my-api/ICMP echo-request", "my-api:8080/TCP", "my-api:8080/TCP GET /orders", "my-api:8080/TCP POST /orders",
+        "my-api:9090/TCP", "coredns:53/UDP", "coredns:53/UDP DNS A my-api.default.svc.cluster.local",
+        "world:443/TCP fqdn api.example.com"]
+    assert [th.attrs["title"] for th in columns.iter("th")][:2] == ["default/my-api/ICMP echo-request",
+                                                                    "default/my-api:8080/TCP"]
 
 
 def test_cells_carry_verdict_classes_and_mismatch_markers() -> None:
@@ -176,7 +179,7 @@ def test_hostile_names_are_escaped() -> None:
     rows = matrix_rows(tree)
     assert list(rows) == ["evil/<script>alert(1)</script>"]  # shown as text
     headers = [th.text() for th in tree.root.iter("thead")[0].iter("th")]
-    assert headers[1] == 'default/"><img src=x onerror=alert(2)>:80/TCP'
+    assert headers[1:] == ["(outside the cluster)", 'default/"><img src=x onerror=alert(2)>:80/TCP']
     assert tree.root.find_id("mismatch-1").iter("pre")[0].text() == "</pre><script>alert(3)</script>"
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; more" in html
     assert tree.root.iter("title")[0].text() == "flowcheck truth table"

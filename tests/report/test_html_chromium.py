@@ -127,7 +127,7 @@ def plan_cli(fmt: str) -> str:
 
 
 def test_this_repositorys_plan_draws_every_path_that_is_not_dropped(browser: Browser, tmp_path: Path) -> None:
-    results = json.loads(plan_cli("json"))["results"]
+    results = json.loads(plan_cli("json"))["flows"]
     expected = {(r["from"], r["to"], r["protocol"], r["port"]) for r in results
                 if r["from"] != r["to"] and r["verdict"] != "dropped"}
     page = tmp_path / "plan.html"
@@ -219,14 +219,48 @@ def test_a_diff_draws_opened_and_closed_paths_in_their_own_colours(browser: Brow
     before, after = synthetic_diff()
     diff = diff_service_maps(build_service_map(before), build_service_map(after))
     page = tmp_path / "diff.html"
-    page.write_text(render_html(MatrixReport(after), title="flowcheck diff (synthetic, until `flowcheck diff`)",
-                                service_map=diff), encoding="utf-8")
+    page.write_text(render_html(MatrixReport(after), title="flowcheck diff (synthetic)", service_map=diff),
+                    encoding="utf-8")
     state = open_map(browser, page)
     assert int(state["edges"]) == default_view_count(after, before) == 186
     changes = browser.eval("document.querySelectorAll('#fm-changes li').length")
     assert changes == len(diff.changes) == 16
     colours = shoot(browser, tmp_path, "map-diff.png", graph_box(browser))
     assert pixels_near(colours, OPENED_EDGE, tolerance=8) > 200
+
+
+CLOSED_EDGE = (0x21, 0x25, 0x29)
+
+
+def test_a_real_flowcheck_diff_page_draws_what_the_change_opened_and_closed(browser: Browser, tmp_path: Path) -> None:
+    """`flowcheck diff --base HEAD --format html` in a git repository whose working tree widens the scrape rule
+    and removes the GET-only rule: 2 opened edges (blue) and 4 closed ones (dark, dashed), listed beside the map."""
+    from tests.cli.test_diff import git, widen_scrape_and_drop_get_only
+
+    repo = tmp_path / "repo"
+    (repo / "fixtures").mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "fixtures" / "topology.yaml", repo / "fixtures")
+    shutil.copytree(REPO_ROOT / "manifests" / "network-policies", repo / "manifests" / "network-policies")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
+    widen_scrape_and_drop_get_only(repo / "manifests" / "network-policies")
+    command = [str(Path(sys.executable).parent / "flowcheck"), "diff", "--topology", "fixtures/topology.yaml",
+               "--policies", "manifests/network-policies", "--base", "HEAD", "--format", "html"]
+    result = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False)
+    assert result.returncode == 0, result.stderr
+    page = tmp_path / "diff.html"
+    page.write_text(result.stdout, encoding="utf-8")
+    state = open_map(browser, page)
+    items = browser.eval("[...document.querySelectorAll('#fm-changes li')].map(li => li.textContent)")
+    assert len(items) == 6
+    assert sum("opened: dropped \u2192 allowed" in i for i in items) == 2
+    assert sum("closed: l7-filtered (GET) \u2192 dropped" in i for i in items) == 4
+    drawn = browser.eval("window.flowcheckServiceMap.cy.edges('.ch').filter(':visible').length")
+    assert drawn == 6 and int(state["edges"]) >= 6
+    colours = shoot(browser, tmp_path, "map-flowcheck-diff.png", graph_box(browser))
+    assert pixels_near(colours, OPENED_EDGE, tolerance=8) > 100, "no opened edge drawn"
+    assert pixels_near(colours, CLOSED_EDGE, tolerance=8) > 100, "no closed edge drawn"
 
 
 def test_a_plan_with_one_hostile_name_still_draws(browser: Browser, tmp_path: Path) -> None:
@@ -237,3 +271,83 @@ def test_a_plan_with_one_hostile_name_still_draws(browser: Browser, tmp_path: Pa
     state = open_map(browser, page)
     assert state["edges"] == "1"
     assert browser.eval("document.querySelectorAll('img').length") == 0
+
+
+TEAL = (0xC5, 0xF6, 0xFA)  # the L7-filtered cell
+SELF_GREY = (0xF1, 0xF3, 0xF5)
+HEADER_GREY = (0xF6, 0xF8, 0xFA)
+
+
+def thirty_destinations() -> list[CheckedFlow]:
+    """30 workloads in 3 namespaces, each serving one port: a plan with 30 destination columns, a self cell
+    per row, and one path allowed only through the L7 proxy."""
+    names = [f"team-{ns}/service-{i:02d}" for ns in ("alpha", "bravo", "charlie") for i in range(10)]
+    flows = []
+    for s, source in enumerate(names):
+        for d, destination in enumerate(names):
+            verdict = Verdict.ALLOWED if (s + d) % 3 == 0 or source.split("/")[0] == destination.split("/")[0] \
+                else Verdict.DROPPED
+            passes = "GET /api/.*" if (source, destination) == (names[27], names[24]) else None
+            flows.append(CheckedFlow(source, destination, "TCP", 8080, verdict, l7_passes=passes))
+    return flows
+
+
+def test_a_thirty_destination_table_keeps_its_headers_in_view_and_shows_l7_and_self_cells(
+        browser: Browser, tmp_path: Path) -> None:
+    """At 1400 px the table is wider than the window: it scrolls inside its own box, and wherever it is
+    scrolled the namespace and destination headers stay on top and the sources on the left."""
+    page = tmp_path / "wide.html"
+    page.write_text(render_plan_html(thirty_destinations()), encoding="utf-8")
+    browser.open(page.resolve().as_uri() + "#matrix", javascript=False)  # the table needs no script
+    box = "document.getElementById('matrix-scroll')"
+    sizes = browser.eval(f"(() => {{ const b = {box}; return [b.scrollWidth, b.clientWidth, b.scrollHeight,"
+                         " b.clientHeight]; })()")
+    assert sizes[0] > sizes[1] and sizes[2] > sizes[3], f"not a table that needs scrolling: {sizes}"
+    assert browser.eval("document.querySelectorAll('#matrix-scroll td.v-self').length") == 30
+    assert browser.eval("[...document.querySelectorAll('#matrix-scroll th.ns')].map(t => t.textContent)") == [
+        "team-alpha", "team-bravo", "team-charlie"]
+    # Scroll the box so the L7 cell (row 28, column 25) is in view, as a reader would.
+    browser.eval(f"(() => {{ const b = {box}; const c = b.querySelector('td.v-l7-filtered');"
+                 " b.scrollLeft = c.offsetLeft - 300; b.scrollTop = c.offsetTop - 300;"
+                 " b.scrollIntoView(); })()")
+    geometry = browser.eval(
+        f"(() => {{ const b = {box}.getBoundingClientRect();"
+        " const rect = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };"
+        " const q = s => rect(document.querySelector(s));"
+        f" return {{box: [b.left, b.top, b.right, b.bottom], scrolled: [{box}.scrollLeft, {box}.scrollTop],"
+        " corner: q('#matrix-scroll th.corner'), group: q('#matrix-scroll tr.groups th.ns:last-child'),"
+        " column: q('#matrix-scroll tr.columns th:last-child'), source: q('#matrix-scroll tbody tr:last-child th'),"
+        " firstSource: q('#matrix-scroll tbody tr:first-child th'),"
+        " l7: q('#matrix-scroll td.v-l7-filtered'),"
+        " l7text: document.querySelector('#matrix-scroll td.v-l7-filtered').textContent,"
+        " l7colour: getComputedStyle(document.querySelector('#matrix-scroll td.v-l7-filtered')).backgroundColor};"
+        " })()")
+    left, top, right, bottom = geometry["box"]
+    assert geometry["scrolled"][0] > 500 and geometry["scrolled"][1] > 300, geometry
+    # Headers: the namespace row at the top edge of the box, the destination row right under it.
+    assert abs(geometry["corner"][1] - (top + 1)) <= 1 and abs(geometry["corner"][0] - (left + 1)) <= 1, geometry
+    assert abs(geometry["group"][1] - (top + 1)) <= 1, geometry
+    assert geometry["group"][3] <= geometry["column"][1] + 1 < top + 120, geometry
+    # Sources: the first column at the left edge though the box is scrolled far right.
+    assert abs(geometry["source"][0] - (left + 1)) <= 1, geometry
+    assert geometry["firstSource"][1] < top, "the first rows scrolled away under the header"
+    # The L7 cell is in view, below the headers and right of the sources, and says what passes.
+    l7_left, l7_top, l7_right, l7_bottom = geometry["l7"]
+    assert geometry["column"][3] <= l7_top and l7_bottom <= bottom and geometry["source"][2] <= l7_left, geometry
+    assert l7_right <= min(right, WINDOW[0]) and l7_bottom <= WINDOW[1], geometry
+    assert geometry["l7text"] == "L7: GET /api/.*"
+    assert geometry["l7colour"] == "rgb(197, 246, 250)"
+    hit = browser.eval(f"document.elementFromPoint({(l7_left + l7_right) / 2}, {(l7_top + l7_bottom) / 2}).className")
+    assert hit == "v v-l7-filtered", "something covers the L7 cell"
+    # The namespace of the columns at the left edge is named though its group starts far out of view.
+    label = browser.eval("(() => { const l = [...document.querySelectorAll('#matrix-scroll th.ns .ns-label')]"
+                         ".find(s => s.textContent === 'team-bravo').getBoundingClientRect();"
+                         " const e = document.elementFromPoint(l.left + 3, (l.top + l.bottom) / 2);"
+                         " return [l.left, l.right, e.textContent]; })()")
+    assert geometry["source"][2] <= label[0] and label[2] == "team-bravo", (label, geometry)
+    # A capture right after scrolling may show the frame before the scroll was composited: let one go by.
+    browser.screenshot(tmp_path / "settle.png")
+    colours = shoot(browser, tmp_path, "table-30-destinations.png")
+    assert pixels_near(colours, TEAL) > 300, "the L7-filtered cell is not drawn"
+    assert pixels_near(colours, SELF_GREY) > 300, "no self cell in view"
+    assert pixels_near(colours, HEADER_GREY) > 3000, "no header in view"

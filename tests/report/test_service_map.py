@@ -136,27 +136,33 @@ def test_the_default_view_count_helper_agrees_with_the_map_on_the_synthetic_plan
     assert len(drawn) == default_view_count(synthetic_plan()) == 178
 
 
-def test_a_diff_marks_opened_closed_and_changed_edges_with_the_older_side() -> None:
+def test_a_diff_marks_opened_closed_l7_moves_and_changed_edges_with_the_older_side() -> None:
     before = [flow("a/x", "b/y", D, model_reasons=("deny",)),
               flow("a/x", "b/z", A, model_reasons=("allow z",)),
               flow("a/x", "b/w", A),
               flow("a/x", "b/v", A),
               flow("a/x", "b/u", D),
               flow("a/x", "b/gone", A, model_reasons=("allow gone",)),
-              flow("a/x", "b/gone-dropped", D)]
+              flow("a/x", "b/gone-dropped", D),
+              flow("a/x", "b/t", A, l7_passes="GET"),
+              flow("a/x", "b/s", A, l7_passes="GET")]
     after = [flow("a/x", "b/y", A),
              flow("a/x", "b/z", D),
              flow("a/x", "b/w", A, l7_passes="GET only"),
              flow("a/x", "b/v", A),
              flow("a/x", "b/u", L7),
              flow("a/x", "b/new", A),
-             flow("a/x", "b/new-dropped", D)]
+             flow("a/x", "b/new-dropped", D),
+             flow("a/x", "b/t", A),
+             flow("a/x", "b/s", A, l7_passes="GET, POST /x")]
     diff = diff_service_maps(build_service_map(before), build_service_map(after))
     changes = {e.target: e.change for e in diff.edges}
     assert changes == {
         "b/y": EdgeChange(DiffStatus.OPENED, EdgeCategory.DROPPED, EdgeCategory.ALLOWED, "", ("deny",)),
         "b/z": EdgeChange(DiffStatus.CLOSED, EdgeCategory.ALLOWED, EdgeCategory.DROPPED, "", ("allow z",)),
-        "b/w": EdgeChange(DiffStatus.CHANGED, EdgeCategory.ALLOWED, EdgeCategory.L7_FILTERED),
+        "b/w": EdgeChange(DiffStatus.L7_FILTERED, EdgeCategory.ALLOWED, EdgeCategory.L7_FILTERED),
+        "b/t": EdgeChange(DiffStatus.L7_UNFILTERED, EdgeCategory.L7_FILTERED, EdgeCategory.ALLOWED, "GET"),
+        "b/s": EdgeChange(DiffStatus.CHANGED, EdgeCategory.L7_FILTERED, EdgeCategory.L7_FILTERED, "GET"),
         "b/v": None,
         "b/u": EdgeChange(DiffStatus.CHANGED, EdgeCategory.DROPPED, EdgeCategory.L7_DENIED),
         "b/new": EdgeChange(DiffStatus.OPENED, None, EdgeCategory.ALLOWED),
@@ -164,4 +170,5 @@ def test_a_diff_marks_opened_closed_and_changed_edges_with_the_older_side() -> N
         "b/gone": EdgeChange(DiffStatus.CLOSED, EdgeCategory.ALLOWED, None, "", ("allow gone",)),
     }
     assert "b/gone-dropped" not in {n.id for n in diff.nodes}
-    assert [e.target for e in diff.changes] == ["b/gone", "b/new", "b/u", "b/w", "b/y", "b/z"]  # sorted by path
+    assert [e.target for e in diff.changes] == ["b/gone", "b/new", "b/s", "b/t", "b/u", "b/w", "b/y",
+                                                "b/z"]  # sorted by path

@@ -18,6 +18,7 @@ from flowcheck.report.service_map import (
     diff_service_maps,
 )
 from flowcheck.report.service_map_html import (
+    change_text,
     edge_full_label,
     edge_label,
     edge_short_label,
@@ -125,7 +126,12 @@ def test_a_diff_map_lists_its_changes_with_their_colours_and_labels() -> None:
     before, after = synthetic_diff()
     diff = diff_service_maps(build_service_map(before), build_service_map(after))
     data = map_data(diff)
-    assert [(c["key"], c["count"]) for c in data["changes"]] == [("opened", 8), ("closed", 2), ("changed", 6)]
+    assert [(c["key"], c["count"]) for c in data["changes"]] == [
+        ("opened", 8), ("closed", 2), ("l7-filtered", 0), ("l7-unfiltered", 6), ("changed", 0)]
+    unfiltered = next(e for e in diff.changes if e.change is not None and e.change.status is DiffStatus.L7_UNFILTERED)
+    assert edge_label(unfiltered).endswith(" no longer L7-filtered")
+    assert change_text(unfiltered.change).startswith(  # type: ignore[arg-type]
+        "no longer L7-filtered: l7-filtered (")
     closed = next(e for e in diff.changes if e.change is not None and e.change.status is DiffStatus.CLOSED)
     assert edge_label(closed) == "\u22128080/TCP closed"
     assert edge_full_label(closed) == "8080/TCP dropped \u00b7 closed: allowed \u2192 dropped"

@@ -68,7 +68,7 @@
   DATA.edges.forEach(function (e, i) {
     var classes = ["c-" + e.category];
     if (e.mismatch.length) classes.push("mismatch");
-    if (e.change) classes.push("ch-" + e.change.status);
+    if (e.change) classes.push("ch", "ch-" + e.change.status);
     var color = e.change ? CHANGE[e.change.status].color : CATEGORY[e.category].color;
     var element = { group: "edges", classes: classes.join(" "), data: {
       id: "e" + i, n: i, source: e.source, target: e.target, label: e.label, short: e.short, full: e.full,
@@ -125,10 +125,11 @@
     // "what can reach X": many edges end at X, so each label goes near its (spread out) source, and vice versa
     { selector: "edge.few.at-src", style: { "label": "", "source-label": "data(full)", "source-text-offset": 40 } },
     { selector: "edge.few.at-tgt", style: { "label": "", "target-label": "data(full)", "target-text-offset": 40 } },
-    { selector: "edge.ch-opened, edge.ch-closed, edge.ch-changed", style: {
+    { selector: "edge.ch", style: {
         "width": 3.5, "opacity": 1, "z-index": 8, "font-size": 11, "font-weight": "bold", "min-zoomed-font-size": 0,
         "text-background-opacity": 1 } },
     { selector: "edge.ch-closed", style: { "line-style": "dashed" } },
+    { selector: "edge.ch-l7-unfiltered", style: { "line-style": "dotted" } },
     // mismatches: thick, haloed, labelled at any zoom, and drawn above the nodes so no box hides the label
     { selector: "edge.mismatch", style: {
         "width": 4, "opacity": 1, "z-index": 10, "z-compound-depth": "top", "underlay-color": "#ffd43b",
@@ -358,7 +359,7 @@
   function pathText(edge) { return edge.source + " \u2192 " + edge.target + " :" + edge.pp; }
   var CHANGE_ORDER = {};
   DATA.changes.forEach(function (c, i) { CHANGE_ORDER[c.key] = i; });
-  function listOrder(e) {   // changes by kind (opened, closed, changed), then in path order
+  function listOrder(e) {   // changes by kind (opened, closed, L7 moves, changed), then in path order
     var change = e.data("edge").change;
     return (change ? CHANGE_ORDER[change.status] : 0) * 1e6 + e.data("n");
   }
@@ -497,7 +498,7 @@
   apply();
   details.textContent = HINT;
   if (params.select === "mismatch" || params.select === "change") {
-    var first = cy.edges(params.select === "mismatch" ? ".mismatch" : ".ch-opened, .ch-closed, .ch-changed");
+    var first = cy.edges(params.select === "mismatch" ? ".mismatch" : ".ch");
     if (first.length) selectEdge(first.sort(function (a, b) { return listOrder(a) - listOrder(b); })[0], false);
   }
   section.setAttribute("data-layout-hash", layoutHash());
