@@ -156,7 +156,7 @@ def _rendered(path: Path, tool: str, objects: Iterator[Any]) -> Iterator[SourceD
             continue
         if obj.origin not in by_origin:
             try:
-                by_origin[obj.origin] = list(yaml.safe_load_all(obj.origin.read_text(encoding="utf-8")))
+                by_origin[obj.origin] = list(yaml.load_all(obj.origin.read_text(encoding="utf-8"), Loader=SafeLoader))
             except (OSError, UnicodeDecodeError, yaml.YAMLError):
                 by_origin[obj.origin] = []
         index = _index_in_file(by_origin[obj.origin], obj.body)

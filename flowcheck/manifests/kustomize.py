@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from flowcheck.errors import PolicyError
+from flowcheck.manifests.yaml_loader import SafeLoader
 
 KUSTOMIZE_ENV = "FLOWCHECK_KUSTOMIZE"
 CHOICES = ("auto", "kustomize", "kubectl", "builtin")
@@ -140,7 +141,7 @@ def render(renderer: Renderer, kustomization_file: Path) -> Iterator[RenderedObj
             why = tool_error(done.stderr, str(wrapper), directory)
             raise PolicyError(str(kustomization_file), None, "", f"`{renderer.tool} {directory}` failed: {why}")
         try:
-            bodies = [b for b in yaml.safe_load_all(done.stdout) if b is not None]
+            bodies = [b for b in yaml.load_all(done.stdout, Loader=SafeLoader) if b is not None]
         except yaml.YAMLError as exc:  # the tool's own output: not expected, but never a traceback
             raise PolicyError(str(kustomization_file), None, "",
                               f"`{renderer.tool}` printed something that is not YAML: {exc}") from None

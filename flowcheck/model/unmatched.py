@@ -56,7 +56,11 @@ class MatchWarning:
 
 def unmatched(topology: Topology, policies: PolicySet) -> list[MatchWarning]:
     """Every finding, policy by policy in the order they were read."""
-    identities = [identity.labels for identity in allocate_identities(topology).identities]
+    table = allocate_identities(topology)
+    identities = [identity.labels for identity in table.identities]
+    members: list[list[Workload]] = [[] for _ in identities]  # a selector is matched once per identity
+    for workload, index in zip(topology.workloads, table.of_workload, strict=True):
+        members[index].append(workload)
     reserved = [reserved_identity(entity) for entity in Entity]
     namespaces = {name: _namespace_labels(name, labels) for name, labels in topology.namespaces.items()}
     found: list[MatchWarning] = []
@@ -69,18 +73,19 @@ def unmatched(topology: Topology, policies: PolicySet) -> list[MatchWarning]:
                 "workload and is ignored: a misspelt namespace, or one the topology lacks")))
             continue
         for spec in policy.specs:
-            found.extend(_spec_findings(spec, topology, identities, reserved, namespaces))
+            found.extend(_spec_findings(spec, topology, identities, members, reserved, namespaces))
     return found
 
 
 def _spec_findings(spec: PolicySpec, topology: Topology, identities: Sequence[IdentityLabels],
-                   reserved: Sequence[IdentityLabels], namespaces: dict[str, IdentityLabels]) -> Iterable[MatchWarning]:
+                   members: Sequence[Sequence[Workload]], reserved: Sequence[IdentityLabels],
+                   namespaces: dict[str, IdentityLabels]) -> Iterable[MatchWarning]:
     ref = spec.policy
     selected: list[Workload] | None = None  # None: a host policy (nodeSelector), which selects nodes
     if spec.subject is not None:
         subject = spec.subject
-        selected = [w for w, labels in zip(topology.workloads, _workload_labels(topology), strict=True)
-                    if subject.matches(labels)]
+        selected = [w for labels, workloads in zip(identities, members, strict=True) if subject.matches(labels)
+                    for w in workloads]
         if not selected:
             yield MatchWarning(SELECTOR_SELECTS_NOTHING, ref, (
                 f"its selector {_shown(subject)} selects no workload of the topology, so none of its rules applies"))
@@ -122,11 +127,6 @@ def _namespace_labels(name: str, labels: dict[str, str] | Any) -> IdentityLabels
     out = {NAMESPACE_LABEL: (K8S_SOURCE, name)}
     out.update({NAMESPACE_LABELS_PREFIX + key: (K8S_SOURCE, value) for key, value in labels.items()})
     return out
-
-
-def _workload_labels(topology: Topology) -> list[IdentityLabels]:
-    table = allocate_identities(topology)
-    return [table.identities[i].labels for i in table.of_workload]
 
 
 def _rule(rule: Rule) -> str:
