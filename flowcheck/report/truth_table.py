@@ -215,7 +215,12 @@ def build_truth_table(flows: Iterable[CheckedFlow]) -> TruthTable:
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """Counts for the line above every table; ``by_shown`` adds up to ``flows``."""
+    """Counts for the line above every table, per path: ``by_shown`` and ``disagreeing`` add up to ``flows``.
+
+    A path can have several records -- probed same-node and cross-node, or expected by two tests -- so
+    ``records`` may exceed ``flows``; a path whose records show different verdicts is counted once, in
+    ``disagreeing`` (the notes and the mismatch list say which and why).
+    """
 
     flows: int
     probed: int
@@ -224,6 +229,8 @@ class Summary:
     intent_mismatches: int
     live_mismatches: int
     comparable: bool
+    records: int = 0
+    disagreeing: int = 0
 
     @property
     def by_outcome(self) -> Mapping[Verdict, int]:
@@ -245,7 +252,11 @@ class Summary:
             plural = "s" if own != 1 else ""
             own_text = f"{own} self-flow{plural} (a workload to its own IP) not counted"
             counts = f"{counts}; {own_text}" if counts else own_text
-        head = f"{self.flows} flow{'s' if self.flows != 1 else ''}{probed}: {counts}"
+        if self.disagreeing:
+            split = f"{self.disagreeing} whose records disagree"
+            counts = f"{counts}, {split}" if counts else split
+        records = f" in {self.records} records" if self.records > self.flows else ""
+        head = f"{self.flows} flow{'s' if self.flows != 1 else ''}{records}{probed}: {counts}"
         if not self.comparable:
             return head
         if self.mismatches:
@@ -261,15 +272,24 @@ _COUNTED = {k: k.value for k in Shown} | {Shown.L7_FILTERED: "allowed through th
 
 
 def summarize(table: TruthTable) -> Summary:
-    by_shown = dict.fromkeys(Shown, 0)
+    by_path: dict[tuple[str, str, str, int | None, str], set[Shown]] = {}
+    probed_paths: set[tuple[str, str, str, int | None, str]] = set()
     for flow in table.flows:
-        by_shown[shown(flow)] += 1
+        by_path.setdefault(flow.key, set()).add(shown(flow))
+        if flow.observed is not None:
+            probed_paths.add(flow.key)
+    by_shown = dict.fromkeys(Shown, 0)
+    for kinds in by_path.values():
+        if len(kinds) == 1:
+            by_shown[next(iter(kinds))] += 1
     return Summary(
-        flows=len(table.flows),
-        probed=sum(1 for f in table.flows if f.observed is not None),
+        flows=len(by_path),
+        probed=len(probed_paths),
         by_shown=by_shown,
         mismatches=len(table.mismatches),
         intent_mismatches=sum(1 for m in table.mismatches if m.flow.intent_mismatch),
         live_mismatches=sum(1 for m in table.mismatches if m.flow.live_mismatch),
         comparable=table.comparable,
+        records=len(table.flows),
+        disagreeing=sum(1 for kinds in by_path.values() if len(kinds) > 1),
     )

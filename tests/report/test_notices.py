@@ -83,3 +83,15 @@ def test_the_probe_fields_round_trip_through_matrix_json_and_stay_optional() -> 
     assert CheckedFlow.from_json(data) == record
     offline = flow(None).to_json()
     assert "placement" not in offline and "evidence_state" not in offline  # files without them read as before
+
+
+def test_the_summary_counts_paths_not_records_and_says_when_a_paths_records_disagree() -> None:
+    from flowcheck.report.truth_table import build_truth_table, summarize
+
+    both = (flow(Verdict.DROPPED, placement="same-node", via="a -> b"),
+            flow(Verdict.DROPPED, placement="cross-node", via="a -> c"))
+    assert summarize(build_truth_table(both)).text() == "1 flow in 2 records (1 probed): 1 dropped; no mismatches"
+    split = (flow(Verdict.DROPPED, placement="same-node", via="a -> b"),
+             flow(Verdict.ALLOWED, placement="cross-node", via="a -> c"))
+    assert summarize(build_truth_table(split)).text() == ("1 flow in 2 records (1 probed): 1 whose records disagree; "
+                                                          "1 mismatch (0 intent vs model, 1 live)")
