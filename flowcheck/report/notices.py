@@ -32,7 +32,7 @@ def run_notices(report: MatrixReport) -> list[str]:
     if judged:
         count = {state: sum(1 for f in judged if f.evidence_state == state)
                  for state in ("confirmed", "none", "contradicted")}
-        notices.append(f"Hubble evidence for {len(judged)} probed path(s): {count['confirmed']} confirmed, "
+        notices.append(f"Hubble evidence for {len(judged)} probe record(s): {count['confirmed']} confirmed, "
                        f"{count['none']} no evidence (no flow decided), {count['contradicted']} contradicted "
                        "(reported as errors)")
     notices.extend(_placement(report.flows))

@@ -70,7 +70,7 @@ def test_the_suites_pass_on_a_lab_that_enforces_the_policies(pytester: pytest.Py
     # its stand-in proxy logs no L7 records, so a denial has no evidence -- counted, never a pass by itself
     states = {(f["observed"], f["evidence_state"]) for f in probed}
     assert states == {("allowed", "confirmed"), ("dropped", "confirmed"), ("l7-denied", "none")}
-    result.stdout.fnmatch_lines(["note: Hubble evidence for * probed path(s): * confirmed, * no evidence (no flow "
+    result.stdout.fnmatch_lines(["note: Hubble evidence for * probe record(s): * confirmed, * no evidence (no flow "
                                  "decided), 0 contradicted (reported as errors)"])
     dns = [f for f in probed if (f["request"] or "").startswith("DNS") and f["protocol"] == "UDP"]
     assert dns

@@ -53,7 +53,7 @@ def test_an_interrupted_run_says_so_in_every_rendering() -> None:
 def test_hubble_evidence_is_counted() -> None:
     report = MatrixReport((flow(Verdict.DROPPED, evidence="confirmed"), flow(Verdict.DROPPED, evidence="none"),
                            flow(Verdict.ERROR, evidence="contradicted"), flow(Verdict.DROPPED)))
-    assert run_notices(report) == ["Hubble evidence for 3 probed path(s): 1 confirmed, 1 no evidence (no flow "
+    assert run_notices(report) == ["Hubble evidence for 3 probe record(s): 1 confirmed, 1 no evidence (no flow "
                                    "decided), 1 contradicted (reported as errors)"]
 
 

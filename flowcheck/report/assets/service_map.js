@@ -134,7 +134,10 @@
     { selector: "edge.mismatch", style: {
         "width": 4, "opacity": 1, "z-index": 10, "z-compound-depth": "top", "underlay-color": "#ffd43b",
         "underlay-opacity": 0.9, "underlay-padding": 5, "font-weight": "bold", "font-size": 12,
-        "text-background-color": "#fff3bf", "text-background-opacity": 1, "min-zoomed-font-size": 0 } },
+        "text-background-color": "#fff3bf", "text-background-opacity": 1, "min-zoomed-font-size": 0,
+        // wrapped narrow and lifted off the line: a short edge inside one namespace box must not hide
+        // the names of its two ends
+        "text-wrap": "wrap", "text-max-width": 130, "text-margin-y": -34 } },
     { selector: "edge.hidden, node.hidden", style: { "display": "none" } },
     { selector: "edge:selected", style: { "width": 5, "opacity": 1, "label": "data(full)", "z-index": 20,
         "z-compound-depth": "top", "text-background-opacity": 1,
