@@ -43,7 +43,7 @@ OUTSIDE_GROUP = "(outside the cluster)"
 
 
 class EdgeCategory(enum.StrEnum):
-    """How an edge is drawn: a verdict, or ``l7-filtered`` / ``mixed`` for paths whose requests differ."""
+    """How an edge is drawn: a verdict, or ``l7-filtered`` / ``mixed`` for paths whose records differ."""
 
     ALLOWED = "allowed"
     L7_FILTERED = "l7-filtered"

@@ -58,7 +58,7 @@ CATEGORY_LOOKS: dict[EdgeCategory, Look] = {
     EdgeCategory.L7_DENIED: Look("l7-denied (HTTP 403 / DNS REFUSED)", "#c2255c", "dashed"),
     EdgeCategory.DROPPED: Look("dropped (L3/L4)", "#e03131", "dotted", on=False),
     EdgeCategory.UNKNOWN: Look("unknown (the model cannot decide)", "#868e96", "dashed"),
-    EdgeCategory.MIXED: Look("mixed (requests differ at L3/L4)", "#9c36b5", ""),
+    EdgeCategory.MIXED: Look("mixed (allowed and dropped: by request or where probed)", "#9c36b5", ""),
     EdgeCategory.REFUSED: Look("refused (nothing listens)", "#a05a00", "dashed"),
     EdgeCategory.ERROR: Look("error (the probe failed)", "#495057", "dashed"),
 }
