@@ -129,6 +129,14 @@ def resolve_settings(config: pytest.Config) -> FlowcheckSettings:
     # Configured: the policies or the topology named, on the command line or as ini keys (not the defaults,
     # which are this repository's own layout): then the plugin adds the generic checks (``collect``).
     configured = bool(policies_opt or ini_policies or topology_opt or ini_topology)
+    # A path named but absent is one usage error, not the same failure in every test.
+    named = [("--flowcheck-policies" if policies_opt else "flowcheck_policies (ini)", p)
+             for p in (policies if policies_opt or ini_policies else [])]
+    if topology_opt or ini_topology:
+        named.append(("--flowcheck-topology" if topology_opt else "flowcheck_topology (ini)", topology))
+    for option, named_path in named:
+        if not named_path.exists():
+            raise pytest.UsageError(f"{option} {named_path}: no such file or directory")
     strict_opt = config.getoption("flowcheck_strict")
     strict = bool(strict_opt) if strict_opt is not None else bool(config.getini("flowcheck_strict"))
     return FlowcheckSettings(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flowcheck.report.markdown import md_escape
+from flowcheck.report.marks import Shown, shown
 from flowcheck.report.records import CheckedFlow
 from flowcheck.report.textutil import display_width, pad, printable
 from flowcheck.verdict import Verdict
@@ -21,7 +22,17 @@ HEADERS = ("FROM", "TO", "PORT", "VERDICT", "REASON")
 def _row(flow: CheckedFlow) -> tuple[str, str, str, str, str]:
     port = f"{flow.port}/{flow.protocol}" if flow.port is not None else flow.protocol
     reason = flow.model_reasons[0] if flow.model_reasons else ""
-    return (flow.source, flow.destination, port, flow.model.value, reason)
+    return (flow.source, flow.destination, port, _verdict(flow), reason)
+
+
+def _verdict(flow: CheckedFlow) -> str:
+    """The verdict, and what the truth tables show beside it: ``allowed (L7: GET)``, ``allowed (self)``."""
+    kind = shown(flow)
+    if kind is Shown.L7_FILTERED:
+        return f"{flow.model.value} (L7: {flow.l7_passes})"
+    if kind is Shown.SELF:
+        return f"{flow.model.value} (self)"
+    return flow.model.value
 
 
 def render_flow_table(flows: Iterable[CheckedFlow]) -> str:

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+# Imported here, not inside a test: pytester restores sys.modules after each test, so modules a test
+# imported first would be loaded again by later tests, beside the copies other modules still hold.
+from flowcheck.cli import main
 from tests.conftest import POLICIES_DIR, REPO_ROOT
 
 TOPOLOGY = REPO_ROOT / "fixtures" / "topology.yaml"
@@ -95,6 +98,9 @@ def test_ini_options_set_defaults_and_the_command_line_wins(pytester: pytest.Pyt
         (("--flowcheck-probe-timeout=0",), "*--flowcheck-probe-timeout 0.0: expected more than 0*"),
         (("--flowcheck-kube-context=staging",),
          "*--flowcheck-kube-context only applies with --flowcheck-cluster=existing*"),
+        (("--flowcheck-policies=network-polices",),
+         "*--flowcheck-policies */network-polices: no such file or directory"),
+        (("--flowcheck-topology=topolgy.yaml",), "*--flowcheck-topology */topolgy.yaml: no such file or directory"),
     ],
 )
 def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: tuple[str, ...], message: str) -> None:
@@ -260,7 +266,6 @@ def test_baseline_changes_fail_the_run(pytester: pytest.Pytester, tmp_path: Path
     pytester.runpytest_subprocess(*SCENARIO_ARGS, "-k", "not matrix", "--flowcheck-report",
                                   str(first)).assert_outcomes(passed=3 + GENERIC, deselected=2)
     baseline = tmp_path / "baseline.json"
-    from flowcheck.cli import main
     assert main(["baseline", "record", str(first / "matrix.json"), "-o", str(baseline)]) == 0
 
     unchanged = pytester.runpytest_subprocess(*SCENARIO_ARGS, "-k", "not matrix", "--flowcheck-baseline", str(baseline))

@@ -156,3 +156,17 @@ def test_the_per_flow_plan_listing_escapes_every_cell() -> None:
     assert "<b>" not in row
     assert "/a/*/b/*" not in row
     assert "**dropped**" in row
+
+
+def test_the_per_flow_plan_listing_shows_what_the_l7_proxy_passes_and_self_flows() -> None:
+    """`flowcheck plan --format table|markdown` say what the truth tables say: an L7-filtered port is not a plain
+    `allowed`, and a workload's traffic to its own IP is marked as such."""
+    from flowcheck.report.flow_list import render_flow_markdown, render_flow_table
+
+    filtered = CheckedFlow("tenant/client", "default/my-api", "TCP", 8080, Verdict.ALLOWED, l7_passes="GET")
+    own = CheckedFlow("default/my-api", "default/my-api", "TCP", 8080, Verdict.ALLOWED)
+    plain = CheckedFlow("monitoring/prometheus", "default/my-api", "TCP", 9090, Verdict.ALLOWED)
+    table = render_flow_table([filtered, own, plain]).splitlines()
+    assert "allowed (L7: GET)" in table[1] and "allowed (self)" in table[2]
+    assert "allowed (" not in table[3]
+    assert "| allowed (L7: GET) |" in render_flow_markdown([filtered])
