@@ -53,9 +53,10 @@ def register(subparsers: Any) -> None:
     )
     add_model_arguments(parser)
     add_base_arguments(parser, required=True, purpose="the policies before the change")
-    parser.add_argument("--intent", action="append", default=[], metavar="REPORT",
-                        help="a suites run's matrix.json (or its --flowcheck-report directory): its paths with an "
-                             "expected verdict are the declared intent; repeatable")
+    parser.add_argument("--intent", action="append", default=[], metavar="FILE",
+                        help="an intent file (*.flowcheck.yaml), or a suites run's matrix.json (or its "
+                             "--flowcheck-report directory): its paths with an expected verdict are the declared "
+                             "intent; repeatable")
     parser.add_argument("--format", choices=FORMATS, default="text",
                         help="text (default), markdown (a PR comment), json (decided flows before and after), "
                              "html (one page with the service map of the change)")
@@ -154,13 +155,33 @@ def _export_root(path: Path) -> Path:
     return path.parent
 
 
+INTENT_SUFFIXES = (".flowcheck.yaml", ".flowcheck.yml")
+
+
+def _intent_file_paths(path: str, topology: Topology) -> list[IntentPath]:
+    """The paths an intent file declares, as its pytest items check them (a mistake is bad input, exit 2)."""
+    from flowcheck.harness.intent_file import read_intent as read_intent_file
+
+    declared = []
+    for entry in read_intent_file(path):
+        expectation = entry.expectation(topology)
+        if expectation.verdict is not None:
+            declared.append(IntentPath(expectation.flow, expectation.verdict, f"{path}::{entry.name}"))
+    return declared
+
+
 def read_intent(reports: Sequence[str], topology: Topology) -> list[IntentPath]:
-    """The declared paths of suites runs' reports: every record with an expected verdict, each path once."""
+    """The declared paths of intent files (``*.flowcheck.yaml``) and of suites runs' reports (every record with an
+    expected verdict), each path once."""
     from flowcheck.report.files import read_matrix
 
     found: dict[tuple[object, ...], IntentPath] = {}
     without_flow = unknown = 0
     for report in reports:
+        if report.endswith(INTENT_SUFFIXES):
+            for path in _intent_file_paths(report, topology):
+                found.setdefault((path.flow, path.expected), path)
+            continue
         for record in read_matrix(report).flows:
             if record.expected is None:
                 continue

@@ -193,6 +193,27 @@ def test_declared_intent_the_change_flips_comes_first(repo: Path, capsys: pytest
     assert flipped["after"]["http"] == {"method": "GET", "path": "/orders"}
 
 
+def test_an_intent_file_is_declared_intent_as_a_suites_report_is(repo: Path, capsys: pytest.CaptureFixture[str],
+                                                                  tmp_path: Path) -> None:
+    """``--intent shop.flowcheck.yaml``: the paths an intent file declares, without a suites run first."""
+    intent = tmp_path / "api.flowcheck.yaml"
+    intent.write_text("- name: the client reads orders\n"
+                      "  from: tenant/client\n  to: default/my-api\n  port: 8080\n  http: GET /orders\n"
+                      "  verdict: allowed\n"
+                      "- name: prometheus scrapes web\n"
+                      "  from: monitoring/prometheus\n  to: default/web\n  port: 9090\n  verdict: allowed\n")
+    code, out, _ = run(capsys, "diff", *MODEL, "--base", "HEAD", "--intent", str(intent))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[3] == "declared intent: 2 paths decided, 1 flipped by the change (1 now breaks it)"
+    assert lines[6] == ("  tenant/client -> default/my-api:8080/TCP GET /orders: allowed -> dropped (expected allowed: "
+                        f"now breaks the intent; {intent}::the client reads orders)")
+    intent.write_text("- {from: tenant/client, to: default/my-api, port: 8080, verdict: denied}\n")
+    code, _, err = run(capsys, "diff", *MODEL, "--base", "HEAD", "--intent", str(intent))
+    assert code == 2
+    assert f"{intent}:1: entry 0" in err and "field verdict: unknown verdict 'denied'" in err
+
+
 def test_an_unknown_ref_is_bad_input(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "diff", *MODEL, "--base", "no-such-branch")
     assert code == 2
