@@ -98,7 +98,8 @@ def report_warnings(args: argparse.Namespace, warnings: Sequence[MatchWarning]) 
     for warning in warnings:
         print(f"warning: {warning.describe()}", file=sys.stderr)
     if warnings and getattr(args, "strict", False):
-        print(f"flowcheck: {len(warnings)} warnings and --strict: failing", file=sys.stderr)
+        print(f"flowcheck: {len(warnings)} warning{'s' if len(warnings) != 1 else ''} and --strict: failing",
+              file=sys.stderr)
 
 
 def strict_failure(args: argparse.Namespace) -> bool:

@@ -146,7 +146,10 @@ def expected_text(flow: CheckedFlow) -> str:
 def observed_text(flow: CheckedFlow) -> str:
     """``dropped (2 attempts)``, or ``not probed`` (+ why) when the flow was not probed."""
     if flow.observed is None:
-        return f"not probed ({flow.observed_detail})" if flow.observed_detail else "not probed"
+        detail = flow.observed_detail
+        if detail.startswith(("not probed", "not checked")):
+            return detail  # it says so itself: "not probed: no Docker engine ..."
+        return f"not probed ({detail})" if detail else "not probed"
     text = flow.observed.value
     extras = []
     if flow.attempts > 1:

@@ -48,7 +48,7 @@ def test_plan_warns_and_strict_fails_after_printing(typo: Path, capsys: pytest.C
     assert main([*args, "--strict"]) == 1
     strict = capsys.readouterr()
     assert json.loads(strict.out)["flows"]  # the plan is printed all the same
-    assert "flowcheck: 1 warnings and --strict: failing" in strict.err
+    assert "flowcheck: 1 warning and --strict: failing" in strict.err
 
 
 def test_explain_warns_too(typo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -95,3 +95,11 @@ def test_the_summary_counts_paths_not_records_and_says_when_a_paths_records_disa
              flow(Verdict.ALLOWED, placement="cross-node", via="a -> c"))
     assert summarize(build_truth_table(split)).text() == ("1 flow in 2 records (1 probed): 1 whose records disagree; "
                                                           "1 mismatch (0 intent vs model, 1 live)")
+
+
+def test_a_reason_not_probed_is_said_once() -> None:
+    from flowcheck.report.marks import observed_text
+
+    offline = flow(None, detail="not probed: no Docker engine is running")
+    assert observed_text(offline) == "not probed: no Docker engine is running"
+    assert observed_text(flow(None, detail="the cluster has one node")) == "not probed (the cluster has one node)"
