@@ -214,9 +214,6 @@ def _entry(raw: Any, path: str, index: int, line: int | None) -> IntentEntry:
 
     if not isinstance(raw, dict):
         raise fail(f"expected a mapping with from, to, verdict, ..., got {type_name(raw)}")
-    for key in raw:
-        if key not in ENTRY_KEYS:
-            raise fail(f"unknown field {key!r} (known fields here: {', '.join(ENTRY_KEYS)})", str(key))
     given_name = raw.get("name")
     if given_name is not None and (not isinstance(given_name, str) or not given_name.strip()):
         raise fail(f"expected a non-empty string, got {type_name(given_name)}", "name")
@@ -224,6 +221,10 @@ def _entry(raw: Any, path: str, index: int, line: int | None) -> IntentEntry:
 
     def bad(message: str, field_: str) -> IntentError:
         return fail(message, field_, label)
+
+    for key in raw:
+        if key not in ENTRY_KEYS:
+            raise bad(f"unknown field {key!r} (known fields here: {', '.join(ENTRY_KEYS)})", str(key))
 
     for required in ("from", "to", "verdict"):
         if required not in raw:

@@ -75,6 +75,8 @@ def test_destinations_beyond_workloads(to: str, endpoint: object) -> None:
      "field verdict: 'unknown' is not something to expect"),
     ("- {from: default/web, to: default/my-api, port: 8080, verdict: allowed, lables: {}}",
      "field lables: unknown field 'lables'"),
+    ("- {name: ghost, from: default/web, to: default/my-api, port: 8080, verdict: allowed, prot: TCP}",
+     "entry 0 (ghost), field prot: unknown field 'prot'"),
     ("- {name: x, from: default/web, to: default/my-api, port: 99999, verdict: allowed}",
      "entry 0 (x), field port: expected a port from 1 to 65535, got 99999"),
     ("- {from: default/web, to: default/my-api, port: 8080, verdict: allowed, protocol: QUIC}",
