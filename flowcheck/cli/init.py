@@ -22,7 +22,7 @@ from flowcheck.errors import InputError
 from flowcheck.manifests.documents import read_documents, rendering_notes
 from flowcheck.model.engine import Model
 from flowcheck.model.flows import CidrEndpoint, Endpoint, EntityEndpoint, FqdnEndpoint, WorkloadEndpoint
-from flowcheck.model.inventory import WORKLOAD_KINDS, inventory, topology_yaml
+from flowcheck.model.inventory import WORKLOAD_KINDS, inventory, topology_yaml, with_cluster_dns
 from flowcheck.model.mentioned import Mentioned, mentioned_paths
 from flowcheck.model.policies import load_policies
 from flowcheck.model.semantics import SEMANTICS
@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{', '.join(args.manifests)}: no workload found (looked for {', '.join(WORKLOAD_KINDS)})")
     policies = load_policies(args.policies)
     print_notes(policies.notes)
+    topology, dns_note = with_cluster_dns(topology, policies)
+    print_notes([dns_note] if dns_note else [])
     model = Model(topology, policies, args.semantics)
     report_warnings(args, unmatched(topology, policies))
     mentioned = mentioned_paths(model)

@@ -27,7 +27,10 @@ from typing import Any
 
 from flowcheck.manifests.documents import SourceDocument
 from flowcheck.model.identity import METADATA_NAME_LABEL
+from flowcheck.model.policy import PolicySet
 from flowcheck.model.topology import PROTOCOLS, Port, Topology, Workload
+from flowcheck.model.unmatched import unmatched
+from flowcheck.vocabulary import DNS_PORT
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")
 EXISTING_NAMESPACES = frozenset({"kube-system"})
@@ -169,6 +172,31 @@ def _with_service_ports(workload: Workload, services: list[tuple[SourceDocument,
         return workload
     return Workload(workload.namespace, workload.name, workload.labels, tuple(ports), workload.service_account,
                     workload.ip, workload.existing)
+
+
+CLUSTER_DNS = Workload("kube-system", "kube-dns", {"k8s-app": "kube-dns"},
+                       (Port("dns", DNS_PORT, "UDP"), Port("dns-tcp", DNS_PORT, "TCP")), existing=True)
+"""The cluster's DNS as kind and most distributions run it: CoreDNS pods labelled ``k8s-app=kube-dns``."""
+
+
+def with_cluster_dns(topology: Topology, policies: PolicySet) -> tuple[Topology, str | None]:
+    """``topology`` with the cluster's DNS (``CLUSTER_DNS``, ``existing``) when the manifests have no DNS
+    server and the policies select it -- an application repository does not ship the cluster's DNS, yet its
+    DNS egress rules and every ``toFQDNs`` verdict depend on it -- with a note saying so; else unchanged.
+
+    "Select it" is exact: with it added, fewer parts of the policies match nothing (``unmatched``).
+    """
+    if any(p.port == DNS_PORT for w in topology.workloads for p in w.ports) or \
+            any(w.ref == CLUSTER_DNS.ref for w in topology.workloads):
+        return topology, None
+    namespaces = {name: {k: v for k, v in labels.items() if k != METADATA_NAME_LABEL}
+                  for name, labels in topology.namespaces.items()}
+    candidate = Topology.build(namespaces, [*topology.workloads, CLUSTER_DNS], topology.path)
+    if len(unmatched(candidate, policies)) >= len(unmatched(topology, policies)):
+        return topology, None
+    return candidate, (f"{CLUSTER_DNS.ref}: added as an existing workload (k8s-app=kube-dns, 53/UDP and 53/TCP): "
+                       "the policies select the cluster's DNS, which the manifests do not define; check its labels "
+                       "against your cluster's DNS pods")
 
 
 def topology_yaml(topology: Topology) -> dict[str, Any]:

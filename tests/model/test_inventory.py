@@ -126,3 +126,51 @@ def test_any_manifest_gives_a_topology_or_a_note_never_a_crash(kind: str, rest: 
 
     # whatever was read is a topology the loader accepts as written
     parse_topology(yaml.safe_load(yaml.safe_dump(topology_yaml(found.topology))), "<written>", fail)
+
+
+DNS_EGRESS = """\
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: fqdn, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: bot}}
+  egress:
+    - toFQDNs: [{matchName: api.github.com}]
+    - toEndpoints: [{matchLabels: {"k8s:io.kubernetes.pod.namespace": kube-system, "k8s:k8s-app": kube-dns}}]
+      toPorts: [{ports: [{port: "53", protocol: ANY}], rules: {dns: [{matchPattern: "*"}]}}]
+"""
+BOT = "apiVersion: v1\nkind: Pod\nmetadata: {name: bot, namespace: default, labels: {app: bot}}\nspec: {}\n"
+
+
+def _policies(tmp_path: Path, text: str) -> Any:
+    from flowcheck.model.policies import load_policies
+
+    (tmp_path / "p.yaml").write_text(text)
+    return load_policies([tmp_path / "p.yaml"])
+
+
+def _bot_topology(tmp_path: Path, extra: str = "") -> Any:
+    (tmp_path / "deploy.yaml").write_text(BOT + extra)
+    return inventory(read_documents([tmp_path / "deploy.yaml"])).topology
+
+
+def test_the_clusters_dns_is_added_when_the_policies_select_it_and_the_manifests_lack_it(tmp_path: Path) -> None:
+    from flowcheck.model.inventory import with_cluster_dns
+
+    topology, note = with_cluster_dns(_bot_topology(tmp_path), _policies(tmp_path, DNS_EGRESS))
+    dns = topology.workload("kube-system/kube-dns")
+    assert dns.existing and [p.describe() for p in dns.ports] == ["UDP/53 (dns)", "TCP/53 (dns-tcp)"]
+    assert note is not None and note.startswith("kube-system/kube-dns: added as an existing workload")
+    assert topology_yaml(topology)["namespaces"] == {"default": {}, "kube-system": {}}
+
+
+def test_the_clusters_dns_is_not_added_when_nothing_selects_it_or_a_dns_server_is_there(tmp_path: Path) -> None:
+    from flowcheck.model.inventory import with_cluster_dns
+
+    unrelated = DNS_EGRESS.replace("kube-dns", "other-dns")
+    bare = _bot_topology(tmp_path)
+    assert with_cluster_dns(bare, _policies(tmp_path, unrelated)) == (bare, None)
+    served = _bot_topology(tmp_path, "---\napiVersion: v1\nkind: Pod\nmetadata: {name: dns, namespace: default, "
+                                     "labels: {app: dns}}\nspec: {containers: [{name: d, image: x, ports: "
+                                     "[{containerPort: 53, protocol: UDP}]}]}\n")
+    assert with_cluster_dns(served, _policies(tmp_path, DNS_EGRESS)) == (served, None)
