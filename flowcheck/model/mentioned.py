@@ -49,7 +49,9 @@ from flowcheck.model.policy import (
 from flowcheck.model.selectors import IdentityLabels
 from flowcheck.model.topology import Port, Workload
 from flowcheck.verdict import Verdict
+from flowcheck.vocabulary import DNS_PORT
 
+EXAMPLE_EXTERNAL_PORT = 443  # HTTPS: what a workload most often reaches outside the cluster
 REFUSED_PATH = "/flowcheck-not-allowed"
 REFUSED_NAME = "not-allowed.flowcheck.invalid"  # .invalid never resolves (RFC 6761)
 
@@ -170,6 +172,10 @@ def _flows(model: Model, rule: Rule, source: Endpoint, destination: Endpoint, no
     if rule.ports is None:
         for p in served:  # an L3-only rule: every port the destination serves
             yield Flow(source, destination, p.protocol, p.port)
+        if not to_workload:  # outside the cluster nothing says what it serves: one example port
+            notes.append(f"{rule.describe()}: names no port; {destination.describe()} is written with "
+                         f"{EXAMPLE_EXTERNAL_PORT}/TCP as an example (every port is allowed alike)")
+            yield Flow(source, destination, "TCP", EXAMPLE_EXTERNAL_PORT)
         return
     for port_rule in rule.ports:
         for spec in port_rule.ports:
@@ -189,7 +195,7 @@ def _numbers(spec: PortSpec, served: tuple[Port, ...]) -> Iterator[tuple[str, in
     elif spec.number == 0:
         yield from ((p.protocol, p.port) for p in served if p.protocol in protocols)
     elif spec.protocol == "ANY":
-        yield ("TCP", spec.number)
+        yield ("UDP" if spec.number == DNS_PORT else "TCP", spec.number)  # DNS is asked over UDP first
     elif spec.protocol in ("TCP", "UDP", "SCTP"):
         yield (spec.protocol, spec.number)
 

@@ -174,3 +174,21 @@ def test_the_clusters_dns_is_not_added_when_nothing_selects_it_or_a_dns_server_i
                                      "labels: {app: dns}}\nspec: {containers: [{name: d, image: x, ports: "
                                      "[{containerPort: 53, protocol: UDP}]}]}\n")
     assert with_cluster_dns(served, _policies(tmp_path, DNS_EGRESS)) == (served, None)
+
+
+def test_the_paths_a_portless_fqdn_rule_and_an_any_protocol_dns_rule_mention(tmp_path: Path) -> None:
+    """What `flowcheck init` writes for Cilium's FQDN example: the FQDN on an example port (the rule names
+    none), and the DNS rule's port over UDP -- how lookups are asked first, as suites default."""
+    from flowcheck.model.engine import Model
+    from flowcheck.model.inventory import with_cluster_dns
+    from flowcheck.model.mentioned import mentioned_paths
+
+    policies = _policies(tmp_path, DNS_EGRESS)
+    topology, _ = with_cluster_dns(_bot_topology(tmp_path), policies)
+    found = mentioned_paths(Model(topology, policies))
+    paths = {(m.flow.destination.describe(), m.flow.protocol, m.flow.port, m.decision.verdict.value)
+             for m in found.paths}
+    assert ("api.github.com", "TCP", 443, "allowed") in paths
+    assert ("kube-system/kube-dns", "UDP", 53, "allowed") in paths
+    assert not any(proto == "TCP" and port == 53 for _, proto, port, _ in paths)
+    assert any("names no port; api.github.com is written with 443/TCP as an example" in n for n in found.notes)
