@@ -67,7 +67,7 @@ def inventory(documents: Iterable[SourceDocument]) -> Inventory:
         elif kind == "Service":
             spec = _mapping(body.get("spec"))
             selector = _labels(spec.get("selector"))
-            ports = [p for p in spec.get("ports") or [] if isinstance(p, dict)]
+            ports = [p for p in _list(spec.get("ports")) if isinstance(p, dict)]
             if selector and ports:
                 services.append((doc, _namespace(body), selector, ports))
     workloads = _unique([w for _, w in found], notes)
@@ -99,12 +99,13 @@ def _workload(doc: SourceDocument, notes: list[str], where: str) -> Workload | N
     if not _mapping(body.get("metadata")).get("namespace"):
         notes.append(f"{where}: {kind} {name} has no metadata.namespace; assumed {DEFAULT_NAMESPACE!r}")
     ports: list[Port] = []
-    for container in [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or [])]:
+    init_containers = _list(pod_spec.get("initContainers"))
+    for container in [*init_containers, *_list(pod_spec.get("containers"))]:
         if not isinstance(container, dict):
             continue
-        if container in (pod_spec.get("initContainers") or []) and container.get("restartPolicy") != "Always":
+        if container in init_containers and container.get("restartPolicy") != "Always":
             continue  # an init container serves nothing once the pod runs (a sidecar, restartPolicy Always, does)
-        for raw in container.get("ports") or []:
+        for raw in _list(container.get("ports")):
             port = _container_port(raw)
             if port is not None and port not in ports:
                 ports.append(port)
@@ -219,6 +220,11 @@ def topology_yaml(topology: Topology) -> dict[str, Any]:
             entry["existing"] = True
         workloads.append(entry)
     return {"namespaces": namespaces, "workloads": workloads}
+
+
+def _list(value: Any) -> list[Any]:
+    """A list field, or nothing when the document holds something else there (schema validation says so)."""
+    return value if isinstance(value, list) else []
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from flowcheck.manifests.documents import SourceDocument, read_documents
@@ -117,6 +117,8 @@ _ANY = st.recursive(st.none() | st.booleans() | st.integers(-1, 70000) | st.text
 
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(["Deployment", "CronJob", "Pod", "Service", "Namespace", "Job"]), _ANY)
+@example("Service", {"spec": {"ports": True}})  # found by this test: a list field holding a scalar
+@example("Pod", {"spec": {"containers": True, "initContainers": 1}})
 def test_any_manifest_gives_a_topology_or_a_note_never_a_crash(kind: str, rest: Any) -> None:
     body = {"kind": kind, **(rest if isinstance(rest, dict) else {"spec": rest})}
     found = inventory([SourceDocument("fuzz.yaml", 0, None, body)])
@@ -192,3 +194,17 @@ def test_the_paths_a_portless_fqdn_rule_and_an_any_protocol_dns_rule_mention(tmp
     assert ("kube-system/kube-dns", "UDP", 53, "allowed") in paths
     assert not any(proto == "TCP" and port == 53 for _, proto, port, _ in paths)
     assert any("names no port; api.github.com is written with 443/TCP as an example" in n for n in found.notes)
+
+
+def test_an_unknown_fqdn_path_says_its_drop_holds_only_if_the_fqdn_rule_does_not_match(tmp_path: Path) -> None:
+    """Without a DNS server the model cannot place the lookup: the isolation reason is conditional, not a fact."""
+    from flowcheck.model.engine import Model
+    from flowcheck.model.flows import Flow, FqdnEndpoint, WorkloadEndpoint
+
+    model = Model(_bot_topology(tmp_path), _policies(tmp_path, DNS_EGRESS))
+    decision = model.decide(Flow(WorkloadEndpoint("default/bot"), FqdnEndpoint("api.github.com"), "TCP", 443))
+    assert decision.verdict.value == "unknown"
+    assert "the topology has no DNS server" in decision.reasons[0]
+    assert decision.reasons[1] == ("CiliumNetworkPolicy default/fqdn egress: no other rule allows TCP/443 to "
+                                   "api.github.com (default/bot is isolated for egress), so it is dropped unless a "
+                                   "rule above applies")
