@@ -105,6 +105,10 @@ class L7Filter:
         return "; ".join(f"{g.rule.describe()}: {g.rules.describe()}" for g in self.grants)
 
 
+OTHERWISE = "otherwise"
+"""``detail`` of an ``isolated-no-rule`` reason beside rules that may match: the drop holds only if they do not."""
+
+
 @dataclass(frozen=True, slots=True)
 class Reason:
     """One reason, as data; ``flowcheck.model.reasons.render_reason`` turns it into its sentence.

@@ -14,9 +14,9 @@ whatever the pod's ingress policies say (``allow-localhost``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from flowcheck.model.decision import L7Filter, Reason, ReasonKind, SideDecision
+from flowcheck.model.decision import OTHERWISE, L7Filter, Reason, ReasonKind, SideDecision
 from flowcheck.model.flows import Flow
 from flowcheck.model.l7 import judge_l7
 from flowcheck.model.side_eval import SideEval
@@ -75,7 +75,9 @@ def judge_side(ev: SideEval, flow: Flow) -> Part:
                        Reason(ReasonKind.ISOLATED_NO_RULE, direction, policies=ev.isolating)]
         if verdict is not Verdict.ALLOWED and maybe_reasons:
             verdict = Verdict.UNKNOWN
-            reasons = [*maybe_reasons, *reasons]
+            # the drop holds only if the rules that may match do not: said so, not as a plain fact
+            reasons = [*maybe_reasons, *(replace(r, detail=OTHERWISE) if r.kind is ReasonKind.ISOLATED_NO_RULE
+                                         else r for r in reasons)]
     if deny_maybe_reasons and verdict is not Verdict.DROPPED:
         verdict = Verdict.UNKNOWN
         reasons = [*deny_maybe_reasons, *reasons]
