@@ -105,10 +105,6 @@ class L7Filter:
         return "; ".join(f"{g.rule.describe()}: {g.rules.describe()}" for g in self.grants)
 
 
-OTHERWISE = "otherwise"
-"""``detail`` of an ``isolated-no-rule`` reason beside rules that may match: the drop holds only if they do not."""
-
-
 @dataclass(frozen=True, slots=True)
 class Reason:
     """One reason, as data; ``flowcheck.model.reasons.render_reason`` turns it into its sentence.
@@ -121,6 +117,7 @@ class Reason:
     flow's peer and port) and ``matched`` the HTTP or DNS rule an ``l7-match`` matched. ``detail``
     is the model's explanation where one sentence says it best (why a rule may match, why a named
     port is ambiguous, why an FQDN's IPs are never learnt); it never contains the flow's own names.
+    ``unless_above``: an ``isolated-no-rule`` beside rules that may match -- the drop holds only if they do not.
     """
 
     kind: ReasonKind
@@ -130,6 +127,7 @@ class Reason:
     l7: L7Filter | None = None
     matched: HttpRule | DnsRule | None = None
     detail: str = ""
+    unless_above: bool = False
 
 
 @dataclass(frozen=True, slots=True)

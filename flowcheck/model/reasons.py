@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flowcheck.model.decision import OTHERWISE, L7Filter, Reason, ReasonKind
+from flowcheck.model.decision import L7Filter, Reason, ReasonKind
 from flowcheck.model.flows import Flow
 from flowcheck.model.policy import Direction, DnsRule, HttpRule
 
@@ -58,7 +58,7 @@ def render_reason(reason: Reason, flow: Flow, *, source: str | None = None, dest
         return f"{rule}: allows {what} {to_from} {peer}"
     if kind is ReasonKind.ISOLATED_NO_RULE:
         isolating = ", ".join(ref.describe() for ref in reason.policies)
-        if reason.detail == OTHERWISE:
+        if reason.unless_above:
             return (f"{isolating} {direction}: no other rule allows {what} {to_from} {peer} ({local} is isolated for "
                     f"{direction}), so it is dropped unless a rule above applies")
         return f"{isolating} {direction}: no rule allows {what} {to_from} {peer} ({local} is isolated for {direction})"

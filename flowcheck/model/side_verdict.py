@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from flowcheck.model.decision import OTHERWISE, L7Filter, Reason, ReasonKind, SideDecision
+from flowcheck.model.decision import L7Filter, Reason, ReasonKind, SideDecision
 from flowcheck.model.flows import Flow
 from flowcheck.model.l7 import judge_l7
 from flowcheck.model.side_eval import SideEval
@@ -76,7 +76,7 @@ def judge_side(ev: SideEval, flow: Flow) -> Part:
         if verdict is not Verdict.ALLOWED and maybe_reasons:
             verdict = Verdict.UNKNOWN
             # the drop holds only if the rules that may match do not: said so, not as a plain fact
-            reasons = [*maybe_reasons, *(replace(r, detail=OTHERWISE) if r.kind is ReasonKind.ISOLATED_NO_RULE
+            reasons = [*maybe_reasons, *(replace(r, unless_above=True) if r.kind is ReasonKind.ISOLATED_NO_RULE
                                          else r for r in reasons)]
     if deny_maybe_reasons and verdict is not Verdict.DROPPED:
         verdict = Verdict.UNKNOWN

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flowcheck.report.markdown import md_escape
-from flowcheck.report.marks import Shown, shown
+from flowcheck.report.marks import Shown, shown, shown_text
 from flowcheck.report.records import CheckedFlow
 from flowcheck.report.textutil import display_width, pad, printable
 from flowcheck.verdict import Verdict
@@ -27,11 +27,8 @@ def _row(flow: CheckedFlow) -> tuple[str, str, str, str, str]:
 
 def _verdict(flow: CheckedFlow) -> str:
     """The verdict, and what the truth tables show beside it: ``allowed (L7: GET)``, ``allowed (self)``."""
-    kind = shown(flow)
-    if kind is Shown.L7_FILTERED:
-        return f"{flow.model.value} (L7: {flow.l7_passes})"
-    if kind is Shown.SELF:
-        return f"{flow.model.value} (self)"
+    if shown(flow) in (Shown.L7_FILTERED, Shown.SELF):
+        return f"{flow.model.value} ({shown_text(flow)})"
     return flow.model.value
 
 
