@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from flowcheck.cluster.workloads import wait_for_pods_ready
 from flowcheck.errors import ClusterError
 from flowcheck.manifests.documents import read_documents
 from tests.cluster.fakes import FakeClock, data
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 RUN = "20260827-142958-9f3a1c"
@@ -181,15 +181,9 @@ def test_namespace_labels_are_merge_patched_with_the_real_client() -> None:
 # An API server that does not answer: the real client against a closed local port
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])  # closed again on leaving the block: nothing listens there
-
-
 @pytest.fixture
 def dead_kubeconfig(tmp_path: Path) -> tuple[str, int]:
-    port = _closed_port()
+    port = free_port()  # bound once and released: nothing listens there
     path = tmp_path / "config"
     path.write_text(
         "apiVersion: v1\nkind: Config\n"

@@ -26,6 +26,7 @@ from flowcheck.cluster.workloads import (
 )
 from flowcheck.errors import ClusterError
 from tests.cluster.fakes import FakeClock, FakeCluster, image_pull_status, kubelet_making_ready, unschedulable_status
+from tests.ports import free_ports
 
 RUN = "20260827-142958-9f3a1c"
 MY_API = PodSpecInput("default", "my-api", {"app": "my-api"}, (("http", 8080, "TCP"), ("metrics", 9090, "TCP")))
@@ -263,15 +264,6 @@ def test_existing_workload_whose_pods_are_not_running() -> None:
         find_existing_pod(cluster.clients(), COREDNS)
 
 
-def _free_port(kind: int) -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_the_pod_command_starts_the_real_probe_server_and_passes_readiness() -> None:
     """The container's command and readiness probe, run locally against flowcheck/probe/server.py."""
     import json
@@ -284,7 +276,7 @@ def test_the_pod_command_starts_the_real_probe_server_and_passes_readiness() -> 
     server = resources.files("flowcheck.probe").joinpath("server.py")
     # Packaged with flowcheck (the ConfigMap ships it into every probe pod): its absence is a failure.
     assert server.is_file(), "flowcheck/probe/server.py is missing from the installed package"
-    tcp1, tcp2, udp = _free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_DGRAM)
+    tcp1, tcp2, udp = free_ports(socket.SOCK_STREAM, socket.SOCK_STREAM, socket.SOCK_DGRAM)
     spec = PodSpecInput("default", "my-api", {"app": "my-api"},
                         (("http", tcp1, "TCP"), ("metrics", tcp2, "TCP"), ("dns", udp, "UDP")))
     pod = build_pod(spec, run_id=RUN)

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.netlab import AGENT_PATH, SERVER_PATH, NetLab, netlab_unavailable_reason
+from tests.ports import free_port, free_ports
 
 PY39 = Path("/root/.pyenv/versions/3.9.18/bin/python3.9")
 
@@ -64,12 +65,6 @@ def run_agent(plan: Any, *, python: str = sys.executable, argv: list[str] | None
     return AgentRun(done.returncode, results, stderr, wall)
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class LocalServer:
     """The real ``server.py`` running on this host, on free ports."""
@@ -86,7 +81,7 @@ class LocalServer:
 
 
 def start_server(tmp_path: Path, name: str = "default/api", python: str = sys.executable) -> LocalServer:
-    http, tcp, udp = free_port(), free_port(), free_port(socket.SOCK_DGRAM)
+    http, tcp, udp = free_ports(socket.SOCK_STREAM, socket.SOCK_STREAM, socket.SOCK_DGRAM)
     log_path = tmp_path / f"server-{http}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
