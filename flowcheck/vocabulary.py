@@ -18,3 +18,8 @@ HTTP_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 INTENT_FILE_SUFFIXES = (".flowcheck.yaml", ".flowcheck.yml")
 """How an intent file is named (docs/contracts.md, "Intent files"): pytest collects such files as tests."""
+
+
+def counted(count: int, noun: str) -> str:
+    """``1 namespace``, ``3 namespaces``: a count as people write it (regular plurals only)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -30,7 +30,7 @@ from flowcheck.model.unmatched import unmatched
 
 if TYPE_CHECKING:
     from flowcheck.harness.intent_file import IntentEntry
-from flowcheck.vocabulary import DNS_PORT
+from flowcheck.vocabulary import DNS_PORT, counted
 
 TOPOLOGY_FILE = "topology.yaml"
 INTENT_FILE = "intent.flowcheck.yaml"
@@ -101,14 +101,15 @@ def run(args: argparse.Namespace) -> int:
     header = TOPOLOGY_HEADER.format(sources=", ".join(args.manifests))
     targets[0].write_text(header + yaml.safe_dump(topology_yaml(topology), sort_keys=False, width=120),
                           encoding="utf-8")
-    say(f"wrote {targets[0]}: {len(topology.namespaces)} namespaces, {len(topology.workloads)} workloads")
+    say(f"wrote {targets[0]}: {counted(len(topology.namespaces), 'namespace')}, "
+        f"{counted(len(topology.workloads), 'workload')}")
     from flowcheck.harness.intent_file import render_intent  # the harness is loaded by the commands using it
 
     targets[1].write_text(render_intent(entries, INTENT_HEADER.format(policies=", ".join(args.policies))),
                           encoding="utf-8")
     live_only = sum(e.live_only for e in entries)
-    say(f"wrote {targets[1]}: {len(entries)} paths the policies mention ({live_only} live-only), each marked "
-        "`review:` -- confirm each states what you mean")
+    say(f"wrote {targets[1]}: {counted(len(entries), 'path')} the policies mention ({live_only} live-only), "
+        "each marked `review:` -- confirm each states what you mean")
     say(f"next: pytest {out} --flowcheck-policies {' --flowcheck-policies '.join(args.policies)} "
         f"--flowcheck-topology {targets[0]}")
     return ExitCode.OK

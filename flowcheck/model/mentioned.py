@@ -10,6 +10,12 @@ the port one name none of them does. Every path is decided by the model: the ver
 the model's, and where the model answers ``unknown`` the path is marked live-only, with the verdict
 the rule states (allow or deny) -- never a guessed outcome.
 
+A policy that isolates a workload also says something about every peer its rules leave out: they are
+dropped. That is often the path an author cares most about (the Star Wars demo's xwing at the
+deathstar), yet no rule names it. So for each workload a policy isolates, in each isolated direction,
+one such peer is written too: the first workload, in topology order, that the model drops there (a
+bounded search: a workload nearly everything may reach gets no example, and nothing is guessed).
+
 Examples are made from the rules' own patterns only where that is exact (a literal, or a pattern
 whose wildcards have an obvious instance that the pattern then matches); a pattern without one
 gives no example, and a note says so.
@@ -17,6 +23,7 @@ gives no example, and a note says so.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -51,6 +58,7 @@ from flowcheck.model.topology import Port, Workload
 from flowcheck.verdict import Verdict
 from flowcheck.vocabulary import DNS_PORT
 
+ISOLATION_CANDIDATES = 64  # flows tried per isolated workload and direction for a dropped example
 EXAMPLE_EXTERNAL_PORT = 443  # HTTPS: what a workload most often reaches outside the cluster
 REFUSED_PATH = "/flowcheck-not-allowed"
 REFUSED_NAME = "not-allowed.flowcheck.invalid"  # .invalid never resolves (RFC 6761)
@@ -112,7 +120,43 @@ def mentioned_paths(model: Model) -> MentionedPaths:
                         if flow not in found:
                             found[flow] = Mentioned(flow, model.decide(flow), _stated(flow, stated),
                                                     rule.describe())
+    for example in _isolation_examples(model, labels):
+        found.setdefault(example.flow, example)
     return MentionedPaths(tuple(found.values()), tuple(dict.fromkeys(notes)))
+
+
+def _isolation_examples(model: Model, labels: Sequence[IdentityLabels]) -> Iterator[Mentioned]:
+    """Per workload a policy isolates, per isolated direction: one peer the model drops there."""
+    workloads = model.topology.workloads
+    done: set[tuple[str, Direction]] = set()
+    for spec in model.policies.specs:
+        if spec.subject is None:
+            continue
+        for direction in sorted(spec.default_deny):
+            for local, lab in zip(workloads, labels, strict=True):
+                if (local.ref, direction) in done or not spec.subject.matches(lab):
+                    continue
+                done.add((local.ref, direction))
+                flow = _first_dropped(model, local, direction)
+                if flow is not None:
+                    yield Mentioned(flow, model.decide(flow), Verdict.DROPPED,
+                                    f"{spec.policy.describe()} isolates {local.ref} for {direction}; "
+                                    f"an example {'source' if direction is Direction.INGRESS else 'destination'} "
+                                    "no rule allows")
+
+
+def _first_dropped(model: Model, local: Workload, direction: Direction) -> Flow | None:
+    candidates: Iterator[Flow]
+    if direction is Direction.INGRESS:
+        candidates = (Flow(WorkloadEndpoint(peer.ref), WorkloadEndpoint(local.ref), port.protocol, port.port)
+                      for port in local.ports for peer in model.topology.workloads if peer.ref != local.ref)
+    else:
+        candidates = (Flow(WorkloadEndpoint(local.ref), WorkloadEndpoint(peer.ref), port.protocol, port.port)
+                      for peer in model.topology.workloads if peer.ref != local.ref for port in peer.ports[:1])
+    for flow in itertools.islice(candidates, ISOLATION_CANDIDATES):
+        if model.decide(flow).verdict is Verdict.DROPPED:
+            return flow
+    return None
 
 
 def _stated(flow: Flow, stated: Verdict) -> Verdict:

@@ -208,3 +208,70 @@ def test_an_unknown_fqdn_path_says_its_drop_holds_only_if_the_fqdn_rule_does_not
     assert decision.reasons[1] == ("CiliumNetworkPolicy default/fqdn egress: no other rule allows TCP/443 to "
                                    "api.github.com (default/bot is isolated for egress), so it is dropped unless a "
                                    "rule above applies")
+
+
+STAR_WARS = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: deathstar, namespace: default}
+spec:
+  selector: {matchLabels: {org: empire, class: deathstar}}
+  template:
+    metadata: {labels: {org: empire, class: deathstar}}
+    spec: {containers: [{name: d, image: x, ports: [{containerPort: 80}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: tiefighter, namespace: default, labels: {org: empire, class: tiefighter}}
+spec: {containers: [{name: s, image: x}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: xwing, namespace: default, labels: {org: alliance, class: xwing}}
+spec: {containers: [{name: s, image: x}]}
+"""
+
+RULE1 = """\
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: rule1, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {org: empire, class: deathstar}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {org: empire}}]
+    toPorts:
+    - ports: [{port: "80", protocol: TCP}]
+      rules: {http: [{method: POST, path: /v1/request-landing}]}
+"""
+
+
+def test_an_isolated_workload_gets_one_example_of_a_peer_its_rules_leave_out(tmp_path: Path) -> None:
+    """Cilium's Star Wars demo: no rule names the xwing, yet its drop at the deathstar is the demo's point."""
+    from flowcheck.model.engine import Model
+    from flowcheck.model.mentioned import mentioned_paths
+
+    (tmp_path / "deploy.yaml").write_text(STAR_WARS)
+    topology = inventory(read_documents([tmp_path / "deploy.yaml"])).topology
+    found = mentioned_paths(Model(topology, _policies(tmp_path, RULE1)))
+    paths = [(m.flow.source.describe(), m.flow.destination.describe(), m.flow.port,
+              m.flow.http.method if m.flow.http else None, m.verdict.value, m.rule) for m in found.paths]
+    assert paths == [
+        ("default/tiefighter", "default/deathstar", 80, "POST", "allowed",
+         "CiliumNetworkPolicy default/rule1 ingress rule 0"),
+        ("default/tiefighter", "default/deathstar", 80, "DELETE", "l7-denied",
+         "CiliumNetworkPolicy default/rule1 ingress rule 0"),
+        ("default/xwing", "default/deathstar", 80, None, "dropped",
+         "CiliumNetworkPolicy default/rule1 isolates default/deathstar for ingress; an example source no rule allows"),
+    ]
+
+
+def test_no_dropped_example_is_written_where_every_peer_is_allowed(tmp_path: Path) -> None:
+    from flowcheck.model.engine import Model
+    from flowcheck.model.mentioned import mentioned_paths
+
+    (tmp_path / "deploy.yaml").write_text(STAR_WARS)
+    topology = inventory(read_documents([tmp_path / "deploy.yaml"])).topology
+    everyone = RULE1.replace("fromEndpoints: [{matchLabels: {org: empire}}]", "fromEndpoints: [{}]")
+    found = mentioned_paths(Model(topology, _policies(tmp_path, everyone)))
+    assert {m.verdict.value for m in found.paths} == {"allowed", "l7-denied"}
+    assert not any("isolates" in m.rule for m in found.paths)
