@@ -114,11 +114,12 @@ def flows_from_args(args: argparse.Namespace, topology: Topology) -> list[Flow]:
     if args.dns_query:
         raw["dns"] = {"query": args.dns_query}
     names = {"from": "--from", "to": "--to", "port": "--port", "protocol": "--protocol", "icmp": "--icmp-type",
-             "http": "--http-*", "dns": "--dns-query"}
+             "http": "--http-*", "http.method": "--http-method", "http.path": "--http-path",
+             "http.headers": "--http-header", "http.host": "--http-host", "dns": "--dns-query"}
 
     def fail_option(field: str, message: str) -> TopologyError:
         key = field.split(".")[0].split("[")[0]
-        return TopologyError("command line", names.get(key, field), message)
+        return TopologyError("command line", names.get(field, names.get(key, field)), message)
 
     return [parse_flow(raw, "", fail_option, topology)]
 

@@ -23,7 +23,7 @@ from flowcheck.model.flows import DnsQuery, Endpoint, Flow, HttpRequest, IcmpMes
 from flowcheck.model.topology import Topology
 from flowcheck.probe.plan import DNS_QTYPES
 from flowcheck.verdict import EXPECTABLE_VERDICTS, Verdict
-from flowcheck.vocabulary import DNS_PORT, HTTP_TOKEN
+from flowcheck.vocabulary import DNS_PORT, HTTP_TOKEN, http_method_typo
 
 DEFAULT_DNS_QUERY = "kubernetes.default.svc.cluster.local"
 
@@ -77,11 +77,12 @@ def path_text(source: str, destination: str, protocol: str, port: int | None, re
 def parse_http(text: str) -> tuple[str, str]:
     """``"POST /orders"`` -> ``("POST", "/orders")``; a bare method means path ``/``."""
     parts = text.split()
-    if len(parts) == 1 and HTTP_TOKEN.match(parts[0]):
-        return parts[0].upper(), "/"
-    if len(parts) == 2 and HTTP_TOKEN.match(parts[0]) and parts[1].startswith("/"):
-        return parts[0].upper(), parts[1]
-    raise ExpectationError(f"http={text!r}: expected 'METHOD /path', e.g. 'POST /orders'")
+    if not (len(parts) == 1 or (len(parts) == 2 and parts[1].startswith("/"))) or not HTTP_TOKEN.match(parts[0]):
+        raise ExpectationError(f"http={text!r}: expected 'METHOD /path', e.g. 'POST /orders'")
+    typo = http_method_typo(parts[0])
+    if typo is not None:
+        raise ExpectationError(f"http={text!r}: {parts[0]} is not an HTTP method; did you mean {typo}?")
+    return parts[0].upper(), parts[1] if len(parts) == 2 else "/"
 
 
 def make_expectation(

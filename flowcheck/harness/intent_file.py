@@ -33,6 +33,7 @@ from flowcheck.model.flows import endpoint_from_text, parse_endpoint
 from flowcheck.model.topology import Topology
 from flowcheck.probe.plan import DNS_QTYPES
 from flowcheck.verdict import EXPECTABLE_VERDICTS, Verdict
+from flowcheck.vocabulary import http_method_typo
 
 ENTRY_KEYS = ("name", "from", "to", "port", "protocol", "http", "dns", "qtype", "verdict", "live-only", "review")
 _HTTP_KEYS = ("method", "path", "headers", "host")
@@ -307,11 +308,18 @@ def _verdict(raw: Any, bad: _Bad) -> Verdict:
     return verdict
 
 
+def _check_method(method: str, bad: _Bad, field: str) -> None:
+    typo = http_method_typo(method)
+    if typo is not None:
+        raise bad(f"{method} is not an HTTP method; did you mean {typo}?", field)
+
+
 def _http(raw: Any, bad: _Bad) -> tuple[str | None, dict[str, str], str | None]:
     """``"GET /cart"`` or ``{method, path, headers, host}`` -> (``"GET /cart"``, headers, host)."""
     if raw is None:
         return None, {}, None
     if isinstance(raw, str):
+        _check_method(raw.split()[0] if raw.split() else "", bad, "http")
         try:
             method, path = parse_http(raw)
         except ExpectationError:
@@ -326,6 +334,7 @@ def _http(raw: Any, bad: _Bad) -> tuple[str | None, dict[str, str], str | None]:
     path = raw.get("path", "/")
     if not isinstance(method, str) or not isinstance(path, str):
         raise bad("method and path are strings", "http")
+    _check_method(method, bad, "http.method")
     try:
         method, path = parse_http(f"{method} {path}")
     except ExpectationError:

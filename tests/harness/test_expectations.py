@@ -54,6 +54,8 @@ def test_unknown_workload_names_the_known_ones(topology: Topology) -> None:
         ({"port": 8080, "headers": {"a": "b"}, "verdict": "allowed"}, "only make sense with http="),
         ({"port": 70000, "verdict": "allowed"}, "expected 1-65535"),
         ({"port": 8080, "http": "GET orders", "verdict": "allowed"}, "expected 'METHOD /path'"),
+        ({"port": 8080, "http": "PSOT /orders", "verdict": "allowed"}, "PSOT is not an HTTP method; did you mean "
+                                                                       "POST"),
         ({"port": 22, "verdict": "dropped"}, r"port=22: default/web does not serve TCP/22 \(it serves TCP/8080 "
                                              r"\(http\), TCP/9090 \(metrics\)\); a probe there could only be refused"),
         ({"port": 8080, "protocol": "UDP", "verdict": "dropped"}, "default/web does not serve UDP/8080"),
