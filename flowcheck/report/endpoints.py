@@ -1,6 +1,6 @@
 """What kind of endpoint a report record names: a workload, an entity, an FQDN or an address.
 
-A ``CheckedFlow`` names its ends as text, the way ``Flow.describe`` writes them (design §3):
+A ``CheckedFlow`` names its ends as text, the way ``Flow.describe`` writes them (docs/contracts.md, "Flow file"):
 ``namespace/name`` for a workload, the bare entity name (``world``, ``host``, ``kube-apiserver``)
 optionally followed by `` (IP)``, the FQDN (``api.example.com``, optionally `` (IP)``), or an address
 (``203.0.113.7``, ``10.0.0.0/8``). The service map groups workloads into namespace boxes and draws

@@ -20,8 +20,8 @@ from tests.model.decision_corpus import corpus_lines
 
 # Recorded on e8067c7 (before the engine was split for issue 15): ecbe41cf...08c; held through the split.
 # Changed on purpose once since: the reason for a NetworkPolicy NotIn/DoesNotExist namespaceSelector that
-# may select a reserved identity under Cilium no longer cites "cilium-semantics §3.4", a document users do
-# not have (45 decisions of the corpus; no verdict changed).
+# may select a reserved identity under Cilium no longer cites a section of "cilium-semantics", a document
+# users do not have (45 decisions of the corpus; no verdict changed).
 # Changed on purpose for issue 12: a port-level UDP flow to a port with DNS rules (53/UDP in a plan, no
 # query) is allowed through the L7 proxy as the same flow over TCP is, no longer `unknown` ("only a DNS
 # query can be judged"): the DNS proxy serves UDP and TCP alike (docs/semantics.md, "DNS rules"). 8

@@ -1,7 +1,7 @@
 """A small run that exercises every verdict kind and every kind of mismatch.
 
 Built from ``CheckedFlow`` values the way the plugin will build them; the evidence lines have the
-shape of ``hubble observe`` compact output (see /work/shared/reference/hubble-flows-sample.jsonl).
+shape of ``hubble observe`` compact output (recorded: ``tests/data/cluster/hubble-flows-reference.jsonl``).
 """
 
 from __future__ import annotations
