@@ -19,6 +19,7 @@ from flowcheck.manifests.validation import validate_paths
 from flowcheck.model.policies import parse_policies
 from flowcheck.model.topology import load_topology
 from flowcheck.model.unmatched import MatchWarning, unmatched
+from flowcheck.vocabulary import counted
 
 
 def register(subparsers: Any) -> None:
@@ -63,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
         report_warnings(args, warnings)
         for error in report.errors:
             print(f"error: {error}", file=sys.stderr)
-        summary = f"{len(report.checked)} objects checked, {len(report.errors)} errors"
-        print(summary + (f", {len(warnings)} warnings" if args.topology is not None else ""))
+        summary = f"{counted(len(report.checked), 'object')} checked, {counted(len(report.errors), 'error')}"
+        print(summary + (f", {counted(len(warnings), 'warning')}" if args.topology is not None else ""))
     return ExitCode.OK if report.ok else ExitCode.BAD_INPUT
 
 

@@ -42,7 +42,7 @@ from flowcheck.errors import FlowcheckError
 from flowcheck.plugin import hookspecs
 from flowcheck.plugin.options import MARKERS, add_options, resolve_settings
 from flowcheck.plugin.settings import FlowcheckSettings
-from flowcheck.vocabulary import INTENT_FILE_SUFFIXES
+from flowcheck.vocabulary import INTENT_FILE_SUFFIXES, counted
 
 if TYPE_CHECKING:
     from flowcheck.harness.backends import LiveBackend
@@ -494,8 +494,8 @@ def _write_warnings(terminalreporter: pytest.TerminalReporter, state: PluginStat
     warnings = state._warnings or []
     if warnings:
         how = "failing the run (--flowcheck-strict)" if strict else "--flowcheck-strict fails on them"
-        terminalreporter.write_line(f"flowcheck: {len(warnings)} warnings, parts of the policies match nothing in "
-                                    f"the topology ({how}):", red=strict, yellow=not strict)
+        terminalreporter.write_line(f"flowcheck: {counted(len(warnings), 'warning')}, parts of the policies match "
+                                    f"nothing in the topology ({how}):", red=strict, yellow=not strict)
         for warning in warnings:
             terminalreporter.write_line(f"  {warning.describe()}")
     if state.under_review:

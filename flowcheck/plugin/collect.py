@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from flowcheck.errors import FlowcheckError
+from flowcheck.vocabulary import counted
 
 if TYPE_CHECKING:
     from flowcheck.harness.intent_file import IntentEntry
@@ -163,7 +164,7 @@ class ModelItem(_GenericItem):
         model = state.run().model()
         warnings = state.match_warnings(model)
         if warnings and state.settings.strict:
-            pytest.fail(f"{len(warnings)} warnings (--flowcheck-strict):\n"
+            pytest.fail(f"{counted(len(warnings), 'warning')} (--flowcheck-strict):\n"
                         + "\n".join(w.describe() for w in warnings), pytrace=False)
 
 

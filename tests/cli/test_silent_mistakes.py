@@ -64,7 +64,7 @@ def test_explain_warns_too(typo: Path, capsys: pytest.CaptureFixture[str]) -> No
 def test_validate_with_a_topology_warns_in_text_and_json(typo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(typo), "--topology", str(TOPOLOGY)]) == 0
     captured = capsys.readouterr()
-    assert captured.out.strip() == "1 objects checked, 0 errors, 1 warnings"
+    assert captured.out.strip() == "1 object checked, 0 errors, 1 warning"
     assert "warning: " in captured.err
     assert main(["validate", str(typo), "--topology", str(TOPOLOGY), "--format", "json", "--strict"]) == 1
     document = json.loads(capsys.readouterr().out)

@@ -146,20 +146,16 @@ def test_probe_files_come_from_the_installed_package(tmp_path: Path, monkeypatch
         load_probe_files("fakeprobe")
 
 
-def test_the_real_probe_package_files_as_they_exist_now() -> None:
-    """agent.py/server.py are being written elsewhere: whatever is installed is read verbatim, or refused."""
+def test_the_installed_probe_package_ships_the_agent_and_server_verbatim() -> None:
+    """The ConfigMap carries flowcheck/probe/agent.py and server.py as installed: both must be there."""
     from importlib import resources
 
     root = resources.files("flowcheck.probe")
-    present = {n: root.joinpath(n).is_file() for n in ("agent.py", "server.py")}
-    if all(present.values()):
-        files = load_probe_files()
-        assert files["agent.py"] == root.joinpath("agent.py").read_text(encoding="utf-8")
-        assert AGENT_PATH == "/flowcheck/agent.py"
-    else:
-        missing = next(n for n, ok in present.items() if not ok)
-        with pytest.raises(ClusterError, match=f"flowcheck/probe/{missing}"):
-            load_probe_files()
+    files = load_probe_files()
+    for name in ("agent.py", "server.py"):
+        assert root.joinpath(name).is_file(), f"flowcheck/probe/{name} is missing from the installed package"
+        assert files[name] == root.joinpath(name).read_text(encoding="utf-8")
+    assert AGENT_PATH == "/flowcheck/agent.py"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -119,13 +119,13 @@ def test_warnings_are_printed_and_strict_fails_on_them(pytester: pytest.Pytester
     relaxed = pytester.runpytest_subprocess(*args)
     relaxed.assert_outcomes(passed=2)  # the manifest validates, the policies load
     relaxed.stdout.fnmatch_lines([
-        "flowcheck: 1 warnings, parts of the policies match nothing in the topology (--flowcheck-strict fails on "
+        "flowcheck: 1 warning, parts of the policies match nothing in the topology (--flowcheck-strict fails on "
         "them):",
         f"  {policies / 'typo.yaml'} (document 0): NetworkPolicy shoop/deny-all: namespace 'shoop' is not in the "
         "topology*"])
     strict = pytester.runpytest_subprocess(*args, "--flowcheck-strict")
     strict.assert_outcomes(passed=1, failed=1)
-    strict.stdout.fnmatch_lines(["*1 warnings (--flowcheck-strict):*", "*namespace 'shoop' is not in the topology*"])
+    strict.stdout.fnmatch_lines(["*1 warning (--flowcheck-strict):*", "*namespace 'shoop' is not in the topology*"])
 
 
 def test_a_live_only_path_the_model_cannot_decide_is_reported_not_failed(pytester: pytest.Pytester) -> None:

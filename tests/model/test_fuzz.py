@@ -157,9 +157,10 @@ def test_malformed_topology_exits_2_naming_file_and_field(data: st.DataObject) -
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "topology.yaml"
         path.write_text(yaml.safe_dump(doc))
-        for by in ("workload", "identity"):
-            code, err = _run(["plan", "--topology", str(path), "--policies", str(POLICIES_DIR), "--format", "json",
-                              "--by", by])
+        commands = [["plan", "--topology", str(path), "--policies", str(POLICIES_DIR), "--format", "json", "--by", by]
+                    for by in ("workload", "identity")]
+        for command in [*commands, ["validate", str(POLICIES_DIR), "--topology", str(path)]]:
+            code, err = _run(command)
             assert code in (0, 2), err
             if code == 2:
                 assert f"flowcheck: error: {path}" in err, err
