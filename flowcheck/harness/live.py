@@ -272,7 +272,7 @@ def probe(backend: LiveBackend, items: Sequence[LiveItem], *, timeout_s: float, 
             assert group.result is not None
             for item in group.items:
                 classified[item.key] = item.classify(group.result)
-                attempts[item.key] += 1
+                attempts[item.key] += group.result.phase != "exec"  # an agent that never ran probed nothing
         pending = [g for g in pending if not all(i.settled(classified[i.key].verdict) for i in g.items)]
         return pending
 

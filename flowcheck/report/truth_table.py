@@ -231,6 +231,7 @@ class Summary:
     comparable: bool
     records: int = 0
     disagreeing: int = 0
+    unprobed: int = 0  # paths meant to be probed where no probe ran (the agent could not run, policy not realized)
 
     @property
     def by_outcome(self) -> Mapping[Verdict, int]:
@@ -246,6 +247,8 @@ class Summary:
         if not self.flows:
             return "no flows checked"
         probed = f" ({self.probed} probed)" if self.probed else " (none probed)"
+        if self.unprobed:
+            probed = f"{probed[:-1]}, {self.unprobed} could not be probed)"
         counts = ", ".join(f"{n} {_COUNTED[k]}" for k, n in self.by_shown.items() if n and k is not Shown.SELF)
         own = self.by_shown.get(Shown.SELF, 0)
         if own:
@@ -274,9 +277,12 @@ _COUNTED = {k: k.value for k in Shown} | {Shown.L7_FILTERED: "allowed through th
 def summarize(table: TruthTable) -> Summary:
     by_path: dict[tuple[str, str, str, int | None, str], set[Shown]] = {}
     probed_paths: set[tuple[str, str, str, int | None, str]] = set()
+    unprobed_paths: set[tuple[str, str, str, int | None, str]] = set()
     for flow in table.flows:
         by_path.setdefault(flow.key, set()).add(shown(flow))
-        if flow.observed is not None:
+        if flow.observed is Verdict.ERROR and not flow.attempts:
+            unprobed_paths.add(flow.key)  # an error with no attempt: no probe ran (an exec or realization failure)
+        elif flow.observed is not None:
             probed_paths.add(flow.key)
     by_shown = dict.fromkeys(Shown, 0)
     for kinds in by_path.values():
@@ -292,4 +298,5 @@ def summarize(table: TruthTable) -> Summary:
         comparable=table.comparable,
         records=len(table.flows),
         disagreeing=sum(1 for kinds in by_path.values() if len(kinds) > 1),
+        unprobed=len(unprobed_paths - probed_paths),
     )

@@ -61,7 +61,7 @@ def sample_flows() -> tuple[CheckedFlow, ...]:
                     model_reasons=("CiliumNetworkPolicy default/allow-dns egress rule 0: kube-system/coredns "
                                    "UDP/53 matched",),
                     observed=E, observed_detail="exec into default/web failed: container not running",
-                    attempts=1, test="suites/test_dns.py::test_web_resolves"),
+                    attempts=0, test="suites/test_dns.py::test_web_resolves"),
         CheckedFlow(CLIENT, "default/my-api", "ICMP", None, D, request="echo-request", expected=D,
                     model_reasons=("NetworkPolicy default/default-deny-ingress selects default/my-api; ICMP is not "
                                    "admitted by any rule",),
