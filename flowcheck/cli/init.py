@@ -77,6 +77,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    blocking = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise InputError(f"--out {out}: {blocking} is a file; --out names a directory to write {TOPOLOGY_FILE} and "
+                         f"{INTENT_FILE} in")
     targets = [out / TOPOLOGY_FILE, out / INTENT_FILE]
     existing = [str(t) for t in targets if t.exists()]
     if existing and not args.force:

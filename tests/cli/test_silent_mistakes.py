@@ -93,3 +93,16 @@ def test_a_policy_defined_twice_fails_validate_too(tmp_path: Path, capsys: pytes
     assert line == (f"error: {policies / 'b.yaml'} (document 0), field metadata.name: NetworkPolicy default/deny-all "
                     f"is defined twice (also in {policies / 'a.yaml'} (document 0)); the cluster would keep only the "
                     "last one applied")
+
+
+@pytest.mark.parametrize("out", ["afile", "afile/sub"])
+def test_init_out_through_a_file_is_one_line_exit_2(tmp_path: Path, out: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "afile").write_text("")
+    sample = REPO_ROOT / "tests" / "data" / "sample-repo"
+    code = main(["init", str(sample / "deploy"), "--policies", str(sample / "network-policies"),
+                 "--out", str(tmp_path / out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"flowcheck: error: --out {tmp_path / out}: {tmp_path / 'afile'} is a file; --out names a directory" in err
+    assert "internal error" not in err
