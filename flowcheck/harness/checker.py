@@ -134,7 +134,7 @@ class PathChecker:
         for record in records:
             context.record(record)
         self.checked.extend(records)
-        failures = [r for r, e in made if _failed(r, live_only=e.live_only)]
+        failures = [r for r, _ in made if _failed(r)]
         if failures:
             pytest.fail(format_failures(failures, len(records)), pytrace=False)
         return records
@@ -189,7 +189,7 @@ class PathChecker:
             source=expectation.source, destination=expectation.destination, protocol=flow.protocol,
             port=flow.port, model=decision.verdict, request=expectation.request, expected=expectation.verdict,
             model_reasons=decision.reasons, observed_detail=not_probed, test=self._test,
-            **decision_fields(flow, decision))
+            live_only=expectation.live_only, **decision_fields(flow, decision))
         if not observations:
             return [base]
         return [_with_route(dataclasses.replace(
@@ -247,8 +247,8 @@ def _model_reference(decision: Decision) -> Verdict | None:
     return None if decision.verdict is Verdict.UNKNOWN else decision.verdict
 
 
-def _failed(record: CheckedFlow, *, live_only: bool = False) -> bool:
-    if record.intent_mismatch and not (live_only and record.model is Verdict.UNKNOWN):
+def _failed(record: CheckedFlow) -> bool:
+    if record.intent_mismatch:  # never for a live-only path the model cannot decide (``CheckedFlow.live_only``)
         return True
     if CHANGED_DURING_RUN in record.observed_detail:
         return True

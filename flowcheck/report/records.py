@@ -93,6 +93,7 @@ class CheckedFlow:
     placement: str = ""
     probed_via: str = ""
     evidence_state: str = ""
+    live_only: bool = False  # the author said only a cluster settles it: a model `unknown` is no mismatch
 
     @property
     def key(self) -> tuple[str, str, str, int | None, str]:
@@ -111,7 +112,10 @@ class CheckedFlow:
 
     @property
     def intent_mismatch(self) -> bool:
-        """The author's intent and the model disagree (fails offline, in every pull request)."""
+        """The author's intent and the model disagree (fails offline, in every pull request) -- except on a
+        live-only path the model cannot decide, which awaits a cluster instead."""
+        if self.live_only and self.model is Verdict.UNKNOWN:
+            return False
         return self.expected is not None and self.expected != self.model
 
     @property
@@ -162,6 +166,8 @@ class CheckedFlow:
             value = getattr(self, name)
             if value:
                 out[name] = value
+        if self.live_only:
+            out["live_only"] = True
         return out
 
     @classmethod
@@ -218,6 +224,7 @@ class CheckedFlow:
             placement=reader.optional_string(obj, "placement") or "",
             probed_via=reader.optional_string(obj, "probed_via") or "",
             evidence_state=reader.optional_string(obj, "evidence_state") or "",
+            live_only=reader.optional_bool(obj, "live_only"),
             **extra,
         )
 
@@ -369,6 +376,12 @@ class FieldReader:
         value = obj.get(name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             raise ReportFileError(self.path, self.field(name), f"expected an integer, got {value!r}")
+        return value
+
+    def optional_bool(self, obj: Mapping[str, Any], name: str) -> bool:
+        value = obj.get(name, False)
+        if not isinstance(value, bool):
+            raise ReportFileError(self.path, self.field(name), f"expected true or false, got {value!r}")
         return value
 
     def strings(self, obj: Mapping[str, Any], name: str) -> tuple[str, ...]:

@@ -103,3 +103,28 @@ def test_a_reason_not_probed_is_said_once() -> None:
     offline = flow(None, detail="not probed: no Docker engine is running")
     assert observed_text(offline) == "not probed: no Docker engine is running"
     assert observed_text(flow(None, detail="the cluster has one node")) == "not probed (the cluster has one node)"
+
+
+def test_a_live_only_path_the_model_cannot_decide_awaits_a_cluster_and_is_no_mismatch() -> None:
+    from flowcheck.report.truth_table import build_truth_table, summarize
+
+    awaiting = CheckedFlow("default/web", "10.0.0.0/8", "TCP", 443, Verdict.UNKNOWN, expected=Verdict.ALLOWED,
+                           live_only=True)
+    assert not awaiting.mismatch
+    assert summarize(build_truth_table((awaiting,))).text() == "1 flow (none probed): 1 unknown; no mismatches"
+    data = json.loads(json.dumps(awaiting.to_json()))
+    assert data["live_only"] is True and CheckedFlow.from_json(data) == awaiting
+    decided = CheckedFlow("default/web", "10.0.0.0/8", "TCP", 443, Verdict.DROPPED, expected=Verdict.ALLOWED,
+                          live_only=True)
+    assert decided.intent_mismatch  # live-only excuses an `unknown`, never a verdict against the intent
+    assert "live_only" not in CheckedFlow("a/b", "c/d", "TCP", 1, Verdict.ALLOWED).to_json()
+
+
+def test_a_path_whose_agent_never_ran_could_not_be_probed() -> None:
+    from flowcheck.report.truth_table import build_truth_table, summarize
+
+    ran = CheckedFlow("a/b", "c/d", "TCP", 1, Verdict.ALLOWED, observed=Verdict.ALLOWED, attempts=1)
+    never = CheckedFlow("a/b", "c/e", "TCP", 1, Verdict.ALLOWED, observed=Verdict.ERROR, attempts=0,
+                        observed_detail="could not run the probe agent in a/b: KeyError: 'x'")
+    assert summarize(build_truth_table((ran, never))).text() == (
+        "2 flows (1 probed, 1 could not be probed): 1 allowed, 1 error; 1 mismatch (0 intent vs model, 1 live)")
