@@ -93,6 +93,11 @@ def _workload(doc: SourceDocument, notes: list[str], where: str) -> Workload | N
     else:
         template = _mapping(spec.get("template"))
     pod_spec = _mapping(template.get("spec"))
+    if pod_spec.get("hostNetwork") is True:
+        notes.append(f"{where}: {kind} {name} runs with hostNetwork: true, so Cilium gives it its node's identity "
+                     "(the host and remote-node entities), not a pod identity, and pod policies do not select it; "
+                     "left out (state paths to it with the host or remote-node entity)")
+        return None
     labels = _labels(_mapping(template.get("metadata")).get("labels"))
     if not labels:
         notes.append(f"{where}: {kind} {name} has no pod labels: no selector can select it")
@@ -105,9 +110,12 @@ def _workload(doc: SourceDocument, notes: list[str], where: str) -> Workload | N
             continue
         if container in init_containers and container.get("restartPolicy") != "Always":
             continue  # an init container serves nothing once the pod runs (a sidecar, restartPolicy Always, does)
-        for raw in _list(container.get("ports")):
+        for index, raw in enumerate(_list(container.get("ports"))):
             port = _container_port(raw)
-            if port is not None and port not in ports:
+            if port is None:
+                notes.append(f"{where}: {kind} {name}: container {container.get('name')!r} ports[{index}] left out: "
+                             f"expected containerPort 1-65535 and protocol TCP, UDP or SCTP, got {raw!r}")
+            elif port not in ports:
                 ports.append(port)
     account = pod_spec.get("serviceAccountName") or pod_spec.get("serviceAccount") or "default"
     return Workload(namespace, name, labels, tuple(ports), str(account), None, namespace in EXISTING_NAMESPACES)

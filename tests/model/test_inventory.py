@@ -111,7 +111,8 @@ _ANY = st.recursive(st.none() | st.booleans() | st.integers(-1, 70000) | st.text
                     lambda children: st.lists(children, max_size=3) | st.dictionaries(
                         st.sampled_from(["metadata", "name", "namespace", "labels", "spec", "template", "containers",
                                          "ports", "containerPort", "protocol", "selector", "targetPort", "port",
-                                         "jobTemplate", "initContainers", "serviceAccountName", "restartPolicy"]),
+                                         "jobTemplate", "initContainers", "serviceAccountName", "restartPolicy",
+                                         "hostNetwork"]),
                         children, max_size=4), max_leaves=15)
 
 
@@ -128,6 +129,28 @@ def test_any_manifest_gives_a_topology_or_a_note_never_a_crash(kind: str, rest: 
 
     # whatever was read is a topology the loader accepts as written
     parse_topology(yaml.safe_load(yaml.safe_dump(topology_yaml(found.topology))), "<written>", fail)
+
+
+def test_a_host_network_pod_and_an_unusable_port_are_left_out_with_a_note() -> None:
+    """A hostNetwork pod has its node's identity in Cilium: as a workload, every verdict for it would be wrong."""
+    agent = yaml.safe_load(textwrap.dedent("""\
+        apiVersion: apps/v1
+        kind: DaemonSet
+        metadata: {name: node-agent, namespace: ops}
+        spec: {template: {metadata: {labels: {app: node-agent}}, spec: {hostNetwork: true, containers: [{name: a}]}}}
+    """))
+    web = yaml.safe_load(textwrap.dedent("""\
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: web, namespace: ops, labels: {app: web}}
+        spec: {containers: [{name: w, ports: [{containerPort: "abc"}, {containerPort: 8080, name: http}]}]}
+    """))
+    found = inventory([SourceDocument("a.yaml", 0, None, agent), SourceDocument("b.yaml", 0, None, web)])
+    assert [w.ref for w in found.topology.workloads] == ["ops/web"]
+    assert [p.describe() for p in found.topology.workload("ops/web").ports] == ["TCP/8080 (http)"]
+    assert any("DaemonSet node-agent runs with hostNetwork: true" in n and "left out" in n for n in found.notes)
+    assert any("Pod web: container 'w' ports[0] left out: expected containerPort 1-65535" in n and "'abc'" in n
+               for n in found.notes)
 
 
 DNS_EGRESS = """\
