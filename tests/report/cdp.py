@@ -20,11 +20,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's chromium here and in .ci/run; GitHub's Ubuntu runners ship Google Chrome instead (its apt
+# "chromium" is a snap stub). FLOWCHECK_CHROMIUM names another build.
+_CANDIDATES = (os.environ.get("FLOWCHECK_CHROMIUM", ""), "/usr/bin/chromium", "/usr/bin/google-chrome")
+CHROMIUM = next((Path(c) for c in _CANDIDATES if c and Path(c).exists()), Path("/usr/bin/chromium"))
 WINDOW = (1400, 900)
 START_TIMEOUT_S = 120.0  # first start on a cold CI runner builds caches; a normal start takes 1-3 s
 COMMAND_TIMEOUT_S = 60.0
-SKIP_REASON = f"{CHROMIUM} not installed (Debian: apt-get install -y chromium)"
+SKIP_REASON = ("no Chromium: neither /usr/bin/chromium nor /usr/bin/google-chrome (Debian: apt-get install -y "
+               "chromium; or FLOWCHECK_CHROMIUM=PATH)")
 
 # Flags shared with test_html_chromium's screenshot command: no network, no background traffic.
 OFFLINE_FLAGS = (
