@@ -31,8 +31,7 @@ from flowcheck.errors import InputError
 from flowcheck.manifests.git_ref import paths_at_ref
 from flowcheck.model.engine import Model
 from flowcheck.model.flows import WorkloadEndpoint
-from flowcheck.model.matrix import decide_matrix
-from flowcheck.model.plan_diff import IntentPath, PlanDiff, diff_plans, intent_flips
+from flowcheck.model.plan_diff import IntentPath, decide_paths, diff_models, example_port_notes, outside_paths
 from flowcheck.model.policies import load_policies
 from flowcheck.model.policy import PolicySet
 from flowcheck.model.topology import Topology, load_topology
@@ -46,10 +45,11 @@ def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "diff",
         help="what a policy change does: the paths it opens, closes or moves behind the L7 proxy (offline)",
-        description="Decide every workload -> workload path of the topology under the policies before and after a "
-                    "change and list what moved: opened, closed, now L7-filtered or no longer, any other verdict "
-                    "change -- with the model's reasons before and after. The declared intent (--intent) comes "
-                    "first.",
+        description="Decide every workload -> workload path of the topology, and every path to or from outside the "
+                    "cluster (world, other entities, CIDR blocks, FQDNs) that a rule before or after names, under "
+                    "the policies before and after a change, and list what moved: opened, closed, now "
+                    "L7-filtered or no longer, any other verdict change -- with the model's reasons before and "
+                    "after. The declared intent (--intent) comes first.",
     )
     add_model_arguments(parser)
     add_base_arguments(parser, required=True, purpose="the policies before the change")
@@ -85,9 +85,10 @@ def run(args: argparse.Namespace) -> int:
     before = Model(topology, before_policies, args.semantics)
     after = Model(topology, after_policies, args.semantics)
     intent = read_intent(args.intent, topology)
-    old, new = decide_matrix(before), decide_matrix(after)
-    compared, changes = diff_plans(old, new)
-    diff = PlanDiff(compared, changes, intent_flips(before, after, intent), len(intent))
+    outside = outside_paths(before, after)
+    print_notes(example_port_notes(outside))
+    old, new = decide_paths(before, after, outside)
+    diff = diff_models(before, after, intent, plans=(old, new))
     head_label = "working tree" if args.base else ", ".join(map(str, args.policies))
     context = DiffContext(base_label, head_label, {
         "topology": str(args.topology), "policies": ", ".join(map(str, args.policies)), "semantics": args.semantics})

@@ -91,11 +91,49 @@ class MentionedPaths:
 
 def mentioned_paths(model: Model) -> MentionedPaths:
     """Every path the policies mention, each once, in policy order (see the module docstring)."""
-    workloads = model.topology.workloads
-    table = allocate_identities(model.topology)
-    labels = [table.identities[i].labels for i in table.of_workload]
     found: dict[Flow, Mentioned] = {}
     notes: list[str] = []
+    for named in rule_paths(model):
+        rule = named.rule
+        if named.example_port:  # outside the cluster nothing says what it serves: one example port
+            notes.append(f"{rule.describe()}: names no port; {named.flow.destination.describe()} is written with "
+                         f"{EXAMPLE_EXTERNAL_PORT}/TCP as an example (every port is allowed alike)")
+        examples = [] if named.port_rule is None else list(_l7_examples(named.flow, named.port_rule, rule, notes))
+        # With L7 rules the requests are what matter: the bare connection only where none could be made.
+        for flow in examples or [named.flow]:
+            if flow not in found:
+                stated = Verdict.DROPPED if rule.deny else Verdict.ALLOWED
+                found[flow] = Mentioned(flow, model.decide(flow), _stated(flow, stated), rule.describe())
+    for example in _isolation_examples(model, _workload_labels(model)):
+        found.setdefault(example.flow, example)
+    return MentionedPaths(tuple(found.values()), tuple(dict.fromkeys(notes)))
+
+
+@dataclass(frozen=True, slots=True)
+class RulePath:
+    """One path a rule names, at L3/L4 (``flow`` carries no request): the port rule that names its port
+    (None for a rule without ports), and whether the port is only an example (``example_port``: a rule
+    without ports, to a destination outside the cluster, which no file says what it serves)."""
+
+    rule: Rule
+    flow: Flow
+    port_rule: PortRule | None = None
+    example_port: bool = False
+
+
+def rule_paths(model: Model) -> Iterator[RulePath]:
+    """Every path a rule of the model's policies names, in policy order, repeats included.
+
+    A rule of a policy selecting workloads names each (selected workload, peer, port): a peer is a
+    workload its selector or entity selects, an entity outside the cluster, a block (a CIDR rule's
+    largest open block and each of its except blocks) or an FQDN (a ``matchPattern`` gives a name it
+    matches); a port is one of the rule's that the destination serves, every served port when the
+    rule names none -- or ``EXAMPLE_EXTERNAL_PORT``/TCP for a destination outside the cluster.
+    ``flowcheck init`` writes these paths (with L7 examples); ``flowcheck diff`` compares those
+    with an end outside the cluster.
+    """
+    workloads = model.topology.workloads
+    labels = _workload_labels(model)
     for spec in model.policies.specs:
         if spec.subject is None:
             continue  # a host policy selects nodes, not workloads
@@ -103,7 +141,6 @@ def mentioned_paths(model: Model) -> MentionedPaths:
         selected = [w for w, lab in zip(workloads, labels, strict=True) if subject.matches(lab)]
         for rule in spec.rules:
             peers = list(_peer_endpoints(rule, workloads, labels))
-            stated = Verdict.DROPPED if rule.deny else Verdict.ALLOWED
             for local in selected:
                 for peer in peers:
                     source: Endpoint
@@ -114,15 +151,13 @@ def mentioned_paths(model: Model) -> MentionedPaths:
                         continue  # an FQDN is never a source
                     else:
                         source, destination = peer, WorkloadEndpoint(local.ref)
-                    if source == destination:
-                        continue
-                    for flow in _flows(model, rule, source, destination, notes):
-                        if flow not in found:
-                            found[flow] = Mentioned(flow, model.decide(flow), _stated(flow, stated),
-                                                    rule.describe())
-    for example in _isolation_examples(model, labels):
-        found.setdefault(example.flow, example)
-    return MentionedPaths(tuple(found.values()), tuple(dict.fromkeys(notes)))
+                    if source != destination:
+                        yield from _port_paths(model, rule, source, destination)
+
+
+def _workload_labels(model: Model) -> list[IdentityLabels]:
+    table = allocate_identities(model.topology)
+    return [table.identities[i].labels for i in table.of_workload]
 
 
 def _isolation_examples(model: Model, labels: Sequence[IdentityLabels]) -> Iterator[Mentioned]:
@@ -209,27 +244,22 @@ def _inside(inner: IPNetwork, outer: IPNetwork) -> bool:
     return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
 
 
-def _flows(model: Model, rule: Rule, source: Endpoint, destination: Endpoint, notes: list[str]) -> Iterator[Flow]:
-    """The flows of one (source, destination) a rule mentions: per port, with L7 examples."""
+def _port_paths(model: Model, rule: Rule, source: Endpoint, destination: Endpoint) -> Iterator[RulePath]:
+    """The paths of one (source, destination) a rule names: one per port."""
     to_workload = isinstance(destination, WorkloadEndpoint)
     served = model.topology.workload(destination.ref).ports if isinstance(destination, WorkloadEndpoint) else ()
     if rule.ports is None:
         for p in served:  # an L3-only rule: every port the destination serves
-            yield Flow(source, destination, p.protocol, p.port)
-        if not to_workload:  # outside the cluster nothing says what it serves: one example port
-            notes.append(f"{rule.describe()}: names no port; {destination.describe()} is written with "
-                         f"{EXAMPLE_EXTERNAL_PORT}/TCP as an example (every port is allowed alike)")
-            yield Flow(source, destination, "TCP", EXAMPLE_EXTERNAL_PORT)
+            yield RulePath(rule, Flow(source, destination, p.protocol, p.port))
+        if not to_workload:
+            yield RulePath(rule, Flow(source, destination, "TCP", EXAMPLE_EXTERNAL_PORT), example_port=True)
         return
     for port_rule in rule.ports:
         for spec in port_rule.ports:
             for protocol, number in _numbers(spec, served):
                 if to_workload and not any(p.protocol == protocol and p.port == number for p in served):
                     continue  # the destination does not serve it: a probe there could only be refused
-                base = Flow(source, destination, protocol, number)
-                examples = list(_l7_examples(base, port_rule, rule, notes))
-                # With L7 rules the requests are what matter: the bare connection only where none could be made.
-                yield from examples or [base]
+                yield RulePath(rule, Flow(source, destination, protocol, number), port_rule)
 
 
 def _numbers(spec: PortSpec, served: tuple[Port, ...]) -> Iterator[tuple[str, int]]:

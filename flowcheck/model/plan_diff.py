@@ -3,7 +3,12 @@
 ``flowcheck diff`` answers a reviewer's question about a pull request -- which paths does this change
 open, close or move behind the L7 proxy? -- by deciding the whole plan (every workload to every
 port every workload serves) under the policies before and after, and comparing each path's two
-decisions. A change is one of (``ChangeKind``, in the order a report lists them):
+decisions. The topology names no end outside the cluster, so the paths to and from outside are
+those a rule of *either* policy set names (``mentioned.rule_paths``: entities, CIDR blocks and
+their except blocks, FQDNs, on the rule's ports; 443/TCP as an example for a rule without one): a
+change that adds ``toEntities: [world]`` opens a path only the new rule names, one that removes a
+``toFQDNs`` rule closes a path only the old rule names. A change is one of (``ChangeKind``, in the
+order a report lists them):
 
 * ``opened`` -- not allowed before, allowed after; ``closed`` -- the other way (allowed means the
   verdict is ``allowed``, through the L7 proxy or not);
@@ -22,13 +27,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flowcheck.model.decided_flow import DecisionFacts
 from flowcheck.model.decision import DecidedBy, Decision
 from flowcheck.model.engine import Model
-from flowcheck.model.flows import Flow
+from flowcheck.model.flows import Flow, WorkloadEndpoint
 from flowcheck.model.matrix import PlannedFlow, decide_matrix
+from flowcheck.model.mentioned import RulePath, rule_paths
 from flowcheck.verdict import Verdict
 
 
@@ -86,13 +92,15 @@ class PathChange:
 
 @dataclass(frozen=True, slots=True)
 class PlanDiff:
-    """Every path compared (``compared``, self-flows left out), the ones the change moved, and the declared
-    paths whose verdict it flips (``intent``; ``intent_checked`` of them were decided)."""
+    """Every path compared (``compared``, self-flows left out; ``outside`` of them to or from outside the
+    cluster), the ones the change moved, and the declared paths whose verdict it flips (``intent``;
+    ``intent_checked`` of them were decided)."""
 
     compared: int
     changes: tuple[PathChange, ...]
     intent: tuple[PathChange, ...] = ()
     intent_checked: int = 0
+    outside: int = 0
 
     def of_kind(self, kind: ChangeKind) -> tuple[PathChange, ...]:
         return tuple(c for c in self.changes if c.kind is kind)
@@ -121,26 +129,60 @@ def change_kind(flow: Flow, before: Decision, after: Decision) -> ChangeKind | N
     return ChangeKind.L7_CHANGED if filtered_before.passes != filtered_after.passes else None
 
 
-def diff_decisions(pairs: Iterable[tuple[Flow, Decision, Decision]]) -> tuple[int, tuple[PathChange, ...]]:
-    """(paths compared, the changed ones in report order -- by kind, then in the order given)."""
-    compared = 0
+def is_outside(flow: Flow) -> bool:
+    """Whether one end of ``flow`` is outside the cluster (an entity, a block, an FQDN), not a workload."""
+    return not (isinstance(flow.source, WorkloadEndpoint) and isinstance(flow.destination, WorkloadEndpoint))
+
+
+def diff_decisions(pairs: Iterable[tuple[Flow, Decision, Decision]]) -> PlanDiff:
+    """The paths compared and the changed ones in report order (by kind, then in the order given)."""
+    compared = outside = 0
     changes: list[PathChange] = []
     for flow, before, after in pairs:
         if DecidedBy.SELF in (before.decided_by, after.decided_by):
             continue
         compared += 1
+        outside += is_outside(flow)
         kind = change_kind(flow, before, after)
         if kind is not None:
             changes.append(PathChange(kind, flow, before, after))
     order = list(ChangeKind)
-    return compared, tuple(sorted(changes, key=lambda c: order.index(c.kind)))
+    return PlanDiff(compared, tuple(sorted(changes, key=lambda c: order.index(c.kind))), outside=outside)
 
 
-def diff_plans(old: Sequence[PlannedFlow], new: Sequence[PlannedFlow]) -> tuple[int, tuple[PathChange, ...]]:
+def diff_plans(old: Sequence[PlannedFlow], new: Sequence[PlannedFlow]) -> PlanDiff:
     """Two plans of one topology (the same flows in the same order), compared path by path."""
     if len(old) != len(new) or any(o.flow != n.flow for o, n in zip(old, new, strict=True)):
         raise ValueError("the two plans have different flows; a diff needs one topology")
     return diff_decisions((n.flow, o.decision, n.decision) for o, n in zip(old, new, strict=True))
+
+
+def outside_paths(*models: Model) -> tuple[RulePath, ...]:
+    """The paths to or from outside the cluster that a rule of any of ``models`` names, each path once (as the
+    first rule to name it), in order."""
+    found: dict[Flow, RulePath] = {}
+    for model in models:
+        for path in rule_paths(model):
+            if is_outside(path.flow):
+                found.setdefault(path.flow, path)
+    return tuple(found.values())
+
+
+def example_port_notes(paths: Iterable[RulePath]) -> tuple[str, ...]:
+    """What a reader of the diff must know of a port that is only an example: the rule names none."""
+    return tuple(dict.fromkeys(
+        f"{p.rule.describe()}: names no port; {p.flow.source.describe()} -> {p.flow.destination.describe()} is "
+        f"compared on {p.flow.protocol}/{p.flow.port} as an example (the rule treats every port alike)"
+        for p in paths if p.example_port))
+
+
+def decide_paths(before: Model, after: Model, outside: Sequence[RulePath] | None = None,
+                 ) -> tuple[list[PlannedFlow], list[PlannedFlow]]:
+    """The paths a diff compares, decided under each model: the plan of the topology, then the paths to or
+    from outside the cluster that a rule of either model names (``outside``: ``outside_paths``)."""
+    flows = [p.flow for p in (outside_paths(before, after) if outside is None else outside)]
+    return ([*decide_matrix(before), *(PlannedFlow(f, before.decide(f)) for f in flows)],
+            [*decide_matrix(after), *(PlannedFlow(f, after.decide(f)) for f in flows)])
 
 
 def intent_flips(before: Model, after: Model, intent: Iterable[IntentPath]) -> tuple[PathChange, ...]:
@@ -154,7 +196,9 @@ def intent_flips(before: Model, after: Model, intent: Iterable[IntentPath]) -> t
     return tuple(flipped)
 
 
-def diff_models(before: Model, after: Model, intent: Sequence[IntentPath] = ()) -> PlanDiff:
-    """The plan of one topology decided under both models' policies, compared path by path."""
-    compared, changes = diff_plans(decide_matrix(before), decide_matrix(after))
-    return PlanDiff(compared, changes, intent_flips(before, after, intent), len(intent))
+def diff_models(before: Model, after: Model, intent: Sequence[IntentPath] = (),
+                plans: tuple[Sequence[PlannedFlow], Sequence[PlannedFlow]] | None = None) -> PlanDiff:
+    """What the change from ``before`` to ``after`` does: every path ``decide_paths`` gives (or ``plans``, when
+    the caller decided them already), compared, and the declared paths it flips."""
+    old, new = plans if plans is not None else decide_paths(before, after)
+    return replace(diff_plans(old, new), intent=intent_flips(before, after, intent), intent_checked=len(intent))

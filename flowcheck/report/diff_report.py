@@ -68,9 +68,11 @@ def _shown(decision: Decision, flow: Flow) -> Shown:
 
 
 def summary_text(diff: PlanDiff) -> str:
-    """``54 paths compared (self-flows left out): 6 changed -- 2 opened, 4 closed``."""
+    """``54 paths compared, 3 of them to or from outside the cluster (self-flows left out): 6 changed -- 2 opened,
+    4 closed`` (the outside count only when there are such paths)."""
     counts = [f"{len(diff.of_kind(k))} {k.heading}" for k in ChangeKind if diff.of_kind(k)]
-    head = f"{diff.compared} path{'s' if diff.compared != 1 else ''} compared (self-flows left out): "
+    outside = f", {diff.outside} of them to or from outside the cluster" if diff.outside else ""
+    head = f"{diff.compared} path{'s' if diff.compared != 1 else ''} compared{outside} (self-flows left out): "
     if not diff.changes:
         return head + "no path changed"
     return head + f"{len(diff.changes)} changed -- {', '.join(counts)}"
@@ -181,6 +183,7 @@ def diff_json(diff: PlanDiff, context: DiffContext) -> dict[str, Any]:
     """The change as a version-2 document: counts, then each change with both sides as decided flows."""
     document = document_header("diff", base=context.base, head=context.head, **dict(context.settings))
     document["compared"] = diff.compared
+    document["compared_outside"] = diff.outside
     document["counts"] = {kind.value: len(diff.of_kind(kind)) for kind in ChangeKind}
     if diff.intent_checked:
         document["intent"] = {"checked": diff.intent_checked, "flipped": [_change_json(c) for c in diff.intent]}

@@ -43,19 +43,42 @@ def widen_scrape_and_drop_get_only(policies: Path) -> None:
     kustomization.write_text(kustomization.read_text().replace("  - allow-get-only.yaml\n", ""))
 
 
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A git repository holding this repository's topology and policies, committed, with the change in its
-    working tree (not committed: what a reviewer has checked out)."""
+def add_policy(policies: Path, name: str, text: str) -> None:
+    (policies / name).write_text(text)
+    kustomization = policies / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + f"  - {name}\n")
+
+
+def commit(repo: Path, message: str) -> None:
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", message)
+
+
+def make_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git repository holding this repository's topology and policies, committed, the working tree clean
+    and the current directory."""
     root = tmp_path / "repo"
     (root / "fixtures").mkdir(parents=True)
     shutil.copy(REPO_ROOT / "fixtures" / "topology.yaml", root / "fixtures" / "topology.yaml")
     shutil.copytree(POLICIES_DIR, root / "manifests" / "network-policies")
     git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
-    widen_scrape_and_drop_get_only(root / "manifests" / "network-policies")
+    commit(root, "base")
     monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture
+def base_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``make_repo``: this repository committed, nothing changed yet."""
+    return make_repo(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``make_repo`` with the change in its working tree (not committed: what a reviewer has checked out).
+    Needs no other fixture of this module: tests/cli/test_replay.py imports it alone."""
+    root = make_repo(tmp_path, monkeypatch)
+    widen_scrape_and_drop_get_only(root / "manifests" / "network-policies")
     return root
 
 
@@ -253,3 +276,93 @@ def test_outside_a_git_repository_base_is_refused_with_the_alternative(
                        "policies", "--base", "HEAD")
     assert code == 2
     assert "not inside a git repository" in err and "--base-policies" in err
+
+
+# A pull request that lets web reach the outside world: its DNS lookups through the proxy (so toFQDNs can learn
+# api.stripe.com), HTTPS to world, HTTPS to api.stripe.com, and every port of every IPv4 address.
+WEB_TO_WORLD = """\
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: web-to-world, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: web}}
+  egress:
+    - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}}]
+      toPorts: [{ports: [{port: "53", protocol: ANY}], rules: {dns: [{matchPattern: "*"}]}}]
+    - toEntities: [world]
+      toPorts: [{ports: [{port: "443", protocol: TCP}]}]
+    - toFQDNs: [{matchName: api.stripe.com}]
+      toPorts: [{ports: [{port: "443", protocol: TCP}]}]
+    - toCIDR: [0.0.0.0/0]
+"""
+OUTSIDE_OPENED = {("default/web", "world", 443), ("default/web", "api.stripe.com", 443),
+                  ("default/web", "0.0.0.0/0", 443)}
+# The DNS rule opens TCP/53 behind the DNS proxy (the base allows UDP/53 only, and so UDP/53 without it).
+DNS_OPENED = {("default/web", "kube-system/coredns", 53)}
+
+
+def test_a_change_that_opens_the_outside_world_reports_each_opened_path_and_fails_on_change(
+        base_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    add_policy(base_repo / "manifests" / "network-policies", "web-to-world.yaml", WEB_TO_WORLD)
+    code, out, err = run(capsys, "diff", *MODEL, "--base", "HEAD", "--fail-on-change")
+    assert code == 1, err
+    lines = out.splitlines()
+    assert lines[2] == ("48 paths compared, 3 of them to or from outside the cluster (self-flows left out): "
+                        "4 changed -- 4 opened")
+    assert paths_in_text("OPENED", out) == OUTSIDE_OPENED | DNS_OPENED
+    assert "  default/web -> api.stripe.com:443/TCP: dropped -> allowed" in lines
+    assert "  default/web -> kube-system/coredns:53/TCP: dropped -> L7: dns *" in lines
+    assert ("note: CiliumNetworkPolicy default/web-to-world egress rule 3: names no port; default/web -> 0.0.0.0/0 "
+            "is compared on TCP/443 as an example (the rule treats every port alike)") in err.splitlines()
+
+    code, out, _ = run(capsys, "diff", *MODEL, "--base", "HEAD", "--format", "json")
+    document = json.loads(out)
+    assert (document["compared"], document["compared_outside"]) == (48, 3)
+    opened = {(c["after"]["from"], json.dumps(c["after"]["to"], sort_keys=True), c["after"]["port"])
+              for c in document["changes"] if c["change"] == "opened"}
+    assert opened == {("default/web", json.dumps(end, sort_keys=True), port) for end, port in (
+        ({"entity": "world"}, 443), ({"fqdn": "api.stripe.com"}, 443), ({"cidr": "0.0.0.0/0"}, 443),
+        ("kube-system/coredns", 53))}
+
+    code, out, _ = run(capsys, "diff", *MODEL, "--base", "HEAD", "--format", "markdown")
+    assert out.splitlines()[2] == ("**48 paths compared, 3 of them to or from outside the cluster (self-flows left "
+                                   "out): 4 changed -- 4 opened**")
+    for destination in ("world", "api.stripe.com", "0.0.0.0/0"):
+        assert f"- `default/web` → `{destination}:443/TCP`: 🔴 dropped → 🟢 **allowed**" in out
+
+    code, out, _ = run(capsys, "diff", *MODEL, "--base", "HEAD", "--format", "html")
+    data = json.loads(parse_html(out).root.find_id("fm-data").text())
+    outside = {n["id"]: n["kind"] for n in data["nodes"] if n["kind"] != "workload"}
+    assert outside == {"world": "entity", "api.stripe.com": "fqdn", "0.0.0.0/0": "cidr"}
+    changed = {(e["source"], e["target"], int(e["pp"].split("/")[0]), e["change"]["status"])
+               for e in data["edges"] if "change" in e}
+    assert {(s, t, p, "opened") for s, t, p in OUTSIDE_OPENED} <= changed
+
+
+FQDN_ONLY = """\
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: web-to-stripe, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: web}}
+  egress:
+    - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}}]
+      toPorts: [{ports: [{port: "53", protocol: ANY}], rules: {dns: [{matchPattern: "*"}]}}]
+    - toFQDNs: [{matchName: api.stripe.com}]
+      toPorts: [{ports: [{port: "443", protocol: TCP}]}]
+"""
+
+
+def test_a_change_that_removes_an_fqdn_rule_reports_the_path_closed(
+        base_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The path is named by the base's rule only: a diff of the working tree's rules alone would miss it."""
+    policies = base_repo / "manifests" / "network-policies"
+    add_policy(policies, "web-to-stripe.yaml", FQDN_ONLY)
+    commit(base_repo, "web reaches stripe")
+    stripe = policies / "web-to-stripe.yaml"
+    stripe.write_text(FQDN_ONLY.split("    - toFQDNs")[0])
+    code, out, err = run(capsys, "diff", *MODEL, "--base", "HEAD", "--fail-on-change")
+    assert code == 1, err
+    assert out.splitlines()[2] == ("46 paths compared, 1 of them to or from outside the cluster (self-flows left "
+                                   "out): 1 changed -- 1 closed")
+    assert paths_in_text("CLOSED", out) == {("default/web", "api.stripe.com", 443)}

@@ -74,3 +74,43 @@ def test_declared_paths_the_change_flips_are_kept_with_their_intent() -> None:
     assert flipped.breaks_intent and not flipped.meets_intent
     assert diff.changes[0].kind is ChangeKind.L7_CHANGED  # the port itself: other rules
     assert diff.changed
+
+
+INGRESS_FROM_OUTSIDE = """
+endpointSelector: {matchLabels: {app: api}}
+ingress:
+  - fromEntities: [remote-node]
+  - fromCIDRSet: [{cidr: 10.0.0.0/8, except: [10.1.0.0/16]}]
+"""
+
+
+def test_ingress_from_an_entity_and_a_block_with_an_except_are_compared_from_the_rule_that_names_them() -> None:
+    """The paths exist only in the new policy's rules; the old policy (no ingress rule) isolates nothing."""
+    before, after = model(TOPOLOGY), model(TOPOLOGY, cnp("p", INGRESS_FROM_OUTSIDE))
+    diff = diff_models(before, after)
+    # Outside: remote-node, 10.128.0.0/9 (the largest block the CIDR rule opens) and 10.1.0.0/16, each on 8080.
+    assert (diff.compared, diff.outside) == (6 + 3, 3)
+    moved = {(c.flow.source.describe(), c.flow.destination.describe(), c.flow.port, c.kind) for c in diff.changes}
+    # The except block is dropped after (closed); the rest of 10.0.0.0/8 (its largest open block) stays allowed, as
+    # does remote-node; every workload's path to the newly isolated api is closed.
+    assert moved == {("10.1.0.0/16", "default/api", 8080, ChangeKind.CLOSED),
+                     ("default/client", "default/api", 8080, ChangeKind.CLOSED),
+                     ("default/other", "default/api", 8080, ChangeKind.CLOSED)}
+    assert {c.flow.source.describe() for c in diff_models(after, before).changes} >= {"10.1.0.0/16"}
+
+
+def test_egress_to_the_api_server_and_to_an_fqdn_pattern_are_opened_by_the_rule_that_names_them() -> None:
+    after = cnp("p", """
+endpointSelector: {matchLabels: {app: client}}
+egress:
+  - toEntities: [kube-apiserver]
+    toPorts: [{ports: [{port: "6443", protocol: TCP}]}]
+""")
+    diff = diff_models(model(TOPOLOGY), model(TOPOLOGY, after))
+    opened = {(c.flow.destination.describe(), c.flow.port) for c in diff.of_kind(ChangeKind.OPENED)}
+    closed = {(c.flow.destination.describe(), c.flow.port) for c in diff.of_kind(ChangeKind.CLOSED)}
+    assert diff.outside == 1
+    assert opened == set()  # kube-apiserver:6443 was allowed already: nothing isolated the client
+    assert closed == {("default/api", 8080), ("default/other", 8080)}
+    back = diff_models(model(TOPOLOGY, after), model(TOPOLOGY))
+    assert back.outside == 1 and not back.of_kind(ChangeKind.CLOSED)
