@@ -7,11 +7,13 @@ it -- each with ``from``, ``to``, ``port``/``protocol``, an optional ``http``/``
 and ``review``. The pytest plugin makes every entry a test item, checked like a
 ``flowcheck_paths.expect`` call: against the model always, on the cluster when one is attached.
 
-Reading is in two steps, so that a broken policy or topology cannot stop collection: ``read_intent``
-checks each entry's shape (keys, types, verdict, endpoint and request syntax) without the topology,
-and ``IntentEntry.expectation(topology)`` checks it against the topology when the test runs. Every
-mistake is one ``IntentError`` line naming the file, the entry (its line, index and name) and the
-field.
+Reading is in two steps, so that a broken policy or topology cannot stop collection:
+``parse_intent_entries`` checks each entry's shape (keys, types, verdict, endpoint and request
+syntax) without the topology, and ``IntentEntry.expectation(topology)`` checks it against the
+topology when the test runs. Every mistake is one ``IntentError`` line naming the file, the entry
+(its line, index and name) and the field; a malformed entry is a mistake of that entry alone, so one
+slip in a file of two hundred paths leaves the other hundred and ninety-nine read (``parse_intent``
+and ``read_intent``, for callers that want all or nothing, raise the first).
 
 ``render_intent`` writes entries back (what ``flowcheck init`` writes), in the same form.
 """
@@ -160,7 +162,23 @@ def read_intent(path: str | Path) -> list[IntentEntry]:
 
 
 def parse_intent(text: str, path: str = "<intent>") -> list[IntentEntry]:
-    """``read_intent`` for text already read."""
+    """``read_intent`` for text already read: the entries, or the first mistake raised."""
+    entries: list[IntentEntry] = []
+    for read in parse_intent_entries(text, path):
+        if isinstance(read, IntentError):
+            raise read
+        entries.append(read)
+    return entries
+
+
+def parse_intent_entries(text: str, path: str = "<intent>") -> list[IntentEntry | IntentError]:
+    """Each entry of an intent file, in order: read, or the one mistake that kept it from being read.
+
+    An entry's mistake is its own (the pytest plugin makes it a failing test beside the others); only
+    a file that cannot be read as a whole -- not YAML, a top level that is neither a list nor
+    ``paths:``, an unknown top-level key -- raises ``IntentError``. An entry stating the path, or the
+    name, of an earlier one is the later one's mistake.
+    """
     try:
         data = yaml.safe_load(text)
         root = yaml.compose(text)
@@ -181,22 +199,27 @@ def parse_intent(text: str, path: str = "<intent>") -> list[IntentEntry]:
             return []
     if not isinstance(data, list):
         raise IntentError(path, f"expected a list of paths (or `paths:` holding one), got {type_name(data)}")
-    entries: list[IntentEntry] = []
+    read: list[IntentEntry | IntentError] = []
     seen_names: dict[str, int] = {}
     seen_paths: dict[tuple[Any, ...], int] = {}
     for index, raw in enumerate(data):
-        entry = _entry(raw, path, index, lines[index] if index < len(lines) else None)
+        try:
+            entry = _entry(raw, path, index, lines[index] if index < len(lines) else None)
+        except IntentError as exc:
+            read.append(exc)
+            continue
         same = (entry.source, entry.destination, entry.port, entry.protocol, entry.http, tuple(entry.headers.items()),
                 entry.host, entry.dns, entry.qtype)
         if same in seen_paths:
-            raise entry.error(f"the same path as entry {seen_paths[same]}: state each path once")
-        if entry.name in seen_names:
-            raise entry.error(f"the name is also entry {seen_names[entry.name]}'s: every entry's test id must be "
-                              "unique", "name" if entry.named else "")
-        seen_names[entry.name] = index
-        seen_paths[same] = index
-        entries.append(entry)
-    return entries
+            read.append(entry.error(f"the same path as entry {seen_paths[same]}: state each path once"))
+        elif entry.name in seen_names:
+            read.append(entry.error(f"the name is also entry {seen_names[entry.name]}'s: every entry's test id must "
+                                    "be unique", "name" if entry.named else ""))
+        else:
+            seen_names[entry.name] = index
+            seen_paths[same] = index
+            read.append(entry)
+    return read
 
 
 def _entry_lines(root: yaml.Node | None) -> list[int]:

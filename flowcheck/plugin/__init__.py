@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from flowcheck.errors import FlowcheckError
+from flowcheck.errors import FlowcheckError, TopologyError
 from flowcheck.plugin import hookspecs
 from flowcheck.plugin.options import MARKERS, add_options, resolve_settings
 from flowcheck.plugin.settings import FlowcheckSettings
@@ -56,6 +56,21 @@ if TYPE_CHECKING:
 LIVE_MARKER = "flowcheck_live"
 _LISTED = 5  # intent entries under review named in the summary
 PATHS_FIXTURE = "flowcheck_paths"
+
+
+class ModelUnavailable(FlowcheckError):
+    """The policies or the topology do not load: what every test that needs the model meets.
+
+    The load error is one mistake, however many tests need the model: the test that owns it -- the
+    generic check "policies match the topology" when it is collected, else the first test of the
+    process to meet it -- shows it in full; every other says in one short line where to look
+    (``PluginState.unavailable_line``, applied in ``pytest_runtest_makereport``).
+    """
+
+    def __init__(self, cause: FlowcheckError) -> None:
+        self.cause = cause
+        self.what = "the topology does not load" if isinstance(cause, TopologyError) else "the policies do not load"
+        super().__init__(f"{self.what}: {cause}")
 
 
 @dataclass(slots=True)
@@ -78,6 +93,7 @@ class PluginState:
     keyboard_interrupted: bool = False  # Ctrl-C or a signal (``_TestTracker``)
     generic: bool = False  # this process added the generic checks (``collect``)
     under_review: list[FlowcheckError] = field(default_factory=list)  # intent entries still marked `review:`
+    model_owner: str | None = None  # the test showing in full why the model does not load (``ModelUnavailable``)
     _warnings: list[MatchWarning] | None = None
 
     @property
@@ -98,6 +114,23 @@ class PluginState:
     @property
     def started(self) -> bool:
         return self._run is not None
+
+    def model(self) -> Model:
+        """The run's model, for a test that needs it but does not own its loading (``ModelUnavailable``)."""
+        try:
+            return self.run().model()
+        except ModelUnavailable:
+            raise
+        except FlowcheckError as exc:
+            raise ModelUnavailable(exc) from None
+
+    def unavailable_line(self, nodeid: str, error: ModelUnavailable) -> str:
+        """What test ``nodeid`` says when the model does not load: the error in full if it owns it, else a pointer."""
+        if self.model_owner is None:
+            self.model_owner = nodeid
+        if self.model_owner == nodeid:
+            return f"flowcheck: {error.cause}"
+        return f"flowcheck: {error.what} (see {self.model_owner})"
 
     def match_warnings(self, model: Model) -> list[MatchWarning]:
         """What in the policies matches nothing in the topology (worked out once)."""
@@ -176,6 +209,28 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for item in live_items:
         item.add_marker(skip)
         state.skipped_live.append(item.nodeid)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The generic check "policies match the topology", when it will run, owns a model that does not load."""
+    state = session.config.stash.get(state_key, None)
+    if state is None or not state.generic:
+        return
+    from flowcheck.plugin.collect import MODEL_CHECK_ID
+
+    if any(item.nodeid == MODEL_CHECK_ID for item in session.items):
+        state.model_owner = MODEL_CHECK_ID
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport,
+                                                                                           pytest.TestReport]:
+    """A test that failed because the model does not load says so in one line (``ModelUnavailable``)."""
+    report = yield
+    error = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(error, ModelUnavailable) and report.failed:
+        report.longrepr = item.config.stash[state_key].unavailable_line(item.nodeid, error)
+    return report
 
 
 @pytest.hookimpl(wrapper=True)
@@ -257,10 +312,7 @@ def flowcheck_settings(pytestconfig: pytest.Config) -> FlowcheckSettings:
 @pytest.fixture(scope="session")
 def flowcheck_model(pytestconfig: pytest.Config) -> Model:
     """The policy model of this run (topology + policies + semantics)."""
-    try:
-        return pytestconfig.stash[state_key].run().model()
-    except FlowcheckError as exc:
-        pytest.fail(f"flowcheck: {exc}", pytrace=False)
+    return pytestconfig.stash[state_key].model()  # a load error: one line per test (ModelUnavailable)
 
 
 @pytest.fixture(scope="session")
@@ -275,8 +327,10 @@ def flowcheck_matrix(flowcheck_model: Model) -> tuple[PlannedFlow, ...]:
 @pytest.fixture(scope="session")
 def flowcheck_live(pytestconfig: pytest.Config) -> LiveBackend | None:
     """The live back end (set up on first use, once per run), or None offline."""
+    state = pytestconfig.stash[state_key]
+    state.model()  # the back end applies the policies: when they do not load, say so as every test does
     try:
-        return pytestconfig.stash[state_key].run().live()
+        return state.run().live()
     except FlowcheckError as exc:
         pytest.fail(f"flowcheck: live set-up failed: {exc}", pytrace=False)
 

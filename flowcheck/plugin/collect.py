@@ -28,24 +28,29 @@ from flowcheck.errors import FlowcheckError
 from flowcheck.vocabulary import counted
 
 if TYPE_CHECKING:
-    from flowcheck.harness.intent_file import IntentEntry
+    from flowcheck.harness.intent_file import IntentEntry, IntentError
     from flowcheck.plugin import PluginState
 
 
 class IntentFile(pytest.File):
-    """An intent file: one item per entry; a file that cannot be read is one collection error line."""
+    """An intent file: one item per entry, a malformed entry included (it fails with its one line); a file that
+    cannot be read as a whole is one collection error line."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        from flowcheck.harness.intent_file import IntentError, parse_intent
+        from flowcheck.harness.intent_file import IntentError, parse_intent_entries
 
         shown = _shown(self.config, self.path)
         try:
-            entries = parse_intent(self.path.read_text(encoding="utf-8"), shown)
+            read = parse_intent_entries(self.path.read_text(encoding="utf-8"), shown)
         except (OSError, UnicodeDecodeError) as exc:
             raise self.CollectError(f"{shown}: cannot read file: {exc}") from None
         except IntentError as exc:
             raise self.CollectError(str(exc)) from None
-        for entry in entries:
+        taken = {entry.name for entry in read if not isinstance(entry, IntentError)}
+        for entry in read:
+            if isinstance(entry, IntentError):
+                yield MalformedEntryItem.from_parent(self, name=_malformed_id(entry, taken), error=entry)
+                continue
             item = IntentItem.from_parent(self, name=entry.name, entry=entry)
             if entry.http is not None:
                 item.add_marker("flowcheck_l7")
@@ -57,6 +62,36 @@ class IntentFile(pytest.File):
         if isinstance(excinfo.value, self.CollectError):
             return str(excinfo.value.args[0])
         return super().repr_failure(excinfo)
+
+
+def _malformed_id(error: IntentError, taken: set[str]) -> str:
+    """A malformed entry's test id: its name, as a good entry's, else (no usable name, or another entry's)
+    ``entry N``; added to ``taken``."""
+    chosen = error.name if error.name and error.name not in taken else f"entry {error.index}"
+    while chosen in taken:  # another entry is named "entry N"
+        chosen += " (malformed)"
+    taken.add(chosen)
+    return chosen
+
+
+class MalformedEntryItem(pytest.Item):
+    """An entry whose shape is wrong: its test fails with the mistake's one line, and the file's other entries
+    run as usual."""
+
+    def __init__(self, *, error: IntentError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self) -> None:
+        raise self.error
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        return _one_line(excinfo) or super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = self.error.line - 1 if self.error.line else None
+        headline = f"entry {self.error.index}"
+        return self.path, line, headline if self.name == headline else f"{headline}: {self.name}"
 
 
 class IntentItem(pytest.Item):
@@ -72,7 +107,7 @@ class IntentItem(pytest.Item):
 
         state = _state(self.config)
         run = state.run()
-        model = run.model()
+        model = state.model()
         expectation = self.entry.expectation(model.topology)
         checker = PathChecker(run.context(), self.nodeid)
         checker.add(expectation)
@@ -95,6 +130,10 @@ class IntentItem(pytest.Item):
         return self.path, (self.entry.line - 1 if self.entry.line else None), f"entry {self.entry.index}: {self.name}"
 
 
+MODEL_CHECK = "policies match the topology"
+MODEL_CHECK_ID = f"flowcheck::{MODEL_CHECK}"  # it owns a model that does not load (``ModelUnavailable``)
+
+
 class GenericChecks(pytest.Collector):
     """The generic checks, under the node ``flowcheck`` (see the module docstring)."""
 
@@ -107,7 +146,7 @@ class GenericChecks(pytest.Collector):
             yield ManifestItem.from_parent(self, name=f"manifest {_shown(self.config, path)}", target=path)
         if any(f.name in KUSTOMIZATION_FILES for f in files):
             yield PoliciesAppliedItem.from_parent(self, name="every policy file is applied")
-        yield ModelItem.from_parent(self, name="policies match the topology")
+        yield ModelItem.from_parent(self, name=MODEL_CHECK)
 
 
 class _GenericItem(pytest.Item):
@@ -156,7 +195,8 @@ class PoliciesAppliedItem(_GenericItem):
 
 
 class ModelItem(_GenericItem):
-    """The policies and the topology load; what in the policies matches nothing is a warning (a failure
+    """The policies and the topology load -- when they do not, this test shows why in full, and every other
+    test that needs the model points here; what in the policies matches nothing is a warning (a failure
     with ``--flowcheck-strict``)."""
 
     def runtest(self) -> None:

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowcheck.harness.intent_file import IntentError, new_entry, parse_intent, render_intent
+from flowcheck.harness.intent_file import IntentError, new_entry, parse_intent, parse_intent_entries, render_intent
 from flowcheck.model.flows import CidrEndpoint, EntityEndpoint, FqdnEndpoint, WorkloadEndpoint
 from flowcheck.model.identity import Entity
 from flowcheck.model.topology import load_topology
@@ -92,20 +92,41 @@ def test_destinations_beyond_workloads(to: str, endpoint: object) -> None:
     ("- {from: default/web, to: cidr:10.0.0.0/33, port: 8080, verdict: allowed}", "field to: "),
     ("- {from: default/web, to: default/my-api, port: 8080, verdict: allowed, live-only: yes please}",
      "field live-only: expected true or false"),
-    ("- {from: default/web, to: default/my-api, port: 8080, verdict: allowed}\n"
-     "- {from: default/web, to: default/my-api, port: 8080, verdict: dropped}",
-     "team.flowcheck.yaml:2: entry 1: the same path as entry 0: state each path once"),
-    ("paths: {from: a/b}", "expected a list of paths"),
-    ("tests: []", "unknown top-level field 'tests'"),
     ("- [from, to]", "entry 0: expected a mapping with from, to, verdict"),
-    ("- {from: default/web, to: default/my-api, port: 8080, verdict: allowed\n", "invalid YAML"),
 ])
 def test_a_malformed_entry_is_one_line_naming_file_entry_and_field(text: str, message: str) -> None:
-    with pytest.raises(IntentError) as caught:
+    before = "- {name: before, from: default/web, to: default/my-api, port: 80, verdict: allowed}\n"
+    after = "- {name: after, from: tenant/client, to: default/my-api, port: 8080, verdict: allowed}\n"
+    first, error, last = parse_intent_entries(f"{before}{text}\n{after}", "team.flowcheck.yaml")
+    assert isinstance(error, IntentError), error
+    assert message.replace("entry 0", "entry 1").replace(".yaml:1:", ".yaml:2:") in str(error)
+    assert str(error).startswith("team.flowcheck.yaml") and "\n" not in str(error)
+    assert (first.name, last.name) == ("before", "after")  # the entries around it are read
+    with pytest.raises(IntentError) as caught:  # all or nothing: the first mistake
         parse(text)
-    assert message in str(caught.value)
-    assert str(caught.value).startswith("team.flowcheck.yaml")
-    assert "\n" not in str(caught.value)
+    assert str(caught.value) == str(error).replace(":2: entry 1", ":1: entry 0")
+
+
+def test_an_entry_repeating_an_earlier_path_or_name_is_the_later_entrys_mistake() -> None:
+    same_path = "- {from: default/web, to: default/my-api, port: 8080, verdict: %s}\n"
+    first, second = parse_intent_entries(same_path % "allowed" + same_path % "dropped", "team.flowcheck.yaml")
+    assert not isinstance(first, IntentError)
+    assert str(second) == "team.flowcheck.yaml:2: entry 1: the same path as entry 0: state each path once"
+    named = "- {name: web, from: default/web, to: default/my-api, port: %d, verdict: allowed}\n"
+    first, second = parse_intent_entries(named % 8080 + named % 80, "team.flowcheck.yaml")
+    assert not isinstance(first, IntentError)
+    assert str(second).startswith("team.flowcheck.yaml:2: entry 1 (web), field name: the name is also entry 0's")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("paths: {from: a/b}", "team.flowcheck.yaml: expected a list of paths"),
+    ("tests: []", "team.flowcheck.yaml, field tests: unknown top-level field 'tests'"),
+    ("- {from: default/web, to: default/my-api, port: 8080, verdict: allowed\n", "team.flowcheck.yaml: invalid YAML"),
+])
+def test_a_file_that_cannot_be_read_as_a_whole_is_one_error(text: str, message: str) -> None:
+    with pytest.raises(IntentError) as caught:
+        parse_intent_entries(text, "team.flowcheck.yaml")
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -151,10 +172,13 @@ def test_any_document_is_entries_or_one_line_error(document: Any) -> None:
     text = yaml.safe_dump(document)
     errors: list[IntentError] = []
     try:
-        entries = parse_intent(text, "fuzz.flowcheck.yaml")
+        read = parse_intent_entries(text, "fuzz.flowcheck.yaml")
     except IntentError as exc:
-        entries, errors = [], [exc]
-    for entry in entries:
+        read = [exc]
+    for entry in read:
+        if isinstance(entry, IntentError):
+            errors.append(entry)
+            continue
         try:
             entry.expectation(TOPOLOGY)
         except IntentError as exc:

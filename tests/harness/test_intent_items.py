@@ -92,6 +92,88 @@ def test_an_unreadable_intent_file_is_one_collection_error_line(pytester: pytest
     assert len(body) == 1 and body[0].startswith("shop.flowcheck.yaml: invalid YAML at line 2"), errors
 
 
+def test_a_malformed_entry_fails_alone_and_the_run_goes_on(pytester: pytest.Pytester) -> None:
+    malformed = ("  - {name: storefront lists the catalog, from: shop/storefront, to: shop/catalog, port: 8080,\n"
+                 "     verdict: denied}\n"
+                 "  - {from: shop/storefront, to: shop/cart, port: 99999, verdict: allowed}\n")
+    pytester.makefile(".flowcheck.yaml", shop=INTENT.replace("paths:\n", "paths:\n" + malformed))
+    pytester.makepyfile(test_suite="def test_a_python_suite_still_runs():\n    pass\n")
+    result = pytester.runpytest_subprocess(*SAMPLE_ARGS, "--flowcheck-cluster=none", "-v")
+    result.assert_outcomes(passed=3 + GENERIC + 1, failed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # not INTERRUPTED: every other file ran
+    result.stdout.fnmatch_lines([
+        "shop.flowcheck.yaml::storefront lists the catalog FAILED*",
+        "shop.flowcheck.yaml::entry 1 FAILED*",
+        "shop.flowcheck.yaml::storefront reads the cart PASSED*",
+        "test_suite.py::test_a_python_suite_still_runs PASSED*",
+    ])
+    failures = result.stdout.str().split("= FAILURES =")[1].split("= flowcheck =")[0]
+    body = [line for line in failures.splitlines() if line.strip("=_ ") and not line.startswith("_")]
+    assert body == [
+        "shop.flowcheck.yaml:2: entry 0 (storefront lists the catalog), field verdict: unknown verdict 'denied'; "
+        "expected one of allowed, dropped, l7-denied",
+        "shop.flowcheck.yaml:4: entry 1, field port: expected a port from 1 to 65535, got 99999"], failures
+    assert "Traceback" not in result.stdout.str()
+    selected = pytester.runpytest_subprocess(*SAMPLE_ARGS, "--flowcheck-cluster=none", "-k",
+                                          "lists and not manifest")
+    selected.assert_outcomes(failed=1, deselected=4 + GENERIC + 1)  # a malformed entry is selected like any
+
+
+def _does_not_load(pytester: pytest.Pytester, tmp_path: Path) -> tuple[str, ...]:
+    """A policies folder whose one CiliumNetworkPolicy uses a field Cilium removed, and three intent entries."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    storefront = (SAMPLE / "network-policies" / "shop" / "storefront.yaml").read_text()
+    (policies / "storefront.yaml").write_text(
+        storefront.replace("  egress:\n    - toEndpoints:", "  egress:\n    - toRequires: [{matchLabels: {a: b}}]\n"
+                           "      toEndpoints:", 1).replace("  name: storefront\n", "  name: storefront\n"
+                                                             "  namespace: shop\n", 1))
+    pytester.makefile(".flowcheck.yaml", shop=INTENT)
+    return (f"--flowcheck-policies={policies}", f"--flowcheck-topology={TOPOLOGY}", "-p", "no:cacheprovider",
+            "--flowcheck-cluster=none")
+
+
+REMOVED = "toRequires was removed in Cilium 1.19"
+
+
+def test_policies_that_do_not_load_are_shown_once_not_once_per_entry(pytester: pytest.Pytester, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)  # on CI pytest's short summary repeats every failure's whole line
+    args = _does_not_load(pytester, tmp_path)
+    pytester.makepyfile(test_suite="def test_a_suite(flowcheck_paths):\n    pass\n")
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(failed=2 + 3, errors=1)  # the manifest, the model check; 3 entries; the suite's set-up
+    output = result.stdout.str()
+    # once per test that owns it: the manifest test of that file (validation) and "policies match the topology"
+    assert output.count(REMOVED) == 2, output
+    assert f"policies/storefront.yaml (document 0), field spec.egress[0].toRequires: {REMOVED}" in output
+    pointer = "flowcheck: the policies do not load (see flowcheck::policies match the topology)"
+    assert output.splitlines().count(pointer) == 3 + 1, output
+    assert "Traceback" not in output
+    # without the generic check, the first test to need the model shows why, and the others point at it
+    entries = pytester.runpytest_subprocess(*args, "-k", "not manifest and not topology")
+    entries.assert_outcomes(failed=3, errors=1, deselected=2)
+    assert entries.stdout.str().count(REMOVED) == 1, entries.stdout.str()
+    entries.stdout.fnmatch_lines(["flowcheck: the policies do not load (see shop.flowcheck.yaml::storefront reads "
+                                  "the cart)"])
+
+
+def test_a_topology_that_does_not_load_is_shown_once(pytester: pytest.Pytester, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    topology = tmp_path / "topology.yaml"
+    topology.write_text(TOPOLOGY.read_text() + "colour: red\n")
+    pytester.makefile(".flowcheck.yaml", shop=INTENT)
+    result = pytester.runpytest_subprocess(f"--flowcheck-policies={SAMPLE / 'network-policies'}",
+                                           f"--flowcheck-topology={topology}", "-p", "no:cacheprovider",
+                                           "--flowcheck-cluster=none")
+    result.assert_outcomes(passed=GENERIC - 1, failed=1 + 3)
+    output = result.stdout.str()
+    assert output.count("unknown field 'colour'") == 1, output
+    assert output.splitlines().count("flowcheck: the topology does not load (see flowcheck::policies match the "
+                                     "topology)") == 3, output
+
+
 def test_generic_checks_only_when_flowcheck_is_configured(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_nothing():\n    pass\n")
     plain = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider")
