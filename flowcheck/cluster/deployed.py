@@ -3,7 +3,10 @@
 ``DeployedTopology`` is plain data. ``to_dict``/``from_dict`` make it part of ``LiveCluster.state()``,
 the JSON-serialisable state the harness shares with pytest-xdist workers (they attach with
 ``LiveCluster.from_state`` and build their ``PodExecutor`` from it) and with the process that tears
-down. The dict carries a format version; an unknown version is refused rather than half-read.
+down. The dict carries a format version; an unknown version is refused rather than half-read. The
+keys added within version 2 (``host_ip``, ``node_addresses``: what probes to ``host`` and
+``remote-node`` aim at) are optional, so a state written without them still reads (those probes then
+say why they cannot be made).
 
 A workload may have several pods (one per placement node), and a pod may stand for several workloads
 (one probe pod per class of workloads Cilium cannot tell apart): ``replicas(workload)`` are a
@@ -33,6 +36,7 @@ class DeployedPod:
     container: str
     existing: bool  # matched by labels (e.g. coredns), not deployed: the agent cannot run in it
     stands_for: tuple[str, ...] = ()  # every workload the pod stands for; empty: just ``workload``
+    host_ip: str = ""  # its node's address (``status.hostIP``); empty when the API reported none
 
     @property
     def key(self) -> str:
@@ -46,7 +50,7 @@ class DeployedPod:
     def to_dict(self) -> dict[str, Any]:
         return {"workload": self.workload, "namespace": self.namespace, "pod_name": self.pod_name, "ip": self.ip,
                 "node": self.node, "container": self.container, "existing": self.existing,
-                "stands_for": list(self.stands_for)}
+                "stands_for": list(self.stands_for), "host_ip": self.host_ip}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,14 @@ class DeployedTopology:
     pods: tuple[DeployedPod, ...]
     nodes: tuple[str, ...] = ()
     """The nodes probe pods were deliberately placed on (two: same-node and cross-node), or the one node."""
+    node_addresses: tuple[tuple[str, str], ...] = ()
+    """Every node of the cluster with its InternalIP (name, address), sorted by name; empty when unknown."""
+
+    def other_nodes(self, node: str) -> tuple[tuple[str, str], ...]:
+        """The nodes other than ``node`` that have an address: the placement nodes first (they are known to
+        run pods), then the rest by name."""
+        others = [(name, address) for name, address in self.node_addresses if name != node and address]
+        return tuple(sorted(others, key=lambda pair: (pair[0] not in self.nodes, pair[0])))
 
     def replicas(self, workload: str) -> tuple[DeployedPod, ...]:
         """The pods standing for ``workload``, by node."""
@@ -97,7 +109,8 @@ class DeployedTopology:
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT_VERSION, "run_id": self.run_id, "context": self.context,
-                "pods": [p.to_dict() for p in self.pods], "nodes": list(self.nodes)}
+                "pods": [p.to_dict() for p in self.pods], "nodes": list(self.nodes),
+                "node_addresses": [list(pair) for pair in self.node_addresses]}
 
     @classmethod
     def from_dict(cls, data: Any) -> DeployedTopology:
@@ -109,9 +122,11 @@ class DeployedTopology:
             pods = tuple(DeployedPod(workload=str(p["workload"]), namespace=str(p["namespace"]),
                                      pod_name=str(p["pod_name"]), ip=str(p["ip"]), node=str(p["node"]),
                                      container=str(p["container"]), existing=bool(p["existing"]),
-                                     stands_for=tuple(str(m) for m in p.get("stands_for", ())))
+                                     stands_for=tuple(str(m) for m in p.get("stands_for", ())),
+                                     host_ip=str(p.get("host_ip") or ""))
                          for p in data["pods"])
+            addresses = tuple((str(name), str(address)) for name, address in data.get("node_addresses", ()))
             return cls(run_id=str(data["run_id"]), context=str(data["context"]), pods=pods,
-                       nodes=tuple(str(n) for n in data.get("nodes", ())))
+                       nodes=tuple(str(n) for n in data.get("nodes", ())), node_addresses=addresses)
         except (ValueError, KeyError, TypeError) as exc:
             raise ClusterError(f"cannot read the shared deployment state: {exc}") from exc

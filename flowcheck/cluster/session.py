@@ -75,13 +75,13 @@ from flowcheck.cluster.workloads import (
     TopologyInput,
     build_config_map,
     build_pod,
+    cluster_nodes,
     create_probe_pod,
     deployed_pod,
     ensure_service_account,
     find_existing_pods,
     load_probe_files,
     replica_name,
-    schedulable_nodes,
     wait_for_pods_ready,
 )
 from flowcheck.errors import ClusterError
@@ -352,7 +352,8 @@ class LiveCluster:
         clients = self._clients.get()
         to_deploy = [w for w in topology.workloads if not w.existing]
         files = load_probe_files() if to_deploy else {}
-        nodes = schedulable_nodes(clients) if to_deploy else []
+        every_node = cluster_nodes(clients) if to_deploy else []
+        nodes = [n for n in every_node if n.schedulable]
         placement = nodes[:PLACEMENT_NODES] if len(nodes) >= PLACEMENT_NODES else []
         plan = self._pod_plan(to_deploy, placement)
         for name, labels in sorted(topology.namespace_labels().items()):
@@ -387,7 +388,8 @@ class LiveCluster:
                     f"pod {p.pod_name} ({p.ip} on {p.node})" for p in found))
                 pods.extend(found)
         used_nodes = tuple(n.name for n in placement) or tuple(sorted({p.node for p in pods if not p.existing}))
-        self.deployed = DeployedTopology(self.run_id, self.context, tuple(pods), used_nodes)
+        self.deployed = DeployedTopology(self.run_id, self.context, tuple(pods), used_nodes,
+                                         tuple((n.name, n.internal_ip) for n in every_node))
         placed = ", ".join(f"{p.key}@{p.node or '?'}" for p in pods if not p.existing)
         if placed:
             self._progress(f"probe pods ready: {placed}")

@@ -289,28 +289,47 @@ def replica_name(name: str, index: int | None, copy: int = 0) -> str:
 
 @dataclass(frozen=True, slots=True)
 class NodeInfo:
-    """A node probe pods can be scheduled on: its name and its ``kubernetes.io/hostname`` label."""
+    """A node: its name, its ``kubernetes.io/hostname`` label, its InternalIP (empty when it reports none)
+    and whether a probe pod (which tolerates no taint) can be scheduled on it."""
 
     name: str
     hostname: str
+    internal_ip: str = ""
+    schedulable: bool = True
+
+
+def cluster_nodes(clients: KubeClients) -> list[NodeInfo]:
+    """Every node of the cluster, sorted by name (one ``list_node``): what placement chooses from and what
+    a probe to ``remote-node`` aims at.
+
+    A node's address is the first ``status.addresses`` entry of type ``InternalIP`` (``V1NodeStatus.addresses``,
+    ``V1NodeAddress(address, type)`` in the Kubernetes Python client; on kind, the node container's address
+    on the ``kind`` Docker network)."""
+    nodes = call(clients, "listing the nodes", clients.core.list_node).items
+    found = []
+    for node in sorted(nodes, key=lambda n: n.metadata.name):
+        labels = node.metadata.labels or {}
+        addresses = (node.status.addresses if node.status is not None else None) or []
+        internal = next((a.address for a in addresses if a.type == "InternalIP" and a.address), "")
+        found.append(NodeInfo(node.metadata.name, labels.get(HOSTNAME_LABEL, node.metadata.name), internal,
+                              _schedulable(node)))
+    return found
+
+
+def _schedulable(node: Any) -> bool:
+    spec = node.spec
+    if spec is not None and spec.unschedulable:
+        return False
+    if any(t.effect in ("NoSchedule", "NoExecute") for t in (spec.taints if spec is not None else None) or []):
+        return False
+    conditions = node.status.conditions if node.status is not None else None
+    return any(c.type == "Ready" and c.status == "True" for c in conditions or [])
 
 
 def schedulable_nodes(clients: KubeClients) -> list[NodeInfo]:
-    """Nodes a probe pod (which tolerates no taint) can run on, sorted by name, and why others cannot."""
-    nodes = call(clients, "listing the nodes", clients.core.list_node).items
-    usable = []
-    for node in sorted(nodes, key=lambda n: n.metadata.name):
-        spec = node.spec
-        if spec is not None and spec.unschedulable:
-            continue
-        if any(t.effect in ("NoSchedule", "NoExecute") for t in (spec.taints if spec is not None else None) or []):
-            continue
-        conditions = node.status.conditions if node.status is not None else None
-        if not any(c.type == "Ready" and c.status == "True" for c in conditions or []):
-            continue
-        labels = node.metadata.labels or {}
-        usable.append(NodeInfo(node.metadata.name, labels.get(HOSTNAME_LABEL, node.metadata.name)))
-    return usable
+    """Nodes a probe pod (which tolerates no taint) can run on, sorted by name: not cordoned, no
+    NoSchedule/NoExecute taint, Ready."""
+    return [n for n in cluster_nodes(clients) if n.schedulable]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -533,9 +552,12 @@ def _not_ready_error(clients: KubeClients, missing: list[tuple[str, str]], lates
 
 
 def deployed_pod(spec: PodSpecInput, pod: Any, *, container: str = PROBE_CONTAINER) -> DeployedPod:
+    """The pod as deployed: its IP (``status.podIP``), node (``spec.nodeName``) and node address
+    (``status.hostIP``, ``V1PodStatus.host_ip``: the address of the node the pod runs on, set once it
+    is scheduled and started -- what a probe to the ``host`` entity aims at)."""
     return DeployedPod(workload=spec.workload, namespace=spec.namespace, pod_name=pod.metadata.name,
                        ip=pod.status.pod_ip, node=pod.spec.node_name or "", container=container,
-                       existing=spec.existing, stands_for=spec.members)
+                       existing=spec.existing, stands_for=spec.members, host_ip=pod.status.host_ip or "")
 
 
 def find_existing_pods(clients: KubeClients, spec: PodSpecInput) -> list[DeployedPod]:

@@ -9,7 +9,8 @@ to know about the deployment -- where each path is probed from and to (``routes`
 class of workloads, on one node or two), which workloads can run the agent, what a probe server
 answers as, how the cluster answers denials -- whether the policies are enforced yet
 (``unrealized``), an optional source of evidence (Hubble flows) and, on a Cilium cluster,
-``cilium connectivity test``.
+``cilium connectivity test``. A back end that knows its nodes' addresses also implements
+``NodeAddressing`` (optional: without it, paths to ``host`` and ``remote-node`` are not probed).
 
 The Kubernetes implementation lives in ``flowcheck.harness.cluster_backend``; the tests plug in the
 network-namespace lab and fakes through the ``pytest_flowcheck_backend`` hook.
@@ -21,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from flowcheck.cluster.cilium import ConnectivityReport
 from flowcheck.cluster.hubble import FlowRecord, ProbeFacts
@@ -130,6 +131,49 @@ class LiveBackend(Protocol):
     def connectivity_test(self, junit_file: Path, *, tests: Sequence[str] = ()) -> ConnectivityReport | None:
         """``cilium connectivity test`` on this back end; None when it is not a Cilium cluster."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAddress:
+    """A node a probe can aim at: its name and address."""
+
+    node: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourceNodes:
+    """The node addresses seen from one source pod: its own node (Cilium's ``host`` entity from there) and
+    the other nodes (``remote-node`` from there), the preferred one first; where either is missing, why
+    (``why_no_own``, ``why_no_others``; an empty ``why_no_others`` means the cluster has one node)."""
+
+    own: NodeAddress | None
+    others: tuple[NodeAddress, ...] = ()
+    why_no_own: str = ""
+    why_no_others: str = ""
+
+
+NO_NODE_ADDRESSES = "the live back end gives pod addresses only, not the nodes'"
+
+
+@runtime_checkable
+class NodeAddressing(Protocol):
+    """Optional for a ``LiveBackend``: the node addresses probes to ``host`` and ``remote-node`` aim at.
+
+    A separate protocol, so a back end written before it keeps working unchanged: one without
+    ``source_nodes`` has those paths "not probed" (``source_nodes`` below), as before."""
+
+    def source_nodes(self, source: str) -> SourceNodes:
+        """The nodes seen from probe target ``source`` (a route's source pod)."""
+        ...
+
+
+def source_nodes(backend: LiveBackend, source: str) -> SourceNodes:
+    """What ``backend`` knows of the nodes around ``source``; nothing when it does not implement
+    ``NodeAddressing``."""
+    if isinstance(backend, NodeAddressing):
+        return backend.source_nodes(source)
+    return SourceNodes(None, (), NO_NODE_ADDRESSES, NO_NODE_ADDRESSES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from flowcheck.cluster.hubble import FlowRecord, match
 from flowcheck.cluster.options import ClusterOptions
 from flowcheck.cluster.session import LiveCluster
 from flowcheck.cluster.workloads import NamespaceInput, PodSpecInput, TopologyInput
-from flowcheck.harness.backends import EvidenceQuery, ProbeRoute, SetupRequest
+from flowcheck.harness.backends import EvidenceQuery, NodeAddress, ProbeRoute, SetupRequest, SourceNodes
 from flowcheck.harness.placement import route_out, routes_between
 from flowcheck.harness.probe_classes import probe_classes
 from flowcheck.model.topology import Topology
@@ -103,6 +103,21 @@ class ClusterLiveBackend:
 
     def unrealized(self) -> Sequence[str]:
         return self.cluster.unrealized()
+
+    def source_nodes(self, source: str) -> SourceNodes:
+        """The source pod's own node from its ``status.hostIP``; the other nodes from their InternalIPs
+        (the placement nodes first), all read when the pods were deployed."""
+        deployed = self._deployed
+        pod = deployed.pod(source)
+        own = NodeAddress(pod.node, pod.host_ip) if pod.host_ip else None
+        why_no_own = "" if own else f"the Kubernetes API reported no status.hostIP for pod {pod.key}"
+        others = tuple(NodeAddress(name, address) for name, address in deployed.other_nodes(pod.node))
+        why_no_others = ""
+        if not deployed.node_addresses:
+            why_no_others = "the deployment recorded no node addresses"
+        elif not others and len(deployed.node_addresses) > 1:
+            why_no_others = f"no node other than {pod.node} reports an InternalIP"
+        return SourceNodes(own, others, why_no_own, why_no_others)
 
     @property
     def _deployed(self) -> DeployedTopology:

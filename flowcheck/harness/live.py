@@ -42,7 +42,14 @@ from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
 
 from flowcheck.cluster.evidence import EvidenceCheck, EvidenceState, judge
 from flowcheck.cluster.hubble import FlowRecord
-from flowcheck.harness.backends import EvidenceQuery, LiveBackend, ProbeRoute
+from flowcheck.harness.backends import (
+    NO_NODE_ADDRESSES,
+    EvidenceQuery,
+    LiveBackend,
+    ProbeRoute,
+    SourceNodes,
+    source_nodes,
+)
 from flowcheck.harness.expectations import DEFAULT_DNS_QUERY, Expectation
 from flowcheck.harness.run_ledger import RunLedger
 from flowcheck.model.flows import Endpoint, EntityEndpoint, Flow, FqdnEndpoint, WorkloadEndpoint
@@ -132,7 +139,8 @@ def live_items_for(backend: LiveBackend, expectation: Expectation, next_key: Cal
     """The probes for one expectation, one per route, or the reason it cannot be probed live.
 
     A destination outside the topology that a pod can reach (``external_target``) is probed from one of
-    the source's pods, with no placement: where the destination runs is not flowcheck's to choose."""
+    the source's pods, with no placement: where the destination runs is not flowcheck's to choose. A node
+    (``host``, ``remote-node``) is resolved for that pod, and its route names the node."""
     flow = expectation.flow
     source, destination = expectation.source, expectation.destination
     if not isinstance(flow.source, WorkloadEndpoint):
@@ -151,14 +159,17 @@ def live_items_for(backend: LiveBackend, expectation: Expectation, next_key: Cal
         server = backend.is_probe_server(destination)
         hosts = [backend.executor.address_of(route.destination) for route in routes]
     else:
-        target = external_target(flow.destination, flow.protocol, flow.port)
-        if target.host is None:
-            return target.why
-        routes = tuple(replace(route, destination=destination) for route in backend.routes(source, None))
-        if not routes:
-            return f"{source} has no probe pod to probe from"
+        out = backend.routes(source, None)
+        targets = [external_target(flow.destination, flow.protocol, flow.port,
+                                   source_nodes(backend, route.source) if _is_node(flow.destination) else None)
+                   for route in out]
+        missing = next((t for t in targets if t.host is None), None)
+        if missing is not None or not out:
+            return missing.why if missing is not None else f"{source} has no probe pod to probe from"
+        routes = tuple(replace(route, destination=destination, destination_node=target.node)
+                       for route, target in zip(out, targets, strict=True))
         server = False
-        hosts = [target.host] * len(routes)
+        hosts = [target.host for target in targets if target.host is not None]
     if flow.protocol in ("ICMP", "SCTP") or flow.port is None:
         return f"the probe agent cannot send {flow.protocol} (only TCP, HTTP, UDP and DNS probes)"
     items = []
@@ -178,10 +189,12 @@ def live_items_for(backend: LiveBackend, expectation: Expectation, next_key: Cal
 
 @dataclass(frozen=True, slots=True)
 class ExternalTarget:
-    """Where the agent sends a probe for a destination outside the topology (``host``), or why it cannot."""
+    """Where the agent sends a probe for a destination outside the topology (``host``, and the ``node`` it
+    runs on when that is known), or why it cannot."""
 
     host: str | None
     why: str = ""
+    node: str = ""
 
 
 KUBE_APISERVER_SERVICE = "kubernetes.default.svc"
@@ -189,15 +202,17 @@ KUBE_APISERVER_SERVICE = "kubernetes.default.svc"
 KUBE_APISERVER_SERVICE_PORT = 443
 
 
-def external_target(destination: Endpoint, protocol: str, port: int | None) -> ExternalTarget:
+def external_target(destination: Endpoint, protocol: str, port: int | None,
+                    nodes: SourceNodes | None = None) -> ExternalTarget:
     """How a destination outside the topology is probed from a pod, or why it is not.
 
     An FQDN is probed by name: the agent resolves it through the pod's resolver (the cluster's DNS,
     whose answers Cilium's DNS proxy reads to learn what a ``toFQDNs`` rule selects), then connects.
     The API server is probed through its ``kubernetes.default`` Service on TCP/443 (Cilium judges the
-    connection after its socket load-balancer picked the API server's own address and port). The
-    rest -- world addresses and blocks, the host, other nodes -- is not probed: their addresses are
-    not the harness's to know, and a run must not depend on the internet.
+    connection after its socket load-balancer picked the API server's own address and port). ``host``
+    and ``remote-node`` are probed at a node address the back end gives for the source pod (``nodes``,
+    ``node_target``). The rest -- world addresses and blocks -- is not probed: a run must not depend on
+    the internet.
     """
     if isinstance(destination, FqdnEndpoint):
         return ExternalTarget(destination.fqdn)
@@ -206,11 +221,41 @@ def external_target(destination: Endpoint, protocol: str, port: int | None) -> E
             return ExternalTarget(KUBE_APISERVER_SERVICE)
         return ExternalTarget(None, f"kube-apiserver is probed only through its {KUBE_APISERVER_SERVICE} Service on "
                                     f"TCP/{KUBE_APISERVER_SERVICE_PORT}, not {protocol}/{port}")
-    if isinstance(destination, EntityEndpoint) and destination.entity in (Entity.HOST, Entity.REMOTE_NODE):
-        return ExternalTarget(None, f"{destination.describe()}: the live back end gives pod addresses only, not the "
-                                    "nodes'")
+    if isinstance(destination, EntityEndpoint) and _is_node(destination):
+        return node_target(destination, nodes or SourceNodes(None, (), NO_NODE_ADDRESSES, NO_NODE_ADDRESSES))
     return ExternalTarget(None, f"{destination.describe()} is outside the cluster: a run does not depend on "
                                 "reaching the internet, so only the model checks it")
+
+
+def _is_node(destination: Endpoint) -> bool:
+    return isinstance(destination, EntityEndpoint) and destination.entity in (Entity.HOST, Entity.REMOTE_NODE)
+
+
+def node_target(destination: EntityEndpoint, nodes: SourceNodes) -> ExternalTarget:
+    """The node address a ``host`` or ``remote-node`` probe aims at, seen from its source pod.
+
+    Cilium gives a pod's traffic to its own node the ``host`` identity and to any other node
+    ``remote-node`` (docs/semantics.md, "Host, nodes and allow-localhost"): ``host`` is the source pod's
+    node, ``remote-node`` another node (the back end's preferred one). An address written in the intent
+    (``entity:host@IP``) must be such a node's, or the probe would test something else."""
+    if destination.entity is Entity.HOST:
+        if nodes.own is None:
+            return ExternalTarget(None, f"host: {nodes.why_no_own or NO_NODE_ADDRESSES}")
+        if destination.ip and destination.ip != nodes.own.address:
+            return ExternalTarget(None, f"{destination.describe()}: the source pod's node {nodes.own.node} has address "
+                                        f"{nodes.own.address}; from this pod {destination.ip} is not host")
+        return ExternalTarget(nodes.own.address, node=nodes.own.node)
+    if not nodes.others:
+        return ExternalTarget(None, f"remote-node: {nodes.why_no_others or 'the cluster has one node'}")
+    chosen = nodes.others[0]
+    if destination.ip:
+        named = [n for n in nodes.others if n.address == destination.ip]
+        if not named:
+            known = ", ".join(f"{n.node} {n.address}" for n in nodes.others)
+            return ExternalTarget(None, f"{destination.describe()} is not the address of a node other than the source "
+                                        f"pod's (those are: {known})")
+        chosen = named[0]
+    return ExternalTarget(chosen.address, node=chosen.node)
 
 
 def _spec(expectation: Expectation, host: str, port: int, server: bool) -> ProbeSpec | str:
@@ -411,16 +456,17 @@ def _apply_evidence(backend: LiveBackend, groups: Sequence[_Group],
 
 
 def _query(backend: LiveBackend, group: _Group) -> EvidenceQuery | None:
-    """The Hubble query for one probe. A destination outside the topology is known by name only: its flows
-    are picked out by the probe's source address and port (any destination address), so without a source
-    port there is no query."""
+    """The Hubble query for one probe. A destination outside the topology is picked out by the probe's source
+    address and port, so without a source port there is no query; one known by name (an FQDN, the API
+    server's Service) matches any destination address, a node its own address."""
     assert group.result is not None
     spec = group.spec
     destination_ip = spec.server if isinstance(spec, DnsProbe) else spec.host
     if not _on_pods(group.items[0]):
         if group.result.sport is None:
             return None
-        destination_ip = ""
+        if not _is_node(group.items[0].expectation.flow.destination):
+            destination_ip = ""  # a name: whatever address it resolved to
     port = spec.port
     protocol = _transport(spec)
     source_ip = group.result.saddr or backend.executor.address_of(group.route.source)

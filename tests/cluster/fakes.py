@@ -165,9 +165,21 @@ def matches(labels: dict[str, str] | None, selector: str | None) -> bool:
     return True
 
 
+KIND_NODE_IPS = {"flowcheck-worker": "172.18.0.2", "flowcheck-worker2": "172.18.0.3",
+                 "flowcheck-control-plane": "172.18.0.4"}
+"""The fake kind nodes' addresses on the ``kind`` Docker network (the agents, host-network pods, share them)."""
+OTHER_NODE_IP = "172.18.0.9"
+
+
+def node_ip(node: str) -> str:
+    """A fake node's InternalIP (what a pod on it reports as ``status.hostIP``)."""
+    return KIND_NODE_IPS.get(node, OTHER_NODE_IP)
+
+
 def ready_pod_status(ip: str, node: str) -> Any:
+    """A Running, Ready pod's status; ``host_ip`` (``status.hostIP``) is its node's address."""
     return client.V1PodStatus(
-        phase="Running", pod_ip=ip, host_ip="172.18.0.3",
+        phase="Running", pod_ip=ip, host_ip=node_ip(node),
         conditions=[client.V1PodCondition(type="PodScheduled", status="True"),
                     client.V1PodCondition(type="Initialized", status="True"),
                     client.V1PodCondition(type="ContainersReady", status="True"),
@@ -270,16 +282,21 @@ class FakeCluster:
             status=status)
 
     def add_node(self, name: str, *, taints: Sequence[tuple[str, str]] = (), ready: bool = True,
-                 unschedulable: bool = False) -> None:
-        """A ``V1Node`` as kind registers it (``kubernetes.io/hostname`` = the name); ``taints`` are
-        (key, effect) pairs."""
+                 unschedulable: bool = False, internal_ip: str | None = None) -> None:
+        """A ``V1Node`` as kind registers it (``kubernetes.io/hostname`` = the name; ``status.addresses``
+        an InternalIP and a Hostname, ``V1NodeAddress``); ``taints`` are (key, effect) pairs;
+        ``internal_ip`` "" registers none."""
+        address = node_ip(name) if internal_ip is None else internal_ip
+        addresses = ([client.V1NodeAddress(address=address, type="InternalIP")] if address else []) + [
+            client.V1NodeAddress(address=name, type="Hostname")]
         self.nodes[name] = client.V1Node(
             metadata=client.V1ObjectMeta(name=name, labels={"kubernetes.io/hostname": name,
                                                             "kubernetes.io/os": "linux"},
                                          resource_version=self.next_rv()),
             spec=client.V1NodeSpec(unschedulable=unschedulable or None,
                                    taints=[client.V1Taint(key=k, effect=e) for k, e in taints] or None),
-            status=client.V1NodeStatus(conditions=[client.V1NodeCondition(type="Ready",
+            status=client.V1NodeStatus(addresses=addresses,
+                                       conditions=[client.V1NodeCondition(type="Ready",
                                                                           status="True" if ready else "False")]))
 
     def add_kind_nodes(self, workers: int = 2, name: str = "flowcheck") -> None:

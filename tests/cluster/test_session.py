@@ -294,6 +294,44 @@ def test_deploy_apply_probe_and_teardown(tmp_path: Path) -> None:
     assert world.kind_clusters == ["flowcheck"]
 
 
+def test_deploy_records_each_pods_node_address_and_every_nodes_internal_ip(tmp_path: Path) -> None:
+    """What probes to ``host`` and ``remote-node`` aim at: a pod's ``status.hostIP`` and the nodes'
+    ``status.addresses`` InternalIPs, the control plane's too (it is a remote node, though it runs no probe pod)."""
+    world = World(tmp_path, cluster_exists=True, cilium_installed=True)
+    with world.bring_up() as live:
+        deployed = live.deploy(TOPOLOGY)
+        assert [(p.key, p.host_ip) for p in deployed.replicas("tenant/client")] == [
+            ("tenant/client-n0", "172.18.0.2"), ("tenant/client-n1", "172.18.0.3")]
+        assert deployed.pod("kube-system/coredns").host_ip == "172.18.0.4"
+        assert deployed.node_addresses == (("flowcheck-control-plane", "172.18.0.4"),
+                                           ("flowcheck-worker", "172.18.0.2"), ("flowcheck-worker2", "172.18.0.3"))
+        # the placement node first (it is known to run pods), then the rest by name
+        assert deployed.other_nodes("flowcheck-worker") == (("flowcheck-worker2", "172.18.0.3"),
+                                                            ("flowcheck-control-plane", "172.18.0.4"))
+        assert world.api.names().count("list_node") == 1  # placement and addresses come from one listing
+        shared = DeployedTopology.from_dict(json.loads(json.dumps(live.state()))["deployed"])
+        assert shared == deployed  # every xdist worker aims at the same addresses
+
+
+def test_a_node_without_an_internal_ip_is_left_out_of_the_addresses_probes_aim_at(tmp_path: Path) -> None:
+    world = World(tmp_path, cluster_exists=True, cilium_installed=True)
+    world.api.add_node("flowcheck-control-plane", taints=[("node-role.kubernetes.io/control-plane", "NoSchedule")],
+                       internal_ip="")
+    with world.bring_up() as live:
+        deployed = live.deploy(TOPOLOGY)
+        assert dict(deployed.node_addresses)["flowcheck-control-plane"] == ""
+        assert deployed.other_nodes("flowcheck-worker2") == (("flowcheck-worker", "172.18.0.2"),)
+
+
+def test_a_state_written_without_node_addresses_still_reads() -> None:
+    """The keys were added within format 2: a state without them reads, with the addresses unknown."""
+    old = {"format": 2, "run_id": "r", "context": "kind-flowcheck", "nodes": ["w"],
+           "pods": [{"workload": "a/b", "namespace": "a", "pod_name": "b", "ip": "10.244.1.2", "node": "w",
+                     "container": "probe", "existing": False}]}
+    deployed = DeployedTopology.from_dict(old)
+    assert deployed.pods[0].host_ip == "" and deployed.node_addresses == ()
+
+
 def _with_default_deny_narrowed(documents: list[SourceDocument]) -> list[SourceDocument]:
     """The same policies with one spec changed (default-deny-ingress selects only app=web)."""
     narrowed = {"matchLabels": {"app": "web"}}

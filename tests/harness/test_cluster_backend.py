@@ -8,6 +8,7 @@ a ``LiveCluster`` rebuilt from its state with a fake process runner for the conn
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from flowcheck.cluster.deployed import DeployedPod, DeployedTopology
 from flowcheck.cluster.hubble import parse_flow_lines
 from flowcheck.cluster.options import ClusterOptions, ClusterSetup, ClusterTarget
 from flowcheck.cluster.session import STATE_FORMAT, LiveCluster
-from flowcheck.harness.backends import EvidenceQuery, ProbeRoute
+from flowcheck.harness.backends import EvidenceQuery, NodeAddress, NodeAddressing, ProbeRoute, SourceNodes
 from flowcheck.harness.cluster_backend import ClusterLiveBackend, topology_input
 from flowcheck.model.topology import Port, Topology, Workload, load_topology
 from flowcheck.probe.classify import ClassifierSettings
@@ -126,6 +127,35 @@ def test_routes_are_one_same_node_and_one_cross_node_pair_of_distinct_pods() -> 
     assert backend.server_name("default/web-n1") == "default/web-n1"
     assert backend.notes == {"placement": "same-node and cross-node, on flowcheck-worker, flowcheck-worker2",
                              "shared probe pods": "default/web stands for default/web, default/web-2"}
+
+
+NODE_ADDRESSES = (("flowcheck-control-plane", "172.18.0.4"), (W1, "172.18.0.2"), (W2, "172.18.0.3"))
+
+
+def with_host_ips(pods: tuple[DeployedPod, ...], addresses: dict[str, str]) -> tuple[DeployedPod, ...]:
+    return tuple(replace(p, host_ip=addresses.get(p.node, "")) for p in pods)
+
+
+def test_host_is_the_source_pods_own_node_and_remote_node_another_one() -> None:
+    cluster = StandInCluster(with_host_ips(PLACED, dict(NODE_ADDRESSES)), (W1, W2))
+    cluster.deployed = replace(cluster.deployed, node_addresses=NODE_ADDRESSES)
+    backend = ClusterLiveBackend(cluster)  # type: ignore[arg-type]
+    nodes = backend.source_nodes("tenant/client-n1")
+    assert nodes.own == NodeAddress(W2, "172.18.0.3")
+    assert nodes.others == (NodeAddress(W1, "172.18.0.2"), NodeAddress("flowcheck-control-plane", "172.18.0.4"))
+    assert isinstance(backend, NodeAddressing)
+
+
+def test_a_one_node_cluster_has_no_remote_node_and_an_unknown_host_ip_says_so() -> None:
+    pods = (replace(PODS[0], host_ip="172.18.0.2"), PODS[1])
+    cluster = StandInCluster(pods, (W1,))
+    cluster.deployed = replace(cluster.deployed, node_addresses=((W1, "172.18.0.2"),))
+    backend = ClusterLiveBackend(cluster)  # type: ignore[arg-type]
+    assert backend.source_nodes("tenant/client") == SourceNodes(NodeAddress(W1, "172.18.0.2"), (), "", "")
+    missing = backend.source_nodes("default/my-api")
+    assert missing.own is None and "reported no status.hostIP for pod default/my-api" in missing.why_no_own
+    unknown = ClusterLiveBackend(StandInCluster(pods, (W1,)))  # type: ignore[arg-type]
+    assert unknown.source_nodes("tenant/client").why_no_others == "the deployment recorded no node addresses"
 
 
 def test_denial_settings_follow_the_nodes_of_a_route() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from flowcheck.harness.backends import ProbeRoute
+from flowcheck.harness.backends import NodeAddress, NodeAddressing, ProbeRoute, SourceNodes
 from flowcheck.harness.checker import HarnessContext, PathChecker
 from flowcheck.harness.live import await_realization
 from flowcheck.harness.run_ledger import RunLedger
@@ -403,3 +403,126 @@ def test_a_name_outside_the_topology_is_probed_once_from_one_node(model: Model) 
     [record] = paths.check()
     assert (record.observed, record.placement, record.probed_via, record.source_node) == (
         Verdict.ALLOWED, "", "tenant/client@a -> api.example.com", "a")
+
+
+# ---------------------------------------------------------------------------------------------
+# The host and other nodes: a node address per source pod, from the back end
+
+
+NODE_IPS = {"a": "172.18.0.2", "b": "172.18.0.3"}
+
+
+class NodeAwareBackend(FakeBackend):
+    """The fake two-node cluster of ``two_node_backend`` (pods ``<workload>@a`` and ``@b``), also knowing its
+    nodes' addresses (``NodeAddressing``); the fake cluster treats a probe to a node address as going to
+    ``node:<name>`` (so a script can name it), and its Hubble shows the node's own address."""
+
+    def __init__(self, model: Model, nodes: tuple[str, ...] = ("a", "b"), *, hubble: bool = True,
+                 overrides: dict[str, list[str]] | None = None) -> None:
+        base = two_node_backend(model.topology, scenario_decider(overrides), hubble=hubble)
+        executor = base.executor
+        for node in nodes:
+            executor.addresses[f"node:{node}"] = NODE_IPS[node]
+            executor.by_ip[NODE_IPS[node]] = f"node:{node}"
+        super().__init__(executor, sorted(base.existing), hubble=hubble, routes=base._routes)
+        self.nodes = nodes
+        self.asked: list[str] = []
+
+    def source_nodes(self, source: str) -> SourceNodes:
+        self.asked.append(source)
+        node = source.rpartition("@")[2]
+        return SourceNodes(NodeAddress(node, NODE_IPS[node]),
+                           tuple(NodeAddress(n, NODE_IPS[n]) for n in self.nodes if n != node))
+
+
+def test_host_is_probed_at_the_source_pods_own_node_address(model: Model) -> None:
+    backend = NodeAwareBackend(model)
+    paths = checker(model, backend)
+    paths.expect("tenant/client", "host", port=10250, verdict="allowed")  # kubelet, on every kind node
+    [record] = paths.check()
+    [sent] = backend.executor.sent
+    assert (sent.source, sent.destination, sent.probe["kind"], sent.probe["port"]) == (
+        "tenant/client@a", "node:a", "tcp", 10250)  # a bare connect: kubelet is no probe server
+    assert (record.observed, record.probed_via, record.destination_node, record.placement) == (
+        Verdict.ALLOWED, "tenant/client@a -> host", "a", "same-node")
+    assert backend.asked == ["tenant/client@a"]
+
+
+def test_a_drop_to_the_host_is_a_drop_only_when_hubble_shows_the_policy_drop(model: Model) -> None:
+    """default/web is isolated for egress (allow-dns-egress): its node is out of reach."""
+    backend = NodeAwareBackend(model)
+    paths = checker(model, backend)
+    paths.expect("default/web", "host", port=10250, verdict="dropped")
+    [record] = paths.check()
+    assert (record.observed, record.evidence_state) == (Verdict.DROPPED, "confirmed")
+    [query] = backend.evidence_calls[0]
+    assert (query.destination_ip, query.source_port) == ("172.18.0.2", backend.executor.sent[0].sport)
+
+    blind = NodeAwareBackend(model, hubble=False)
+    paths = checker(model, blind)
+    paths.expect("default/web", "host", port=10250, verdict="dropped")
+    with pytest.raises(pytest.fail.Exception, match="the probe itself failed"):
+        paths.check()
+    [record] = paths.checked
+    assert record.observed is Verdict.ERROR
+    assert "host is outside the topology, so no control path can show it" in record.observed_detail
+
+
+def test_nothing_listening_on_the_host_port_is_a_set_up_error_not_a_verdict(model: Model) -> None:
+    backend = NodeAwareBackend(model, overrides={"tenant/client->node:a:10250": ["refused"]})
+    paths = checker(model, backend)
+    paths.expect("tenant/client", "host", port=10250, verdict="allowed")
+    with pytest.raises(pytest.fail.Exception):
+        paths.check()
+    [record] = paths.checked
+    assert record.observed is Verdict.REFUSED
+
+
+def test_remote_node_is_probed_at_another_nodes_address(model: Model) -> None:
+    backend = NodeAwareBackend(model)
+    paths = checker(model, backend)
+    paths.expect("tenant/client", "remote-node", port=10250, verdict="allowed")
+    [record] = paths.check()
+    [sent] = backend.executor.sent
+    assert (sent.source, sent.destination) == ("tenant/client@a", "node:b")
+    assert (record.observed, record.probed_via, record.destination_node, record.placement) == (
+        Verdict.ALLOWED, "tenant/client@a -> remote-node", "b", "cross-node")
+
+
+def test_remote_node_on_a_one_node_cluster_is_not_probed_and_says_why(model: Model) -> None:
+    backend = NodeAwareBackend(model, nodes=("a",))
+    paths = checker(model, backend)
+    paths.expect("tenant/client", "remote-node", port=10250, verdict="allowed")
+    [record] = paths.check()
+    assert record.observed is None and not backend.executor.sent
+    assert record.observed_detail == "not probed: remote-node: the cluster has one node"
+
+
+def test_a_node_address_in_the_intent_must_be_the_node_it_names(model: Model) -> None:
+    backend = NodeAwareBackend(model)
+    paths = checker(model, backend)
+    paths.expect("tenant/client", "entity:host@172.18.0.3", port=10250, verdict="allowed")
+    paths.expect("tenant/client", "entity:remote-node@172.18.0.3", port=10250, verdict="allowed")
+    wrong_host, remote = paths.check()
+    assert wrong_host.observed_detail == ("not probed: host (172.18.0.3): the source pod's node a has address "
+                                          "172.18.0.2; from this pod 172.18.0.3 is not host")
+    assert remote.observed is Verdict.ALLOWED and [s.destination for s in backend.executor.sent] == ["node:b"]
+
+
+def test_a_back_end_that_knows_no_node_addresses_keeps_the_host_unprobed(model: Model) -> None:
+    """A back end written before ``NodeAddressing`` works unchanged: the host is checked by the model only."""
+    backend = backend_for(model)
+    assert not isinstance(backend, NodeAddressing)
+    paths = checker(model, backend)
+    paths.expect("tenant/client", "host", port=10250, verdict="allowed")
+    [record] = paths.check()
+    assert record.observed_detail == "not probed: host: the live back end gives pod addresses only, not the nodes'"
+    assert not backend.executor.sent
+
+
+def test_udp_to_the_host_is_probed_only_as_dns(model: Model) -> None:
+    backend = NodeAwareBackend(model)
+    paths = checker(model, backend)
+    paths.expect("tenant/client", "host", port=8472, protocol="UDP", verdict="allowed")
+    [record] = paths.check()
+    assert record.observed_detail.startswith("not probed: host is not a flowcheck probe server, so nothing would echo")
