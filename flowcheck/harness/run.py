@@ -62,6 +62,10 @@ class FlowcheckRun:
                 raise
         return self._model
 
+    def loaded_model(self) -> Model | None:
+        """The model if it has been built (for notes in a summary), without building it."""
+        return self._model
+
     def live(self) -> LiveBackend | None:
         """The live back end, set up once per run across processes; None when offline."""
         if self.provider is None:

@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from flowcheck.errors import FlowcheckError, TopologyError
+from flowcheck.errors import FlowcheckError, InputError, TopologyError
 from flowcheck.plugin import hookspecs
-from flowcheck.plugin.options import MARKERS, add_options, resolve_settings
+from flowcheck.plugin.options import DEFAULT_POLICIES, DEFAULT_TOPOLOGY, MARKERS, add_options, resolve_settings
 from flowcheck.plugin.settings import FlowcheckSettings
 from flowcheck.vocabulary import INTENT_FILE_SUFFIXES, counted
 
@@ -67,9 +67,10 @@ class ModelUnavailable(FlowcheckError):
     (``PluginState.unavailable_line``, applied in ``pytest_runtest_makereport``).
     """
 
-    def __init__(self, cause: FlowcheckError) -> None:
+    def __init__(self, cause: FlowcheckError, what: str | None = None) -> None:
         self.cause = cause
-        self.what = "the topology does not load" if isinstance(cause, TopologyError) else "the policies do not load"
+        self.what = what or ("the topology does not load" if isinstance(cause, TopologyError)
+                             else "the policies do not load")
         super().__init__(f"{self.what}: {cause}")
 
 
@@ -122,6 +123,16 @@ class PluginState:
         except ModelUnavailable:
             raise
         except FlowcheckError as exc:
+            check = self.settings.check
+            defaults_here = check.topology.exists() and all(p.exists() for p in check.policies)
+            if not self.settings.configured and not defaults_here:
+                # Nothing named, and this layout's defaults are not here: say what to name, not "cannot read".
+                raise ModelUnavailable(InputError(
+                    "nothing names the policies and topology to check: pass --flowcheck-policies PATH and "
+                    "--flowcheck-topology FILE (or set the ini keys flowcheck_policies and flowcheck_topology); "
+                    f"without them flowcheck looks for {DEFAULT_POLICIES} and {DEFAULT_TOPOLOGY} under "
+                    f"{self.config.rootpath}, which are not there"), "nothing names the policies and topology"
+                ) from None
             raise ModelUnavailable(exc) from None
 
     def unavailable_line(self, nodeid: str, error: ModelUnavailable) -> str:
@@ -516,18 +527,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         terminalreporter.write_line(render_table(state.report, color=color))
         if state.settings.output.report_dir is not None:
             terminalreporter.write_line(f"flowcheck: report written to {state.settings.output.report_dir}")
+        model = run.loaded_model()
+        for note in model.policies.notes if model is not None else ():  # which renderer read what, namespaces assumed
+            terminalreporter.write_line(f"flowcheck: note: {note}")
     if state.baseline_text:
         terminalreporter.write_line(state.baseline_text)
     unprobed = [f for f in state.report.flows if f.observed is None] if state.report else []
     if run.provider is None:
         if unprobed or state.skipped_live:
             terminalreporter.write_line(
-                f"flowcheck: live checks skipped ({run.offline_reason}): {len(unprobed)} paths were checked "
-                f"against the model only, {len(set(state.skipped_live))} live-only tests were skipped.", yellow=True)
+                f"flowcheck: live checks skipped ({run.offline_reason}): {counted(len(unprobed), 'path')} checked "
+                f"against the model only, {counted(len(set(state.skipped_live)), 'live-only test')} skipped.",
+                yellow=True)
     elif unprobed:
         reasons = sorted({f.observed_detail for f in unprobed})
         terminalreporter.write_line(
-            f"flowcheck: {len(unprobed)} paths could not be probed live and were checked against the model only: "
+            f"flowcheck: {counted(len(unprobed), 'path')} not probed live, checked against the model only: "
             + "; ".join(reasons), yellow=True)
     if state.report is not None:
         from flowcheck.harness.checker import LIVE_ONLY_UNSETTLED
@@ -535,7 +550,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         unsettled = [f for f in state.report.flows if f.observed_detail.startswith(LIVE_ONLY_UNSETTLED)]
         if unsettled:
             terminalreporter.write_line(
-                f"flowcheck: {len(unsettled)} live-only paths the model cannot decide await a cluster: "
+                f"flowcheck: {counted(len(unsettled), 'live-only path')} the model cannot decide, awaiting a cluster: "
                 + "; ".join(f"{f.source} -> {f.destination} ({f.model_reasons[0] if f.model_reasons else 'unknown'})"
                             for f in unsettled), yellow=True)
     if state.teardown_error:

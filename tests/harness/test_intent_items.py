@@ -62,6 +62,9 @@ def test_each_entry_is_a_test_selected_by_name(pytester: pytest.Pytester) -> Non
     result.assert_outcomes(passed=3 + GENERIC)
     result.stdout.fnmatch_lines(["shop.flowcheck.yaml::storefront reads the cart PASSED*",
                                  "shop.flowcheck.yaml::payments/payments-api -> api.stripe.com TCP/443 PASSED*"])
+    # the summary says which renderer read each kustomization, as every command does
+    result.stdout.fnmatch_lines(["flowcheck: note: kustomization */network-policies/shop: read by flowcheck's "
+                                 "built-in reader*"])
     selected = pytester.runpytest_subprocess(*SAMPLE_ARGS, "--flowcheck-cluster=none", "-k", "cart and not manifest")
     selected.assert_outcomes(passed=2, deselected=1 + GENERIC)
     l7 = pytester.runpytest_subprocess(*SAMPLE_ARGS, "--flowcheck-cluster=none", "-m", "flowcheck_l7")
@@ -174,6 +177,20 @@ def test_a_topology_that_does_not_load_is_shown_once(pytester: pytest.Pytester, 
                                      "topology)") == 3, output
 
 
+def test_intent_in_a_repository_that_names_nothing_says_what_to_name(pytester: pytest.Pytester,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not this repository's defaults leaking in as 'cannot read fixtures/topology.yaml' in every entry."""
+    monkeypatch.delenv("CI", raising=False)
+    pytester.makefile(".flowcheck.yaml", shop=INTENT)
+    result = pytester.runpytest_subprocess("--flowcheck-cluster=none", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=3)
+    output = result.stdout.str()
+    assert output.count("nothing names the policies and topology to check: pass --flowcheck-policies PATH and "
+                        "--flowcheck-topology FILE") == 1, output
+    assert "cannot read" not in output and "Traceback" not in output
+    assert output.count("flowcheck: nothing names the policies and topology (see shop.flowcheck.yaml::") == 2, output
+
+
 def test_generic_checks_only_when_flowcheck_is_configured(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_nothing():\n    pass\n")
     plain = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider")
@@ -215,7 +232,7 @@ def test_a_live_only_path_the_model_cannot_decide_is_reported_not_failed(pyteste
     pytester.makefile(".flowcheck.yaml", db="paths:\n" + block % ", live-only: true")
     result = pytester.runpytest_subprocess(*SAMPLE_ARGS, "--flowcheck-cluster=none", "-k", "10.20")
     result.assert_outcomes(passed=1, deselected=GENERIC)
-    result.stdout.fnmatch_lines(["flowcheck: 1 live-only paths the model cannot decide await a cluster: "
+    result.stdout.fnmatch_lines(["flowcheck: 1 live-only path the model cannot decide, awaiting a cluster: "
                                  "payments/payments-api -> 10.20.0.0/16 (10.20.0.0/16 is not one verdict*"])
     pytester.makefile(".flowcheck.yaml", db="paths:\n" + block % "")
     stated = pytester.runpytest_subprocess(*SAMPLE_ARGS, "--flowcheck-cluster=none", "-k", "10.20")
