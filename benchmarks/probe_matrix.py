@@ -216,6 +216,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def targets_line(sizes: Sequence[int], missed: Sequence[str]) -> str:
+    """The closing line: the targets missed, met, or -- at sizes without one (``--sizes 5``) -- that none applies."""
+    if missed:
+        return f"targets: MISSED: {', '.join(missed)}"
+    targeted = [n for n in sizes if n in TARGET_MODE_A_S]
+    if not targeted:
+        return (f"targets: none applies at N = {', '.join(map(str, sizes))} (targets are at N = "
+                f"{', '.join(map(str, sorted(TARGET_MODE_A_S)))})")
+    return f"targets: all met (at N = {', '.join(map(str, targeted))})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     reason = netlab_unavailable_reason()
@@ -271,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\noutcomes: {'all as expected' if not wrong else f'{len(wrong)} WRONG'}")
     for line in wrong[:20]:
         print(f"  {line}")
-    print(f"targets: {'all met' if not missed else 'MISSED: ' + ', '.join(missed)}")
+    print(targets_line(args.sizes, missed))
     return 0 if not missed and not wrong else 1
 
 

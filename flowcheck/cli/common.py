@@ -63,8 +63,9 @@ def add_strict_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_json_version_argument(parser: argparse.ArgumentParser) -> None:
     """``--json-version 1|2``: version 2 (decided flows, docs/contracts.md "Decided flows") unless a script asks
-    for the shape it was written against."""
-    parser.add_argument("--json-version", type=int, choices=JSON_VERSIONS, default=JSON_FORMAT, metavar="N",
+    for the shape it was written against. Not given, it is None (version 2), so a command can tell an explicit
+    choice from the default and refuse it where it means nothing (``plan --by identity``)."""
+    parser.add_argument("--json-version", type=int, choices=JSON_VERSIONS, default=None, metavar="N",
                         help=f"the JSON shape for --format json: {JSON_FORMAT} (default: one decided flow per "
                              "entry, as every command writes it) or 1 (the shape before decided flows)")
 

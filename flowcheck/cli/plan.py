@@ -3,8 +3,9 @@
 ``--format json`` writes a document of decided flows (docs/contracts.md, "Decided flows"):
 ``plan_header`` and one ``decided_flow_json`` per planned flow; ``--json-version 1`` writes the
 shape before decided flows (``{"results": [...]}``). The header and the per-flow dict are built by
-those functions only; the document is streamed as it is decided (``flowcheck.cli.json_stream``), compact
-unless ``--indent`` or a terminal.
+those functions only. ``--by identity --format json`` writes a document of its own kind and format
+(``identity_plan_header``), which ``--json-version`` does not choose. Either document is streamed as
+it is decided (``flowcheck.cli.json_stream``), compact unless ``--indent`` or a terminal.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from flowcheck.errors import InputError
 from flowcheck.model.decided_flow import decided_flow_json, document_header
 from flowcheck.model.engine import Model
 from flowcheck.model.flows import WorkloadEndpoint
-from flowcheck.model.identity_plan import identities_json, iter_identity_plan
+from flowcheck.model.identity_plan import identities_json, identity_plan_header, iter_identity_plan
 from flowcheck.model.matrix import PlannedFlow, decide_matrix, iter_matrix, iter_matrix_classes
 from flowcheck.model.render import plan_head, plan_record
 
@@ -76,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
     if args.by == "identity" and isinstance(args.port, str):
         raise InputError(f"--by identity: --port takes a number here, got the port name {args.port!r} (a name "
                          "can stand for different numbers in the workloads of one identity)")
+    if args.by == "identity" and args.json_version is not None:
+        raise InputError("--json-version: not with --by identity (its JSON document has a format of its own, "
+                         "docs/contracts.md)")
+    if args.indent is not None and args.format != "json":
+        raise InputError(f"--indent: lays out --format json only, not --format {args.format}")
     model = load_model(args)
     indent = args.indent if args.indent is not None else (2 if sys.stdout.isatty() else None)
     if args.by == "identity":
@@ -134,7 +140,8 @@ def _run_by_identity(args: argparse.Namespace, model: Model, indent: int | None)
     """``--by identity``: one path per (source identity, destination identity, port) with its workloads."""
     paths = iter_identity_plan(model, port=args.port, protocol=args.protocol)
     if args.format == "json":
-        head = {"by": "identity", **_warnings_head(args), "identities": identities_json(model)}
+        head = {**identity_plan_header(**_planned(args)), "by": "identity", **_warnings_head(args),
+                "identities": identities_json(model)}
         write_json_stream(sys.stdout, head, "results", (p.to_json() for p in paths), indent=indent)
     else:
         from flowcheck.report.identity_list import render_identity_markdown, render_identity_table
@@ -146,8 +153,12 @@ def _run_by_identity(args: argparse.Namespace, model: Model, indent: int | None)
 
 def plan_header(args: argparse.Namespace) -> dict[str, Any]:
     """What a plan document says before its flows: kind, format, and what was planned."""
-    return document_header("plan", semantics=args.semantics, topology=str(args.topology),
-                           policies=[str(p) for p in args.policies])
+    return document_header("plan", **_planned(args))
+
+
+def _planned(args: argparse.Namespace) -> dict[str, Any]:
+    """What was planned, as both plan documents say it after their kind and format."""
+    return {"semantics": args.semantics, "topology": str(args.topology), "policies": [str(p) for p in args.policies]}
 
 
 def plan_flows(model: Model, port: int | str | None, protocol: str | None) -> list[PlannedFlow]:

@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowcheck.model.decided_flow import KIND_PREFIX
 from flowcheck.model.decision import Decision
 from flowcheck.model.engine import ClassDecision, Model
 from flowcheck.model.flows import Flow, WorkloadEndpoint
@@ -87,6 +88,17 @@ class IdentityPath:
                 if destination.ref != source:
                     yield PlannedFlow(Flow(endpoint, destination, self.protocol, self.port),
                                       outcome.decision(source, destination.ref))
+
+
+IDENTITY_PLAN_KIND = f"{KIND_PREFIX}plan-by-identity"
+IDENTITY_PLAN_FORMAT = 1
+"""The version of the ``plan --by identity --format json`` document: its rows are paths, not decided flows,
+so it is a kind of its own with its own format (the per-workload plan is ``flowcheck-plan``, format 2)."""
+
+
+def identity_plan_header(**fields: Any) -> dict[str, Any]:
+    """``{"kind": "flowcheck-plan-by-identity", "format": 1, **fields}``: what the by-identity document starts with."""
+    return {"kind": IDENTITY_PLAN_KIND, "format": IDENTITY_PLAN_FORMAT, **fields}
 
 
 def identities_json(model: Model) -> list[dict[str, Any]]:

@@ -38,7 +38,8 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 def test_json_lists_the_identities_and_one_row_per_identity_pair(capsys: pytest.CaptureFixture[str],
                                                                  model_args: list[str]) -> None:
     data = json.loads(_run(capsys, *model_args, "--by", "identity", "--format", "json"))
-    assert list(data) == ["by", "warnings", "identities", "results"]
+    assert list(data) == ["kind", "format", "semantics", "topology", "policies", "by", "warnings", "identities",
+                          "results"]
     assert data["identities"] == [
         {"identity": "a/{app=web}", "namespace": "a", "labels": {"app": "web"},
          "serviceAccount": "default", "workloads": ["a/web-1", "a/web-2", "a/web-3"]},
@@ -95,3 +96,38 @@ def test_formats_that_draw_workloads_are_refused_by_identity(capsys: pytest.Capt
     assert code == 2
     assert capsys.readouterr().err == (f"flowcheck: error: --by identity: --format {form} draws workloads; use "
                                        "--format table, json, markdown\n")
+
+
+def test_json_starts_with_its_own_kind_and_format(capsys: pytest.CaptureFixture[str], model_args: list[str]) -> None:
+    """A reader tells a by-identity document from a per-workload plan (``flowcheck-plan``, format 2) by its head."""
+    text = _run(capsys, *model_args, "--by", "identity", "--format", "json", "--semantics", "kubernetes")
+    assert text.startswith('{"kind":"flowcheck-plan-by-identity","format":1,"semantics":"kubernetes",')
+    data = json.loads(text)
+    assert (data["topology"], data["policies"]) == (model_args[1], [model_args[3]])
+    assert data["by"] == "identity"
+
+
+def test_json_version_is_refused_by_identity(capsys: pytest.CaptureFixture[str], model_args: list[str]) -> None:
+    """``--json-version`` picks a version of the per-workload plan; the by-identity document has its own format."""
+    for version in ("1", "2"):
+        code = main(["plan", *model_args, "--by", "identity", "--format", "json", "--json-version", version])
+        assert code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert "--json-version" in err and "--by identity" in err
+
+
+@pytest.mark.parametrize("extra", [[], ["--by", "identity"], ["--by", "identity", "--format", "markdown"],
+                                   ["--format", "matrix"]])
+def test_indent_is_refused_unless_the_format_is_json(capsys: pytest.CaptureFixture[str], model_args: list[str],
+                                                     extra: list[str]) -> None:
+    assert main(["plan", *model_args, *extra, "--indent", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--indent" in err and "--format json" in err
+
+
+def test_indent_lays_out_the_by_identity_document(capsys: pytest.CaptureFixture[str], model_args: list[str]) -> None:
+    compact = _run(capsys, *model_args, "--by", "identity", "--format", "json")
+    indented = _run(capsys, *model_args, "--by", "identity", "--format", "json", "--indent", "2")
+    assert indented == json.dumps(json.loads(compact), indent=2) + "\n"

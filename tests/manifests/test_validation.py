@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import kubernetes_validate
+import kubernetes_validate.utils as kubernetes_validate_utils
 import pytest
 import yaml
 
+from flowcheck.manifests import validation
 from flowcheck.manifests.documents import SourceDocument, read_documents
 from flowcheck.manifests.validation import KUBERNETES_SCHEMA_VERSION, validate_document, validate_paths
 from flowcheck.manifests.validation import _to_policy_error as to_policy_error
@@ -278,3 +282,32 @@ def test_validators_built_once_find_what_kubernetes_validate_finds(body: dict[st
     else:
         assert (errors, note) == ([], None)
     assert bool(errors) is (body["kind"] != "Widget" and body["metadata"] != {"name": "a", "namespace": "x"})
+
+
+def test_each_schema_is_read_once_however_many_documents_need_it(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repository of 200 policies read and parsed kubernetes-validate's schemas once per document (1.6 MB
+    of shared definitions each time): each kind's schema, the shared definitions and Cilium's CRD schema
+    are read once per run, whatever the number of documents."""
+    reads: Counter[str] = Counter()
+    real = kubernetes_validate_utils.schema_contents
+
+    def counting(filename: str, desired_version: str) -> Any:
+        reads[filename.rsplit("/", 1)[-1]] += 1
+        return real(filename, desired_version)
+
+    monkeypatch.setattr(validation.kubernetes_validate_utils, "schema_contents", counting)
+    for cached in (validation._kubernetes_validator, validation._kubernetes_definitions,
+                   validation._cilium_validator):
+        cached.cache_clear()  # what an earlier test built is not this run's reading
+    docs = []
+    for k in range(25):
+        docs += [{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                  "metadata": {"name": f"deny-{k}", "namespace": "default"}, "spec": {"podSelector": {}}},
+                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns-{k}"}},
+                 {**yaml.safe_load(CNP), "metadata": {"name": f"cnp-{k}", "namespace": "default"}}]
+    report = validate_paths([_write(tmp_path, yaml.safe_dump_all(docs))])
+    assert report.ok, [str(e) for e in report.errors]
+    assert len(report.checked) == 75
+    assert reads == {"networkpolicy-networking-v1.json": 1, "namespace-v1.json": 1, "_definitions.json": 1}
+    assert validation._cilium_validator.cache_info().misses == 1
