@@ -409,48 +409,16 @@ def test_a_thirty_destination_table_keeps_its_headers_in_view_and_shows_l7_and_s
     assert pixels_near(colours, HEADER_GREY) > 3000, "no header in view"
 
 
-# Cilium's Star Wars demo (docs.cilium.io, "Identity-Aware and HTTP-Aware Policy Enforcement"): the
-# deathstar serves port 80, the tiefighter is of org=empire and the xwing of org=alliance, and rule1
-# lets org=empire POST /v1/request-landing only. An imperial probe droid (org=empire) is one more
-# client, so a small map has three edges into one node.
-STAR_WARS = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: deathstar, namespace: default}
-spec:
-  selector: {matchLabels: {org: empire, class: deathstar}}
-  template:
-    metadata: {labels: {org: empire, class: deathstar}}
-    spec: {containers: [{name: deathstar, image: docker.io/cilium/starwars, ports: [{containerPort: 80}]}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: tiefighter, namespace: default, labels: {org: empire, class: tiefighter}}
-spec: {containers: [{name: spaceship, image: docker.io/cilium/json-mock}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: xwing, namespace: default, labels: {org: alliance, class: xwing}}
-spec: {containers: [{name: spaceship, image: docker.io/cilium/json-mock}]}
-"""
+# Cilium's Star Wars demo (docs.cilium.io, "Identity-Aware and HTTP-Aware Policy Enforcement"), as the
+# model tests write it (STAR_WARS, RULE1: the deathstar serves port 80, the tiefighter is of org=empire
+# and the xwing of org=alliance, rule1 lets org=empire POST /v1/request-landing only). An imperial probe
+# droid (org=empire) is one more client, so a small map has three edges into one node.
 PROBE_DROID = """\
 ---
 apiVersion: v1
 kind: Pod
 metadata: {name: probe-droid, namespace: default, labels: {org: empire, class: probe-droid}}
 spec: {containers: [{name: droid, image: docker.io/cilium/json-mock}]}
-"""
-RULE1 = """\
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: rule1, namespace: default}
-spec:
-  endpointSelector: {matchLabels: {org: empire, class: deathstar}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {org: empire}}]
-    toPorts:
-    - ports: [{port: "80", protocol: TCP}]
-      rules: {http: [{method: POST, path: /v1/request-landing}]}
 """
 # Two entries are wrong: the tiefighter may not DELETE (rule1 answers 403) and the xwing is dropped.
 STAR_WARS_INTENT = """\
@@ -464,6 +432,8 @@ paths:
 
 def star_wars_repository(root: Path, *, probe_droid: bool) -> Path:
     """The demo as an application repository, its topology written by `flowcheck init`."""
+    from tests.model.test_inventory import RULE1, STAR_WARS
+
     (root / "deploy").mkdir(parents=True)
     (root / "policies").mkdir()
     (root / "deploy" / "starwars.yaml").write_text(STAR_WARS + (PROBE_DROID if probe_droid else ""), encoding="utf-8")
