@@ -10,7 +10,10 @@ may be requested):
   the default filters equals the number computed from the records in Python, without the map code;
 - the layout is deterministic (the same positions at another window size), namespace boxes do not
   overlap, filters narrow what is drawn, and a real mouse click on a mismatch shows its observed
-  verdict and Hubble lines.
+  verdict and Hubble lines;
+- no edge label covers a node's name or another edge label (Cilium's Star Wars demo, planned and run
+  with two wrong intent entries, and every map above), and the L7 and mismatch labels are drawn at
+  the default zoom, at 50 workloads too.
 
 One Chromium serves every test (``conftest.browser``). Each screenshot is kept in the test's
 temporary directory; set ``FLOWCHECK_SCREENSHOT_DIR`` to also copy them there and look at them.
@@ -103,6 +106,48 @@ def set_filter(browser: Browser, select_id: str, value: str) -> int:
         " return document.getElementById('service-map').dataset.edges; })()"))
 
 
+# Every drawn label box, from cytoscape's renderedBoundingBox with only the labels counted: node names
+# (namespace titles included), and the label of each drawn edge; then every pair that intersects.
+LABEL_CLASHES_JS = """(() => {
+    const cy = window.flowcheckServiceMap.cy;
+    const only = {includeNodes: false, includeEdges: false, includeLabels: true, includeOverlays: false,
+                  includeUnderlays: false};
+    const drawn = x => { const b = x.renderedBoundingBox(only); return b.w > 0 && isFinite(b.x1) ? b : null; };
+    const nodes = cy.nodes(':visible').not('.ns').map(n => [n.data('label'), drawn(n)]).filter(x => x[1]);
+    const edges = cy.edges(':visible').map(e => [e.data('source') + ' -> ' + e.data('target') + ' "'
+        + e.pstyle('label').strValue + '"', drawn(e)]).filter(x => x[1]);
+    const meet = (a, b) => a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2;
+    const clashes = [];
+    edges.forEach(([name, box], i) => {
+        nodes.forEach(([node, nodeBox]) => { if (meet(box, nodeBox)) clashes.push(name + ' covers ' + node); });
+        edges.slice(i + 1).forEach(([other, otherBox]) => {
+            if (meet(box, otherBox)) clashes.push(name + ' covers ' + other); });
+    });
+    return {labels: edges.map(x => x[0]), nodes: nodes.length, clashes: clashes};
+})()"""
+
+
+def drawn_labels(browser: Browser) -> list[str]:
+    """The edge labels the map draws now; fails on any label box that meets a node name or another label."""
+    found: dict[str, Any] = browser.eval(LABEL_CLASHES_JS)
+    assert found["nodes"] > 0
+    assert found["clashes"] == [], found["clashes"]
+    return sorted(found["labels"])
+
+
+def default_zoom_l7_and_mismatch_labels(browser: Browser) -> list[str]:
+    """The L7 and mismatch labels drawn at the zoom the map opens with, no smaller than 6 px on screen."""
+    labels: list[str] = browser.eval("""(() => {
+        const cy = window.flowcheckServiceMap.cy;
+        return cy.edges(':visible').filter(e => e.hasClass('mismatch') || e.hasClass('c-l7-filtered'))
+            .filter(e => e.pstyle('label').strValue && !e.hasClass('nolabel')
+                         && e.pstyle('font-size').pfValue * cy.zoom() >= 6
+                         && e.pstyle('font-size').pfValue * cy.zoom() >= e.pstyle('min-zoomed-font-size').pfValue)
+            .map(e => e.pstyle('label').strValue);
+    })()""")
+    return labels
+
+
 def test_without_javascript_the_truth_table_is_complete_and_the_map_says_why_it_is_absent(
         browser: Browser, tmp_path: Path) -> None:
     paths = write_report_dir(sample_report(), tmp_path / "report")
@@ -135,6 +180,8 @@ def test_this_repositorys_plan_draws_every_path_that_is_not_dropped(browser: Bro
     state = open_map(browser, page)
     assert int(state["edges"]) == len(expected) > 0
     assert state["nsOverlaps"] == "0"
+    # few edges: each carries its port, and none hides my-api's name or another label
+    assert len(drawn_labels(browser)) == len(expected)
     colours = shoot(browser, tmp_path, "map-repository-plan.png", graph_box(browser))
     assert pixels_near(colours, ALLOWED_EDGE, tolerance=12) > 300
 
@@ -146,6 +193,11 @@ def test_a_fifty_workload_plan_is_drawn_the_same_way_at_any_window_size(browser:
     state = open_map(browser, page)
     assert int(state["edges"]) == default_view_count(flows) == 178
     assert state["nsOverlaps"] == "0"
+    # every path allowed through an L7 filter says what passes, at the zoom the map opens with
+    l7_paths = {(f.source, f.destination, f.protocol, f.port) for f in flows
+                if f.l7_passes and f.source != f.destination}
+    assert len(default_zoom_l7_and_mismatch_labels(browser)) == len(l7_paths) == 17
+    assert len(drawn_labels(browser)) == 17 and state["labelsOff"] == "0"
     colours = shoot(browser, tmp_path, "map-50-workloads.png", graph_box(browser))
     assert pixels_near(colours, ALLOWED_EDGE, tolerance=12) > 1000
 
@@ -170,6 +222,9 @@ def test_a_run_lists_its_two_mismatches_and_a_click_shows_what_the_cluster_did(
     assert int(state["edges"]) == default_view_count(flows) == 48
     listed = browser.eval("[...document.querySelectorAll('#fm-mismatches li')].map(li => li.textContent)")
     assert len(listed) == 2 == len([f for f in flows if f.mismatch])
+    labels = default_zoom_l7_and_mismatch_labels(browser)
+    assert sum(label.startswith("MISMATCH: ") for label in labels) == 2
+    assert len(drawn_labels(browser)) == len(labels) and state["labelsOff"] == "0"
 
     live = next(f for f in flows if f.observed is not None and f.observed != f.model)
     # A point on that edge where the library's own hit test finds it, for a 3x3 px square: the
@@ -225,6 +280,7 @@ def test_a_diff_draws_opened_and_closed_paths_in_their_own_colours(browser: Brow
     assert int(state["edges"]) == default_view_count(after, before) == 186
     changes = browser.eval("document.querySelectorAll('#fm-changes li').length")
     assert changes == len(diff.changes) == 16
+    assert sum("opened" in label for label in drawn_labels(browser)) == 8
     colours = shoot(browser, tmp_path, "map-diff.png", graph_box(browser))
     assert pixels_near(colours, OPENED_EDGE, tolerance=8) > 200
 
@@ -351,3 +407,76 @@ def test_a_thirty_destination_table_keeps_its_headers_in_view_and_shows_l7_and_s
     assert pixels_near(colours, TEAL) > 300, "the L7-filtered cell is not drawn"
     assert pixels_near(colours, SELF_GREY) > 300, "no self cell in view"
     assert pixels_near(colours, HEADER_GREY) > 3000, "no header in view"
+
+
+# Cilium's Star Wars demo (docs.cilium.io, "Identity-Aware and HTTP-Aware Policy Enforcement"), as the
+# model tests write it (STAR_WARS, RULE1: the deathstar serves port 80, the tiefighter is of org=empire
+# and the xwing of org=alliance, rule1 lets org=empire POST /v1/request-landing only). An imperial probe
+# droid (org=empire) is one more client, so a small map has three edges into one node.
+PROBE_DROID = """\
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: probe-droid, namespace: default, labels: {org: empire, class: probe-droid}}
+spec: {containers: [{name: droid, image: docker.io/cilium/json-mock}]}
+"""
+# Two entries are wrong: the tiefighter may not DELETE (rule1 answers 403) and the xwing is dropped.
+STAR_WARS_INTENT = """\
+paths:
+- {from: default/tiefighter, to: default/deathstar, port: 80, http: POST /v1/request-landing, verdict: allowed}
+- {from: default/tiefighter, to: default/deathstar, port: 80, http: DELETE /v1/exhaust-port, verdict: allowed}
+- {from: default/probe-droid, to: default/deathstar, port: 80, http: POST /v1/request-landing, verdict: allowed}
+- {from: default/xwing, to: default/deathstar, port: 80, verdict: allowed}
+"""
+
+
+def star_wars_repository(root: Path, *, probe_droid: bool) -> Path:
+    """The demo as an application repository, its topology written by `flowcheck init`."""
+    from tests.model.test_inventory import RULE1, STAR_WARS
+
+    (root / "deploy").mkdir(parents=True)
+    (root / "policies").mkdir()
+    (root / "deploy" / "starwars.yaml").write_text(STAR_WARS + (PROBE_DROID if probe_droid else ""), encoding="utf-8")
+    (root / "policies" / "rule1.yaml").write_text(RULE1, encoding="utf-8")
+    result = subprocess.run([str(Path(sys.executable).parent / "flowcheck"), "init", "deploy", "--policies",
+                             "policies", "--out", "fc"], cwd=root, capture_output=True, text=True,
+                            timeout=CLI_TIMEOUT_S, check=False)
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+def test_the_star_wars_plan_labels_its_l7_edge_without_hiding_a_node(browser: Browser, tmp_path: Path) -> None:
+    repo = star_wars_repository(tmp_path / "starwars", probe_droid=False)
+    result = subprocess.run([str(Path(sys.executable).parent / "flowcheck"), "plan", "--topology", "fc/topology.yaml",
+                             "--policies", "policies", "--format", "html"], cwd=repo, capture_output=True, text=True,
+                            timeout=CLI_TIMEOUT_S, check=False)
+    assert result.returncode == 0, result.stderr
+    page = tmp_path / "starwars-plan.html"
+    page.write_text(result.stdout, encoding="utf-8")
+    state = open_map(browser, page)
+    assert state["edges"] == "1"
+    assert drawn_labels(browser) == ['default/tiefighter -> default/deathstar "80/TCP \u00b7 POST /v1/request-landing"']
+    shoot(browser, tmp_path, "map-starwars-plan.png", graph_box(browser))
+
+
+def test_a_star_wars_run_with_two_wrong_entries_labels_both_without_hiding_a_node(
+        browser: Browser, tmp_path: Path) -> None:
+    """`pytest sw.flowcheck.yaml --flowcheck-cluster=none --flowcheck-report rep` on the demo: three edges into
+    the deathstar, two of them mismatches with long labels, on a map of four workloads."""
+    repo = star_wars_repository(tmp_path / "starwars", probe_droid=True)
+    (repo / "fc" / "intent.flowcheck.yaml").unlink()
+    (repo / "fc" / "sw.flowcheck.yaml").write_text(STAR_WARS_INTENT, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    result = subprocess.run([sys.executable, "-m", "pytest", "fc/sw.flowcheck.yaml", "--flowcheck-cluster=none",
+                             "--flowcheck-report", "rep", "--flowcheck-policies", "policies", "--flowcheck-topology",
+                             "fc/topology.yaml", "-p", "no:cacheprovider", "-q"], cwd=repo, env=env,
+                            capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False)
+    assert "2 failed" in result.stdout, result.stdout + result.stderr
+    state = open_map(browser, repo / "rep" / "report.html")
+    assert state["edges"] == "3"
+    labels = drawn_labels(browser)
+    assert [label.split('"')[1] for label in labels] == [
+        "80/TCP \u00b7 POST /v1/request-landing", "MISMATCH: intent allowed, model l7-denied",
+        "MISMATCH: intent allowed, model dropped"], labels
+    assert len(default_zoom_l7_and_mismatch_labels(browser)) == 3
+    shoot(browser, tmp_path, "map-starwars-run-two-mismatches.png", graph_box(browser))

@@ -72,7 +72,7 @@
     var color = e.change ? CHANGE[e.change.status].color : CATEGORY[e.category].color;
     var element = { group: "edges", classes: classes.join(" "), data: {
       id: "e" + i, n: i, source: e.source, target: e.target, label: e.label, short: e.short, full: e.full,
-      color: color, sns: groupOf[e.source], tns: groupOf[e.target], edge: e } };
+      color: color, sns: groupOf[e.source], tns: groupOf[e.target], edge: e, mx: 0, my: 0 } };
     if (e.category === "dropped" && !e.mismatch.length && !e.change) deferred.push(element);
     else elements.push(element);
   });
@@ -109,40 +109,43 @@
                                        "font-weight": "bold" } },
     { selector: "node.faded", style: { "opacity": 0.25 } },
     { selector: "node.ns.faded", style: { "opacity": 0.5 } },
+    // Edge labels are level (a box the placement below can test), sized in graph units, and moved off
+    // every node and every other label by placeLabels (text-margin-x/y): none hides a node's name.
     { selector: "edge", style: {
         "width": 1.4, "line-color": "data(color)", "target-arrow-color": "data(color)",
         "target-arrow-shape": "triangle", "arrow-scale": 0.7, "curve-style": "bezier",
         "control-point-step-size": 10, "opacity": 0.6, "label": "data(label)", "font-size": 9,
-        "text-background-color": "#fff", "text-background-opacity": 0.85, "text-background-padding": 1,
-        "text-rotation": "none", "color": "#212529", "min-zoomed-font-size": 7 } },
+        "text-background-color": "#fff", "text-background-opacity": 0.9, "text-background-padding": 1,
+        "text-rotation": "none", "color": "#212529", "min-zoomed-font-size": 5,
+        "text-margin-x": "data(mx)", "text-margin-y": "data(my)" } },
     { selector: "edge.c-l7-denied", style: { "line-style": "dashed" } },
     { selector: "edge.c-unknown, edge.c-refused, edge.c-error", style: { "line-style": "dashed", "line-dash-pattern": [2, 3] } },
     { selector: "edge.c-dropped", style: { "line-style": "dotted", "target-arrow-shape": "tee" } },
-    { selector: "edge.c-l7-filtered", style: { "width": 2, "opacity": 0.9, "min-zoomed-font-size": 10 } },
-    // few edges: each gets its label, along the edge, and parallel edges fan out wide enough to keep them apart
+    // what an L7 filter lets pass is named at the default zoom, at any size of map
+    { selector: "edge.c-l7-filtered", style: { "width": 2, "opacity": 0.9, "font-size": 10, "color": "#7a4100",
+        "text-border-color": "#f08c00", "text-border-width": 0.6, "text-border-opacity": 1,
+        "text-background-padding": 1.5, "min-zoomed-font-size": 0 } },
+    // few edges: each gets its label, and parallel edges fan out wide enough to keep them apart
     { selector: "edge.few", style: { "label": "data(short)", "min-zoomed-font-size": 0, "opacity": 0.9,
-                                     "text-rotation": "autorotate", "control-point-step-size": 24 } },
-    // "what can reach X": many edges end at X, so each label goes near its (spread out) source, and vice versa
-    { selector: "edge.few.at-src", style: { "label": "", "source-label": "data(full)", "source-text-offset": 40 } },
-    { selector: "edge.few.at-tgt", style: { "label": "", "target-label": "data(full)", "target-text-offset": 40 } },
+                                     "control-point-step-size": 24 } },
     { selector: "edge.ch", style: {
         "width": 3.5, "opacity": 1, "z-index": 8, "font-size": 11, "font-weight": "bold", "min-zoomed-font-size": 0,
         "text-background-opacity": 1 } },
     { selector: "edge.ch-closed", style: { "line-style": "dashed" } },
     { selector: "edge.ch-l7-unfiltered", style: { "line-style": "dotted" } },
-    // mismatches: thick, haloed, labelled at any zoom, and drawn above the nodes so no box hides the label
+    // mismatches: thick, haloed, labelled at any zoom, and drawn above the nodes
     { selector: "edge.mismatch", style: {
         "width": 4, "opacity": 1, "z-index": 10, "z-compound-depth": "top", "underlay-color": "#ffd43b",
         "underlay-opacity": 0.9, "underlay-padding": 5, "font-weight": "bold", "font-size": 12,
         "text-background-color": "#fff3bf", "text-background-opacity": 1, "min-zoomed-font-size": 0,
-        // wrapped narrow and lifted off the line: a short edge inside one namespace box must not hide
-        // the names of its two ends
-        "text-wrap": "wrap", "text-max-width": 130, "text-margin-y": -34 } },
+        "text-border-color": "#f59f00", "text-border-width": 1, "text-border-opacity": 1,
+        "text-background-padding": 2, "text-wrap": "wrap", "text-max-width": 150 } },
+    // a label that fits nowhere free is left off the overview (hover, a click and the lists show it)
+    { selector: "edge.nolabel", style: { "label": "" } },
     { selector: "edge.hidden, node.hidden", style: { "display": "none" } },
     { selector: "edge:selected", style: { "width": 5, "opacity": 1, "label": "data(full)", "z-index": 20,
         "z-compound-depth": "top", "text-background-opacity": 1,
         "overlay-color": "#1971c2", "overlay-opacity": 0.15, "overlay-padding": 4, "min-zoomed-font-size": 0 } },
-    { selector: "edge.few.at-src:selected, edge.few.at-tgt:selected", style: { "label": "" } },
     { selector: "edge.hover", style: { "label": "data(full)", "opacity": 1, "width": 3, "z-index": 15,
                                        "min-zoomed-font-size": 0 } }
   ];
@@ -256,15 +259,95 @@
         n.toggleClass("faded", faded);
         cy.getElementById("title:" + n.id()).toggleClass("faded", faded);
       });
-      cy.edges().toggleClass("few", shown <= FEW)
-        .toggleClass("at-src", !!state.focus && state.dir === "to")
-        .toggleClass("at-tgt", !!state.focus && state.dir === "from");
+      cy.edges().toggleClass("few", shown <= FEW);
     });
+    placeLabels();
     $("fm-cy").classList.toggle("no-edges", shown === 0);
     $("fm-shown").textContent = String(shown);
     section.setAttribute("data-edges", String(shown));
     refit();
     return shown;
+  }
+
+  // ---- edge labels: placed where they hide no node and no other label ----
+  // Cytoscape draws an edge label at the edge's midpoint whatever is there; on a small map the edges
+  // are short and the label lands on a node's name, and on a big one labels pile up. So each label is
+  // placed, in graph units (the same at every zoom), greedily in a fixed order -- mismatches, then
+  // changes, then L7 filters, then the rest; within each, path order -- at the first free spot of a
+  // fixed candidate list: on its own edge first (middle, then towards the ends), then beside it, then
+  // on rings around the middle. "Free" means off every node (body and name), namespace title and
+  // label placed before it. A label with no free spot within reach is left off (class nolabel) and
+  // counted in data-labels-off; hovering or clicking the edge, and the lists, still give its text.
+  // Positions only depend on the layout and the filters, so the picture stays deterministic.
+  var LABEL_BOX = { includeNodes: false, includeEdges: false, includeLabels: true, includeMainLabels: true,
+                    includeSourceLabels: false, includeTargetLabels: false, includeOverlays: false,
+                    includeUnderlays: false };
+  var LABEL_GAP = 3;   // graph units kept free around each label
+  function hits(a, b) { return a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2; }
+  function grown(b, by) { return { x1: b.x1 - by, y1: b.y1 - by, x2: b.x2 + by, y2: b.y2 + by }; }
+  function labelRank(e) {
+    var d = e.data("edge");
+    return (d.mismatch.length ? 0 : d.change ? 1 : (d.category === "l7-filtered" || d.l7) ? 2 : 3) * 1e6 + e.data("n");
+  }
+  function labelCandidates(e, w, h) {
+    var m = e.midpoint(), a = e.sourceEndpoint(), b = e.targetEndpoint();
+    var dx = b.x - a.x, dy = b.y - a.y, len = Math.sqrt(dx * dx + dy * dy) || 1;
+    var nx = -dy / len, ny = dx / len;
+    var bx = m.x - (a.x + b.x) / 2, by = m.y - (a.y + b.y) / 2;   // a bezier's bow (parallel edges)
+    var out = [], ts = [0.5];
+    for (var k = 1; k <= 8; k++) ts.push(0.5 - 0.05 * k, 0.5 + 0.05 * k);
+    // beside the line: far enough that a level box of w x h clears it, whatever the edge's angle
+    var side = (Math.abs(nx) * w + Math.abs(ny) * h) / 2 + 2;
+    [0, side, -side].forEach(function (off) {
+      ts.forEach(function (t) {
+        var bow = 4 * t * (1 - t);
+        out.push({ x: a.x + dx * t + bx * bow + nx * off, y: a.y + dy * t + by * bow + ny * off });
+      });
+    });
+    for (var r = 14; r <= 260; r += 14) {   // rings around the middle, 16 directions each
+      for (var i = 0; i < 16; i++) {
+        var angle = (i / 16) * 2 * Math.PI;
+        out.push({ x: m.x + r * Math.cos(angle), y: m.y + r * Math.sin(angle) });
+      }
+    }
+    return out;
+  }
+  function placeLabels() {
+    var edges = cy.edges().filter(function (e) { return !e.hasClass("hidden"); });
+    cy.batch(function () {
+      cy.edges().removeClass("nolabel");
+      edges.forEach(function (e) { e.data({ mx: 0, my: 0 }); });
+    });
+    var obstacles = [];
+    cy.nodes().not(".ns").forEach(function (n) {
+      if (n.hasClass("hidden") || !n.visible()) return;
+      var bb = n.boundingBox({ includeLabels: true, includeOverlays: false, includeUnderlays: false });
+      if (bb.w > 0) obstacles.push(grown(bb, LABEL_GAP));
+    });
+    var todo = edges.filter(function (e) { return !!e.pstyle("label").strValue; })
+      .sort(function (x, y) { return labelRank(x) - labelRank(y); });
+    var moves = [], off = 0;
+    todo.forEach(function (e) {
+      var bb = e.boundingBox(LABEL_BOX);
+      if (!(bb.w > 0) || !isFinite(bb.x1)) return;
+      var m = e.midpoint(), w = bb.w, h = bb.h;
+      var cx = (bb.x1 + bb.x2) / 2 - m.x, cy0 = (bb.y1 + bb.y2) / 2 - m.y;   // the box's centre, from the midpoint
+      var spot = null, candidates = labelCandidates(e, w, h);
+      for (var i = 0; i < candidates.length && !spot; i++) {
+        var c = candidates[i];
+        var box = { x1: c.x - w / 2, x2: c.x + w / 2, y1: c.y - h / 2, y2: c.y + h / 2 };
+        var free = true;
+        for (var j = 0; j < obstacles.length && free; j++) free = !hits(box, obstacles[j]);
+        if (free) spot = { c: c, box: box };
+      }
+      if (!spot) { off++; moves.push([e, null]); return; }
+      obstacles.push(grown(spot.box, LABEL_GAP));
+      moves.push([e, { mx: spot.c.x - m.x - cx, my: spot.c.y - m.y - cy0 }]);
+    });
+    cy.batch(function () {
+      moves.forEach(function (mv) { if (mv[1]) mv[0].data(mv[1]); else mv[0].addClass("nolabel"); });
+    });
+    section.setAttribute("data-labels-off", String(off));
   }
 
   var FIT_MAX_ZOOM = 1.6;  // a small map is not blown up: labels keep their size
@@ -460,6 +543,7 @@
                                         "'Workload' on the left switches the direction."));
   });
   cy.on("tap", function (evt) { if (evt.target === cy) details.textContent = HINT; });
+  cy.on("select unselect", "edge", function () { placeLabels(); });   // a selected edge shows its full label
   cy.on("mouseover", "edge", function (evt) { evt.target.addClass("hover"); });
   cy.on("mouseout", "edge", function (evt) { evt.target.removeClass("hover"); });
 
