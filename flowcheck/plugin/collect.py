@@ -143,7 +143,10 @@ class GenericChecks(pytest.Collector):
         policies = _state(self.config).settings.check.policies
         files = list_manifest_files(policies)
         for path in files:
-            yield ManifestItem.from_parent(self, name=f"manifest {_shown(self.config, path)}", target=path)
+            item = ManifestItem.from_parent(self, name=f"manifest {_shown(self.config, path)}", target=path)
+            if path.name in KUSTOMIZATION_FILES and _is_component(path):
+                item.add_marker(pytest.mark.skip(reason=COMPONENT_SKIP))
+            yield item
         if any(f.name in KUSTOMIZATION_FILES for f in files):
             yield PoliciesAppliedItem.from_parent(self, name="every policy file is applied")
         yield ModelItem.from_parent(self, name=MODEL_CHECK)
@@ -176,7 +179,22 @@ class ManifestItem(_GenericItem):
             pytest.fail(f"{_shown(self.config, self.target)}: holds no Kubernetes object", pytrace=False)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.target, None, f"flowcheck: {self.name}"
+        return self.target, 0, f"flowcheck: {self.name}"  # a line, which pytest needs to report a skip
+
+
+COMPONENT_SKIP = ("a kustomize Component is not rendered on its own (kustomize refuses it); it is rendered, and "
+                  "its objects validated, by each kustomization that lists it under `components:`")
+
+
+def _is_component(kustomization: Path) -> bool:
+    """``kind: Component`` (kustomize.config.k8s.io/v1alpha1): a kustomization only others can render."""
+    import yaml
+
+    try:
+        body = yaml.safe_load(kustomization.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False  # rendering it says what is wrong
+    return isinstance(body, dict) and body.get("kind") == "Component"
 
 
 class PoliciesAppliedItem(_GenericItem):

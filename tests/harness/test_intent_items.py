@@ -191,6 +191,22 @@ def test_intent_in_a_repository_that_names_nothing_says_what_to_name(pytester: p
     assert output.count("flowcheck: nothing names the policies and topology (see shop.flowcheck.yaml::") == 2, output
 
 
+def test_a_kustomize_component_is_not_rendered_on_its_own(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """kustomize refuses to build a `kind: Component` alone; the kustomization listing it renders it."""
+    component = tmp_path / "policies" / "dns"
+    component.mkdir(parents=True)
+    (component / "kustomization.yaml").write_text("apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+                                                  "resources: [dns.yaml]\n")
+    (component / "dns.yaml").write_text("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                                        "metadata: {name: dns, namespace: shop}\nspec: {podSelector: {}}\n")
+    result = pytester.runpytest_subprocess(f"--flowcheck-policies={tmp_path / 'policies'}",
+                                           f"--flowcheck-topology={TOPOLOGY}", "-p", "no:cacheprovider",
+                                           "--flowcheck-cluster=none", "-k", "manifest", "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] */dns/kustomization.yaml: a kustomize Component is not rendered on "
+                                 "its own (kustomize refuses it)*"])
+
+
 def test_generic_checks_only_when_flowcheck_is_configured(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_nothing():\n    pass\n")
     plain = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider")
