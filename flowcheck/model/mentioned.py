@@ -52,6 +52,7 @@ from flowcheck.model.policy import (
     PortSpec,
     Rule,
     SelectorPeer,
+    UnsupportedPeer,
 )
 from flowcheck.model.selectors import IdentityLabels
 from flowcheck.model.topology import Port, Workload
@@ -106,6 +107,10 @@ def mentioned_paths(model: Model) -> MentionedPaths:
                 found[flow] = Mentioned(flow, model.decide(flow), _stated(flow, stated), rule.describe())
     for example in _isolation_examples(model, _workload_labels(model)):
         found.setdefault(example.flow, example)
+    notes.extend(f"{rule.describe()}: {peer.feature} names peers the model cannot place, so no path is written for "
+                 "them; state them yourself (`live-only: true` where the model answers unknown)"
+                 for spec in model.policies.specs for rule in spec.rules for peer in rule.peers
+                 if isinstance(peer, UnsupportedPeer))
     return MentionedPaths(tuple(found.values()), tuple(dict.fromkeys(notes)))
 
 

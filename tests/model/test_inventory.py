@@ -298,3 +298,22 @@ def test_no_dropped_example_is_written_where_every_peer_is_allowed(tmp_path: Pat
     found = mentioned_paths(Model(topology, _policies(tmp_path, everyone)))
     assert {m.verdict.value for m in found.paths} == {"allowed", "l7-denied"}
     assert not any("isolates" in m.rule for m in found.paths)
+
+
+def test_a_peer_the_model_cannot_place_gets_a_note_not_silence(tmp_path: Path) -> None:
+    from flowcheck.model.engine import Model
+    from flowcheck.model.mentioned import mentioned_paths
+
+    services = """\
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: to-db, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: bot}}
+  egress:
+  - toServices: [{k8sService: {serviceName: db, namespace: default}}]
+"""
+    found = mentioned_paths(Model(_bot_topology(tmp_path), _policies(tmp_path, services)))
+    assert found.notes == ("CiliumNetworkPolicy default/to-db egress rule 0: toServices (Service-based peers) names "
+                           "peers the model cannot place, so no path is written for them; state them yourself "
+                           "(`live-only: true` where the model answers unknown)",)
