@@ -186,9 +186,14 @@ def parse_intent_entries(text: str, path: str = "<intent>") -> list[IntentEntry 
         raise IntentError(path, yaml_error_text(exc)) from None
     except RecursionError:
         raise IntentError(path, "the YAML is nested too deeply to be an intent file") from None
-    lines = _entry_lines(root)
+    nodes = _entry_nodes(root)
+    lines = [node.start_mark.line + 1 for node in nodes]
     if data is None:
         return []
+    top = _duplicate_key(root, deep=False)
+    if top is not None:
+        raise IntentError(path, f"line {top[1]}: key {top[0]!r} appears twice (YAML would keep only the last)",
+                          field=top[0])
     if isinstance(data, dict):
         unknown = sorted(str(k) for k in data if k != "paths")
         if unknown:
@@ -208,6 +213,10 @@ def parse_intent_entries(text: str, path: str = "<intent>") -> list[IntentEntry 
         except IntentError as exc:
             read.append(exc)
             continue
+        twice = _duplicate_key(nodes[index]) if index < len(nodes) else None
+        if twice is not None:
+            read.append(entry.error(f"key {twice[0]!r} appears twice; YAML would keep only the last", twice[0]))
+            continue
         same = (entry.source, entry.destination, entry.port, entry.protocol, entry.http, tuple(entry.headers.items()),
                 entry.host, entry.dns, entry.qtype)
         if same in seen_paths:
@@ -222,14 +231,35 @@ def parse_intent_entries(text: str, path: str = "<intent>") -> list[IntentEntry 
     return read
 
 
-def _entry_lines(root: yaml.Node | None) -> list[int]:
-    """The line (1-based) where each entry starts, from the composed YAML."""
+def _entry_nodes(root: yaml.Node | None) -> list[yaml.Node]:
+    """Each entry's node in the composed YAML (for its line, and keys written twice)."""
     node = root
     if isinstance(node, yaml.MappingNode):
         node = next((value for key, value in node.value if getattr(key, "value", None) == "paths"), None)
     if not isinstance(node, yaml.SequenceNode):
         return []
-    return [item.start_mark.line + 1 for item in node.value]
+    return list(node.value)
+
+
+def _duplicate_key(node: yaml.Node | None, *, deep: bool = True) -> tuple[str, int] | None:
+    """The first mapping key written twice in ``node`` (and, when ``deep``, below it), with its line:
+    PyYAML keeps the last silently, so ``verdict: allowed`` then ``verdict: dropped`` would test one."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            text = str(getattr(key, "value", ""))
+            if text in seen:
+                return text, key.start_mark.line + 1
+            seen.add(text)
+            found = _duplicate_key(value) if deep else None
+            if found is not None:
+                return found
+    elif isinstance(node, yaml.SequenceNode) and deep:
+        for item in node.value:
+            found = _duplicate_key(item)
+            if found is not None:
+                return found
+    return None
 
 
 def _entry(raw: Any, path: str, index: int, line: int | None) -> IntentEntry:

@@ -46,6 +46,8 @@ class IntentFile(pytest.File):
             raise self.CollectError(f"{shown}: cannot read file: {exc}") from None
         except IntentError as exc:
             raise self.CollectError(str(exc)) from None
+        if not read:
+            self.warn(pytest.PytestWarning(f"{shown}: no paths: an intent file without entries checks nothing"))
         taken = {entry.name for entry in read if not isinstance(entry, IntentError)}
         for entry in read:
             if isinstance(entry, IntentError):

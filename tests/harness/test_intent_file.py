@@ -93,6 +93,8 @@ def test_destinations_beyond_workloads(to: str, endpoint: object) -> None:
     ("- {from: default/web, to: default/my-api, port: 8080, verdict: allowed, live-only: yes please}",
      "field live-only: expected true or false"),
     ("- [from, to]", "entry 0: expected a mapping with from, to, verdict"),
+    ("- {from: default/web, to: default/my-api, port: 8080, verdict: allowed, verdict: dropped}",
+     "entry 0, field verdict: key 'verdict' appears twice; YAML would keep only the last"),
 ])
 def test_a_malformed_entry_is_one_line_naming_file_entry_and_field(text: str, message: str) -> None:
     before = "- {name: before, from: default/web, to: default/my-api, port: 80, verdict: allowed}\n"
@@ -121,6 +123,7 @@ def test_an_entry_repeating_an_earlier_path_or_name_is_the_later_entrys_mistake(
 @pytest.mark.parametrize(("text", "message"), [
     ("paths: {from: a/b}", "team.flowcheck.yaml: expected a list of paths"),
     ("tests: []", "team.flowcheck.yaml, field tests: unknown top-level field 'tests'"),
+    ("paths: []\npaths: []\n", "team.flowcheck.yaml, field paths: line 2: key 'paths' appears twice"),
     ("- {from: default/web, to: default/my-api, port: 8080, verdict: allowed\n", "team.flowcheck.yaml: invalid YAML"),
 ])
 def test_a_file_that_cannot_be_read_as_a_whole_is_one_error(text: str, message: str) -> None:

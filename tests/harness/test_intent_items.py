@@ -207,6 +207,13 @@ def test_a_kustomize_component_is_not_rendered_on_its_own(pytester: pytest.Pytes
                                  "its own (kustomize refuses it)*"])
 
 
+def test_an_empty_intent_file_is_a_warning(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".flowcheck.yaml", shop="# nothing yet\n")
+    result = pytester.runpytest_subprocess(*SAMPLE_ARGS, "--flowcheck-cluster=none", "-k", "topology")
+    result.stdout.fnmatch_lines(["*PytestWarning: shop.flowcheck.yaml: no paths: an intent file without entries "
+                                 "checks nothing*"])
+
+
 def test_generic_checks_only_when_flowcheck_is_configured(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_nothing():\n    pass\n")
     plain = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider")
