@@ -13,12 +13,11 @@ from flowcheck.errors import TopologyError
 from flowcheck.model.decided_flow import decided_flow_json, document_header
 from flowcheck.model.explain import Explanation, explain, explanations_text
 from flowcheck.model.flows import FLOW_PROTOCOLS, Flow, endpoint_from_text, load_flows, parse_flow
-from flowcheck.model.topology import Topology, UnknownWorkloadError
-from flowcheck.vocabulary import DNS_PORT
+from flowcheck.model.topology import Topology
 
 # The flows format, briefly, for --help (README "Topology and flows files" has it in full).
 FLOWS_HELP = ("YAML or JSON list of flows, each {from: NS/NAME, to: NS/NAME | {entity: world, ip: IP} | "
-              "{fqdn: NAME, ip: IP}, protocol: TCP|UDP|SCTP|ICMP, port: N, http: {method, path, headers}, "
+              "{fqdn: NAME, ip: IP}, protocol: TCP|UDP|SCTP|ICMP, port: N|NAME, http: {method, path, headers}, "
               "dns: {query: NAME}, icmp: {type: N}}")
 
 
@@ -41,7 +40,8 @@ def register(subparsers: Any) -> None:
                         help="destination port: a number, or the name of a port the destination workload serves "
                              "(metrics); not for ICMP; 53 with --dns-query")
     parser.add_argument("--protocol", type=str.upper, choices=FLOW_PROTOCOLS,
-                        help="TCP (the default), UDP, SCTP or ICMP; UDP with --dns-query, as suites default")
+                        help="TCP, UDP, SCTP or ICMP; left out: the protocol of the port --port names, else UDP with "
+                             "--dns-query, else TCP (as flows files and suites read it)")
     parser.add_argument("--icmp-type", type=int, help="ICMP type for --protocol ICMP (default 8, echo request)")
     parser.add_argument("--http-method", metavar="M", help="an HTTP request with this method")
     parser.add_argument("--http-path", metavar="P", help="an HTTP request for this path")
@@ -79,9 +79,7 @@ def explanation_json(explained: Explanation) -> dict[str, object]:
 
 
 def flows_from_args(args: argparse.Namespace, topology: Topology) -> list[Flow]:
-    if not args.flows:
-        _single_flow_defaults(args, topology)
-    single = [args.source, args.destination, args.port, args.icmp_type, args.http_method, args.http_path,
+    single = [args.source, args.destination, args.port, args.protocol, args.icmp_type, args.http_method, args.http_path,
               args.http_host, args.dns_query]
     if args.flows:
         if any(v is not None for v in single) or args.http_header:
@@ -93,6 +91,7 @@ def flows_from_args(args: argparse.Namespace, topology: Topology) -> list[Flow]:
 
     if args.source is None or args.destination is None:
         raise fail("--from/--to", "explain needs --flows FILE, or --from EP --to EP --port N --protocol P")
+    # Left-out options mean what they mean in a flows file (``flowcheck.model.flows.resolve_transport``).
     raw: dict[str, object] = {"from": endpoint_from_text(args.source), "to": endpoint_from_text(args.destination),
                               "protocol": args.protocol}
     if args.port is not None:
@@ -122,27 +121,3 @@ def flows_from_args(args: argparse.Namespace, topology: Topology) -> list[Flow]:
         return TopologyError("command line", names.get(field, names.get(key, field)), message)
 
     return [parse_flow(raw, "", fail_option, topology)]
-
-
-def _single_flow_defaults(args: argparse.Namespace, topology: Topology) -> None:
-    """What a flow given by options means when an option is left out, as ``flowcheck_paths.expect`` reads it:
-    a DNS query is UDP to port 53 unless ``--protocol``/``--port`` say otherwise; ``--port NAME`` is the
-    destination workload's port of that name (for the protocol, when given)."""
-    if args.protocol is None:
-        args.protocol = "UDP" if args.dns_query else "TCP"
-    if args.port is None and args.dns_query and args.protocol in ("UDP", "TCP"):
-        args.port = DNS_PORT
-    if not isinstance(args.port, str):
-        return
-    try:
-        workload = topology.workload(args.destination or "")
-    except UnknownWorkloadError:
-        raise TopologyError("command line", "--port", f"a port name ({args.port!r}) needs a workload of the "
-                                                      f"topology as --to, got {args.destination!r}") from None
-    served = [p for p in workload.named_port(args.port) if p.protocol == args.protocol]
-    if not served:
-        names = ", ".join(p.describe() for p in workload.ports) or "nothing"
-        raise TopologyError("command line", "--port", f"{workload.ref} serves no {args.protocol} port named "
-                                                      f"{args.port!r} (it serves {names})")
-    args.port = served[0].port
-

@@ -19,11 +19,22 @@ from dataclasses import dataclass
 
 from flowcheck.errors import InputError
 from flowcheck.model.engine import Decision
-from flowcheck.model.flows import DnsQuery, Endpoint, Flow, HttpRequest, IcmpMessage, WorkloadEndpoint, parse_endpoint
+from flowcheck.model.flows import (
+    FLOW_PROTOCOLS,
+    DnsQuery,
+    Endpoint,
+    Flow,
+    HttpRequest,
+    IcmpMessage,
+    WorkloadEndpoint,
+    parse_endpoint,
+    port_value,
+    resolve_transport,
+)
 from flowcheck.model.topology import Topology
 from flowcheck.probe.plan import DNS_QTYPES
 from flowcheck.verdict import EXPECTABLE_VERDICTS, Verdict
-from flowcheck.vocabulary import DNS_PORT, HTTP_TOKEN, http_method_typo
+from flowcheck.vocabulary import HTTP_TOKEN, http_method_typo
 
 DEFAULT_DNS_QUERY = "kubernetes.default.svc.cluster.local"
 
@@ -108,12 +119,14 @@ def make_expectation(
                                "at pods")
     if http is not None and dns is not None:
         raise ExpectationError("an expectation is either an HTTP request or a DNS query, not both")
-    proto = (protocol or ("UDP" if dns is not None else "TCP")).upper()
-    if proto not in ("TCP", "UDP", "SCTP", "ICMP"):
+    if protocol is not None and (not isinstance(protocol, str) or protocol.upper() not in FLOW_PROTOCOLS):
         raise ExpectationError(f"protocol={protocol!r}: expected TCP, UDP, SCTP or ICMP")
+    proto, number = _transport(topology, destination_end, port, protocol.upper() if protocol else None,
+                               dns=dns is not None)
     if http is not None and proto != "TCP":
         raise ExpectationError(f"http={http!r} needs protocol TCP, not {proto}")
-    number = _port_number(topology, destination_end, port, proto, default=DNS_PORT if dns is not None else None)
+    if number is not None and isinstance(destination_end, WorkloadEndpoint):
+        _check_served(topology, destination_end.ref, number, proto)
     request = None
     if http is not None:
         method, path = parse_http(http)
@@ -156,34 +169,22 @@ def _check_dns(name: str, qtype: str) -> None:
         raise ExpectationError(f"dns={name!r} is not a valid DNS name")
 
 
-def _port_number(topology: Topology, destination_end: Endpoint, port: int | str | None, protocol: str,
-                 default: int | None) -> int | None:
+def _transport(topology: Topology, destination_end: Endpoint, port: int | str | None, protocol: str | None, *,
+               dns: bool) -> tuple[str, int | None]:
+    """The path's protocol and port, as a flows file reads them (``flowcheck.model.flows.resolve_transport``)."""
     if protocol == "ICMP":
         if port is not None:
             raise ExpectationError("ICMP has no port")
-        return None
-    destination = destination_end.ref if isinstance(destination_end, WorkloadEndpoint) else None
-    if port is None:
-        if default is None:
-            raise ExpectationError(f"port= is required for {protocol}")
-        if destination is not None:
-            _check_served(topology, destination, default, protocol)
-        return default
-    if isinstance(port, bool) or not isinstance(port, int | str):
-        raise ExpectationError(f"port={port!r}: expected a number (1-65535) or the destination's port name")
-    if isinstance(port, str):
-        if destination is None:
-            raise ExpectationError(f"port={port!r}: {destination_end.describe()} is outside the topology and serves "
-                                   "no named ports; give the number")
-        served = [p for p in topology.workload(destination).named_port(port) if p.protocol == protocol]
-        if not served:
-            raise ExpectationError(f"port={port!r}: {destination} serves no {protocol} port named {port!r}")
-        return served[0].port
-    if not 1 <= port <= 65535:
-        raise ExpectationError(f"port={port}: expected 1-65535")
-    if destination is not None:
-        _check_served(topology, destination, port, protocol)
-    return port
+        return protocol, None
+
+    def fail(key: str, message: str) -> InputError:
+        return ExpectationError(f"{key}={port if key == 'port' else protocol!r}: {message}")
+
+    given = port_value(port, "port", fail)
+    proto, number = resolve_transport(destination_end, topology, protocol=protocol, port=given, dns=dns, fail=fail)
+    if number is None:
+        raise ExpectationError(f"port= is required for {proto}")
+    return proto, number
 
 
 def _check_served(topology: Topology, destination: str, port: int, protocol: str) -> None:

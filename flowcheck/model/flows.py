@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from flowcheck.errors import TopologyError
+from flowcheck.manifests.documents import type_name
 from flowcheck.model import fields as f
 from flowcheck.model.identity import ENDPOINT_ENTITIES, Entity
 from flowcheck.model.topology import Topology, UnknownWorkloadError
-from flowcheck.vocabulary import HTTP_TOKEN, http_method_typo
+from flowcheck.vocabulary import DNS_PORT, HTTP_TOKEN, http_method_typo
 
 FLOW_PROTOCOLS = ("TCP", "UDP", "SCTP", "ICMP")
 _FLOW_KEYS = ("from", "to", "protocol", "port", "http", "dns", "icmp")
@@ -227,9 +228,11 @@ def parse_flow(raw: Any, field_: str, fail: f.Fail, topology: Topology | None = 
             raise fail(f.join(field_, required), "missing required field")
     source = parse_endpoint(body["from"], f.join(field_, "from"), fail, topology, allow_fqdn=False)
     destination = parse_endpoint(body["to"], f.join(field_, "to"), fail, topology, allow_fqdn=True)
-    protocol = f.string(body.get("protocol", "TCP"), f.join(field_, "protocol"), fail).upper()
-    if protocol not in FLOW_PROTOCOLS:
-        raise fail(f.join(field_, "protocol"), f"expected one of {', '.join(FLOW_PROTOCOLS)}, got {protocol!r}")
+    protocol: str | None = None
+    if body.get("protocol") is not None:
+        protocol = f.string(body["protocol"], f.join(field_, "protocol"), fail).upper()
+        if protocol not in FLOW_PROTOCOLS:
+            raise fail(f.join(field_, "protocol"), f"expected one of {', '.join(FLOW_PROTOCOLS)}, got {protocol!r}")
     port: int | None = None
     icmp: IcmpMessage | None = None
     if protocol == "ICMP":
@@ -239,11 +242,14 @@ def parse_flow(raw: Any, field_: str, fail: f.Fail, topology: Topology | None = 
         f.known_keys(icmp_body, f.join(field_, "icmp"), ("type",), fail)
         icmp = IcmpMessage(f.integer(icmp_body.get("type", 8), f.join(field_, "icmp.type"), fail, 0, 255))
     else:
+        given = port_value(body.get("port"), f.join(field_, "port"), fail)
+        protocol, port = resolve_transport(destination, topology, protocol=protocol, port=given,
+                                           dns=body.get("dns") is not None,
+                                           fail=lambda key, message: fail(f.join(field_, key), message))
         if body.get("icmp") is not None:
             raise fail(f.join(field_, "icmp"), f"only ICMP flows carry an ICMP type, this one is {protocol}")
-        if "port" not in body:
+        if port is None:
             raise fail(f.join(field_, "port"), f"missing required field (a {protocol} flow needs a port)")
-        port = f.integer(body["port"], f.join(field_, "port"), fail, 1, 65535)
     http = None
     if body.get("http") is not None:
         http = _parse_http(body["http"], f.join(field_, "http"), fail)
@@ -261,6 +267,73 @@ def parse_flow(raw: Any, field_: str, fail: f.Fail, topology: Topology | None = 
     if http is not None and dns is not None:
         raise fail(field_, "a flow carries an HTTP request or a DNS query, not both")
     return Flow(source, destination, protocol, port, http, dns, icmp)
+
+
+def resolve_transport(destination: Endpoint, topology: Topology | None, *, protocol: str | None,
+                      port: int | str | None, dns: bool, fail: f.Fail) -> tuple[str, int | None]:
+    """A flow's ``(protocol, port)`` when either is left out or the port is given by name.
+
+    Every way of writing a flow asks this -- a flows file, ``flowcheck explain`` options, a
+    suite's ``flowcheck_paths.expect`` and an intent-file entry -- so one question gets one answer
+    (docs/contracts.md, "Flow file"): an explicit protocol wins; else a port name brings the
+    protocol the destination serves it under (the caller must say which when it serves the name
+    under two); else a DNS query is UDP, as resolvers ask first; else TCP. A port name is the
+    destination workload's port of that name; a DNS query with no port goes to port 53.
+
+    ``protocol`` is upper-case and already checked, or None; ``port`` a number (already checked), a
+    name, or None. The port returned is None only when none was given and no default applies: the
+    caller says what is missing. Mistakes go through ``fail(key, message)``, ``key`` being
+    ``port`` or ``protocol``, so each entry point names the field its own way (``[0].port``,
+    ``--protocol``, ``port=``).
+    """
+    if isinstance(port, str):
+        number, named_protocol = _named_port(destination, topology, port, protocol, fail)
+        return named_protocol, number
+    chosen = protocol or ("UDP" if dns else "TCP")
+    if port is None and dns and chosen in ("UDP", "TCP"):
+        return chosen, DNS_PORT
+    return chosen, port
+
+
+def _named_port(destination: Endpoint, topology: Topology | None, name: str, protocol: str | None,
+                fail: f.Fail) -> tuple[int, str]:
+    """The destination workload's port called ``name`` (under ``protocol`` when given), and its protocol."""
+    if not isinstance(destination, WorkloadEndpoint):
+        raise fail("port", f"{destination.describe()} is outside the topology and serves no named ports; give the "
+                           "number")
+    if topology is None:
+        raise fail("port", f"a port name ({name!r}) is looked up in the topology, and there is none here; give the "
+                           "number")
+    workload = topology.workload(destination.ref)
+    served = [p for p in workload.named_port(name) if protocol is None or p.protocol == protocol]
+    if not served:
+        kind = f"{protocol} " if protocol else ""
+        serves = ", ".join(p.describe() for p in workload.ports) or "nothing"
+        raise fail("port", f"{workload.ref} serves no {kind}port named {name!r} (it serves {serves})")
+    protocols = sorted({p.protocol for p in served})
+    if len(protocols) > 1:
+        under = ", ".join(p.describe() for p in served)
+        raise fail("protocol", f"{workload.ref} serves a port named {name!r} under {' and '.join(protocols)} "
+                               f"({under}); say which protocol")
+    return served[0].port, served[0].protocol
+
+
+def port_value(raw: Any, field_: str, fail: f.Fail) -> int | str | None:
+    """A flow's port as written: a number, a string of digits (the same number), a port name, or None."""
+    expected = "expected a port number from 1 to 65535 or a port name"
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        if not raw.strip() or raw.strip() != raw:
+            raise fail(field_, f"{expected}, got {raw!r}")
+        if not (raw.isascii() and raw.isdigit()):
+            return raw
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise fail(field_, f"{expected}, got {type_name(raw)}")
+    if not 1 <= raw <= 65535:
+        raise fail(field_, f"{expected}, got {raw}")
+    return raw
 
 
 def _parse_http(raw: Any, field_: str, fail: f.Fail) -> HttpRequest:

@@ -166,8 +166,10 @@ def test_the_readme_examples_of_topology_and_flows_files_are_read_as_they_say(
     assert main(["explain", "--topology", str(REPO_ROOT / "fixtures" / "topology.yaml"), "--policies",
                  str(POLICIES_DIR), "--flows", str(flows), "--format", "json"]) == 0
     explained = json.loads(capsys.readouterr().out)["flows"]
-    assert len(explained) == 6
+    assert len(explained) == 8
     assert explained[4]["to"] == {"cidr": "10.0.0.0/8"}
+    # The comments of the last two: a DNS query with no protocol or port is UDP/53; a port name is the port.
+    assert [(e["protocol"], e["port"]) for e in explained[6:]] == [("UDP", 53), ("TCP", 9090)]
 
 
 def _write(path: Path, text: str) -> Path:

@@ -49,10 +49,12 @@ def test_unknown_workload_names_the_known_ones(topology: Topology) -> None:
                                              "l7-denied$"),
         ({"port": 8080, "verdict": "unknown"}, "an expectation names one of allowed, dropped, l7-denied"),
         ({"verdict": "allowed"}, "port= is required for TCP"),
-        ({"port": "grpc", "verdict": "allowed"}, "default/web serves no TCP port named 'grpc'"),
+        ({"port": "grpc", "verdict": "allowed"}, r"port='grpc': default/web serves no port named 'grpc' \(it serves "
+                                                 r"TCP/8080 \(http\), TCP/9090 \(metrics\)\)"),
+        ({"port": "http", "protocol": "UDP", "verdict": "allowed"}, "default/web serves no UDP port named 'http'"),
         ({"port": 8080, "protocol": "UDP", "http": "GET /", "verdict": "allowed"}, "needs protocol TCP"),
         ({"port": 8080, "headers": {"a": "b"}, "verdict": "allowed"}, "only make sense with http="),
-        ({"port": 70000, "verdict": "allowed"}, "expected 1-65535"),
+        ({"port": 70000, "verdict": "allowed"}, "port=70000: expected a port number from 1 to 65535 or a port name"),
         ({"port": 8080, "http": "GET orders", "verdict": "allowed"}, "expected 'METHOD /path'"),
         ({"port": 8080, "http": "PSOT /orders", "verdict": "allowed"}, "PSOT is not an HTTP method; did you mean "
                                                                        "POST"),

@@ -138,7 +138,7 @@ def test_a_file_that_cannot_be_read_as_a_whole_is_one_error(text: str, message: 
     ("- {from: default/web, to: default/my-api, port: 8443, verdict: allowed}",
      "entry 0, field port: default/my-api does not serve TCP/8443"),
     ("- {from: default/web, to: default/my-api, port: grpc, verdict: allowed}",
-     "field port: default/my-api serves no TCP port named 'grpc'"),
+     "field port: default/my-api serves no port named 'grpc'"),
     ("- {from: default/web, to: api.example.com, port: https, verdict: allowed}",
      "field port: api.example.com is outside the topology and serves no named ports"),
     ("- {from: world, to: 10.0.0.0/8, port: 443, verdict: allowed}", "neither end is a workload"),

@@ -152,16 +152,17 @@ def test_explain_takes_a_port_name_of_the_destination(capsys: pytest.CaptureFixt
                        "--port", "metrics")
     assert code == 0
     assert out.splitlines()[0] == "monitoring/prometheus -> default/web TCP/9090: allowed"
-    code, _, err = run(capsys, "explain", *MODEL_ARGS, "--from", "default/web", "--to", "kube-system/coredns",
+    code, out, _ = run(capsys, "explain", *MODEL_ARGS, "--from", "default/web", "--to", "kube-system/coredns",
                        "--port", "dns")
+    assert code == 0
+    assert out.splitlines()[0] == "default/web -> kube-system/coredns UDP/53: allowed"  # the name brings UDP
+    code, _, err = run(capsys, "explain", *MODEL_ARGS, "--from", "default/web", "--to", "kube-system/coredns",
+                       "--port", "dns", "--protocol", "TCP")
     assert code == 2
     assert "field --port: kube-system/coredns serves no TCP port named 'dns' (it serves UDP/53 (dns), TCP/53" in err
-    code, out, _ = run(capsys, "explain", *MODEL_ARGS, "--from", "default/web", "--to", "kube-system/coredns",
-                       "--port", "dns", "--protocol", "UDP")
-    assert out.splitlines()[0] == "default/web -> kube-system/coredns UDP/53: allowed"
     code, _, err = run(capsys, "explain", *MODEL_ARGS, "--from", "default/web", "--to", "world", "--port", "https")
     assert code == 2
-    assert "a port name ('https') needs a workload of the topology as --to" in err
+    assert "field --port: world is outside the topology and serves no named ports; give the number" in err
 
 
 def test_explain_single_flow_text(capsys: pytest.CaptureFixture[str]) -> None:
