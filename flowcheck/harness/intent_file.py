@@ -315,7 +315,7 @@ def _entry(raw: Any, path: str, index: int, line: int | None) -> IntentEntry:
     review = raw.get("review")
     if review is not None and not isinstance(review, str):
         raise bad(f"expected a note (a string), got {type_name(review)}", "review")
-    made = _made_name(source, destination, port, protocol or ("UDP" if dns is not None else "TCP"), http, dns)
+    made = _made_name(source, destination, port, protocol, http, dns)
     return IntentEntry(path=path, index=index, line=line, name=label or made, source=source, destination=destination,
                        verdict=verdict, port=port, protocol=protocol, http=http, headers=headers, host=host, dns=dns,
                        qtype=qtype.upper(), live_only=live_only, review=review, named=label is not None)
@@ -406,16 +406,21 @@ def new_entry(source: str, destination: str, verdict: Verdict, *, port: int | No
               host: str | None = None, dns: str | None = None, live_only: bool = False,
               review: str | None = None) -> IntentEntry:
     """An entry to write (``flowcheck init``), named by its path like an entry without a ``name``."""
-    made = _made_name(source, destination, port, protocol or ("UDP" if dns is not None else "TCP"), http, dns)
+    made = _made_name(source, destination, port, protocol, http, dns)
     return IntentEntry(path="<new>", index=0, line=None, name=made, source=source, destination=destination,
                        verdict=verdict, port=port, protocol=protocol, http=http, headers=dict(headers or {}),
                        host=host, dns=dns, live_only=live_only, review=review)
 
 
-def _made_name(source: str, destination: str, port: int | str | None, protocol: str, http: str | None,
+def _made_name(source: str, destination: str, port: int | str | None, protocol: str | None, http: str | None,
                dns: str | None) -> str:
-    """The test id of an entry without a name: ``shop/web -> shop/cart TCP/8080 GET /cart``."""
-    transport = f"{protocol}/{port}" if port is not None else (f"{protocol}/53" if dns else protocol)
+    """The test id of an entry without a name: ``shop/web -> shop/cart TCP/8080 GET /cart``. A port given by
+    name and no protocol is shown as the name: its protocol is the destination's, which the id does not know."""
+    if protocol is None and http is None and isinstance(port, str) and not port.isdigit():
+        transport = port  # an HTTP request is over TCP whatever the name
+    else:
+        protocol = protocol or ("UDP" if dns is not None else "TCP")
+        transport = f"{protocol}/{port}" if port is not None else (f"{protocol}/53" if dns else protocol)
     text = f"{source} -> {destination} {transport}"
     if http:
         text += f" {http}"

@@ -188,3 +188,9 @@ def test_any_document_is_entries_or_one_line_error(document: Any) -> None:
             errors.append(exc)
     for error in errors:
         assert "\n" not in str(error) and str(error).startswith("fuzz.flowcheck.yaml")
+
+
+def test_an_unnamed_entry_with_a_port_name_and_no_protocol_is_not_called_tcp() -> None:
+    """`port: dns` may be UDP (the destination decides): the test id shows the name, not a guessed protocol."""
+    [entry] = parse("- {from: default/web, to: kube-system/coredns, port: dns, verdict: allowed}\n")
+    assert entry.name == "default/web -> kube-system/coredns dns"
