@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 LIVE_MARKER = "flowcheck_live"
 _LISTED = 5  # intent entries under review named in the summary
 PATHS_FIXTURE = "flowcheck_paths"
+INPUT_ERROR_PROPERTY = "flowcheck.input_error"  # a test's report property: input that kept paths unchecked
 
 
 class ModelUnavailable(FlowcheckError):
@@ -95,6 +96,7 @@ class PluginState:
     generic: bool = False  # this process added the generic checks (``collect``)
     under_review: list[FlowcheckError] = field(default_factory=list)  # intent entries still marked `review:`
     model_owner: str | None = None  # the test showing in full why the model does not load (``ModelUnavailable``)
+    input_errors: list[str] = field(default_factory=list)  # what kept declared paths from being checked
     _warnings: list[MatchWarning] | None = None
 
     @property
@@ -241,6 +243,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     error = call.excinfo.value if call.excinfo is not None else None
     if isinstance(error, ModelUnavailable) and report.failed:
         report.longrepr = item.config.stash[state_key].unavailable_line(item.nodeid, error)
+        if str(report.longrepr).endswith(str(error.cause)):  # the test that owns the error, shown in full
+            report.user_properties.append((INPUT_ERROR_PROPERTY, str(error.cause)))
+    elif isinstance(error, FlowcheckError) and report.failed and getattr(item, "reports_input_errors", False):
+        report.user_properties.append((INPUT_ERROR_PROPERTY, str(error)))  # a malformed entry, a model that won't load
     return report
 
 
@@ -294,6 +300,9 @@ class _TestTracker:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or report.skipped or (report.when == "setup" and report.failed):
             self.state.finished.add(report.nodeid)
+        for name, value in report.user_properties:  # from this process or, under xdist, a worker's
+            if name == INPUT_ERROR_PROPERTY and value not in self.state.input_errors:
+                self.state.input_errors.append(str(value))
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """Ctrl-C or a signal -- not errors during collection, which pytest also ends as "interrupted"."""
@@ -375,8 +384,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
         flows = [*own.records, *state.worker_flows]
         stopped = _stopped(state, session, exitstatus)
-        if flows or state.keyboard_interrupted:  # a run that checked nothing has a report only when cut short
+        # A run that checked nothing has a report only when cut short, or when input it could not read is why.
+        if flows or state.keyboard_interrupted or state.input_errors:
             metadata = _metadata(state, own)
+            if state.input_errors:
+                shown = state.input_errors[:NOT_RUN_LISTED]
+                more = len(state.input_errors) - len(shown)
+                metadata["input_errors"] = f"{counted(len(state.input_errors), 'error')}: " + "; ".join(shown) + (
+                    f"; and {more} more" if more else "")
             if stopped:  # an interrupted run's report must never look clean: say so, and what did not run
                 metadata["interrupted"] = stopped
                 metadata["not_run"] = _not_run(state)

@@ -80,6 +80,8 @@ class MalformedEntryItem(pytest.Item):
     """An entry whose shape is wrong: its test fails with the mistake's one line, and the file's other entries
     run as usual."""
 
+    reports_input_errors = True  # the run's reports list it (its path is missing from their tables)
+
     def __init__(self, *, error: IntentError, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.error = error
@@ -218,6 +220,8 @@ class ModelItem(_GenericItem):
     """The policies and the topology load -- when they do not, this test shows why in full, and every other
     test that needs the model points here; what in the policies matches nothing is a warning (a failure
     with ``--flowcheck-strict``)."""
+
+    reports_input_errors = True  # policies or a topology that do not load: the reports say so
 
     def runtest(self) -> None:
         state = _state(self.config)

@@ -16,6 +16,7 @@ from flowcheck.report.records import CheckedFlow, MatrixReport
 from flowcheck.verdict import Verdict
 
 LISTED = 5  # paths named per notice; the rest are counted
+SHOWN_AS_NOTICE = frozenset({"input_errors"})  # metadata a terminal's one-line run summary leaves to its notice
 VERDICTS = (Verdict.ALLOWED, Verdict.DROPPED, Verdict.L7_DENIED)
 
 
@@ -25,6 +26,10 @@ def run_notices(report: MatrixReport) -> list[str]:
     interrupted = report.metadata.get("interrupted")
     if interrupted:
         notices.append(f"INTERRUPTED -- {interrupted}; tests not run: {report.metadata.get('not_run', 'unknown')}")
+    input_errors = report.metadata.get("input_errors")
+    if input_errors:
+        notices.append(f"NOT CHECKED -- input the run could not read, so its paths are missing from this table: "
+                       f"{input_errors}")
     unchecked = [f for f in report.flows if f.observed is None and f.observed_detail.startswith("not checked")]
     if unchecked:
         notices.append(f"{len(unchecked)} declared path(s) not checked: {_paths(unchecked)}")

@@ -25,7 +25,7 @@ from flowcheck.report.marks import (
     mismatch_kinds,
     observed_text,
 )
-from flowcheck.report.notices import run_notices
+from flowcheck.report.notices import SHOWN_AS_NOTICE, run_notices
 from flowcheck.report.records import CheckedFlow, MatrixReport
 from flowcheck.report.textutil import display_width, pad, printable
 from flowcheck.report.truth_table import Mismatch, TruthTable, build_truth_table, legend_entries, summarize
@@ -45,7 +45,8 @@ def render_table(report: MatrixReport, *, color: bool = False, max_width: int = 
     lines = [f"{printable(title)}: {summarize(table).text()}"]
     lines.extend(f"note: {printable(notice)}" for notice in run_notices(report))
     if report.metadata:
-        lines.append("run: " + ", ".join(f"{printable(k)}={printable(v)}" for k, v in report.metadata.items()))
+        lines.append("run: " + ", ".join(f"{printable(k)}={printable(v)}" for k, v in report.metadata.items()
+                                         if k not in SHOWN_AS_NOTICE))
     if not table.flows:
         return "\n".join(lines) + "\n"
     lines.append("")

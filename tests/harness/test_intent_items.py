@@ -147,8 +147,9 @@ def test_policies_that_do_not_load_are_shown_once_not_once_per_entry(pytester: p
     result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(failed=2 + 3, errors=1)  # the manifest, the model check; 3 entries; the suite's set-up
     output = result.stdout.str()
-    # once per test that owns it: the manifest test of that file (validation) and "policies match the topology"
-    assert output.count(REMOVED) == 2, output
+    # once per test that owns it -- the manifest test of that file (validation) and "policies match the
+    # topology" -- and once in the summary's "NOT CHECKED" notice
+    assert output.count(REMOVED) == 3, output
     assert f"policies/storefront.yaml (document 0), field spec.egress[0].toRequires: {REMOVED}" in output
     pointer = "flowcheck: the policies do not load (see flowcheck::policies match the topology)"
     assert output.splitlines().count(pointer) == 3 + 1, output
@@ -156,9 +157,28 @@ def test_policies_that_do_not_load_are_shown_once_not_once_per_entry(pytester: p
     # without the generic check, the first test to need the model shows why, and the others point at it
     entries = pytester.runpytest_subprocess(*args, "-k", "not manifest and not topology")
     entries.assert_outcomes(failed=3, errors=1, deselected=2)
-    assert entries.stdout.str().count(REMOVED) == 1, entries.stdout.str()
+    assert entries.stdout.str().count(REMOVED) == 1 + 1, entries.stdout.str()  # its owner, the summary notice
     entries.stdout.fnmatch_lines(["flowcheck: the policies do not load (see shop.flowcheck.yaml::storefront reads "
                                   "the cart)"])
+
+
+def test_the_report_says_what_input_kept_paths_unchecked(pytester: pytest.Pytester, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Policies that do not load and a malformed entry check nothing: the report (and step summary) must say so,
+    not be absent or show a clean, empty table."""
+    args = _does_not_load(pytester, tmp_path)
+    pytester.makefile(".flowcheck.yaml", extra="- {name: typo, from: shop/storefront, to: shop/cart, port: 8080, "
+                                               "verdict: allowd}\n")
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = pytester.runpytest_subprocess(*args, "--flowcheck-report=rep", "-k", "not manifest")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    report = (pytester.path / "rep" / "report.md").read_text()
+    notice = next(line for line in report.splitlines() if "NOT CHECKED" in line)
+    assert "2 errors: " in notice and REMOVED in notice and "entry 0 (typo), field verdict" in notice, notice
+    meta = json.loads((pytester.path / "rep" / "matrix.json").read_text())["metadata"]
+    assert meta["input_errors"].startswith("2 errors: ")
+    assert notice in summary.read_text()  # the pull request's step summary says it too
 
 
 def test_a_topology_that_does_not_load_is_shown_once(pytester: pytest.Pytester, tmp_path: Path,
@@ -172,7 +192,7 @@ def test_a_topology_that_does_not_load_is_shown_once(pytester: pytest.Pytester, 
                                            "--flowcheck-cluster=none")
     result.assert_outcomes(passed=GENERIC - 1, failed=1 + 3)
     output = result.stdout.str()
-    assert output.count("unknown field 'colour'") == 1, output
+    assert output.count("unknown field 'colour'") == 1 + 1, output  # its owner, the summary notice
     assert output.splitlines().count("flowcheck: the topology does not load (see flowcheck::policies match the "
                                      "topology)") == 3, output
 
@@ -186,7 +206,7 @@ def test_intent_in_a_repository_that_names_nothing_says_what_to_name(pytester: p
     result.assert_outcomes(failed=3)
     output = result.stdout.str()
     assert output.count("nothing names the policies and topology to check: pass --flowcheck-policies PATH and "
-                        "--flowcheck-topology FILE") == 1, output
+                        "--flowcheck-topology FILE") == 1 + 1, output  # the first entry, the summary notice
     assert "cannot read" not in output and "Traceback" not in output
     assert output.count("flowcheck: nothing names the policies and topology (see shop.flowcheck.yaml::") == 2, output
 
