@@ -128,13 +128,16 @@ CHANGE_WORDS: dict[DiffStatus, str] = {
 }
 
 
-def change_text(change: EdgeChange) -> str:
-    """``opened: dropped → allowed``; a side the path is absent from reads ``(no such path)``; an L7 label
-    that changed is named: ``now L7-filtered: allowed → l7-filtered (GET)``."""
+def change_text(change: EdgeChange, after_l7: str = "") -> str:
+    """``opened: dropped → allowed``; a side the path is absent from reads ``(no such path)``; what an L7
+    filter passes is named on each side that has one: ``changed: l7-filtered (GET) → l7-filtered (GET|POST)``
+    (``after_l7``: the edge's own label, as the diff now has it)."""
     before = change.before.value if change.before is not None else "(no such path)"
     after = change.after.value if change.after is not None else "(no such path)"
-    if change.before_l7 and change.before is not None and change.before is EdgeCategory.L7_FILTERED:
+    if change.before_l7 and change.before is EdgeCategory.L7_FILTERED:
         before += f" ({change.before_l7})"
+    if after_l7 and change.after is EdgeCategory.L7_FILTERED:
+        after += f" ({after_l7})"
     return f"{CHANGE_WORDS[change.status]}: {before} \u2192 {after}"
 
 
@@ -164,7 +167,7 @@ def edge_full_label(edge: MapEdge) -> str:
         parts.append(edge.l7)
     parts.extend(f"MISMATCH: {short_mismatch(r)}" for r in edge.requests if r.mismatches)
     if edge.change is not None:
-        parts.append(change_text(edge.change))
+        parts.append(change_text(edge.change, edge.l7))
     return " \u00b7 ".join(parts)
 
 
@@ -191,7 +194,7 @@ def _edge_json(edge: MapEdge) -> dict[str, Any]:
     })
     if edge.change is not None:
         out["change"] = _without_empty({
-            "status": edge.change.status.value, "text": change_text(edge.change),
+            "status": edge.change.status.value, "text": change_text(edge.change, edge.l7),
             "before": None if edge.change.before is None else edge.change.before.value,
             "before_reasons": list(edge.change.before_reasons)})
     return out

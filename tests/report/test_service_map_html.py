@@ -158,3 +158,11 @@ def test_the_summary_bar_counts_workloads_namespaces_outside_nodes_paths_and_mis
     assert re.sub(r"\s+", " ", bar.text()) == (
         "5 workloads in 4 namespaces · 1 outside the cluster · 8 paths (0 drawn) · 4 mismatches · Edges show the "
         "observed outcome where probed, else the model's verdict; a workload's traffic to itself is not drawn.")
+
+
+def test_a_changed_l7_filter_names_what_passes_before_and_after() -> None:
+    from flowcheck.report.service_map import EdgeCategory, EdgeChange
+
+    change = EdgeChange(DiffStatus.CHANGED, EdgeCategory.L7_FILTERED, EdgeCategory.L7_FILTERED, before_l7="GET /cart")
+    assert change_text(change, "GET|POST /cart") == ("changed: l7-filtered (GET /cart) \u2192 "
+                                                     "l7-filtered (GET|POST /cart)")
