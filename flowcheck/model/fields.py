@@ -105,6 +105,8 @@ def known_keys(value: dict[str, Any], field: str, allowed: Collection[str], fail
 def read_data_file(path: str | Path, fail: Fail) -> Any:
     """Parse a YAML (or, for ``*.json``, JSON) file; an unreadable or malformed file is ``fail("", ...)``."""
     name = str(path)
+    if Path(path).is_dir():
+        raise fail("", "is a directory; expected a file")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -106,6 +106,9 @@ def load_topology(path: str | Path) -> Topology:
     def fail(field_: str, message: str) -> TopologyError:
         return TopologyError(name, field_, message)
 
+    if Path(path).is_dir():
+        raise fail("", "is a directory; expected a topology file (`flowcheck init MANIFESTS --policies P --out DIR` "
+                       "writes one from your manifests)")
     return parse_topology(f.read_data_file(path, fail), name, fail)
 
 

@@ -583,7 +583,9 @@ def _write_warnings(terminalreporter: pytest.TerminalReporter, state: PluginStat
         for warning in warnings:
             terminalreporter.write_line(f"  {warning.describe()}")
     if state.under_review:
-        terminalreporter.write_line(f"flowcheck: {len(state.under_review)} intent entries are still marked for review "
+        count = len(state.under_review)
+        marked = "1 intent entry is" if count == 1 else f"{count} intent entries are"
+        terminalreporter.write_line(f"flowcheck: {marked} still marked for review "
                                     "(`review:`, as flowcheck init wrote them): confirm each states what you mean, "
                                     "then delete the mark", red=strict, yellow=not strict)
         for entry in state.under_review[:_LISTED]:

@@ -106,3 +106,13 @@ def test_init_out_through_a_file_is_one_line_exit_2(tmp_path: Path, out: str,
     assert code == 2
     assert f"flowcheck: error: --out {tmp_path / out}: {tmp_path / 'afile'} is a file; --out names a directory" in err
     assert "internal error" not in err
+
+
+def test_a_directory_given_as_the_topology_or_flows_file_says_what_is_expected(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policies = str(REPO_ROOT / "manifests" / "network-policies")
+    assert main(["plan", "--topology", str(tmp_path), "--policies", policies]) == 2
+    assert (f"flowcheck: error: {tmp_path}: is a directory; expected a topology file (`flowcheck init MANIFESTS "
+            "--policies P --out DIR` writes one from your manifests)") in capsys.readouterr().err
+    assert main(["explain", "--topology", str(TOPOLOGY), "--policies", policies, "--flows", str(tmp_path)]) == 2
+    assert f"flowcheck: error: {tmp_path}: is a directory; expected a file" in capsys.readouterr().err
