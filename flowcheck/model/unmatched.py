@@ -14,6 +14,7 @@ Pure: it reads the model's topology, identities and parsed policies, nothing els
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,14 +26,17 @@ from flowcheck.model.identity import (
     allocate_identities,
     reserved_identity,
 )
-from flowcheck.model.policy import Direction, PolicyRef, PolicySet, PolicySpec, Rule, SelectorPeer
+from flowcheck.model.policy import Direction, PolicyRef, PolicySet, PolicySpec, PortRule, Rule, SelectorPeer
 from flowcheck.model.selectors import K8S_SOURCE, IdentityLabels, LabelSelector
 from flowcheck.model.topology import Topology, Workload
+from flowcheck.vocabulary import http_method_typo
 
 NAMESPACE_NOT_IN_TOPOLOGY = "namespace-not-in-topology"
 SELECTOR_SELECTS_NOTHING = "selector-selects-nothing"
 PEER_MATCHES_NOTHING = "peer-matches-nothing"
 NAMED_PORT_NOT_SERVED = "named-port-not-served"
+HTTP_METHOD_TYPO = "http-method-typo"
+_METHOD_ALTERNATIVES = re.compile(r"^\^?\(?([A-Za-z]+(?:\|[A-Za-z]+)*)\)?\$?$")  # GET, GET|POST, ^(GET|PUT)$
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,7 @@ def _spec_findings(spec: PolicySpec, topology: Topology, identities: Sequence[Id
                 if message:
                     yield MatchWarning(PEER_MATCHES_NOTHING, ref, f"{_rule(rule)}: peer {peer.text} {message}")
         for port_rule in rule.ports or ():
+            yield from _method_typos(ref, rule, port_rule)
             for port in port_rule.ports:
                 if port.name is None:
                     continue
@@ -108,6 +113,20 @@ def _spec_findings(spec: PolicySpec, topology: Topology, identities: Sequence[Id
                     yield MatchWarning(NAMED_PORT_NOT_SERVED, ref, (
                         f"{_rule(rule)}: named port {port.describe()}: {whose} serves a port by that name, so it "
                         "matches nothing"))
+
+
+def _method_typos(ref: PolicyRef, rule: Rule, port_rule: PortRule) -> Iterable[MatchWarning]:
+    """An HTTP rule whose method is a plain name (or names) one slip from a common method (``GTE``): the
+    regex is valid, matches no real request, and the rule quietly allows nothing."""
+    for http in port_rule.l7.http if port_rule.l7 is not None else ():
+        pattern = http.method.pattern if http.method is not None else ""
+        plain = _METHOD_ALTERNATIVES.match(pattern)
+        for name in plain.group(1).split("|") if plain else ():
+            meant = http_method_typo(name)
+            if meant is not None:
+                yield MatchWarning(HTTP_METHOD_TYPO, ref, (
+                    f"{_rule(rule)}: http method {pattern!r}: {name} is not an HTTP method (did you mean {meant}?), "
+                    "so no request matches it"))
 
 
 def _peer_finding(selector: LabelSelector, identities: Sequence[IdentityLabels], reserved: Sequence[IdentityLabels],

@@ -6,6 +6,7 @@ import pytest
 
 from flowcheck.model.topology import Port
 from flowcheck.model.unmatched import (
+    HTTP_METHOD_TYPO,
     NAMED_PORT_NOT_SERVED,
     NAMESPACE_NOT_IN_TOPOLOGY,
     PEER_MATCHES_NOTHING,
@@ -76,7 +77,20 @@ def test_a_named_port_no_workload_serves() -> None:
     assert "named port TCP/metrix: no workload it selects serves a port by that name" in message
 
 
+@pytest.mark.parametrize(("method", "flagged"), [("GTE", "GTE"), ("GET|POTS", "POTS"), ("^(PSOT)$", "PSOT")])
+def test_an_http_rule_method_one_slip_from_a_real_one_is_named(method: str, flagged: str) -> None:
+    [(code, message)] = findings(cnp("l7", f"""
+    endpointSelector: {{matchLabels: {{app: web}}}}
+    ingress:
+      - toPorts: [{{ports: [{{port: '8080'}}], rules: {{http: [{{method: '{method}'}}]}}}}]
+    """, namespace="shop"))
+    assert code == HTTP_METHOD_TYPO
+    assert f"http method '{method}': {flagged} is not an HTTP method (did you mean" in message
+
+
 @pytest.mark.parametrize("text", [
+    cnp("ok", "endpointSelector: {matchLabels: {app: web}}\ningress:\n  - toPorts: [{ports: [{port: '8080'}], "
+              "rules: {http: [{method: 'GET|PURGE|PROPFIND'}, {method: 'P.*'}, {path: /x}]}}]", namespace="shop"),
     knp("ok", "podSelector: {matchLabels: {app: web}}\ningress:\n  - ports: [{port: metrics}]", namespace="shop"),
     cnp("ok", "endpointSelector: {}\negress:\n  - toEndpoints: [{matchLabels: {app: db}}]\n    toPorts: "
               "[{ports: [{port: '5432'}]}]", namespace="shop"),
