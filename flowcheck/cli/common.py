@@ -104,8 +104,10 @@ def report_warnings(args: argparse.Namespace, warnings: Sequence[MatchWarning]) 
 
 
 def strict_failure(args: argparse.Namespace) -> bool:
-    """True when ``--strict`` was given and the command found warnings."""
-    return bool(getattr(args, "strict", False) and getattr(args, "match_warnings", None))
+    """True when ``--strict`` was given and the command found warnings (or, in ``validate``, files no
+    kustomization applies)."""
+    found = getattr(args, "match_warnings", None) or getattr(args, "unapplied", None)
+    return bool(getattr(args, "strict", False) and found)
 
 
 # A note repeated for many objects ("<file> (document N): <Kind> <name> <what>", the shape the model's

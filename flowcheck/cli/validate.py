@@ -14,7 +14,7 @@ from typing import Any
 from flowcheck.cli.common import TOPOLOGY_HELP, add_strict_argument, print_notes, report_warnings
 from flowcheck.cli.exit_codes import ExitCode
 from flowcheck.errors import FlowcheckError, PolicyError
-from flowcheck.manifests.documents import SourceDocument
+from flowcheck.manifests.documents import SourceDocument, unapplied_files
 from flowcheck.manifests.validation import validate_paths
 from flowcheck.model.policies import parse_policies
 from flowcheck.model.topology import load_topology
@@ -51,20 +51,30 @@ def run(args: argparse.Namespace) -> int:
                 report = type(report)(report.checked, (_as_policy_error(exc),), report.notes)
             else:
                 warnings = unmatched(topology, policies)
+    unapplied = [str(f) for f in unapplied_files(args.paths, documents)] if report.ok else []
+    args.unapplied = unapplied  # --strict fails on them too (flowcheck.cli.common.strict_failure)
     if args.format == "json":
         args.match_warnings = warnings
         print(json.dumps({
             "checked": len(report.checked),
             "errors": [_error_json(e) for e in report.errors],
             "warnings": [w.to_json() for w in warnings],
+            "unapplied": unapplied,
             "notes": list(report.notes),
         }, indent=2))
     else:
         print_notes(report.notes)
+        for path in unapplied:
+            print(f"warning: {path}: no kustomization lists it, so applying them (kubectl apply -k, Flux) never "
+                  "applies it", file=sys.stderr)
         report_warnings(args, warnings)
         for error in report.errors:
             print(f"error: {error}", file=sys.stderr)
+        if unapplied and args.strict and not warnings:
+            print("flowcheck: files no kustomization applies, and --strict: failing", file=sys.stderr)
         summary = f"{counted(len(report.checked), 'object')} checked, {counted(len(report.errors), 'error')}"
+        if unapplied:
+            summary += f", {counted(len(unapplied), 'file')} no kustomization applies"
         print(summary + (f", {counted(len(warnings), 'warning')}" if args.topology is not None else ""))
     return ExitCode.OK if report.ok else ExitCode.BAD_INPUT
 

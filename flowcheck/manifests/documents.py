@@ -288,6 +288,14 @@ def list_manifest_files(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
+def unapplied_files(paths: Sequence[str | Path], documents: Sequence[SourceDocument]) -> list[Path]:
+    """Manifest files under ``paths`` that no document read from them came from: with kustomizations, the
+    files none of them lists -- in git, and never applied by ``kubectl apply -k`` or Flux."""
+    applied = {Path(doc.path).resolve() for doc in documents}
+    return [f for f in list_manifest_files(paths)
+            if f.name not in KUSTOMIZATION_FILES and f.resolve() not in applied]
+
+
 def rendering_notes(documents: Sequence[SourceDocument]) -> list[str]:
     """One note per kustomization read, saying which renderer read it (``Rendering``), in reading order."""
     seen: dict[Rendering, int] = {}

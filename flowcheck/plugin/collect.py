@@ -206,12 +206,10 @@ class PoliciesAppliedItem(_GenericItem):
     their kustomizations): a file no kustomization lists sits in git and is never applied."""
 
     def runtest(self) -> None:
-        from flowcheck.manifests.documents import KUSTOMIZATION_FILES, list_manifest_files, read_documents
+        from flowcheck.manifests.documents import read_documents, unapplied_files
 
         policies = _state(self.config).settings.check.policies
-        applied = {Path(doc.path).resolve() for doc in read_documents(policies)}
-        on_disk = {f.resolve() for f in list_manifest_files(policies) if f.name not in KUSTOMIZATION_FILES}
-        never = sorted(_shown(self.config, f) for f in on_disk - applied)
+        never = sorted(_shown(self.config, f) for f in unapplied_files(policies, list(read_documents(policies))))
         if never:
             pytest.fail("manifest files no kustomization lists (never applied): " + ", ".join(never), pytrace=False)
 

@@ -116,3 +116,24 @@ def test_a_directory_given_as_the_topology_or_flows_file_says_what_is_expected(
             "--policies P --out DIR` writes one from your manifests)") in capsys.readouterr().err
     assert main(["explain", "--topology", str(TOPOLOGY), "--policies", policies, "--flows", str(tmp_path)]) == 2
     assert f"flowcheck: error: {tmp_path}: is a directory; expected a file" in capsys.readouterr().err
+
+
+def test_validate_names_a_policy_file_no_kustomization_applies(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The plugin's "every policy file is applied" check, from the command line too (one answer everywhere)."""
+    import shutil
+
+    policies = tmp_path / "np"
+    shutil.copytree(REPO_ROOT / "tests" / "data" / "sample-repo" / "network-policies", policies)
+    (policies / "shop" / "orphan.yaml").write_text((policies / "shop" / "metrics.yaml").read_text())
+    assert main(["validate", str(policies)]) == 0
+    out, err = capsys.readouterr()
+    assert f"warning: {policies / 'shop' / 'orphan.yaml'}: no kustomization lists it" in err
+    assert out.strip() == "12 objects checked, 0 errors, 1 file no kustomization applies"
+    assert main(["validate", str(policies), "--strict"]) == 1
+    assert "--strict: failing" in capsys.readouterr().err
+    assert main(["validate", str(policies), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unapplied"] == [str(policies / "shop" / "orphan.yaml")]
+    (policies / "shop" / "orphan.yaml").unlink()
+    assert main(["validate", str(policies)]) == 0
+    assert "no kustomization" not in capsys.readouterr().out
