@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         args.match_warnings = warnings
         print(json.dumps({
+            "kind": "flowcheck-validate",
+            "format": 1,
             "checked": len(report.checked),
             "errors": [_error_json(e) for e in report.errors],
             "warnings": [w.to_json() for w in warnings],

@@ -69,6 +69,7 @@ def test_validate_with_a_topology_warns_in_text_and_json(typo: Path, capsys: pyt
     assert main(["validate", str(typo), "--topology", str(TOPOLOGY), "--format", "json", "--strict"]) == 1
     document = json.loads(capsys.readouterr().out)
     assert (document["checked"], document["errors"], len(document["warnings"])) == (1, [], 1)
+    assert (document["kind"], document["format"]) == ("flowcheck-validate", 1)  # as every JSON flowcheck writes
 
 
 def test_an_empty_policies_path_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
