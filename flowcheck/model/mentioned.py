@@ -308,10 +308,12 @@ def _l7_examples(base: Flow, port_rule: PortRule, rule: Rule, notes: list[str]) 
 _INSTANCES = ((r"[0-9]+", "1"), (r"\d+", "1"), (r"[0-9]*", "1"), (r".+", "x"), (r".*", ""), (r"[^/]+", "x"),
               (r"[^/]*", "x"), (r"[a-z]+", "x"), (r"[a-z0-9-]+", "x"), (r"[a-zA-Z0-9]+", "x"), (r"[A-Z]+", "X"))
 _METACHARACTERS = re.compile(r"[\\^$.|?*+()\[\]{}]")
+_OPTIONAL_GROUP = re.compile(r"\((?:\?:)?[^()]*\)[?*]")
 
 
 def _regex_instance(pattern: str) -> str | None:
     text = pattern.removeprefix("^").removesuffix("$")
+    text = _OPTIONAL_GROUP.sub("", text)  # `/cart(/.*)?`: an optional group's obvious instance is leaving it out
     for wildcard, instance in _INSTANCES:
         text = text.replace(wildcard, instance)
     text = text.replace(r"\.", ".").replace(r"\-", "-").replace(r"\/", "/")

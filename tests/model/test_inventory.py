@@ -317,3 +317,17 @@ spec:
     assert found.notes == ("CiliumNetworkPolicy default/to-db egress rule 0: toServices (Service-based peers) names "
                            "peers the model cannot place, so no path is written for them; state them yourself "
                            "(`live-only: true` where the model answers unknown)",)
+
+
+def test_an_http_rule_with_an_optional_path_group_gets_an_example_request(tmp_path: Path) -> None:
+    """`/cart(/.*)?` -- the common way to allow a path and everything under it -- has an obvious instance."""
+    from flowcheck.model.engine import Model
+    from flowcheck.model.mentioned import mentioned_paths
+
+    (tmp_path / "deploy.yaml").write_text(STAR_WARS)
+    topology = inventory(read_documents([tmp_path / "deploy.yaml"])).topology
+    optional = RULE1.replace("{method: POST, path: /v1/request-landing}", "{method: GET, path: '/v1(/.*)?'}")
+    found = mentioned_paths(Model(topology, _policies(tmp_path, optional)))
+    requests = {(m.flow.http.method, m.flow.http.path, m.verdict.value) for m in found.paths if m.flow.http}
+    assert ("GET", "/v1", "allowed") in requests
+    assert not found.notes
