@@ -16,6 +16,7 @@ from flowcheck.model.policies import load_policies
 from flowcheck.model.semantics import SEMANTICS
 from flowcheck.model.topology import load_topology
 from flowcheck.model.unmatched import MatchWarning, unmatched
+from flowcheck.vocabulary import counted
 
 CLUSTER_NAME_ENV = "FLOWCHECK_CLUSTER_NAME"
 """Overrides the default ``--cluster-name`` (``--name``) of every command and of ``scripts/``: set it
@@ -92,21 +93,27 @@ def load_model(args: argparse.Namespace) -> Model:
     return model
 
 
-def report_warnings(args: argparse.Namespace, warnings: Sequence[MatchWarning]) -> None:
-    """Print the warnings (``warning: ...`` on stderr) and keep them on ``args``: ``--strict`` turns them
+def report_warnings(args: argparse.Namespace, warnings: Sequence[MatchWarning], other: Sequence[str] = ()) -> None:
+    """Print the warnings (``warning: ...`` on stderr: ``other``, findings that are not about a policy such as
+    a file no kustomization applies, then ``warnings``) and keep them on ``args``: ``--strict`` turns them
     into a failure once the command has printed its output (``flowcheck.cli.main``)."""
+    keep_warnings(args, warnings, other)
+    for text in [*other, *(w.describe() for w in warnings)]:
+        print(f"warning: {text}", file=sys.stderr)
+    count = len(warnings) + len(other)
+    if count and getattr(args, "strict", False):
+        print(f"flowcheck: {counted(count, 'warning')} and --strict: failing", file=sys.stderr)
+
+
+def keep_warnings(args: argparse.Namespace, warnings: Sequence[MatchWarning], other: Sequence[str] = ()) -> None:
+    """Keep what a command found on ``args`` without printing it (its JSON output carries it)."""
     args.match_warnings = list(warnings)
-    for warning in warnings:
-        print(f"warning: {warning.describe()}", file=sys.stderr)
-    if warnings and getattr(args, "strict", False):
-        print(f"flowcheck: {len(warnings)} warning{'s' if len(warnings) != 1 else ''} and --strict: failing",
-              file=sys.stderr)
+    args.other_warnings = list(other)
 
 
 def strict_failure(args: argparse.Namespace) -> bool:
-    """True when ``--strict`` was given and the command found warnings (or, in ``validate``, files no
-    kustomization applies)."""
-    found = getattr(args, "match_warnings", None) or getattr(args, "unapplied", None)
+    """True when ``--strict`` was given and the command found warnings."""
+    found = getattr(args, "match_warnings", None) or getattr(args, "other_warnings", None)
     return bool(getattr(args, "strict", False) and found)
 
 

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from flowcheck.cli.common import TOPOLOGY_HELP, add_strict_argument, print_notes, report_warnings
+from flowcheck.cli.common import TOPOLOGY_HELP, add_strict_argument, keep_warnings, print_notes, report_warnings
 from flowcheck.cli.exit_codes import ExitCode
 from flowcheck.errors import FlowcheckError, PolicyError
 from flowcheck.manifests.documents import SourceDocument, unapplied_files
@@ -52,9 +52,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 warnings = unmatched(topology, policies)
     unapplied = [str(f) for f in unapplied_files(args.paths, documents)] if report.ok else []
-    args.unapplied = unapplied  # --strict fails on them too (flowcheck.cli.common.strict_failure)
     if args.format == "json":
-        args.match_warnings = warnings
+        keep_warnings(args, warnings, unapplied)
         print(json.dumps({
             "kind": "flowcheck-validate",
             "format": 1,
@@ -66,14 +65,10 @@ def run(args: argparse.Namespace) -> int:
         }, indent=2))
     else:
         print_notes(report.notes)
-        for path in unapplied:
-            print(f"warning: {path}: no kustomization lists it, so applying them (kubectl apply -k, Flux) never "
-                  "applies it", file=sys.stderr)
-        report_warnings(args, warnings)
+        report_warnings(args, warnings, [f"{path}: no kustomization lists it, so applying them (kubectl apply -k, "
+                                         "Flux) never applies it" for path in unapplied])
         for error in report.errors:
             print(f"error: {error}", file=sys.stderr)
-        if unapplied and args.strict and not warnings:
-            print("flowcheck: files no kustomization applies, and --strict: failing", file=sys.stderr)
         summary = f"{counted(len(report.checked), 'object')} checked, {counted(len(report.errors), 'error')}"
         if unapplied:
             summary += f", {counted(len(unapplied), 'file')} no kustomization applies"
