@@ -49,6 +49,15 @@ def http_method_typo(method: str) -> str | None:
     return next((known for known in _COMMON_METHODS if _one_edit_apart(upper, known)), None)
 
 
+def http_method_mistake(method: str) -> str | None:
+    """What is wrong with ``method`` as the HTTP method of a request one states, or None: not a token, or
+    a typo (``http_method_typo``). Every entry point that reads a request says it in these words."""
+    if not HTTP_TOKEN.match(method):
+        return f"expected an HTTP method (a token such as GET), got {method!r}"
+    typo = http_method_typo(method)
+    return None if typo is None else f"{method} is not an HTTP method; did you mean {typo}?"
+
+
 def _one_edit_apart(a: str, b: str) -> bool:
     if abs(len(a) - len(b)) > 1 or a == b:
         return False

@@ -34,7 +34,7 @@ from flowcheck.model.flows import (
 from flowcheck.model.topology import Topology
 from flowcheck.probe.plan import DNS_QTYPES
 from flowcheck.verdict import EXPECTABLE_VERDICTS, Verdict
-from flowcheck.vocabulary import HTTP_TOKEN, http_method_typo
+from flowcheck.vocabulary import HTTP_TOKEN, http_method_mistake
 
 DEFAULT_DNS_QUERY = "kubernetes.default.svc.cluster.local"
 
@@ -90,9 +90,9 @@ def parse_http(text: str) -> tuple[str, str]:
     parts = text.split()
     if not (len(parts) == 1 or (len(parts) == 2 and parts[1].startswith("/"))) or not HTTP_TOKEN.match(parts[0]):
         raise ExpectationError(f"http={text!r}: expected 'METHOD /path', e.g. 'POST /orders'")
-    typo = http_method_typo(parts[0])
-    if typo is not None:
-        raise ExpectationError(f"http={text!r}: {parts[0]} is not an HTTP method; did you mean {typo}?")
+    mistake = http_method_mistake(parts[0])  # a token by now: what is left to say is a typo
+    if mistake is not None:
+        raise ExpectationError(f"http={text!r}: {mistake}")
     return parts[0].upper(), parts[1] if len(parts) == 2 else "/"
 
 

@@ -35,7 +35,7 @@ from flowcheck.model.flows import endpoint_from_text, parse_endpoint
 from flowcheck.model.topology import Topology
 from flowcheck.probe.plan import DNS_QTYPES
 from flowcheck.verdict import EXPECTABLE_VERDICTS, Verdict
-from flowcheck.vocabulary import http_method_typo
+from flowcheck.vocabulary import http_method_mistake, http_method_typo
 
 ENTRY_KEYS = ("name", "from", "to", "port", "protocol", "http", "dns", "qtype", "verdict", "live-only", "review")
 _HTTP_KEYS = ("method", "path", "headers", "host")
@@ -362,9 +362,9 @@ def _verdict(raw: Any, bad: _Bad) -> Verdict:
 
 
 def _check_method(method: str, bad: _Bad, field: str) -> None:
-    typo = http_method_typo(method)
-    if typo is not None:
-        raise bad(f"{method} is not an HTTP method; did you mean {typo}?", field)
+    """A typo is named at the field it is in; a method that is no token is left to ``parse_http``."""
+    if http_method_typo(method) is not None:
+        raise bad(http_method_mistake(method) or "", field)
 
 
 def _http(raw: Any, bad: _Bad) -> tuple[str | None, dict[str, str], str | None]:

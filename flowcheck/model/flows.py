@@ -24,7 +24,7 @@ from flowcheck.manifests.documents import type_name
 from flowcheck.model import fields as f
 from flowcheck.model.identity import ENDPOINT_ENTITIES, Entity
 from flowcheck.model.topology import Topology, UnknownWorkloadError
-from flowcheck.vocabulary import DNS_PORT, HTTP_TOKEN, http_method_typo
+from flowcheck.vocabulary import DNS_PORT, http_method_mistake
 
 FLOW_PROTOCOLS = ("TCP", "UDP", "SCTP", "ICMP")
 _FLOW_KEYS = ("from", "to", "protocol", "port", "http", "dns", "icmp")
@@ -340,11 +340,9 @@ def _parse_http(raw: Any, field_: str, fail: f.Fail) -> HttpRequest:
     body = f.mapping(raw, field_, fail)
     f.known_keys(body, field_, _HTTP_KEYS, fail)
     method = f.string(body.get("method", "GET"), f.join(field_, "method"), fail)
-    if not HTTP_TOKEN.match(method):
-        raise fail(f.join(field_, "method"), f"expected an HTTP method (a token such as GET), got {method!r}")
-    typo = http_method_typo(method)
-    if typo is not None:
-        raise fail(f.join(field_, "method"), f"{method} is not an HTTP method; did you mean {typo}?")
+    mistake = http_method_mistake(method)
+    if mistake is not None:
+        raise fail(f.join(field_, "method"), mistake)
     path = f.string(body.get("path", "/"), f.join(field_, "path"), fail)
     headers = f.string_map(body.get("headers"), f.join(field_, "headers"), fail)
     host = f.string(body["host"], f.join(field_, "host"), fail) if body.get("host") is not None else None
