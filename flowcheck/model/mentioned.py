@@ -39,7 +39,7 @@ from flowcheck.model.flows import (
     HttpRequest,
     WorkloadEndpoint,
 )
-from flowcheck.model.identity import ENDPOINT_ENTITIES, allocate_identities, entity_selects_pod
+from flowcheck.model.identity import ENDPOINT_ENTITIES, entity_selects_pod
 from flowcheck.model.policy import (
     CidrPeer,
     Direction,
@@ -161,7 +161,7 @@ def rule_paths(model: Model) -> Iterator[RulePath]:
 
 
 def _workload_labels(model: Model) -> list[IdentityLabels]:
-    table = allocate_identities(model.topology)
+    table = model.identities  # allocated once, by the model
     return [table.identities[i].labels for i in table.of_workload]
 
 

@@ -242,8 +242,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     error = call.excinfo.value if call.excinfo is not None else None
     if isinstance(error, ModelUnavailable) and report.failed:
-        report.longrepr = item.config.stash[state_key].unavailable_line(item.nodeid, error)
-        if str(report.longrepr).endswith(str(error.cause)):  # the test that owns the error, shown in full
+        state = item.config.stash[state_key]
+        report.longrepr = state.unavailable_line(item.nodeid, error)
+        if state.model_owner == item.nodeid:  # the test that owns the error, shown in full
             report.user_properties.append((INPUT_ERROR_PROPERTY, str(error.cause)))
     elif isinstance(error, FlowcheckError) and report.failed and getattr(item, "reports_input_errors", False):
         report.user_properties.append((INPUT_ERROR_PROPERTY, str(error)))  # a malformed entry, a model that won't load
